@@ -1,0 +1,371 @@
+// Package profile keeps streaming, mergeable summaries of feature values — one
+// Feature per (model, feature, window) — and the baseline file that summarises a
+// model's training data.
+package profile
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/sentinel-ml/sentinel/internal/config"
+)
+
+// Violation is a kind of contract breach, counted per feature.
+type Violation uint8
+
+// Violation kinds.
+const (
+	// Missing: the record had no value for the feature at all (a short CSV row, an
+	// absent JSON key).
+	Missing Violation = iota
+	// NullNotAllowed: a null for a feature that is not nullable.
+	NullNotAllowed
+	// WrongType: a value that cannot be read as the feature's type.
+	WrongType
+	// OutOfRange: a finite number outside the contract's [min, max].
+	OutOfRange
+	// UnknownCategory: a category the contract does not list.
+	UnknownCategory
+	numViolations
+)
+
+var violationNames = [numViolations]string{"missing", "null", "wrong_type", "out_of_range", "unknown_category"}
+
+func (v Violation) String() string { return violationNames[v] }
+
+// Spec is what a Feature needs to know of its contract and baseline.
+type Spec struct {
+	Name     string
+	Type     config.FeatureType
+	Nullable bool
+	// Min and Max bound valid numeric values; nil means unbounded.
+	Min, Max *float64
+	// Categories lists the contract's valid categories; values outside it are
+	// violations. Empty means any category is valid.
+	Categories []string
+	// Tracked are categories always counted exactly (the baseline's), on top of
+	// MaxCategories others.
+	Tracked []string
+	// MaxCategories bounds the untracked categories counted exactly; the rest are
+	// counted as other.
+	MaxCategories int
+	// Edges are the inner bin edges from the baseline; nil for no bin counts.
+	Edges []float64
+	// RelativeAccuracy of the quantile sketch; zero means DefaultRelativeAccuracy.
+	RelativeAccuracy float64
+}
+
+// Feature is the profile of one feature's values. The Add methods allocate nothing
+// once the sketch's range and the category set have settled.
+type Feature struct {
+	spec   Spec
+	lo, hi float64
+	valid  map[string]struct{}
+	limit  int // most distinct categories counted exactly
+
+	Rows       uint64
+	Nulls      uint64
+	NaN        uint64
+	PosInf     uint64
+	NegInf     uint64
+	Violations [numViolations]uint64
+
+	// Finite counts finite numeric values; Min, Max, Mean and m2 (Welford's sum of
+	// squared deviations) describe them.
+	Finite   uint64
+	Min, Max float64
+	Mean     float64
+	m2       float64
+	Sketch   *Sketch
+	Bins     []uint64
+
+	// Categories counts categorical and boolean values; Other counts values beyond
+	// the bound.
+	Categories map[string]uint64
+	Other      uint64
+
+	Distinct HLL
+
+	scratch []byte
+}
+
+// NewFeature returns an empty profile for spec.
+func NewFeature(spec Spec) (*Feature, error) {
+	f := &Feature{spec: spec, lo: math.Inf(-1), hi: math.Inf(1), Min: math.Inf(1), Max: math.Inf(-1)}
+	if spec.Min != nil {
+		f.lo = *spec.Min
+	}
+	if spec.Max != nil {
+		f.hi = *spec.Max
+	}
+	switch spec.Type {
+	case config.Numeric:
+		alpha := spec.RelativeAccuracy
+		if alpha == 0 {
+			alpha = DefaultRelativeAccuracy
+		}
+		sk, err := NewSketch(alpha)
+		if err != nil {
+			return nil, fmt.Errorf("feature %s: %w", spec.Name, err)
+		}
+		f.Sketch = sk
+		if spec.Edges != nil {
+			f.Bins = make([]uint64, len(spec.Edges)+1)
+		}
+	case config.Categorical, config.Boolean:
+		if len(spec.Categories) > 0 {
+			f.valid = make(map[string]struct{}, len(spec.Categories))
+			for _, c := range spec.Categories {
+				f.valid[c] = struct{}{}
+			}
+		}
+		maxCats := spec.MaxCategories
+		if maxCats <= 0 {
+			maxCats = config.DefaultMaxCategories
+		}
+		f.limit = len(spec.Tracked) + maxCats
+		f.Categories = make(map[string]uint64, len(spec.Tracked))
+		for _, c := range spec.Tracked {
+			f.Categories[c] = 0
+		}
+	default:
+		return nil, fmt.Errorf("feature %s: unknown type %q", spec.Name, spec.Type)
+	}
+	return f, nil
+}
+
+// Spec returns the feature's spec.
+func (f *Feature) Spec() Spec { return f.spec }
+
+// AddNull counts a null value.
+func (f *Feature) AddNull() {
+	f.Rows++
+	f.Nulls++
+	if !f.spec.Nullable {
+		f.Violations[NullNotAllowed]++
+	}
+}
+
+// AddMissing counts a record that lacked the feature.
+func (f *Feature) AddMissing() {
+	f.Rows++
+	f.Violations[Missing]++
+}
+
+// AddWrongType counts a value that is not of the feature's type.
+func (f *Feature) AddWrongType() {
+	f.Rows++
+	f.Violations[WrongType]++
+}
+
+// AddNumber adds a number, including NaN and ±Inf.
+func (f *Feature) AddNumber(x float64) {
+	switch f.spec.Type {
+	case config.Numeric:
+		f.addNumeric(x)
+	case config.Boolean:
+		switch x {
+		case 0:
+			f.AddBool(false)
+		case 1:
+			f.AddBool(true)
+		default:
+			f.AddWrongType()
+		}
+	default:
+		// A categorical feature coded as numbers (a zip code, a class id).
+		f.scratch = strconv.AppendFloat(f.scratch[:0], x, 'g', -1, 64)
+		f.AddString(f.scratch)
+	}
+}
+
+func (f *Feature) addNumeric(x float64) {
+	f.Rows++
+	switch {
+	case x != x:
+		f.NaN++
+		return
+	case x > math.MaxFloat64:
+		f.PosInf++
+		return
+	case x < -math.MaxFloat64:
+		f.NegInf++
+		return
+	}
+	if x < f.lo || x > f.hi {
+		f.Violations[OutOfRange]++
+	}
+	f.Finite++
+	if x < f.Min {
+		f.Min = x
+	}
+	if x > f.Max {
+		f.Max = x
+	}
+	d := x - f.Mean
+	f.Mean += d / float64(f.Finite)
+	f.m2 += d * (x - f.Mean)
+	f.Sketch.Add(x)
+	if f.Bins != nil {
+		f.Bins[binIndex(f.spec.Edges, x)]++
+	}
+	f.Distinct.AddFloat(x)
+}
+
+// binIndex is stats.BinIndex, repeated here so the hot loop inlines.
+func binIndex(edges []float64, x float64) int {
+	for i, e := range edges {
+		if x <= e {
+			return i
+		}
+	}
+	return len(edges)
+}
+
+// AddBool adds a boolean value.
+func (f *Feature) AddBool(b bool) {
+	switch f.spec.Type {
+	case config.Numeric:
+		f.AddWrongType()
+	default:
+		if b {
+			f.addCategory([]byte("true"))
+		} else {
+			f.addCategory([]byte("false"))
+		}
+	}
+}
+
+// AddString adds a string value: a category, or a wrong type for other features.
+func (f *Feature) AddString(s []byte) {
+	if f.spec.Type != config.Categorical {
+		f.AddWrongType()
+		return
+	}
+	f.addCategory(s)
+}
+
+// AddText adds an untyped cell (CSV) read as the feature's type; an empty cell is a
+// null. NaN, Inf and -Inf are numbers, as strconv reads them.
+func (f *Feature) AddText(s []byte) {
+	if len(s) == 0 {
+		f.AddNull()
+		return
+	}
+	switch f.spec.Type {
+	case config.Numeric:
+		x, err := parseFloat(s)
+		if err != nil {
+			f.AddWrongType()
+			return
+		}
+		f.addNumeric(x)
+	case config.Boolean:
+		b, ok := parseBool(s)
+		if !ok {
+			f.AddWrongType()
+			return
+		}
+		f.AddBool(b)
+	default:
+		f.addCategory(s)
+	}
+}
+
+func (f *Feature) addCategory(s []byte) {
+	f.Rows++
+	if f.valid != nil {
+		if _, ok := f.valid[string(s)]; !ok {
+			f.Violations[UnknownCategory]++
+		}
+	}
+	f.Distinct.AddBytes(s)
+	if _, ok := f.Categories[string(s)]; ok {
+		f.Categories[string(s)]++
+		return
+	}
+	if len(f.Categories) < f.limit {
+		f.Categories[string(s)] = 1
+		return
+	}
+	f.Other++
+}
+
+// Merge adds o, a profile of the same spec, to f.
+func (f *Feature) Merge(o *Feature) error {
+	if o.spec.Type != f.spec.Type || o.spec.Name != f.spec.Name {
+		return fmt.Errorf("cannot merge profile of %s (%s) into %s (%s)", o.spec.Name, o.spec.Type, f.spec.Name, f.spec.Type)
+	}
+	if len(o.Bins) != len(f.Bins) {
+		return fmt.Errorf("cannot merge profiles of %s with %d and %d bins", f.spec.Name, len(o.Bins), len(f.Bins))
+	}
+	f.Rows += o.Rows
+	f.Nulls += o.Nulls
+	f.NaN += o.NaN
+	f.PosInf += o.PosInf
+	f.NegInf += o.NegInf
+	for i := range f.Violations {
+		f.Violations[i] += o.Violations[i]
+	}
+	if o.Finite > 0 {
+		// Chan, Golub and LeVeque's pairwise update keeps the merged variance as
+		// accurate as a single pass.
+		n1, n2 := float64(f.Finite), float64(o.Finite)
+		n := n1 + n2
+		d := o.Mean - f.Mean
+		f.Mean += d * n2 / n
+		f.m2 += o.m2 + d*d*n1*n2/n
+		f.Finite += o.Finite
+		f.Min = math.Min(f.Min, o.Min)
+		f.Max = math.Max(f.Max, o.Max)
+	}
+	if f.Sketch != nil {
+		if err := f.Sketch.Merge(o.Sketch); err != nil {
+			return fmt.Errorf("merging %s: %w", f.spec.Name, err)
+		}
+	}
+	for i, c := range o.Bins {
+		f.Bins[i] += c
+	}
+	for k, c := range o.Categories {
+		if _, ok := f.Categories[k]; ok || len(f.Categories) < f.limit {
+			f.Categories[k] += c
+		} else {
+			f.Other += c
+		}
+	}
+	f.Other += o.Other
+	f.Distinct.Merge(&o.Distinct)
+	return nil
+}
+
+// Variance is the sample variance (n−1 denominator) of the finite values.
+func (f *Feature) Variance() float64 {
+	if f.Finite < 2 {
+		return math.NaN()
+	}
+	return f.m2 / float64(f.Finite-1)
+}
+
+// StdDev is the sample standard deviation of the finite values.
+func (f *Feature) StdDev() float64 { return math.Sqrt(f.Variance()) }
+
+// Rate returns n as a share of the rows, 0 when there are none.
+func (f *Feature) Rate(n uint64) float64 {
+	if f.Rows == 0 {
+		return 0
+	}
+	return float64(n) / float64(f.Rows)
+}
+
+// ViolationCounts returns the non-zero violation counts by kind name.
+func (f *Feature) ViolationCounts() map[string]uint64 {
+	m := make(map[string]uint64)
+	for i, n := range f.Violations {
+		if n > 0 {
+			m[Violation(i).String()] = n
+		}
+	}
+	return m
+}

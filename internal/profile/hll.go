@@ -1,0 +1,74 @@
+package profile
+
+import (
+	"math"
+	"math/bits"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// hllPrecision gives 4,096 registers: a standard error of 1.04/√4096 ≈ 1.6% on the
+// distinct count, for 4 KiB per feature.
+const hllPrecision = 12
+
+// HLL is a HyperLogLog distinct-count estimator. Hashes are seedless and fixed, so
+// estimators built in different processes (or replicas) merge correctly.
+type HLL struct {
+	reg [1 << hllPrecision]uint8
+}
+
+// AddHash adds an element by its 64-bit hash.
+func (h *HLL) AddHash(x uint64) {
+	idx := x >> (64 - hllPrecision)
+	rank := uint8(bits.LeadingZeros64(x<<hllPrecision|1<<(hllPrecision-1)) + 1)
+	if rank > h.reg[idx] {
+		h.reg[idx] = rank
+	}
+}
+
+// AddBytes adds a string element.
+func (h *HLL) AddBytes(b []byte) { h.AddHash(xxhash.Sum64(b)) }
+
+// AddFloat adds a numeric element. -0 and +0 are one value.
+func (h *HLL) AddFloat(x float64) {
+	if x == 0 {
+		x = 0
+	}
+	h.AddHash(mix64(math.Float64bits(x)))
+}
+
+// mix64 is the SplitMix64 finaliser: a fast full-avalanche hash of a 64-bit word.
+func mix64(z uint64) uint64 {
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// Merge takes the register-wise maximum.
+func (h *HLL) Merge(o *HLL) {
+	for i, r := range o.reg {
+		if r > h.reg[i] {
+			h.reg[i] = r
+		}
+	}
+}
+
+// Estimate returns the estimated number of distinct elements, with linear counting
+// for small cardinalities where the raw estimate is biased.
+func (h *HLL) Estimate() float64 {
+	const m = float64(1 << hllPrecision)
+	var sum float64
+	zeros := 0
+	for _, r := range h.reg {
+		sum += math.Ldexp(1, -int(r))
+		if r == 0 {
+			zeros++
+		}
+	}
+	alpha := 0.7213 / (1 + 1.079/m)
+	est := alpha * m * m / sum
+	if est <= 2.5*m && zeros > 0 {
+		return m * math.Log(m/float64(zeros))
+	}
+	return est
+}

@@ -1,0 +1,192 @@
+package profile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/sentinel-ml/sentinel/internal/dataset"
+	"github.com/sentinel-ml/sentinel/internal/event"
+)
+
+// maxUnexpected bounds the names of unexpected fields kept, so that a producer
+// sending a fresh key in every record cannot grow the set without end.
+const maxUnexpected = 100
+
+// Set profiles every feature of one model over a stream of records, and counts what
+// does not fit the contract at the record level.
+type Set struct {
+	Features []*Feature
+	index    map[string]int
+
+	// Records counts the records added; RowErrors counts unreadable rows by reason.
+	Records   uint64
+	RowErrors map[string]uint64
+	// ExtraCells counts CSV rows with more cells than the header.
+	ExtraCells uint64
+	// Unexpected counts fields that the contract does not know, by name, for the
+	// first maxUnexpected names; UnexpectedOther counts the rest.
+	Unexpected      map[string]uint64
+	UnexpectedOther uint64
+
+	columns []int // CSV column → feature index, -1 for unexpected columns
+	seen    []bool
+}
+
+// NewSet returns profiles for specs.
+func NewSet(specs []Spec) (*Set, error) {
+	s := &Set{
+		index:      make(map[string]int, len(specs)),
+		RowErrors:  make(map[string]uint64),
+		Unexpected: make(map[string]uint64),
+		seen:       make([]bool, len(specs)),
+	}
+	for i, spec := range specs {
+		if _, dup := s.index[spec.Name]; dup {
+			return nil, fmt.Errorf("feature %q is listed twice", spec.Name)
+		}
+		f, err := NewFeature(spec)
+		if err != nil {
+			return nil, err
+		}
+		s.Features = append(s.Features, f)
+		s.index[spec.Name] = i
+	}
+	return s, nil
+}
+
+// Feature returns the named profile, or nil.
+func (s *Set) Feature(name string) *Feature {
+	if i, ok := s.index[name]; ok {
+		return s.Features[i]
+	}
+	return nil
+}
+
+// SetColumns maps CSV columns to features once, so that rows are matched by
+// position rather than by name.
+func (s *Set) SetColumns(cols []string) {
+	s.columns = make([]int, len(cols))
+	for c, name := range cols {
+		i, ok := s.index[name]
+		if !ok {
+			i = -1
+		}
+		s.columns[c] = i
+	}
+}
+
+// AddRowError counts a row that could not be read.
+func (s *Set) AddRowError(reason string) { s.RowErrors[reason]++ }
+
+// Add profiles one record.
+func (s *Set) Add(rec *dataset.Record) {
+	s.Records++
+	if rec.Extra > 0 {
+		s.ExtraCells++
+	}
+	clear(s.seen)
+	for c := range rec.Fields {
+		fld := &rec.Fields[c]
+		i := s.featureOf(rec, c)
+		if i < 0 {
+			s.addUnexpected(fld.Name)
+			continue
+		}
+		s.seen[i] = true
+		addValue(s.Features[i], fld.Value, rec.Text)
+	}
+	for i, ok := range s.seen {
+		if !ok {
+			s.Features[i].AddMissing()
+		}
+	}
+}
+
+// featureOf returns the feature index of field c of rec, or -1.
+func (s *Set) featureOf(rec *dataset.Record, c int) int {
+	if rec.Text && s.columns != nil && c < len(s.columns) {
+		return s.columns[c]
+	}
+	if i, ok := s.index[string(rec.Fields[c].Name)]; ok {
+		return i
+	}
+	return -1
+}
+
+func (s *Set) addUnexpected(name []byte) {
+	if _, ok := s.Unexpected[string(name)]; ok {
+		s.Unexpected[string(name)]++
+		return
+	}
+	if len(s.Unexpected) < maxUnexpected {
+		s.Unexpected[string(name)] = 1
+		return
+	}
+	s.UnexpectedOther++
+}
+
+func addValue(f *Feature, v event.Value, text bool) {
+	switch v.Kind {
+	case event.KindNull:
+		f.AddNull()
+	case event.KindNumber:
+		f.AddNumber(v.Num)
+	case event.KindBool:
+		f.AddBool(v.Bool)
+	case event.KindString:
+		if text {
+			f.AddText(v.Str)
+		} else {
+			f.AddString(v.Str)
+		}
+	default:
+		f.AddWrongType()
+	}
+}
+
+// finiteValue returns the number a value adds to a numeric profile's distribution.
+func finiteValue(v event.Value, text bool) (float64, bool) {
+	x := v.Num
+	switch {
+	case v.Kind == event.KindNumber:
+	case v.Kind == event.KindString && text:
+		var err error
+		if x, err = parseFloat(v.Str); err != nil {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	return x, x == x && x <= maxFinite && x >= -maxFinite
+}
+
+// Scan profiles every record of r into s, counting unreadable rows; it stops early
+// when ctx is cancelled.
+func (s *Set) Scan(ctx context.Context, r dataset.Reader) error {
+	if cols := r.Columns(); cols != nil {
+		s.SetColumns(cols)
+	}
+	var rec dataset.Record
+	for n := 0; ; n++ {
+		// Checking the context every row would cost more than the row.
+		if n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		err := r.Next(&rec)
+		var rowErr *dataset.RowError
+		switch {
+		case errors.As(err, &rowErr):
+			s.AddRowError(rowErr.Reason)
+		case errors.Is(err, io.EOF):
+			return nil
+		case err != nil:
+			return err
+		default:
+			s.Add(&rec)
+		}
+	}
+}

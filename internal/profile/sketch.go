@@ -1,0 +1,253 @@
+package profile
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/sentinel-ml/sentinel/internal/stats"
+)
+
+// DefaultRelativeAccuracy is the sketch's default quantile error: a reported
+// quantile is within 0.5% of the true value's magnitude.
+const DefaultRelativeAccuracy = 0.005
+
+// minIndexable is the smallest magnitude given its own bucket; smaller values (only
+// subnormals) count as zero.
+const minIndexable = 0x1p-1022
+
+// Sketch is a DDSketch (Masson, Rim and Lee, VLDB 2019): a quantile sketch with
+// logarithmic buckets. Bucket i holds the values of magnitude in (γ^(i−1), γ^i] with
+// γ = (1+α)/(1−α), so every quantile it reports is within a relative error α of
+// the exact one (|x̃ − x| ≤ α·|x|), whatever the distribution. Two sketches with
+// the same α merge exactly by adding bucket counts, which is what makes window
+// profiles from several partitions summable. Memory grows with the logarithm of the
+// data's range, not with the number of values: a range of six decades costs about
+// 1,400 buckets at α = 0.5%; the absolute worst case, values over the whole float64
+// range, is about 280,000 buckets.
+type Sketch struct {
+	alpha      float64
+	gamma      float64
+	multiplier float64 // 1/ln γ
+	pos, neg   store
+	zero       uint64
+	count      uint64
+}
+
+// NewSketch returns an empty sketch with relative accuracy alpha in (0, 0.5).
+func NewSketch(alpha float64) (*Sketch, error) {
+	if !(alpha > 0 && alpha < 0.5) {
+		return nil, fmt.Errorf("sketch relative accuracy %v is not in (0, 0.5)", alpha)
+	}
+	gamma := (1 + alpha) / (1 - alpha)
+	return &Sketch{alpha: alpha, gamma: gamma, multiplier: 1 / math.Log(gamma)}, nil
+}
+
+// RelativeAccuracy returns α.
+func (s *Sketch) RelativeAccuracy() float64 { return s.alpha }
+
+// Count returns the number of values added.
+func (s *Sketch) Count() uint64 { return s.count }
+
+func (s *Sketch) index(abs float64) int {
+	return int(math.Ceil(math.Log(abs) * s.multiplier))
+}
+
+// value is the representative of bucket i: the point whose relative distance to
+// both bucket bounds is α.
+func (s *Sketch) value(i int) float64 {
+	return 2 * math.Pow(s.gamma, float64(i)) / (s.gamma + 1)
+}
+
+// Add adds a finite value; callers count NaN and ±Inf apart.
+func (s *Sketch) Add(x float64) {
+	s.count++
+	switch {
+	case x >= minIndexable:
+		s.pos.add(s.index(x), 1)
+	case x <= -minIndexable:
+		s.neg.add(s.index(-x), 1)
+	default:
+		s.zero++
+	}
+}
+
+// Merge adds o's counts to s.
+func (s *Sketch) Merge(o *Sketch) error {
+	if o.alpha != s.alpha {
+		return fmt.Errorf("cannot merge sketches of relative accuracy %v and %v", s.alpha, o.alpha)
+	}
+	s.pos.merge(&o.pos)
+	s.neg.merge(&o.neg)
+	s.zero += o.zero
+	s.count += o.count
+	return nil
+}
+
+// Quantile returns the q-quantile (q in [0, 1]) by the lower rank ⌊q·(n−1)⌋, or NaN
+// for an empty sketch.
+func (s *Sketch) Quantile(q float64) float64 {
+	if s.count == 0 || q < 0 || q > 1 {
+		return math.NaN()
+	}
+	rank := uint64(q * float64(s.count-1))
+	var seen uint64
+	// Negative values come first, the largest magnitude first.
+	for i := len(s.neg.counts) - 1; i >= 0; i-- {
+		seen += s.neg.counts[i]
+		if seen > rank {
+			return -s.value(s.neg.offset + i)
+		}
+	}
+	seen += s.zero
+	if seen > rank {
+		return 0
+	}
+	for i, c := range s.pos.counts {
+		seen += c
+		if seen > rank {
+			return s.value(s.pos.offset + i)
+		}
+	}
+	return s.value(s.pos.offset + len(s.pos.counts) - 1)
+}
+
+// Atoms returns the sketch as sorted point masses at the bucket representatives, the
+// form KS and Wasserstein take.
+func (s *Sketch) Atoms() []stats.Atom {
+	atoms := make([]stats.Atom, 0, 16)
+	for i := len(s.neg.counts) - 1; i >= 0; i-- {
+		if c := s.neg.counts[i]; c > 0 {
+			atoms = append(atoms, stats.Atom{X: -s.value(s.neg.offset + i), W: float64(c)})
+		}
+	}
+	if s.zero > 0 {
+		atoms = append(atoms, stats.Atom{X: 0, W: float64(s.zero)})
+	}
+	for i, c := range s.pos.counts {
+		if c > 0 {
+			atoms = append(atoms, stats.Atom{X: s.value(s.pos.offset + i), W: float64(c)})
+		}
+	}
+	return atoms
+}
+
+// bucket identifies a bucket across signs in value order: negative buckets, the zero
+// bucket, positive buckets.
+type bucket struct {
+	sign int // -1, 0, 1
+	i    int
+}
+
+func (s *Sketch) bucketOf(x float64) bucket {
+	switch {
+	case x >= minIndexable:
+		return bucket{1, s.index(x)}
+	case x <= -minIndexable:
+		return bucket{-1, s.index(-x)}
+	default:
+		return bucket{}
+	}
+}
+
+// less orders buckets by the values they hold.
+func (a bucket) less(b bucket) bool {
+	if a.sign != b.sign {
+		return a.sign < b.sign
+	}
+	if a.sign < 0 {
+		return a.i > b.i
+	}
+	return a.i < b.i
+}
+
+// buckets calls f for each non-empty bucket in value order with its count and the
+// number of values before it; it stops when f returns false.
+func (s *Sketch) buckets(f func(b bucket, below, count uint64) bool) {
+	var below uint64
+	for i := len(s.neg.counts) - 1; i >= 0; i-- {
+		if c := s.neg.counts[i]; c > 0 {
+			if !f(bucket{-1, s.neg.offset + i}, below, c) {
+				return
+			}
+			below += c
+		}
+	}
+	if s.zero > 0 {
+		if !f(bucket{}, below, s.zero) {
+			return
+		}
+		below += s.zero
+	}
+	for i, c := range s.pos.counts {
+		if c > 0 {
+			if !f(bucket{1, s.pos.offset + i}, below, c) {
+				return
+			}
+			below += c
+		}
+	}
+}
+
+// store is a dense run of bucket counts starting at bucket offset. It grows (and
+// allocates) only when a value lands outside the range seen so far, so the steady
+// state of a stream allocates nothing.
+type store struct {
+	offset int
+	counts []uint64
+}
+
+// growthSlack is how many extra buckets a store reserves on each side when it
+// grows, so that a slowly widening range does not reallocate on every new bucket.
+const growthSlack = 32
+
+func (st *store) add(i int, n uint64) {
+	if j := i - st.offset; j >= 0 && j < len(st.counts) {
+		st.counts[j] += n
+		return
+	}
+	st.grow(i)
+	st.counts[i-st.offset] += n
+}
+
+func (st *store) grow(i int) {
+	if len(st.counts) == 0 {
+		st.offset = i - growthSlack
+		st.counts = make([]uint64, 2*growthSlack+1)
+		return
+	}
+	lo, hi := st.offset, st.offset+len(st.counts)-1
+	if i < lo {
+		lo = i - growthSlack
+	}
+	if i > hi {
+		hi = i + growthSlack
+	}
+	counts := make([]uint64, hi-lo+1)
+	copy(counts[st.offset-lo:], st.counts)
+	st.offset, st.counts = lo, counts
+}
+
+func (st *store) merge(o *store) {
+	for j, c := range o.counts {
+		if c > 0 {
+			st.add(o.offset+j, c)
+		}
+	}
+}
+
+// sparse lists the non-empty buckets for the baseline file.
+func (st *store) sparse() (offset int, counts []uint64) {
+	first, last := -1, -1
+	for j, c := range st.counts {
+		if c > 0 {
+			if first < 0 {
+				first = j
+			}
+			last = j
+		}
+	}
+	if first < 0 {
+		return 0, nil
+	}
+	return st.offset + first, append([]uint64(nil), st.counts[first:last+1]...)
+}

@@ -1,0 +1,231 @@
+// Package skew compares serving data with the training baseline: the distribution
+// statistics of each feature, its drift rule, contract violations and schema skew.
+package skew
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/sentinel-ml/sentinel/internal/config"
+	"github.com/sentinel-ml/sentinel/internal/profile"
+	"github.com/sentinel-ml/sentinel/internal/stats"
+)
+
+// Report is the result of comparing a sample with a baseline. Its JSON names are
+// part of Sentinel's interface: fields may be added, never renamed.
+type Report struct {
+	Model string `json:"model"`
+	Rows  uint64 `json:"rows"`
+	// RowErrors counts rows that could not be read, by reason.
+	RowErrors map[string]uint64 `json:"row_errors,omitempty"`
+	// RowsWithExtraCells counts CSV rows longer than the header.
+	RowsWithExtraCells uint64   `json:"rows_with_extra_cells,omitempty"`
+	Drifted            []string `json:"drifted"`
+	Violated           []string `json:"violated"`
+	// UnexpectedFeatures are fields the contract does not list, with their counts
+	// (schema skew); UnexpectedOther counts those past the bound on names.
+	UnexpectedFeatures map[string]uint64 `json:"unexpected_features,omitempty"`
+	UnexpectedOther    uint64            `json:"unexpected_other,omitempty"`
+	// NotInBaseline lists contract features the baseline lacks: no skew statistic
+	// can be computed for them.
+	NotInBaseline []string        `json:"not_in_baseline,omitempty"`
+	Features      []FeatureReport `json:"features"`
+}
+
+// FeatureReport is one feature's result. Statistics that do not apply to the
+// feature's type, or that its data cannot define, are absent.
+type FeatureReport struct {
+	Name string             `json:"name"`
+	Type config.FeatureType `json:"type"`
+	// Count is the rows that had the feature, nulls included.
+	Count    uint64  `json:"count"`
+	NullRate float64 `json:"null_rate"`
+	NaNRate  float64 `json:"nan_rate"`
+	InfRate  float64 `json:"inf_rate"`
+
+	PSI               *float64 `json:"psi,omitempty"`
+	JSDivergence      *float64 `json:"js_divergence,omitempty"`
+	KSStatistic       *float64 `json:"ks_statistic,omitempty"`
+	KSPValue          *float64 `json:"ks_p_value,omitempty"`
+	Wasserstein       *float64 `json:"wasserstein,omitempty"`
+	WassersteinNormed *float64 `json:"wasserstein_normed,omitempty"`
+	LInfinity         *float64 `json:"l_infinity,omitempty"`
+	LInfinityValue    *string  `json:"l_infinity_value,omitempty"`
+	Chi2Statistic     *float64 `json:"chi2_statistic,omitempty"`
+	Chi2PValue        *float64 `json:"chi2_p_value,omitempty"`
+	NewCategories     []string `json:"new_categories,omitempty"`
+
+	Violations  map[string]uint64  `json:"violations"`
+	Drift       bool               `json:"drift"`
+	DriftMethod config.DriftMethod `json:"drift_method"`
+	Threshold   float64            `json:"threshold"`
+	// DriftValue is the statistic the drift rule compared, absent when it could not
+	// be computed (no baseline, no values).
+	DriftValue *float64 `json:"drift_value,omitempty"`
+}
+
+// otherCategory names the bucket of categories past the bound in distributions.
+const otherCategory = "__other__"
+
+// Compare checks the profiled sample against the baseline under the contract.
+func Compare(c *config.Contract, b *profile.Baseline, set *profile.Set) (*Report, error) {
+	r := &Report{
+		Model: c.Model, Rows: set.Records, RowsWithExtraCells: set.ExtraCells,
+		Drifted: []string{}, Violated: []string{}, UnexpectedOther: set.UnexpectedOther,
+	}
+	if len(set.RowErrors) > 0 {
+		r.RowErrors = set.RowErrors
+	}
+	if len(set.Unexpected) > 0 {
+		r.UnexpectedFeatures = set.Unexpected
+	}
+	for i := range c.Features {
+		cf := &c.Features[i]
+		f := set.Feature(cf.Name)
+		if f == nil {
+			return nil, fmt.Errorf("feature %s: not profiled", cf.Name)
+		}
+		fr := FeatureReport{
+			Name: cf.Name, Type: cf.Type, Count: f.Rows - f.Violations[profile.Missing],
+			NullRate: f.Rate(f.Nulls), NaNRate: f.Rate(f.NaN), InfRate: f.Rate(f.PosInf + f.NegInf),
+			Violations: f.ViolationCounts(), DriftMethod: cf.Drift.Method, Threshold: *cf.Drift.Threshold,
+		}
+		if cf.MaxNullRate != nil && fr.NullRate > *cf.MaxNullRate {
+			fr.Violations["null_rate_above_max"] = f.Nulls
+		}
+		fb := b.Feature(cf.Name)
+		switch {
+		case fb == nil:
+			r.NotInBaseline = append(r.NotInBaseline, cf.Name)
+		case fb.Type != cf.Type:
+			return nil, fmt.Errorf("feature %s is %s in the contract but %s in the baseline", cf.Name, cf.Type, fb.Type)
+		case cf.Type == config.Numeric:
+			if err := numeric(&fr, b, fb, f); err != nil {
+				return nil, err
+			}
+		default:
+			categorical(&fr, fb, f)
+		}
+		fr.DriftValue = fr.statistic(cf.Drift.Method)
+		if v := fr.DriftValue; v != nil {
+			if cf.Drift.Method.Below() {
+				fr.Drift = *v < fr.Threshold
+			} else {
+				fr.Drift = *v > fr.Threshold
+			}
+		}
+		if fr.Drift {
+			r.Drifted = append(r.Drifted, fr.Name)
+		}
+		if len(fr.Violations) > 0 {
+			r.Violated = append(r.Violated, fr.Name)
+		}
+		r.Features = append(r.Features, fr)
+	}
+	return r, nil
+}
+
+func (fr *FeatureReport) statistic(m config.DriftMethod) *float64 {
+	switch m {
+	case config.PSI:
+		return fr.PSI
+	case config.JSDivergence:
+		return fr.JSDivergence
+	case config.LInfinity:
+		return fr.LInfinity
+	case config.KSPValue:
+		return fr.KSPValue
+	case config.WassersteinNormed:
+		return fr.WassersteinNormed
+	case config.Chi2PValue:
+		return fr.Chi2PValue
+	}
+	return nil
+}
+
+func numeric(fr *FeatureReport, b *profile.Baseline, fb *profile.FeatureBaseline, f *profile.Feature) error {
+	if fb.Finite == 0 || f.Finite == 0 {
+		return nil
+	}
+	expected := make([]float64, len(fb.BinCounts))
+	for i, c := range fb.BinCounts {
+		expected[i] = float64(c)
+	}
+	actual := make([]float64, len(f.Bins))
+	for i, c := range f.Bins {
+		actual[i] = float64(c)
+	}
+	e, a := stats.Proportions(expected), stats.Proportions(actual)
+	fr.PSI = finite(stats.PSI(e, a))
+	fr.JSDivergence = finite(stats.JSDivergence(e, a))
+	base, err := b.Atoms(fb)
+	if err != nil {
+		return err
+	}
+	serving := f.Sketch.Atoms()
+	ks := stats.KS(base, serving)
+	fr.KSStatistic = finite(ks)
+	fr.KSPValue = finite(stats.KSPValue(ks, float64(fb.Finite), float64(f.Finite)))
+	w := stats.Wasserstein(base, serving)
+	fr.Wasserstein = finite(w)
+	if fb.StdDev != nil && *fb.StdDev > 0 {
+		fr.WassersteinNormed = finite(w / *fb.StdDev)
+	}
+	return nil
+}
+
+func categorical(fr *FeatureReport, fb *profile.FeatureBaseline, f *profile.Feature) {
+	counts := make(map[string][2]float64)
+	known := make(map[string]bool, len(fb.Categories))
+	for _, c := range fb.Categories {
+		counts[c.Value] = [2]float64{float64(c.Count), 0}
+		known[c.Value] = true
+	}
+	for k, n := range f.Categories {
+		if n == 0 {
+			continue
+		}
+		v := counts[k]
+		v[1] += float64(n)
+		counts[k] = v
+		if !known[k] {
+			fr.NewCategories = append(fr.NewCategories, k)
+		}
+	}
+	if fb.Other > 0 || f.Other > 0 {
+		counts[otherCategory] = [2]float64{float64(fb.Other), float64(f.Other)}
+	}
+	sort.Strings(fr.NewCategories)
+	names := make([]string, 0, len(counts))
+	for k := range counts {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	bc, sc := make([]float64, len(names)), make([]float64, len(names))
+	var totalB, totalS float64
+	for i, k := range names {
+		bc[i], sc[i] = counts[k][0], counts[k][1]
+		totalB += bc[i]
+		totalS += sc[i]
+	}
+	if totalB == 0 || totalS == 0 {
+		return
+	}
+	e, a := stats.Proportions(bc), stats.Proportions(sc)
+	fr.PSI = finite(stats.PSI(e, a))
+	fr.JSDivergence = finite(stats.JSDivergence(e, a))
+	linf, at := stats.LInfinity(e, a)
+	fr.LInfinity = finite(linf)
+	fr.LInfinityValue = &names[at]
+	chi2, p, _ := stats.ChiSquare(bc, sc)
+	fr.Chi2Statistic, fr.Chi2PValue = finite(chi2), finite(p)
+}
+
+// finite returns a pointer to x, or nil for NaN and ±Inf, which JSON cannot hold.
+func finite(x float64) *float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return nil
+	}
+	return &x
+}
