@@ -1,0 +1,904 @@
+package event
+
+import (
+	"hash/maphash"
+	"math"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// Layout says how the top level of an object is interpreted.
+type Layout uint8
+
+const (
+	// LayoutAuto: an envelope if the top-level "features" member is an object, flat otherwise.
+	LayoutAuto Layout = iota
+	// LayoutEnvelope: always an envelope. "features" may be absent or null (label
+	// events have none); other top-level members that are not envelope fields are
+	// ignored. Envelope fields are always checked strictly.
+	LayoutEnvelope
+	// LayoutFlat: always flat; "features" is an ordinary feature name.
+	LayoutFlat
+)
+
+// Options configures a Decoder. The zero value gives the defaults.
+type Options struct {
+	// MaxFeatures bounds the number of features per event (default 1024).
+	MaxFeatures int
+	// MaxDepth bounds container nesting, counting the top-level object as 1
+	// (default 64). Nested values inside features are skipped, but still validated
+	// and bounded by this depth.
+	MaxDepth int
+	// Layout selects envelope or flat interpretation (default LayoutAuto).
+	Layout Layout
+}
+
+const (
+	defaultMaxFeatures = 1024
+	defaultMaxDepth    = 64
+)
+
+// Decoder decodes events. It keeps scratch memory between calls so that decoding
+// allocates nothing in steady state. A Decoder is not safe for concurrent use;
+// use one per goroutine.
+type Decoder struct {
+	opts Options
+	data []byte
+	pos  int
+	// buf receives strings that had to be unescaped. Slices handed out from it are
+	// capacity-limited; if it has to grow mid-Decode, append moves it to a new
+	// array and the slices already handed out keep the old one, untouched.
+	buf  []byte
+	top  []Field  // every top-level member, for the flat reading
+	feat []Field  // the "features" object's members
+	set  []uint32 // open-addressing table for the duplicate check, index+1 per slot
+	seed maphash.Seed
+}
+
+// NewDecoder returns a Decoder with the given options.
+func NewDecoder(opts Options) *Decoder {
+	if opts.MaxFeatures <= 0 {
+		opts.MaxFeatures = defaultMaxFeatures
+	}
+	if opts.MaxDepth <= 0 {
+		opts.MaxDepth = defaultMaxDepth
+	}
+	return &Decoder{opts: opts, seed: maphash.MakeSeed()}
+}
+
+// Top-level members with a meaning in the envelope.
+const (
+	envModel = iota
+	envModelVersion
+	envRequestID
+	envTimestamp
+	envPrediction
+	envLatencyMs
+	envLabel
+	envFeatures
+	numEnv
+	envNone = -1
+)
+
+func envKey(name []byte) int {
+	switch string(name) {
+	case "model":
+		return envModel
+	case "model_version":
+		return envModelVersion
+	case "request_id":
+		return envRequestID
+	case "timestamp":
+		return envTimestamp
+	case "prediction":
+		return envPrediction
+	case "latency_ms":
+		return envLatencyMs
+	case "label":
+		return envLabel
+	case "features":
+		return envFeatures
+	}
+	return envNone
+}
+
+// envField is an envelope member seen at the top level, kept until the end of the
+// object because only then is it known whether the object is an envelope.
+type envField struct {
+	set bool
+	off int // offset of the value, for error reports
+	val Value
+}
+
+var envNames = [numEnv]string{"model", "model_version", "request_id", "timestamp", "prediction", "latency_ms", "label", "features"}
+
+// Decode decodes one JSON object from data into ev, overwriting all of ev. On
+// error, ev's contents are unspecified. The slices in ev alias data and d's
+// scratch memory; see [Event].
+func (d *Decoder) Decode(data []byte, ev *Event) error {
+	*ev = Event{}
+	d.data = data
+	d.pos = 0
+	if cap(d.buf) < len(data) {
+		// Unescaping never lengthens a string, so this is enough unless the input
+		// has invalid UTF-8 (see buf).
+		d.buf = make([]byte, 0, len(data))
+	}
+	d.buf = d.buf[:0]
+	d.top = d.top[:0]
+	d.feat = d.feat[:0]
+	layout := d.opts.Layout
+	collectTop := layout != LayoutEnvelope
+	topOverflow := false
+	featuresObj := false
+	var env [numEnv]envField
+
+	d.ws()
+	switch c := d.peek(); c {
+	case '{':
+	case 0:
+		return d.fail(ReasonInvalidJSON, "empty input")
+	case '[', '"', 't', 'f', 'n', 'N', 'I', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return d.fail(ReasonNotObject, "top level is not an object")
+	default:
+		return d.fail(ReasonInvalidJSON, "invalid character at top level")
+	}
+	d.pos++
+	d.ws()
+	if d.peek() == '}' {
+		d.pos++
+	} else {
+		for {
+			if d.peek() != '"' {
+				return d.fail(ReasonInvalidJSON, "expected object key")
+			}
+			name, err := d.str()
+			if err != nil {
+				return err
+			}
+			if err := d.colon(); err != nil {
+				return err
+			}
+			k := envKey(name)
+			off := d.pos
+			// The value goes straight into its slot in d.top when it is kept there.
+			var scratch Value
+			v := &scratch
+			if collectTop {
+				if len(d.top) < d.opts.MaxFeatures {
+					f := next(&d.top)
+					f.Name = name
+					v = &f.Value
+				} else {
+					topOverflow = true
+				}
+			}
+			if k == envFeatures && layout != LayoutFlat && d.peek() == '{' {
+				if featuresObj {
+					return d.failAt(ReasonDuplicateKey, off, "duplicate \"features\"")
+				}
+				featuresObj = true
+				*v = Value{Kind: KindOther}
+				if err := d.features(); err != nil {
+					return err
+				}
+			} else if err := d.value(1, v); err != nil {
+				return err
+			}
+			if k != envNone {
+				if env[k].set {
+					return d.failAt(ReasonDuplicateKey, off, "duplicate \""+envNames[k]+"\"")
+				}
+				env[k] = envField{set: true, off: off, val: *v}
+			}
+			d.ws()
+			c := d.peek()
+			d.pos++
+			if c == '}' {
+				break
+			}
+			if c != ',' {
+				return d.failAt(ReasonInvalidJSON, d.pos-1, "expected ',' or '}' after object member")
+			}
+			d.ws()
+		}
+	}
+	d.ws()
+	if d.pos != len(d.data) {
+		return d.fail(ReasonInvalidJSON, "trailing data after object")
+	}
+
+	strict := featuresObj || layout == LayoutEnvelope
+	if strict {
+		ev.Envelope = featuresObj
+		ev.Features = d.feat
+		if f := env[envFeatures]; f.set && !featuresObj && f.val.Kind != KindNull {
+			return d.failAt(ReasonBadFieldType, f.off, "\"features\" is not an object")
+		}
+	} else {
+		if topOverflow {
+			return d.failAt(ReasonTooManyFeatures, 0, "more than "+strconv.Itoa(d.opts.MaxFeatures)+" top-level members")
+		}
+		ev.Features = d.top
+	}
+	if i, j := d.duplicate(ev.Features); i >= 0 {
+		return d.failAt(ReasonDuplicateKey, 0, "duplicate feature \""+string(ev.Features[j].Name)+"\" (members "+strconv.Itoa(i)+" and "+strconv.Itoa(j)+")")
+	}
+	return d.envelope(&env, ev, strict)
+}
+
+// envelope fills ev's envelope fields from the top-level members. When strict is
+// false (a flat object) a member of the wrong type is simply not copied, since it
+// is also an ordinary feature.
+func (d *Decoder) envelope(env *[numEnv]envField, ev *Event, strict bool) error {
+	for k := range envFeatures {
+		f := &env[k]
+		if !f.set {
+			continue
+		}
+		v := f.val
+		switch k {
+		case envModel, envModelVersion, envRequestID:
+			var dst *[]byte
+			switch k {
+			case envModel:
+				dst = &ev.Model
+			case envModelVersion:
+				dst = &ev.ModelVersion
+			default:
+				dst = &ev.RequestID
+			}
+			switch {
+			case v.quoted():
+				*dst = v.Str
+			case v.Kind == KindNull:
+			case strict:
+				return d.failAt(ReasonBadFieldType, f.off, "\""+envNames[k]+"\" is "+v.Kind.String()+", want string")
+			}
+		case envTimestamp:
+			var ok bool
+			switch {
+			case v.Kind == KindNull:
+				continue
+			case v.quoted():
+				ev.Timestamp, ok = parseRFC3339(v.Str)
+			case v.Kind == KindNumber:
+				ev.Timestamp, ok = epochMillis(v.Num)
+			}
+			if ok {
+				ev.HasTimestamp = true
+			} else if strict {
+				return d.failAt(ReasonBadTimestamp, f.off, "\"timestamp\" is not an RFC 3339 string with offset or epoch milliseconds in years 1-9999")
+			}
+		case envPrediction, envLabel:
+			if v.Kind == KindOther {
+				if strict {
+					return d.failAt(ReasonBadFieldType, f.off, "\""+envNames[k]+"\" is an object or array, want a scalar")
+				}
+				continue
+			}
+			if k == envPrediction {
+				ev.Prediction = v
+			} else {
+				ev.Label = v
+			}
+		case envLatencyMs:
+			if v.Kind != KindNumber && v.Kind != KindNull {
+				if strict {
+					return d.failAt(ReasonBadFieldType, f.off, "\"latency_ms\" is "+v.Kind.String()+", want number")
+				}
+				continue
+			}
+			ev.LatencyMs = v
+		}
+	}
+	return nil
+}
+
+// features decodes the "features" object (depth 2) into d.feat.
+func (d *Decoder) features() error {
+	if 2 > d.opts.MaxDepth {
+		return d.fail(ReasonTooDeep, "nesting deeper than MaxDepth")
+	}
+	d.pos++ // '{'
+	d.ws()
+	if d.peek() == '}' {
+		d.pos++
+		return nil
+	}
+	for {
+		if d.peek() != '"' {
+			return d.fail(ReasonInvalidJSON, "expected object key")
+		}
+		name, err := d.str()
+		if err != nil {
+			return err
+		}
+		if err := d.colon(); err != nil {
+			return err
+		}
+		if len(d.feat) >= d.opts.MaxFeatures {
+			return d.fail(ReasonTooManyFeatures, "more than "+strconv.Itoa(d.opts.MaxFeatures)+" features")
+		}
+		f := next(&d.feat)
+		f.Name = name
+		if err := d.value(2, &f.Value); err != nil {
+			return err
+		}
+		d.ws()
+		c := d.peek()
+		d.pos++
+		if c == '}' {
+			return nil
+		}
+		if c != ',' {
+			return d.failAt(ReasonInvalidJSON, d.pos-1, "expected ',' or '}' after object member")
+		}
+		d.ws()
+	}
+}
+
+// value decodes the value at d.pos, a member of a container at the given depth,
+// into *v. It writes in place because a Value is large enough for the copies of a
+// returned one to show in profiles.
+func (d *Decoder) value(depth int, v *Value) error {
+	switch c := d.peek(); c {
+	case '"':
+		s, err := d.str()
+		if err != nil {
+			return err
+		}
+		if f, ok := nonFinite(s); ok {
+			*v = Value{Kind: KindNumber, Num: f, Str: s}
+		} else {
+			*v = Value{Kind: KindString, Str: s}
+		}
+	case 't':
+		*v = Value{Kind: KindBool, Num: 1, Bool: true}
+		return d.literal("true")
+	case 'f':
+		*v = Value{Kind: KindBool}
+		return d.literal("false")
+	case 'n':
+		*v = Value{Kind: KindNull}
+		return d.literal("null")
+	case '{', '[':
+		*v = Value{Kind: KindOther}
+		return d.skipContainer(depth + 1)
+	default:
+		f, err := d.number()
+		*v = Value{Kind: KindNumber, Num: f}
+		return err
+	}
+	return nil
+}
+
+// next returns a pointer to a new last element of *fields, reusing the backing
+// array's old contents, which the caller overwrites entirely.
+func next(fields *[]Field) *Field {
+	n := len(*fields)
+	if n == cap(*fields) {
+		*fields = append(*fields, Field{})
+	}
+	*fields = (*fields)[:n+1]
+	return &(*fields)[n]
+}
+
+// number decodes a JSON number or one of the literals NaN, Infinity, -Infinity.
+func (d *Decoder) number() (float64, error) {
+	start := d.pos
+	end, special, ok := scanNumber(d.data, start)
+	if !ok {
+		return 0, d.fail(ReasonInvalidJSON, "invalid value")
+	}
+	d.pos = end
+	if special != 0 {
+		return special, nil
+	}
+	if f, ok := fastFloat(d.data[start:end]); ok {
+		return f, nil
+	}
+	// The grammar is already checked, so the only possible error is ErrRange, for
+	// which ParseFloat returns ±Inf or ±0: overflow is kept as the instability it
+	// is rather than rejected. unsafe.String avoids copying; ParseFloat retains the
+	// string only inside the error it returns, which is discarded here.
+	f, _ := strconv.ParseFloat(unsafe.String(&d.data[start], end-start), 64)
+	return f, nil
+}
+
+// scanNumber checks the number (or NaN/Infinity literal) starting at i and
+// returns its end. For the literals, special is NaN or ±Inf; otherwise 0.
+func scanNumber(data []byte, i int) (end int, special float64, ok bool) {
+	if i < len(data) && data[i] == 'N' {
+		if hasPrefix(data[i:], "NaN") {
+			return i + 3, math.NaN(), true
+		}
+		return 0, 0, false
+	}
+	neg := false
+	if i < len(data) && data[i] == '-' {
+		neg = true
+		i++
+	}
+	if i >= len(data) {
+		return 0, 0, false
+	}
+	switch c := data[i]; {
+	case c == '0':
+		i++
+	case c >= '1' && c <= '9':
+		i++
+		for i < len(data) && isDigit(data[i]) {
+			i++
+		}
+	case c == 'I':
+		if hasPrefix(data[i:], "Infinity") {
+			if neg {
+				return i + 8, math.Inf(-1), true
+			}
+			return i + 8, math.Inf(1), true
+		}
+		return 0, 0, false
+	default:
+		return 0, 0, false
+	}
+	if i < len(data) && data[i] == '.' {
+		i++
+		if i >= len(data) || !isDigit(data[i]) {
+			return 0, 0, false
+		}
+		for i < len(data) && isDigit(data[i]) {
+			i++
+		}
+	}
+	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
+		i++
+		if i < len(data) && (data[i] == '+' || data[i] == '-') {
+			i++
+		}
+		if i >= len(data) || !isDigit(data[i]) {
+			return 0, 0, false
+		}
+		for i < len(data) && isDigit(data[i]) {
+			i++
+		}
+	}
+	return i, 0, true
+}
+
+// fastFloat converts a plain decimal (no exponent) with at most 15 significant
+// digits and at most 22 fractional digits exactly: both the digits as an integer
+// and the power of ten are exact float64 values, and one IEEE division rounds
+// correctly, so the result equals ParseFloat's (Clinger's fast path). It covers
+// the numbers events mostly carry, at a fraction of ParseFloat's cost.
+func fastFloat(s []byte) (float64, bool) {
+	neg := false
+	if s[0] == '-' {
+		neg = true
+		s = s[1:]
+	}
+	var mant uint64
+	nd, frac := 0, -1
+	for i, c := range s {
+		switch {
+		case c >= '0' && c <= '9':
+			if mant == 0 && c == '0' && frac < 0 {
+				continue // leading zero
+			}
+			mant = mant*10 + uint64(c-'0')
+			if mant != 0 {
+				nd++
+			}
+		case c == '.':
+			frac = i
+		default:
+			return 0, false
+		}
+	}
+	if nd > 15 {
+		return 0, false
+	}
+	f := float64(mant)
+	if frac >= 0 {
+		fd := len(s) - frac - 1
+		if fd > 22 {
+			return 0, false
+		}
+		f /= pow10(fd)
+	}
+	if neg {
+		f = -f
+	}
+	return f, true
+}
+
+func pow10(n int) float64 {
+	// Exact for n ≤ 22; computed by repeated multiplication of exact values,
+	// each product exactly representable.
+	p := 1.0
+	for ; n >= 4; n -= 4 {
+		p *= 1e4
+	}
+	for ; n > 0; n-- {
+		p *= 10
+	}
+	return p
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func hasPrefix(b []byte, s string) bool {
+	return len(b) >= len(s) && string(b[:len(s)]) == s
+}
+
+// nonFinite recognizes the strings that spell NaN or ±Inf.
+func nonFinite(s []byte) (float64, bool) {
+	if len(s) < 3 || len(s) > 9 {
+		return 0, false
+	}
+	sign := 0
+	switch s[0] {
+	case '+':
+		sign, s = 1, s[1:]
+	case '-':
+		sign, s = -1, s[1:]
+	case 'n', 'N', 'i', 'I':
+	default:
+		return 0, false
+	}
+	switch {
+	case foldEq(s, "nan") && sign == 0:
+		return math.NaN(), true
+	case foldEq(s, "inf") || foldEq(s, "infinity"):
+		if sign < 0 {
+			return math.Inf(-1), true
+		}
+		return math.Inf(1), true
+	}
+	return 0, false
+}
+
+// foldEq compares s with a lower-case ASCII letter string, ignoring case.
+// c|0x20 maps exactly an upper-case letter and its lower-case form onto the latter.
+func foldEq(s []byte, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := range len(s) {
+		if s[i]|0x20 != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *Decoder) literal(lit string) error {
+	if !hasPrefix(d.data[d.pos:], lit) {
+		return d.fail(ReasonInvalidJSON, "invalid literal")
+	}
+	d.pos += len(lit)
+	return nil
+}
+
+func (d *Decoder) peek() byte {
+	if d.pos < len(d.data) {
+		return d.data[d.pos]
+	}
+	return 0 // never valid outside a string, so EOF fails wherever a token is expected
+}
+
+func (d *Decoder) ws() {
+	for d.pos < len(d.data) {
+		switch d.data[d.pos] {
+		case ' ', '\t', '\n', '\r':
+			d.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (d *Decoder) colon() error {
+	d.ws()
+	if d.peek() != ':' {
+		return d.fail(ReasonInvalidJSON, "expected ':' after object key")
+	}
+	d.pos++
+	d.ws()
+	return nil
+}
+
+// str decodes the string whose opening quote is at d.pos. A string without
+// escapes or invalid UTF-8 aliases the input; others are unescaped into d.buf.
+func (d *Decoder) str() ([]byte, error) {
+	data := d.data
+	start := d.pos + 1
+	for i := start; i < len(data); i++ {
+		if stringStop[data[i]] == '0' {
+			continue
+		}
+		if data[i] == '"' {
+			d.pos = i + 1
+			return data[start:i:i], nil
+		}
+		return d.strSlow(start, i)
+	}
+	return nil, d.fail(ReasonInvalidJSON, "unterminated string")
+}
+
+// stringStop marks with '1' the bytes that end the fast scan of a string:
+// the closing quote, a backslash, control characters and non-ASCII bytes. One
+// lookup per byte instead of four comparisons is most of the string scan's cost.
+const stringStop = "" +
+	"11111111111111111111111111111111" +
+	"00100000000000000000000000000000" +
+	"00000000000000000000000000001000" +
+	"00000000000000000000000000000000" +
+	"11111111111111111111111111111111" +
+	"11111111111111111111111111111111" +
+	"11111111111111111111111111111111" +
+	"11111111111111111111111111111111"
+
+func (d *Decoder) strSlow(start, i int) ([]byte, error) {
+	data := d.data
+	// Still aliasable as long as only valid multi-byte UTF-8 turns up.
+	for i < len(data) {
+		c := data[i]
+		switch {
+		case c == '"':
+			d.pos = i + 1
+			return data[start:i:i], nil
+		case c == '\\':
+			return d.unescape(start, i)
+		case c < 0x20:
+			return nil, d.failAt(ReasonInvalidJSON, i, "control character in string")
+		case c < utf8.RuneSelf:
+			i++
+		default:
+			r, size := utf8.DecodeRune(data[i:])
+			if r == utf8.RuneError && size == 1 {
+				return d.unescape(start, i)
+			}
+			i += size
+		}
+	}
+	return nil, d.fail(ReasonInvalidJSON, "unterminated string")
+}
+
+// unescape copies the string starting at start into d.buf, decoding escapes from
+// i on; data[start:i] needs no decoding.
+func (d *Decoder) unescape(start, i int) ([]byte, error) {
+	data := d.data
+	b0 := len(d.buf)
+	buf := append(d.buf, data[start:i]...)
+	for i < len(data) {
+		c := data[i]
+		switch {
+		case c == '"':
+			d.pos = i + 1
+			d.buf = buf
+			return buf[b0:len(buf):len(buf)], nil
+		case c == '\\':
+			if i+1 >= len(data) {
+				return nil, d.fail(ReasonInvalidJSON, "unterminated string")
+			}
+			switch e := data[i+1]; e {
+			case '"', '\\', '/':
+				buf = append(buf, e)
+			case 'b':
+				buf = append(buf, '\b')
+			case 'f':
+				buf = append(buf, '\f')
+			case 'n':
+				buf = append(buf, '\n')
+			case 'r':
+				buf = append(buf, '\r')
+			case 't':
+				buf = append(buf, '\t')
+			case 'u':
+				r, ok := hex4(data, i+2)
+				if !ok {
+					return nil, d.failAt(ReasonInvalidJSON, i, "invalid \\u escape")
+				}
+				i += 6
+				if utf16.IsSurrogate(r) {
+					// Like encoding/json: a valid pair is joined; anything else
+					// becomes U+FFFD and the following escape, if any, is decoded
+					// on its own.
+					r2, ok := hex4(data, i+2)
+					if dec := utf16.DecodeRune(r, r2); ok && i+1 < len(data) && data[i] == '\\' && data[i+1] == 'u' && dec != utf8.RuneError {
+						r = dec
+						i += 6
+					} else {
+						r = utf8.RuneError
+					}
+				}
+				buf = utf8.AppendRune(buf, r)
+				continue
+			default:
+				return nil, d.failAt(ReasonInvalidJSON, i, "invalid escape in string")
+			}
+			i += 2
+		case c < 0x20:
+			return nil, d.failAt(ReasonInvalidJSON, i, "control character in string")
+		case c < utf8.RuneSelf:
+			buf = append(buf, c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(data[i:])
+			if r == utf8.RuneError && size == 1 {
+				buf = append(buf, "\uFFFD"...)
+			} else {
+				buf = append(buf, data[i:i+size]...)
+			}
+			i += size
+		}
+	}
+	return nil, d.fail(ReasonInvalidJSON, "unterminated string")
+}
+
+// hex4 decodes the four hex digits at data[i:i+4].
+func hex4(data []byte, i int) (rune, bool) {
+	if i < 0 || i+4 > len(data) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range data[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+// skipString validates the string at d.pos without decoding it.
+func (d *Decoder) skipString() error {
+	data := d.data
+	for i := d.pos + 1; i < len(data); i++ {
+		switch c := data[i]; {
+		case c == '"':
+			d.pos = i + 1
+			return nil
+		case c == '\\':
+			if i+1 >= len(data) {
+				return d.fail(ReasonInvalidJSON, "unterminated string")
+			}
+			switch data[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i++
+			case 'u':
+				if _, ok := hex4(data, i+2); !ok {
+					return d.failAt(ReasonInvalidJSON, i, "invalid \\u escape")
+				}
+				i += 5
+			default:
+				return d.failAt(ReasonInvalidJSON, i, "invalid escape in string")
+			}
+		case c < 0x20:
+			return d.failAt(ReasonInvalidJSON, i, "control character in string")
+		}
+	}
+	return d.fail(ReasonInvalidJSON, "unterminated string")
+}
+
+// skipContainer validates and skips the object or array at d.pos, which sits at
+// the given depth. Recursion is bounded by MaxDepth.
+func (d *Decoder) skipContainer(depth int) error {
+	if depth > d.opts.MaxDepth {
+		return d.fail(ReasonTooDeep, "nesting deeper than MaxDepth")
+	}
+	isObj := d.data[d.pos] == '{'
+	closer := byte(']')
+	if isObj {
+		closer = '}'
+	}
+	d.pos++
+	d.ws()
+	if d.peek() == closer {
+		d.pos++
+		return nil
+	}
+	for {
+		if isObj {
+			if d.peek() != '"' {
+				return d.fail(ReasonInvalidJSON, "expected object key")
+			}
+			if err := d.skipString(); err != nil {
+				return err
+			}
+			if err := d.colon(); err != nil {
+				return err
+			}
+		}
+		if err := d.skipValue(depth); err != nil {
+			return err
+		}
+		d.ws()
+		c := d.peek()
+		d.pos++
+		if c == closer {
+			return nil
+		}
+		if c != ',' {
+			return d.failAt(ReasonInvalidJSON, d.pos-1, "expected ',' or closing bracket")
+		}
+		d.ws()
+	}
+}
+
+func (d *Decoder) skipValue(depth int) error {
+	switch d.peek() {
+	case '"':
+		return d.skipString()
+	case 't':
+		return d.literal("true")
+	case 'f':
+		return d.literal("false")
+	case 'n':
+		return d.literal("null")
+	case '{', '[':
+		return d.skipContainer(depth + 1)
+	}
+	end, _, ok := scanNumber(d.data, d.pos)
+	if !ok {
+		return d.fail(ReasonInvalidJSON, "invalid value")
+	}
+	d.pos = end
+	return nil
+}
+
+// duplicate returns the indexes of the first repeated name in fields, or -1, -1.
+func (d *Decoder) duplicate(fields []Field) (int, int) {
+	n := len(fields)
+	if n <= 8 {
+		for j := 1; j < n; j++ {
+			for i := range j {
+				if string(fields[i].Name) == string(fields[j].Name) {
+					return i, j
+				}
+			}
+		}
+		return -1, -1
+	}
+	size := 16
+	for size < 2*n {
+		size <<= 1
+	}
+	if cap(d.set) < size {
+		d.set = make([]uint32, size)
+	}
+	set := d.set[:size]
+	clear(set)
+	mask := uint64(size - 1)
+	for j := range fields {
+		h := maphash.Bytes(d.seed, fields[j].Name) & mask
+		for {
+			e := set[h]
+			if e == 0 {
+				set[h] = uint32(j + 1)
+				break
+			}
+			if i := int(e - 1); string(fields[i].Name) == string(fields[j].Name) {
+				return i, j
+			}
+			h = (h + 1) & mask
+		}
+	}
+	return -1, -1
+}
+
+func (d *Decoder) fail(r Reason, msg string) error { return d.failAt(r, d.pos, msg) }
+
+func (d *Decoder) failAt(r Reason, off int, msg string) error {
+	return &DecodeError{Reason: r, Offset: off, Msg: msg}
+}
