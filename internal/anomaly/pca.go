@@ -1,0 +1,74 @@
+package anomaly
+
+import (
+	"errors"
+	"fmt"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// PCA is a principal component basis of standardised metrics.
+type PCA struct {
+	// Loadings is metrics × components, columns ordered by explained variance.
+	Loadings *mat.Dense
+	// Explained is the share of total variance each retained component explains.
+	Explained []float64
+}
+
+// FitPCA finds the principal components of z, an observations × metrics matrix of
+// standardised values without gaps, and keeps the fewest components whose explained
+// shares sum to at least share, never more than maxComponents (0 for no cap).
+func FitPCA(z *mat.Dense, share float64, maxComponents int) (*PCA, error) {
+	n, m := z.Dims()
+	if n < 2 || m < 1 {
+		return nil, fmt.Errorf("fit pca: %d×%d matrix: need at least 2 rows and 1 column", n, m)
+	}
+	cov := mat.NewSymDense(m, nil)
+	cov.SymOuterK(1/float64(n-1), z.T())
+	var eig mat.EigenSym
+	if !eig.Factorize(cov, true) {
+		return nil, errors.New("fit pca: eigendecomposition did not converge")
+	}
+	vals := eig.Values(nil) // ascending
+	var vecs mat.Dense
+	eig.VectorsTo(&vecs)
+	total := 0.0
+	for _, v := range vals {
+		total += max(v, 0)
+	}
+	if total <= 0 {
+		return nil, errors.New("fit pca: all metrics are constant")
+	}
+	limit := m
+	if maxComponents > 0 {
+		limit = min(limit, maxComponents)
+	}
+	var explained []float64
+	cum := 0.0
+	for i := m - 1; i >= 0 && len(explained) < limit && cum < share; i-- {
+		r := max(vals[i], 0) / total
+		explained = append(explained, r)
+		cum += r
+	}
+	k := len(explained)
+	load := mat.NewDense(m, k, nil)
+	for j := range k {
+		col := m - 1 - j
+		// Fix each component's sign so that its largest loading is positive: refits
+		// then describe the same direction the same way.
+		big, sign := 0.0, 1.0
+		for i := range m {
+			if v := vecs.At(i, col); v*v > big {
+				big = v * v
+				sign = 1
+				if v < 0 {
+					sign = -1
+				}
+			}
+		}
+		for i := range m {
+			load.Set(i, j, sign*vecs.At(i, col))
+		}
+	}
+	return &PCA{Loadings: load, Explained: explained}, nil
+}
