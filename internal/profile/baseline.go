@@ -282,6 +282,7 @@ func (s *Set) collect(ctx context.Context, r dataset.Reader, targets map[int]*de
 		s.SetColumns(cols)
 	}
 	var rec dataset.Record
+	var rowErr *dataset.RowError
 	for n := 0; ; n++ {
 		if n%4096 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -289,13 +290,13 @@ func (s *Set) collect(ctx context.Context, r dataset.Reader, targets map[int]*de
 			}
 		}
 		err := r.Next(&rec)
-		var rowErr *dataset.RowError
 		switch {
+		case err == nil:
 		case errors.As(err, &rowErr):
 			continue
 		case errors.Is(err, io.EOF):
 			return nil
-		case err != nil:
+		default:
 			return err
 		}
 		for c := range rec.Fields {
@@ -451,13 +452,14 @@ func summarise(f *Feature, t *decileTargets, maxCategories int) (FeatureBaseline
 		}
 		return fb, nil
 	}
-	fb.Categories = topCategories(f.Categories, maxCategories)
+	counts := f.CategoryCounts()
+	fb.Categories = topCategories(counts, maxCategories)
 	fb.Other = f.Other
 	var kept uint64
 	for _, c := range fb.Categories {
 		kept += c.Count
 	}
-	for _, n := range f.Categories {
+	for _, n := range counts {
 		fb.Other += n
 	}
 	fb.Other -= kept

@@ -82,7 +82,7 @@ type Feature struct {
 
 	// Categories counts categorical and boolean values; Other counts values beyond
 	// the bound.
-	Categories map[string]uint64
+	Categories map[string]*uint64
 	Other      uint64
 
 	Distinct HLL
@@ -125,9 +125,9 @@ func NewFeature(spec Spec) (*Feature, error) {
 			maxCats = config.DefaultMaxCategories
 		}
 		f.limit = len(spec.Tracked) + maxCats
-		f.Categories = make(map[string]uint64, len(spec.Tracked))
+		f.Categories = make(map[string]*uint64, len(spec.Tracked))
 		for _, c := range spec.Tracked {
-			f.Categories[c] = 0
+			f.Categories[c] = new(uint64)
 		}
 	default:
 		return nil, fmt.Errorf("feature %s: unknown type %q", spec.Name, spec.Type)
@@ -281,15 +281,32 @@ func (f *Feature) addCategory(s []byte) {
 		}
 	}
 	f.Distinct.AddBytes(s)
-	if _, ok := f.Categories[string(s)]; ok {
-		f.Categories[string(s)]++
+	f.countCategory(s, 1)
+}
+
+// countCategory adds n to a category's count, or to other past the bound. Counts
+// live behind pointers because incrementing m[string(b)] in place would allocate
+// the key on every call, while a lookup does not.
+func (f *Feature) countCategory(s []byte, n uint64) {
+	if p := f.Categories[string(s)]; p != nil {
+		*p += n
 		return
 	}
 	if len(f.Categories) < f.limit {
-		f.Categories[string(s)] = 1
+		c := n
+		f.Categories[string(s)] = &c
 		return
 	}
-	f.Other++
+	f.Other += n
+}
+
+// CategoryCounts returns a copy of the category counts.
+func (f *Feature) CategoryCounts() map[string]uint64 {
+	m := make(map[string]uint64, len(f.Categories))
+	for k, p := range f.Categories {
+		m[k] = *p
+	}
+	return m
 }
 
 // Merge adds o, a profile of the same spec, to f.
@@ -329,11 +346,7 @@ func (f *Feature) Merge(o *Feature) error {
 		f.Bins[i] += c
 	}
 	for k, c := range o.Categories {
-		if _, ok := f.Categories[k]; ok || len(f.Categories) < f.limit {
-			f.Categories[k] += c
-		} else {
-			f.Other += c
-		}
+		f.countCategory([]byte(k), *c)
 	}
 	f.Other += o.Other
 	f.Distinct.Merge(&o.Distinct)

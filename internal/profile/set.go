@@ -169,6 +169,7 @@ func (s *Set) Scan(ctx context.Context, r dataset.Reader) error {
 		s.SetColumns(cols)
 	}
 	var rec dataset.Record
+	var rowErr *dataset.RowError
 	for n := 0; ; n++ {
 		// Checking the context every row would cost more than the row.
 		if n%4096 == 0 {
@@ -177,16 +178,15 @@ func (s *Set) Scan(ctx context.Context, r dataset.Reader) error {
 			}
 		}
 		err := r.Next(&rec)
-		var rowErr *dataset.RowError
 		switch {
+		case err == nil:
+			s.Add(&rec)
 		case errors.As(err, &rowErr):
 			s.AddRowError(rowErr.Reason)
 		case errors.Is(err, io.EOF):
 			return nil
-		case err != nil:
-			return err
 		default:
-			s.Add(&rec)
+			return err
 		}
 	}
 }

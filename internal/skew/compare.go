@@ -182,7 +182,7 @@ func categorical(fr *FeatureReport, fb *profile.FeatureBaseline, f *profile.Feat
 		counts[c.Value] = [2]float64{float64(c.Count), 0}
 		known[c.Value] = true
 	}
-	for k, n := range f.Categories {
+	for k, n := range f.CategoryCounts() {
 		if n == 0 {
 			continue
 		}
