@@ -86,6 +86,19 @@ func fitHoltWinters(x []float64, period int, search hwSearch, errs []float64) (*
 	if period < 2 {
 		return nil, fmt.Errorf("fit holt-winters: period %d: must be at least 2", period)
 	}
+	// A series that starts late (a feature added after the history began) is fitted
+	// from its first observation.
+	lead := 0
+	for lead < len(x) && math.IsNaN(x[lead]) {
+		lead++
+	}
+	if errs != nil {
+		for i := range lead {
+			errs[i] = math.NaN()
+		}
+		errs = errs[lead:]
+	}
+	x = x[lead:]
 	if len(x) < 2*period {
 		return nil, fmt.Errorf("fit holt-winters: %d observations, period %d: %w", len(x), period, ErrShortHistory)
 	}
