@@ -140,19 +140,6 @@ func (f jsonFloat) MarshalJSON() ([]byte, error) {
 	return strconv.AppendFloat(nil, float64(f), 'g', -1, 64), nil
 }
 
-func (f *jsonFloat) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*f = jsonFloat(math.NaN())
-		return nil
-	}
-	v, err := strconv.ParseFloat(string(b), 64)
-	if err != nil {
-		return fmt.Errorf("decode number %s: %w", b, err)
-	}
-	*f = jsonFloat(v)
-	return nil
-}
-
 func jsonFloats(v []float64) []jsonFloat {
 	out := make([]jsonFloat, len(v))
 	for i, x := range v {

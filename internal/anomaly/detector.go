@@ -548,15 +548,19 @@ func (d *Detector) Score(row []float64) (Point, error) {
 // A flagged window is kept as its expected values, so that an incident does not
 // teach the next model that it is normal.
 func (d *Detector) remember(row []float64, p Point) error {
-	keep := row
+	keep := slices.Clone(row)
 	if p.Anomaly {
-		keep = p.Expected
+		for j, e := range p.Expected {
+			if !math.IsNaN(e) {
+				keep[j] = e
+			}
+		}
 	}
 	if len(d.history) == cap(d.history) && len(d.history) > 0 {
 		copy(d.history, d.history[1:])
-		d.history[len(d.history)-1] = slices.Clone(keep)
+		d.history[len(d.history)-1] = keep
 	} else {
-		d.history = append(d.history, slices.Clone(keep))
+		d.history = append(d.history, keep)
 	}
 	d.sinceFit++
 	if d.sinceFit < d.cfg.RefitEvery {

@@ -130,14 +130,6 @@ func fitHoltWinters(x []float64, period int, search hwSearch, errs []float64) (*
 	return m, nil
 }
 
-// NewHoltWinters builds a model from known parameters and start values, for running
-// a fitted model forward elsewhere. season holds the seasonal terms of the period
-// starting with the next observation.
-func NewHoltWinters(alpha, beta, gamma, level, trend float64, season []float64, sigma float64) *HoltWinters {
-	return &HoltWinters{Alpha: alpha, Beta: beta, Gamma: gamma, Period: len(season),
-		level: level, trend: trend, season: slicesClone(season), sigma: sigma}
-}
-
 func slicesClone(s []float64) []float64 { return append([]float64(nil), s...) }
 
 // run advances the model over x, returning the sum of squared one-step errors and

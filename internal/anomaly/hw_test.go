@@ -82,7 +82,8 @@ func TestHoltWintersMatchesR(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sse, _ := NewHoltWinters(m.Alpha, m.Beta, m.Gamma, l0, b0, s0, 0).run(x[ref.period:], nil)
+			start := &HoltWinters{Alpha: m.Alpha, Beta: m.Beta, Gamma: m.Gamma, Period: ref.period, level: l0, trend: b0, season: s0}
+			sse, _ := start.run(x[ref.period:], nil)
 			t.Logf("Go α=%.4f β=%.4f γ=%.4f SSE=%.6g; R α=%.4f β=%.4f γ=%.4f SSE=%.6g",
 				m.Alpha, m.Beta, m.Gamma, sse, ref.alpha, ref.beta, ref.gamma, ref.trainSSE)
 			if sse > ref.trainSSE*(1+1e-9) {
