@@ -36,10 +36,11 @@ func NewCSV(r io.Reader) (*CSV, error) {
 	}
 	seen := make(map[string]bool, len(rec.Fields))
 	for i, f := range rec.Fields {
-		name := string(bytes.TrimSpace(f.Value.Str))
+		cell := f.Value.Str
 		if i == 0 {
-			name = string(bytes.TrimPrefix([]byte(name), []byte("\ufeff")))
+			cell = bytes.TrimPrefix(cell, []byte("\ufeff"))
 		}
+		name := string(bytes.TrimSpace(cell))
 		if name == "" {
 			return nil, fmt.Errorf("header column %d has no name", i+1)
 		}
@@ -153,6 +154,9 @@ func (c *CSV) readRecord() ([]byte, error) {
 		case err == nil || errors.Is(err, bufio.ErrBufferFull):
 			c.buf = append(c.buf, chunk...)
 			if len(c.buf) > MaxRecordBytes {
+				if err == nil {
+					return nil, errTooLong()
+				}
 				return nil, c.skipRecord()
 			}
 			if err == nil && quotes%2 == 0 {
@@ -177,12 +181,16 @@ func (c *CSV) skipRecord() error {
 		_, err := c.r.ReadSlice('\n')
 		if err == nil || errors.Is(err, io.EOF) {
 			c.line++
-			return &RowError{Reason: "too_long", Err: fmt.Errorf("record longer than %d bytes", MaxRecordBytes)}
+			return errTooLong()
 		}
 		if !errors.Is(err, bufio.ErrBufferFull) {
 			return fmt.Errorf("reading CSV: %w", err)
 		}
 	}
+}
+
+func errTooLong() error {
+	return &RowError{Reason: "too_long", Err: fmt.Errorf("record longer than %d bytes", MaxRecordBytes)}
 }
 
 func trimEOL(b []byte) []byte {
