@@ -112,7 +112,20 @@ type envField struct {
 	val Value
 }
 
-var envNames = [numEnv]string{"model", "model_version", "request_id", "timestamp", "prediction", "latency_ms", "label", "features"}
+// envName is the JSON name of envelope member k, for error messages.
+func envName(k int) string {
+	return [numEnv]string{"model", "model_version", "request_id", "timestamp", "prediction", "latency_ms", "label", "features"}[k]
+}
+
+// quoteName quotes a name taken from the input for an error message, cut short
+// so that a hostile key cannot bloat a dead-letter header.
+func quoteName(name []byte) string {
+	const max = 64
+	if len(name) > max {
+		return strconv.Quote(string(name[:max])) + "…"
+	}
+	return strconv.Quote(string(name))
+}
 
 // Decode decodes one JSON object from data into ev, overwriting all of ev. On
 // error, ev's contents are unspecified. The slices in ev alias data and d's
@@ -189,7 +202,7 @@ func (d *Decoder) Decode(data []byte, ev *Event) error {
 			}
 			if k != envNone {
 				if env[k].set {
-					return d.failAt(ReasonDuplicateKey, off, "duplicate \""+envNames[k]+"\"")
+					return d.failAt(ReasonDuplicateKey, off, "duplicate \""+envName(k)+"\"")
 				}
 				env[k] = envField{set: true, off: off, val: *v}
 			}
@@ -224,7 +237,7 @@ func (d *Decoder) Decode(data []byte, ev *Event) error {
 		ev.Features = d.top
 	}
 	if i, j := d.duplicate(ev.Features); i >= 0 {
-		return d.failAt(ReasonDuplicateKey, 0, "duplicate feature \""+string(ev.Features[j].Name)+"\" (members "+strconv.Itoa(i)+" and "+strconv.Itoa(j)+")")
+		return d.failAt(ReasonDuplicateKey, 0, "duplicate feature "+quoteName(ev.Features[j].Name)+" (members "+strconv.Itoa(i)+" and "+strconv.Itoa(j)+")")
 	}
 	return d.envelope(&env, ev, strict)
 }
@@ -255,7 +268,7 @@ func (d *Decoder) envelope(env *[numEnv]envField, ev *Event, strict bool) error 
 				*dst = v.Str
 			case v.Kind == KindNull:
 			case strict:
-				return d.failAt(ReasonBadFieldType, f.off, "\""+envNames[k]+"\" is "+v.Kind.String()+", want string")
+				return d.failAt(ReasonBadFieldType, f.off, "\""+envName(k)+"\" is "+v.Kind.String()+", want string")
 			}
 		case envTimestamp:
 			var ok bool
@@ -275,7 +288,7 @@ func (d *Decoder) envelope(env *[numEnv]envField, ev *Event, strict bool) error 
 		case envPrediction, envLabel:
 			if v.Kind == KindOther {
 				if strict {
-					return d.failAt(ReasonBadFieldType, f.off, "\""+envNames[k]+"\" is an object or array, want a scalar")
+					return d.failAt(ReasonBadFieldType, f.off, "\""+envName(k)+"\" is an object or array, want a scalar")
 				}
 				continue
 			}

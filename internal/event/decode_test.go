@@ -549,3 +549,19 @@ func TestDecodeAllocations(t *testing.T) {
 		})
 	}
 }
+
+// Error messages end up in dead-letter headers, so a hostile key must not make
+// them arbitrarily long.
+func TestDuplicateMessageBounded(t *testing.T) {
+	name := strings.Repeat("k", 10000)
+	in := `{"` + name + `": 1, "` + name + `": 2}`
+	var ev Event
+	err := NewDecoder(Options{}).Decode([]byte(in), &ev)
+	var de *DecodeError
+	if !errors.As(err, &de) || de.Reason != ReasonDuplicateKey {
+		t.Fatalf("err = %v", err)
+	}
+	if len(de.Msg) > 200 {
+		t.Errorf("message is %d bytes long", len(de.Msg))
+	}
+}

@@ -31,7 +31,9 @@ const (
 // DecodeError is the error [Decoder.Decode] returns; use errors.As or [ReasonOf].
 type DecodeError struct {
 	Reason Reason
-	// Offset is the byte offset in the input where the problem was found.
+	// Offset is the byte offset in the input where the problem was found; it is
+	// 0 for problems of the object as a whole (duplicate features, too many
+	// top-level members), which are only detected once it has been read.
 	Offset int
 	// Msg is a human-readable detail; it may quote a field name but never a value.
 	Msg string

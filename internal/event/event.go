@@ -112,7 +112,8 @@ type Field struct {
 // memory and stay valid until the next Decode on the same Decoder (or until the
 // input is modified). Copy what must outlive that.
 type Event struct {
-	// Model, ModelVersion and RequestID are nil when absent or null.
+	// Model, ModelVersion and RequestID are nil when absent or null, and empty
+	// but not nil for "".
 	Model, ModelVersion, RequestID []byte
 	// Timestamp is in UTC; it is the zero time when HasTimestamp is false.
 	Timestamp    time.Time
