@@ -12,10 +12,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"time"
 )
 
 func main() {
-	set := flag.String("set", "", "fraud-train, fraud-ok, fraud-incident or wide")
+	set := flag.String("set", "", "fraud-train, fraud-ok, fraud-incident, fraud-windows or wide")
 	rows := flag.Int("rows", 10000, "rows to write")
 	flag.Parse()
 	w := bufio.NewWriterSize(os.Stdout, 1<<20)
@@ -27,10 +28,12 @@ func main() {
 		err = fraud(w, *rows, 2, false)
 	case "fraud-incident":
 		err = fraud(w, *rows, 3, true)
+	case "fraud-windows":
+		err = windows(w, *rows)
 	case "wide":
 		err = wide(w, *rows)
 	default:
-		fmt.Fprintln(os.Stderr, "gendata: -set must be fraud-train, fraud-ok, fraud-incident or wide")
+		fmt.Fprintln(os.Stderr, "gendata: -set must be fraud-train, fraud-ok, fraud-incident, fraud-windows or wide")
 		os.Exit(2)
 	}
 	if err == nil {
@@ -114,6 +117,34 @@ func wide(w *bufio.Writer, rows int) error {
 			w.Write(buf)
 		}
 		w.WriteByte('\n')
+	}
+	return nil
+}
+
+// windows writes hourly window metrics of the fraud model — what the daemon stores
+// per window — with a daily cycle in traffic and an incident near the end: for six
+// hours a client release stops sending age for a slice of users, so age.null_ratio
+// jumps while everything else looks normal.
+func windows(w *bufio.Writer, rows int) error {
+	r := rand.New(rand.NewPCG(11, 11))
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	incident := rows - rows/8
+	fmt.Fprintln(w, "timestamp,volume,amount.mean,amount.p99,age.null_ratio,country.psi,device.psi,latency_ms.p99,prediction.mean")
+	for i := 0; i < rows; i++ {
+		day := math.Sin(2 * math.Pi * float64(i%24) / 24)
+		volume := 5000 * (1 + 0.6*day) * (1 + 0.03*r.NormFloat64())
+		amountMean := 80 * (1 + 0.1*day + 0.02*r.NormFloat64())
+		amountP99 := 900 * (1 + 0.1*day + 0.04*r.NormFloat64())
+		ageNull := math.Max(0, 0.01+0.002*r.NormFloat64())
+		if i >= incident && i < incident+6 {
+			ageNull = 0.14 + 0.01*r.NormFloat64()
+		}
+		countryPSI := math.Abs(0.004 + 0.002*r.NormFloat64())
+		devicePSI := math.Abs(0.003 + 0.0015*r.NormFloat64())
+		latency := 40 * (1 + 0.3*day + 0.05*r.NormFloat64())
+		pred := 0.05 * (1 + 0.05*day + 0.03*r.NormFloat64())
+		fmt.Fprintf(w, "%s,%.0f,%.3f,%.2f,%.5f,%.5f,%.5f,%.2f,%.5f\n", start.Add(time.Duration(i)*time.Hour).Format(time.RFC3339),
+			volume, amountMean, amountP99, ageNull, countryPSI, devicePSI, latency, pred)
 	}
 	return nil
 }
