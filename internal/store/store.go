@@ -1,0 +1,108 @@
+// Package store keeps Sentinel's results in ClickHouse: window profiles, check
+// results, anomalies and rejected-message counts. Tables are ReplacingMergeTree
+// keyed so that a window re-written after a crash replaces its first copy.
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// WindowProfile is one feature's profile in one window. Feature "" is the
+// model-level row (volume, prediction, latency).
+type WindowProfile struct {
+	Model       string
+	Feature     string
+	WindowStart time.Time
+	WindowEnd   time.Time
+	// Partition is the Kafka partition the profile covers, or -1 for a profile
+	// merged over all the partitions one instance reads.
+	Partition  int32
+	Rows       uint64
+	Nulls      uint64
+	NaN        uint64
+	PosInf     uint64
+	NegInf     uint64
+	Finite     uint64
+	Min        float64
+	Max        float64
+	Mean       float64
+	StdDev     float64
+	Violations map[string]uint64
+	Distinct   float64
+	// State is the serialised mergeable profile, opaque to the store.
+	State []byte
+}
+
+// CheckResult is one metric of one check in one window: every value is stored,
+// breached or not, so that history feeds the anomaly detector.
+type CheckResult struct {
+	Model       string
+	WindowStart time.Time
+	WindowEnd   time.Time
+	Kind        string // quality, skew, drift, staleness, numerical, performance, anomaly
+	Feature     string // "" for model-level metrics
+	Metric      string
+	Value       float64
+	Threshold   float64 // NaN when the metric has no threshold
+	Breached    bool
+}
+
+// Cause is one metric blamed for an anomaly.
+type Cause struct {
+	Metric       string
+	Actual       float64
+	Expected     float64
+	Contribution float64
+}
+
+// Anomaly is the detector's verdict on one window.
+type Anomaly struct {
+	Model       string
+	WindowStart time.Time
+	WindowEnd   time.Time
+	Score       float64
+	Anomaly     bool
+	Statistic   string
+	Causes      []Cause
+}
+
+// RejectedCount counts dead-lettered messages by model (or "unknown") and reason
+// over one window of arrival time.
+type RejectedCount struct {
+	Model       string
+	WindowStart time.Time
+	Reason      string
+	Partition   int32
+	Count       uint64
+}
+
+// Batch is what the pipeline writes when windows close.
+type Batch struct {
+	Profiles  []WindowProfile
+	Results   []CheckResult
+	Anomalies []Anomaly
+	Rejected  []RejectedCount
+}
+
+// Empty reports whether the batch holds nothing.
+func (b *Batch) Empty() bool {
+	return len(b.Profiles) == 0 && len(b.Results) == 0 && len(b.Anomalies) == 0 && len(b.Rejected) == 0
+}
+
+// Writer stores batches durably: when Write returns nil, the batch survives a
+// crash of Sentinel. Write retries transient failures with backoff until ctx ends,
+// so a ClickHouse outage stalls the pipeline (and so consumption) instead of
+// buffering without bound.
+type Writer interface {
+	Write(ctx context.Context, b Batch) error
+}
+
+// History reads back what was written, for restarts.
+type History interface {
+	// ClosedWindows returns, per model, the end of the latest window written.
+	ClosedWindows(ctx context.Context) (map[string]time.Time, error)
+	// Results returns a model's check results with window_start ≥ since, in
+	// window order, one row per (window, kind, feature, metric).
+	Results(ctx context.Context, model string, since time.Time) ([]CheckResult, error)
+}
