@@ -4,6 +4,7 @@
 package dataset
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -90,4 +91,30 @@ func Open(path string) (*File, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &File{Reader: r, f: f}, nil
+}
+
+// ForEach calls record for each record of r and rowError for each unreadable row,
+// until the input ends (nil), ctx is done or reading fails.
+func ForEach(ctx context.Context, r Reader, record func(*Record), rowError func(*RowError)) error {
+	var rec Record
+	var rowErr *RowError
+	for n := 0; ; n++ {
+		// Checking the context every row would cost more than the row.
+		if n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		err := r.Next(&rec)
+		switch {
+		case err == nil:
+			record(&rec)
+		case errors.As(err, &rowErr):
+			rowError(rowErr)
+		case errors.Is(err, io.EOF):
+			return nil
+		default:
+			return err
+		}
+	}
 }

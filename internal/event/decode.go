@@ -1,6 +1,7 @@
 package event
 
 import (
+	"github.com/sentinel-ml/sentinel/internal/numparse"
 	"hash/maphash"
 	"math"
 	"strconv"
@@ -410,7 +411,7 @@ func (d *Decoder) number() (float64, error) {
 	if special != 0 {
 		return special, nil
 	}
-	if f, ok := fastFloat(d.data[start:end]); ok {
+	if f, ok := numparse.Decimal(d.data[start:end]); ok {
 		return f, nil
 	}
 	// The grammar is already checked, so the only possible error is ErrRange, for
@@ -479,65 +480,6 @@ func scanNumber(data []byte, i int) (end int, special float64, ok bool) {
 		}
 	}
 	return i, 0, true
-}
-
-// fastFloat converts a plain decimal (no exponent) with at most 15 significant
-// digits and at most 22 fractional digits exactly: both the digits as an integer
-// and the power of ten are exact float64 values, and one IEEE division rounds
-// correctly, so the result equals ParseFloat's (Clinger's fast path). It covers
-// the numbers events mostly carry, at a fraction of ParseFloat's cost.
-func fastFloat(s []byte) (float64, bool) {
-	neg := false
-	if s[0] == '-' {
-		neg = true
-		s = s[1:]
-	}
-	var mant uint64
-	nd, frac := 0, -1
-	for i, c := range s {
-		switch {
-		case c >= '0' && c <= '9':
-			if mant == 0 && c == '0' && frac < 0 {
-				continue // leading zero
-			}
-			mant = mant*10 + uint64(c-'0')
-			if mant != 0 {
-				nd++
-			}
-		case c == '.':
-			frac = i
-		default:
-			return 0, false
-		}
-	}
-	if nd > 15 {
-		return 0, false
-	}
-	f := float64(mant)
-	if frac >= 0 {
-		fd := len(s) - frac - 1
-		if fd > 22 {
-			return 0, false
-		}
-		f /= pow10(fd)
-	}
-	if neg {
-		f = -f
-	}
-	return f, true
-}
-
-func pow10(n int) float64 {
-	// Exact for n ≤ 22; computed by repeated multiplication of exact values,
-	// each product exactly representable.
-	p := 1.0
-	for ; n >= 4; n -= 4 {
-		p *= 1e4
-	}
-	for ; n > 0; n-- {
-		p *= 10
-	}
-	return p
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }

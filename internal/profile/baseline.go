@@ -241,7 +241,7 @@ func Build(ctx context.Context, c *config.Contract, open Opener, opts BuildOptio
 	targets := make(map[int]*decileTargets)
 	for i, f := range set.Features {
 		if f.Sketch != nil && f.Finite > 0 {
-			targets[i] = newDecileTargets(f)
+			targets[i] = newDecileTargets(i, f)
 		}
 	}
 	if len(targets) > 0 {
@@ -276,49 +276,32 @@ func withInput(open Opener, f func(dataset.Reader) error) error {
 }
 
 // collect feeds the finite values of the numeric features with targets to them.
-// Unreadable rows were counted by the first pass.
 func (s *Set) collect(ctx context.Context, r dataset.Reader, targets map[int]*decileTargets) error {
 	if cols := r.Columns(); cols != nil {
 		s.SetColumns(cols)
 	}
-	var rec dataset.Record
-	var rowErr *dataset.RowError
-	for n := 0; ; n++ {
-		if n%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		err := r.Next(&rec)
-		switch {
-		case err == nil:
-		case errors.As(err, &rowErr):
-			continue
-		case errors.Is(err, io.EOF):
-			return nil
-		default:
-			return err
-		}
+	// Unreadable rows were counted by the first pass.
+	return dataset.ForEach(ctx, r, func(rec *dataset.Record) {
 		for c := range rec.Fields {
-			i := s.featureOf(&rec, c)
-			t := targets[i]
+			t := targets[s.featureOf(rec, c)]
 			if t == nil {
 				continue
 			}
 			if x, ok := finiteValue(rec.Fields[c].Value, rec.Text); ok {
-				t.collect(s.Features[i].Sketch.bucketOf(x), x)
+				t.collect(s.Features[t.feature].Sketch.bucketOf(x), x)
 			}
 		}
-	}
+	}, func(*dataset.RowError) {})
 }
 
 // decileTargets finds exact deciles: the ranks each decile interpolates between,
 // the sketch buckets holding those ranks, and the values collected from them.
 type decileTargets struct {
-	n      uint64
-	ranks  []uint64 // per decile, the lower rank k of h = (n−1)p
-	frac   []float64
-	bucket map[bucket]*collected
+	feature int
+	n       uint64
+	ranks   []uint64 // per decile, the lower rank k of h = (n−1)p
+	frac    []float64
+	bucket  map[bucket]*collected
 }
 
 type collected struct {
@@ -326,8 +309,8 @@ type collected struct {
 	values       []float64
 }
 
-func newDecileTargets(f *Feature) *decileTargets {
-	t := &decileTargets{n: f.Finite, bucket: make(map[bucket]*collected)}
+func newDecileTargets(i int, f *Feature) *decileTargets {
+	t := &decileTargets{feature: i, n: f.Finite, bucket: make(map[bucket]*collected)}
 	want := make(map[uint64]bool)
 	for d := 1; d <= 9; d++ {
 		h := float64(t.n-1) * float64(d) / 10

@@ -5,6 +5,7 @@ package profile
 
 import (
 	"fmt"
+	"github.com/sentinel-ml/sentinel/internal/numparse"
 	"math"
 	"strconv"
 
@@ -255,7 +256,7 @@ func (f *Feature) AddText(s []byte) {
 	}
 	switch f.spec.Type {
 	case config.Numeric:
-		x, err := parseFloat(s)
+		x, err := numparse.ParseFloat(s)
 		if err != nil {
 			f.AddWrongType()
 			return

@@ -2,9 +2,8 @@ package profile
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
+	"github.com/sentinel-ml/sentinel/internal/numparse"
 
 	"github.com/sentinel-ml/sentinel/internal/dataset"
 	"github.com/sentinel-ml/sentinel/internal/event"
@@ -153,7 +152,7 @@ func finiteValue(v event.Value, text bool) (float64, bool) {
 	case v.Kind == event.KindNumber:
 	case v.Kind == event.KindString && text:
 		var err error
-		if x, err = parseFloat(v.Str); err != nil {
+		if x, err = numparse.ParseFloat(v.Str); err != nil {
 			return 0, false
 		}
 	default:
@@ -168,25 +167,5 @@ func (s *Set) Scan(ctx context.Context, r dataset.Reader) error {
 	if cols := r.Columns(); cols != nil {
 		s.SetColumns(cols)
 	}
-	var rec dataset.Record
-	var rowErr *dataset.RowError
-	for n := 0; ; n++ {
-		// Checking the context every row would cost more than the row.
-		if n%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		err := r.Next(&rec)
-		switch {
-		case err == nil:
-			s.Add(&rec)
-		case errors.As(err, &rowErr):
-			s.AddRowError(rowErr.Reason)
-		case errors.Is(err, io.EOF):
-			return nil
-		default:
-			return err
-		}
-	}
+	return dataset.ForEach(ctx, r, s.Add, func(e *dataset.RowError) { s.AddRowError(e.Reason) })
 }

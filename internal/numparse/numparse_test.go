@@ -1,4 +1,4 @@
-package profile
+package numparse
 
 import (
 	"math"
@@ -24,10 +24,10 @@ func TestParseFloatMatchesStrconv(t *testing.T) {
 		inputs = append(inputs, strconv.FormatFloat(x, 'f', r.IntN(12), 64), strconv.FormatFloat(x, 'g', -1, 64))
 	}
 	for _, in := range inputs {
-		got, gotErr := parseFloat([]byte(in))
+		got, gotErr := ParseFloat([]byte(in))
 		want, wantErr := strconv.ParseFloat(in, 64)
 		if (gotErr == nil) != (wantErr == nil) || (wantErr == nil && !sameFloat(got, want)) {
-			t.Errorf("parseFloat(%q) = %v, %v; strconv: %v, %v", in, got, gotErr, want, wantErr)
+			t.Errorf("ParseFloat(%q) = %v, %v; strconv: %v, %v", in, got, gotErr, want, wantErr)
 		}
 	}
 }
@@ -37,10 +37,10 @@ func FuzzParseFloat(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, gotErr := parseFloat([]byte(s))
+		got, gotErr := ParseFloat([]byte(s))
 		want, wantErr := strconv.ParseFloat(s, 64)
 		if (gotErr == nil) != (wantErr == nil) || (wantErr == nil && !sameFloat(got, want)) {
-			t.Errorf("parseFloat(%q) = %v, %v; strconv: %v, %v", s, got, gotErr, want, wantErr)
+			t.Errorf("ParseFloat(%q) = %v, %v; strconv: %v, %v", s, got, gotErr, want, wantErr)
 		}
 	})
 }
