@@ -15,7 +15,6 @@ import (
 
 	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/dataset"
-	"github.com/sentinel-ml/sentinel/internal/stats"
 )
 
 // FormatVersion is the baseline file's format. A reader refuses other versions
@@ -106,15 +105,6 @@ func (fb *FeatureBaseline) sketch(alpha float64) (*Sketch, error) {
 	s.zero = fb.Sketch.Zero
 	s.count += s.zero
 	return s, nil
-}
-
-// Atoms returns the baseline distribution as sorted point masses.
-func (b *Baseline) Atoms(fb *FeatureBaseline) ([]stats.Atom, error) {
-	s, err := fb.sketch(b.RelativeAccuracy)
-	if err != nil {
-		return nil, fmt.Errorf("feature %s: %w", fb.Name, err)
-	}
-	return s.Atoms(), nil
 }
 
 // Feature returns the named feature, or nil.

@@ -366,10 +366,11 @@ func TestBaselineRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	atoms, err := got.Atoms(got.Feature("x"))
+	d, err := got.Distribution(got.Feature("x"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	atoms := d.Atoms
 	if len(atoms) != 4 || atoms[0].X > -1.9 || atoms[1].X != 0 || atoms[3].X < 2.9e5 {
 		t.Errorf("rebuilt sketch atoms %v", atoms)
 	}

@@ -5,7 +5,6 @@ package skew
 import (
 	"fmt"
 	"math"
-	"sort"
 
 	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/profile"
@@ -65,9 +64,6 @@ type FeatureReport struct {
 	DriftValue *float64 `json:"drift_value,omitempty"`
 }
 
-// otherCategory names the bucket of categories past the bound in distributions.
-const otherCategory = "__other__"
-
 // Compare checks the profiled sample against the baseline under the contract.
 func Compare(c *config.Contract, b *profile.Baseline, set *profile.Set) (*Report, error) {
 	r := &Report{
@@ -100,12 +96,16 @@ func Compare(c *config.Contract, b *profile.Baseline, set *profile.Set) (*Report
 			r.NotInBaseline = append(r.NotInBaseline, cf.Name)
 		case fb.Type != cf.Type:
 			return nil, fmt.Errorf("feature %s is %s in the contract but %s in the baseline", cf.Name, cf.Type, fb.Type)
-		case cf.Type == config.Numeric:
-			if err := numeric(&fr, b, fb, f); err != nil {
+		default:
+			ref, err := b.Distribution(fb)
+			if err != nil {
 				return nil, err
 			}
-		default:
-			categorical(&fr, fb, f)
+			if cf.Type == config.Numeric {
+				fr.fill(stats.CompareNumeric(ref, f.Distribution()), true)
+			} else {
+				fr.fill(stats.CompareCategorical(ref, f.Distribution()), false)
+			}
 		}
 		fr.DriftValue = fr.statistic(cf.Drift.Method)
 		if v := fr.DriftValue; v != nil {
@@ -144,82 +144,24 @@ func (fr *FeatureReport) statistic(m config.DriftMethod) *float64 {
 	return nil
 }
 
-func numeric(fr *FeatureReport, b *profile.Baseline, fb *profile.FeatureBaseline, f *profile.Feature) error {
-	if fb.Finite == 0 || f.Finite == 0 {
-		return nil
-	}
-	expected := make([]float64, len(fb.BinCounts))
-	for i, c := range fb.BinCounts {
-		expected[i] = float64(c)
-	}
-	actual := make([]float64, len(f.Bins))
-	for i, c := range f.Bins {
-		actual[i] = float64(c)
-	}
-	e, a := stats.Proportions(expected), stats.Proportions(actual)
-	fr.PSI = finite(stats.PSI(e, a))
-	fr.JSDivergence = finite(stats.JSDivergence(e, a))
-	base, err := b.Atoms(fb)
-	if err != nil {
-		return err
-	}
-	serving := f.Sketch.Atoms()
-	ks := stats.KS(base, serving)
-	fr.KSStatistic = finite(ks)
-	fr.KSPValue = finite(stats.KSPValue(ks, float64(fb.Finite), float64(f.Finite)))
-	w := stats.Wasserstein(base, serving)
-	fr.Wasserstein = finite(w)
-	if fb.StdDev != nil && *fb.StdDev > 0 {
-		fr.WassersteinNormed = finite(w / *fb.StdDev)
-	}
-	return nil
-}
-
-func categorical(fr *FeatureReport, fb *profile.FeatureBaseline, f *profile.Feature) {
-	counts := make(map[string][2]float64)
-	known := make(map[string]bool, len(fb.Categories))
-	for _, c := range fb.Categories {
-		counts[c.Value] = [2]float64{float64(c.Count), 0}
-		known[c.Value] = true
-	}
-	for k, n := range f.CategoryCounts() {
-		if n == 0 {
-			continue
-		}
-		v := counts[k]
-		v[1] += float64(n)
-		counts[k] = v
-		if !known[k] {
-			fr.NewCategories = append(fr.NewCategories, k)
-		}
-	}
-	if fb.Other > 0 || f.Other > 0 {
-		counts[otherCategory] = [2]float64{float64(fb.Other), float64(f.Other)}
-	}
-	sort.Strings(fr.NewCategories)
-	names := make([]string, 0, len(counts))
-	for k := range counts {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	bc, sc := make([]float64, len(names)), make([]float64, len(names))
-	var totalB, totalS float64
-	for i, k := range names {
-		bc[i], sc[i] = counts[k][0], counts[k][1]
-		totalB += bc[i]
-		totalS += sc[i]
-	}
-	if totalB == 0 || totalS == 0 {
+// fill copies the comparison into the report, leaving out what is undefined.
+func (fr *FeatureReport) fill(c stats.Comparison, numeric bool) {
+	fr.PSI = finite(c.PSI)
+	fr.JSDivergence = finite(c.JSDivergence)
+	if numeric {
+		fr.KSStatistic = finite(c.KSStatistic)
+		fr.KSPValue = finite(c.KSPValue)
+		fr.Wasserstein = finite(c.Wasserstein)
+		fr.WassersteinNormed = finite(c.WassersteinNormed)
 		return
 	}
-	e, a := stats.Proportions(bc), stats.Proportions(sc)
-	fr.PSI = finite(stats.PSI(e, a))
-	fr.JSDivergence = finite(stats.JSDivergence(e, a))
-	linf, at := stats.LInfinity(e, a)
-	fr.LInfinity = finite(linf)
-	fr.LInfinityValue = &names[at]
-	chi2, p, _ := stats.ChiSquare(bc, sc)
-	fr.Chi2Statistic, fr.Chi2PValue = finite(chi2), finite(p)
+	fr.LInfinity = finite(c.LInfinity)
+	if fr.LInfinity != nil {
+		fr.LInfinityValue = &c.LInfinityValue
+	}
+	fr.Chi2Statistic = finite(c.Chi2Statistic)
+	fr.Chi2PValue = finite(c.Chi2PValue)
+	fr.NewCategories = c.NewCategories
 }
 
 // finite returns a pointer to x, or nil for NaN and ±Inf, which JSON cannot hold.

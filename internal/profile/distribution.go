@@ -1,0 +1,54 @@
+package profile
+
+import (
+	"fmt"
+	"github.com/sentinel-ml/sentinel/internal/config"
+
+	"github.com/sentinel-ml/sentinel/internal/stats"
+)
+
+// Distribution reduces the profile to what the statistics compare.
+func (f *Feature) Distribution() stats.Distribution {
+	if f.Sketch != nil {
+		d := stats.Distribution{N: float64(f.Finite), Atoms: f.Sketch.Atoms(), Bins: make([]float64, len(f.Bins))}
+		for i, c := range f.Bins {
+			d.Bins[i] = float64(c)
+		}
+		if f.Finite > 1 {
+			d.StdDev = f.StdDev()
+		}
+		return d
+	}
+	d := stats.Distribution{Categories: make(map[string]float64, len(f.Categories)), Other: float64(f.Other)}
+	for k, p := range f.Categories {
+		d.Categories[k] = float64(*p)
+		d.N += float64(*p)
+	}
+	d.N += d.Other
+	return d
+}
+
+// Distribution reduces a baseline feature to what the statistics compare.
+func (b *Baseline) Distribution(fb *FeatureBaseline) (stats.Distribution, error) {
+	if fb.Type != config.Numeric {
+		d := stats.Distribution{Categories: make(map[string]float64, len(fb.Categories)), Other: float64(fb.Other)}
+		for _, c := range fb.Categories {
+			d.Categories[c.Value] = float64(c.Count)
+			d.N += float64(c.Count)
+		}
+		d.N += d.Other
+		return d, nil
+	}
+	s, err := fb.sketch(b.RelativeAccuracy)
+	if err != nil {
+		return stats.Distribution{}, fmt.Errorf("feature %s: %w", fb.Name, err)
+	}
+	d := stats.Distribution{N: float64(fb.Finite), Atoms: s.Atoms(), Bins: make([]float64, len(fb.BinCounts))}
+	for i, c := range fb.BinCounts {
+		d.Bins[i] = float64(c)
+	}
+	if fb.StdDev != nil {
+		d.StdDev = *fb.StdDev
+	}
+	return d, nil
+}
