@@ -192,7 +192,7 @@ func TestContractInfer(t *testing.T) {
 	if code != 0 {
 		t.Errorf("contract check of the example and the inferred draft: exit %d: %s", code, stderr)
 	}
-	code, _, stderr = run(t, "contract", "check", "../../internal/config/testdata/bad-type.bad.yml")
+	code, _, stderr = run(t, "contract", "check", "../../internal/config/testdata/contracts/bad-type.bad.yml")
 	if code != 1 || !strings.Contains(stderr, "nummeric") {
 		t.Errorf("contract check of a bad file: exit %d, stderr %s", code, stderr)
 	}

@@ -7,7 +7,7 @@ import (
 )
 
 func TestGoodContracts(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.good.yml")
+	files, err := filepath.Glob("testdata/contracts/*.good.yml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no good contracts: %v", err)
 	}
@@ -42,7 +42,7 @@ func TestBadContracts(t *testing.T) {
 		"many.bad.yml": {"features[0] (a): min and max apply only to numeric features, not boolean",
 			"features[1].name: is required"},
 	}
-	files, err := filepath.Glob("testdata/*.bad.yml")
+	files, err := filepath.Glob("testdata/contracts/*.bad.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestBadContracts(t *testing.T) {
 		t.Errorf("%d bad contracts in testdata, %d in the table", len(files), len(tests))
 	}
 	for name, wants := range tests {
-		path := filepath.Join("testdata", name)
+		path := filepath.Join("testdata", "contracts", name)
 		_, err := LoadContract(path)
 		if err == nil {
 			t.Errorf("%s: loaded without error", name)
@@ -98,7 +98,7 @@ features:
 }
 
 func TestMarshalRoundTrip(t *testing.T) {
-	c, err := LoadContract("testdata/fraud.good.yml")
+	c, err := LoadContract("testdata/contracts/fraud.good.yml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,326 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Daemon is sentinel.yaml, the configuration of `sentinel run`.
+type Daemon struct {
+	Kafka      Kafka       `yaml:"kafka"`
+	ClickHouse ClickHouse  `yaml:"clickhouse"`
+	Windows    Windows     `yaml:"windows"`
+	Drift      DriftConfig `yaml:"drift"`
+	Staleness  Staleness   `yaml:"staleness"`
+	Anomaly    Anomaly     `yaml:"anomaly"`
+	Labels     Labels      `yaml:"labels"`
+	Models     []ModelRef  `yaml:"models"`
+	Listen     Listen      `yaml:"listen"`
+	// ShutdownTimeout bounds draining on SIGTERM: closing windows, writing them and
+	// committing offsets.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Kafka says where events come from.
+type Kafka struct {
+	Brokers  []string `yaml:"brokers"`
+	GroupID  string   `yaml:"group_id"`
+	ClientID string   `yaml:"client_id"`
+	Topics   Topics   `yaml:"topics"`
+	TLS      *TLS     `yaml:"tls"`
+	SASL     *SASL    `yaml:"sasl"`
+	// MaxMessageBytes rejects larger messages to the dead-letter topic.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+}
+
+// Topics names the topics; Labels and Features are optional.
+type Topics struct {
+	Events      string `yaml:"events"`
+	Labels      string `yaml:"labels"`
+	Features    string `yaml:"features"`
+	DeadLetters string `yaml:"dead_letters"`
+}
+
+// TLS configures TLS to the brokers.
+type TLS struct {
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// SASL configures authentication to the brokers. The password comes from an
+// environment variable or a file (a mounted Kubernetes secret), never the YAML.
+type SASL struct {
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	Password  Secret `yaml:"password"`
+}
+
+// Secret is a value read from an environment variable or a file at start-up.
+type Secret struct {
+	Env  string `yaml:"env"`
+	File string `yaml:"file"`
+}
+
+// Resolve reads the secret; a file's trailing newline is dropped.
+func (s Secret) Resolve() (string, error) {
+	switch {
+	case s.Env != "":
+		v, ok := os.LookupEnv(s.Env)
+		if !ok {
+			return "", fmt.Errorf("environment variable %s is not set", s.Env)
+		}
+		return v, nil
+	case s.File != "":
+		b, err := os.ReadFile(s.File)
+		if err != nil {
+			return "", fmt.Errorf("reading secret: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return "", nil
+}
+
+func (s Secret) set() bool { return s.Env != "" || s.File != "" }
+
+// ClickHouse says where results go. The DSN may carry a password, so it may come
+// from the environment or a file.
+type ClickHouse struct {
+	DSN       string `yaml:"dsn"`
+	DSNSecret Secret `yaml:"dsn_from"`
+	Database  string `yaml:"database"`
+}
+
+// Windows configures event-time windowing.
+type Windows struct {
+	Size            time.Duration `yaml:"size"`
+	AllowedLateness time.Duration `yaml:"allowed_lateness"`
+	// MaxFutureSkew and MaxAge bound believable event times against the wall
+	// clock; events outside are rejected as absurd.
+	MaxFutureSkew time.Duration `yaml:"max_future_skew"`
+	MaxAge        time.Duration `yaml:"max_age"`
+}
+
+// DriftConfig configures drift over time.
+type DriftConfig struct {
+	// ReferencePeriod is the length of the reference a window is also compared
+	// with: the previous complete period, merged from its windows.
+	ReferencePeriod time.Duration `yaml:"reference_period"`
+}
+
+// Staleness configures the freshness checks.
+type Staleness struct {
+	CheckInterval time.Duration `yaml:"check_interval"`
+	MaxSilence    time.Duration `yaml:"max_silence"`
+	// MaxModelAge flags a model version older than this since trained_at; 0 is off.
+	MaxModelAge time.Duration `yaml:"max_model_age"`
+}
+
+// Anomaly configures the detector over window metrics.
+type Anomaly struct {
+	Enabled        bool    `yaml:"enabled"`
+	HistoryWindows int     `yaml:"history_windows"`
+	RefitEvery     int     `yaml:"refit_every"`
+	FalseAlarmRate float64 `yaml:"false_alarm_rate"`
+}
+
+// Labels configures the join of delayed labels with predictions.
+type Labels struct {
+	MaxDelay   time.Duration `yaml:"max_delay"`
+	MaxPending int           `yaml:"max_pending"`
+}
+
+// ModelRef points at a model's contract and baseline files.
+type ModelRef struct {
+	Contract string `yaml:"contract"`
+	Baseline string `yaml:"baseline"`
+}
+
+// Listen holds the HTTP address for /metrics, /healthz and /readyz.
+type Listen struct {
+	HTTP string `yaml:"http"`
+}
+
+// LoadDaemon reads, defaults and validates sentinel.yaml. Relative contract and
+// baseline paths are taken from the file's directory, as a ConfigMap mounts them.
+func LoadDaemon(path string) (*Daemon, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading configuration: %w", err)
+	}
+	d, err := ParseDaemon(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	for i := range d.Models {
+		m := &d.Models[i]
+		if m.Contract != "" && !filepath.IsAbs(m.Contract) {
+			m.Contract = filepath.Join(dir, m.Contract)
+		}
+		if m.Baseline != "" && !filepath.IsAbs(m.Baseline) {
+			m.Baseline = filepath.Join(dir, m.Baseline)
+		}
+	}
+	return d, nil
+}
+
+// ParseDaemon decodes sentinel.yaml strictly, applies defaults and validates it.
+func ParseDaemon(data []byte) (*Daemon, error) {
+	d := DefaultDaemon()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(d); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("configuration is empty")
+		}
+		return nil, fmt.Errorf("parsing configuration: %w", err)
+	}
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// DefaultDaemon returns the defaults that sentinel.yaml overrides.
+func DefaultDaemon() *Daemon {
+	return &Daemon{
+		Kafka: Kafka{GroupID: "sentinel", ClientID: "sentinel", MaxMessageBytes: 1 << 20,
+			Topics: Topics{DeadLetters: "sentinel-dead-letters"}},
+		ClickHouse:      ClickHouse{Database: "sentinel"},
+		Windows:         Windows{Size: time.Minute, AllowedLateness: 30 * time.Second, MaxFutureSkew: 5 * time.Minute, MaxAge: 7 * 24 * time.Hour},
+		Drift:           DriftConfig{ReferencePeriod: time.Hour},
+		Staleness:       Staleness{CheckInterval: 15 * time.Second, MaxSilence: 5 * time.Minute},
+		Anomaly:         Anomaly{Enabled: true, HistoryWindows: 7 * 24 * 60, FalseAlarmRate: 0.002},
+		Labels:          Labels{MaxDelay: 24 * time.Hour, MaxPending: 1_000_000},
+		Listen:          Listen{HTTP: ":9090"},
+		ShutdownTimeout: 30 * time.Second,
+	}
+}
+
+// Validate reports every problem, each naming its field and value.
+func (d *Daemon) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	k := d.Kafka
+	if len(k.Brokers) == 0 {
+		bad("kafka.brokers", "at least one broker is required")
+	}
+	for i, b := range k.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			bad(fmt.Sprintf("kafka.brokers[%d]", i), "%q is not host:port", b)
+		}
+	}
+	if k.GroupID == "" {
+		bad("kafka.group_id", "is required")
+	}
+	if k.Topics.Events == "" {
+		bad("kafka.topics.events", "is required")
+	}
+	if k.Topics.DeadLetters == "" {
+		bad("kafka.topics.dead_letters", "is required: rejected messages are never dropped silently")
+	}
+	seen := map[string]string{}
+	for field, t := range map[string]string{"events": k.Topics.Events, "labels": k.Topics.Labels, "features": k.Topics.Features, "dead_letters": k.Topics.DeadLetters} {
+		if t == "" {
+			continue
+		}
+		if other, dup := seen[t]; dup {
+			a, b := min(field, other), max(field, other)
+			bad("kafka.topics."+b, "topic %q is also kafka.topics.%s", t, a)
+		}
+		seen[t] = field
+	}
+	if k.MaxMessageBytes < 1 {
+		bad("kafka.max_message_bytes", "must be positive, got %d", k.MaxMessageBytes)
+	}
+	if t := k.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
+		bad("kafka.tls", "cert_file and key_file go together")
+	}
+	if s := k.SASL; s != nil {
+		switch s.Mechanism {
+		case "plain", "scram-sha-256", "scram-sha-512":
+		default:
+			bad("kafka.sasl.mechanism", "unknown mechanism %q (want plain, scram-sha-256 or scram-sha-512)", s.Mechanism)
+		}
+		if s.Username == "" {
+			bad("kafka.sasl.username", "is required")
+		}
+		if !s.Password.set() {
+			bad("kafka.sasl.password", "set env or file: passwords are not written in the configuration")
+		}
+		if s.Password.Env != "" && s.Password.File != "" {
+			bad("kafka.sasl.password", "set env or file, not both")
+		}
+	}
+	if (d.ClickHouse.DSN == "") == !d.ClickHouse.DSNSecret.set() {
+		bad("clickhouse", "set exactly one of dsn and dsn_from")
+	}
+	if d.ClickHouse.Database == "" {
+		bad("clickhouse.database", "is required")
+	}
+	w := d.Windows
+	if w.Size < time.Second {
+		bad("windows.size", "must be at least 1s, got %s", w.Size)
+	}
+	if w.AllowedLateness < 0 {
+		bad("windows.allowed_lateness", "must not be negative, got %s", w.AllowedLateness)
+	}
+	if w.MaxFutureSkew <= 0 || w.MaxAge <= 0 {
+		bad("windows", "max_future_skew and max_age must be positive")
+	}
+	if d.Drift.ReferencePeriod < w.Size {
+		bad("drift.reference_period", "%s is shorter than a window (%s)", d.Drift.ReferencePeriod, w.Size)
+	}
+	if d.Staleness.CheckInterval <= 0 || d.Staleness.MaxSilence <= 0 {
+		bad("staleness", "check_interval and max_silence must be positive")
+	}
+	if d.Staleness.MaxModelAge < 0 {
+		bad("staleness.max_model_age", "must not be negative, got %s", d.Staleness.MaxModelAge)
+	}
+	if a := d.Anomaly; a.Enabled {
+		if a.HistoryWindows < 2 {
+			bad("anomaly.history_windows", "must be at least 2, got %d", a.HistoryWindows)
+		}
+		if a.RefitEvery < 0 {
+			bad("anomaly.refit_every", "must not be negative, got %d", a.RefitEvery)
+		}
+		if !(a.FalseAlarmRate > 0 && a.FalseAlarmRate < 1) {
+			bad("anomaly.false_alarm_rate", "must be in (0, 1), got %v", a.FalseAlarmRate)
+		}
+	}
+	if d.Labels.MaxDelay <= 0 || d.Labels.MaxPending < 1 {
+		bad("labels", "max_delay and max_pending must be positive")
+	}
+	if len(d.Models) == 0 {
+		bad("models", "at least one model is required")
+	}
+	for i, m := range d.Models {
+		if m.Contract == "" {
+			bad(fmt.Sprintf("models[%d].contract", i), "is required")
+		}
+		if m.Baseline == "" {
+			bad(fmt.Sprintf("models[%d].baseline", i), "is required")
+		}
+	}
+	if _, _, err := net.SplitHostPort(d.Listen.HTTP); err != nil {
+		bad("listen.http", "%q is not host:port", d.Listen.HTTP)
+	}
+	if d.ShutdownTimeout <= 0 {
+		bad("shutdown_timeout", "must be positive, got %s", d.ShutdownTimeout)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,107 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func validDaemon() *Daemon {
+	d := DefaultDaemon()
+	d.Kafka.Brokers = []string{"localhost:9092"}
+	d.Kafka.Topics.Events = "events"
+	d.ClickHouse.DSN = "clickhouse://localhost:9000"
+	d.Models = []ModelRef{{Contract: "c.yml", Baseline: "b.json"}}
+	return d
+}
+
+// TestDaemonValidate changes one field of a valid configuration per case.
+func TestDaemonValidate(t *testing.T) {
+	if err := validDaemon().Validate(); err != nil {
+		t.Fatalf("valid configuration: %v", err)
+	}
+	tests := []struct {
+		name   string
+		change func(*Daemon)
+		want   string
+	}{
+		{"no brokers", func(d *Daemon) { d.Kafka.Brokers = nil }, "kafka.brokers: at least one broker"},
+		{"broker without port", func(d *Daemon) { d.Kafka.Brokers = []string{"kafka"} }, `kafka.brokers[0]: "kafka" is not host:port`},
+		{"no group", func(d *Daemon) { d.Kafka.GroupID = "" }, "kafka.group_id: is required"},
+		{"no events topic", func(d *Daemon) { d.Kafka.Topics.Events = "" }, "kafka.topics.events: is required"},
+		{"no dead letters", func(d *Daemon) { d.Kafka.Topics.DeadLetters = "" }, "kafka.topics.dead_letters: is required"},
+		{"same topic twice", func(d *Daemon) { d.Kafka.Topics.Labels = "events" }, `kafka.topics.labels: topic "events" is also kafka.topics.events`},
+		{"message bound", func(d *Daemon) { d.Kafka.MaxMessageBytes = 0 }, "kafka.max_message_bytes"},
+		{"cert without key", func(d *Daemon) { d.Kafka.TLS = &TLS{CertFile: "c.pem"} }, "kafka.tls: cert_file and key_file go together"},
+		{"sasl mechanism", func(d *Daemon) {
+			d.Kafka.SASL = &SASL{Mechanism: "gssapi", Username: "u", Password: Secret{Env: "P"}}
+		}, `kafka.sasl.mechanism: unknown mechanism "gssapi"`},
+		{"sasl password", func(d *Daemon) { d.Kafka.SASL = &SASL{Mechanism: "plain", Username: "u"} }, "kafka.sasl.password: set env or file"},
+		{"both dsns", func(d *Daemon) { d.ClickHouse.DSNSecret = Secret{Env: "DSN"} }, "clickhouse: set exactly one of dsn and dsn_from"},
+		{"no dsn", func(d *Daemon) { d.ClickHouse.DSN = "" }, "clickhouse: set exactly one"},
+		{"tiny window", func(d *Daemon) { d.Windows.Size = time.Millisecond }, "windows.size: must be at least 1s"},
+		{"negative lateness", func(d *Daemon) { d.Windows.AllowedLateness = -time.Second }, "windows.allowed_lateness"},
+		{"short reference", func(d *Daemon) { d.Drift.ReferencePeriod = time.Second }, "drift.reference_period: 1s is shorter than a window"},
+		{"staleness", func(d *Daemon) { d.Staleness.MaxSilence = 0 }, "staleness: check_interval and max_silence must be positive"},
+		{"anomaly history", func(d *Daemon) { d.Anomaly.HistoryWindows = 1 }, "anomaly.history_windows"},
+		{"false alarm rate", func(d *Daemon) { d.Anomaly.FalseAlarmRate = 1 }, "anomaly.false_alarm_rate"},
+		{"labels", func(d *Daemon) { d.Labels.MaxPending = 0 }, "labels: max_delay and max_pending"},
+		{"no models", func(d *Daemon) { d.Models = nil }, "models: at least one model"},
+		{"model without baseline", func(d *Daemon) { d.Models[0].Baseline = "" }, "models[0].baseline: is required"},
+		{"listen", func(d *Daemon) { d.Listen.HTTP = "9090" }, `listen.http: "9090" is not host:port`},
+		{"shutdown", func(d *Daemon) { d.ShutdownTimeout = 0 }, "shutdown_timeout"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := validDaemon()
+			tc.change(d)
+			err := d.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadDaemon(t *testing.T) {
+	d, err := LoadDaemon("testdata/daemon/sentinel.good.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Models[0].Contract != filepath.Join("testdata", "daemon", "fraud.good.yml") {
+		t.Errorf("contract path %q not resolved against the file's directory", d.Models[0].Contract)
+	}
+	if d.Windows.Size != time.Minute || d.ShutdownTimeout != 30*time.Second || d.Kafka.ClientID != "sentinel" {
+		t.Errorf("defaults not applied: %+v", d)
+	}
+	_, err = LoadDaemon("testdata/daemon/sentinel-typo.bad.yml")
+	if err == nil || !strings.Contains(err.Error(), "sentinel-typo.bad.yml") || !strings.Contains(err.Error(), "field grup_id not found") {
+		t.Errorf("typo: error %v, want the file and the unknown field", err)
+	}
+}
+
+func TestSecretResolve(t *testing.T) {
+	t.Setenv("SENTINEL_TEST_SECRET", "from-env")
+	file := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(file, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		secret  Secret
+		want    string
+		wantErr string
+	}{
+		{Secret{Env: "SENTINEL_TEST_SECRET"}, "from-env", ""},
+		{Secret{File: file}, "from-file", ""},
+		{Secret{Env: "SENTINEL_TEST_UNSET_VARIABLE"}, "", "SENTINEL_TEST_UNSET_VARIABLE is not set"},
+		{Secret{File: file + ".absent"}, "", "reading secret"},
+	}
+	for _, tc := range tests {
+		got, err := tc.secret.Resolve()
+		if got != tc.want || (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("%+v: %q, %v; want %q, %q", tc.secret, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
