@@ -117,6 +117,9 @@ type DriftConfig struct {
 	// ReferencePeriod is the length of the reference a window is also compared
 	// with: the previous complete period, merged from its windows.
 	ReferencePeriod time.Duration `yaml:"reference_period"`
+	// MinSamples is the fewest values on each side for a distribution statistic
+	// to be computed: a handful of events makes PSI and friends noise.
+	MinSamples int `yaml:"min_samples"`
 }
 
 // Staleness configures the freshness checks.
@@ -200,7 +203,7 @@ func DefaultDaemon() *Daemon {
 			Topics: Topics{DeadLetters: "sentinel-dead-letters"}},
 		ClickHouse:      ClickHouse{Database: "sentinel"},
 		Windows:         Windows{Size: time.Minute, AllowedLateness: 30 * time.Second, MaxFutureSkew: 5 * time.Minute, MaxAge: 7 * 24 * time.Hour},
-		Drift:           DriftConfig{ReferencePeriod: time.Hour},
+		Drift:           DriftConfig{ReferencePeriod: time.Hour, MinSamples: 100},
 		Staleness:       Staleness{CheckInterval: 15 * time.Second, MaxSilence: 5 * time.Minute},
 		Anomaly:         Anomaly{Enabled: true, HistoryWindows: 7 * 24 * 60, FalseAlarmRate: 0.002},
 		Labels:          Labels{MaxDelay: 24 * time.Hour, MaxPending: 1_000_000},
@@ -284,6 +287,9 @@ func (d *Daemon) Validate() error {
 	}
 	if d.Drift.ReferencePeriod < w.Size {
 		bad("drift.reference_period", "%s is shorter than a window (%s)", d.Drift.ReferencePeriod, w.Size)
+	}
+	if d.Drift.MinSamples < 1 {
+		bad("drift.min_samples", "must be at least 1, got %d", d.Drift.MinSamples)
 	}
 	if d.Staleness.CheckInterval <= 0 || d.Staleness.MaxSilence <= 0 {
 		bad("staleness", "check_interval and max_silence must be positive")

@@ -44,6 +44,7 @@ func TestDaemonValidate(t *testing.T) {
 		{"tiny window", func(d *Daemon) { d.Windows.Size = time.Millisecond }, "windows.size: must be at least 1s"},
 		{"negative lateness", func(d *Daemon) { d.Windows.AllowedLateness = -time.Second }, "windows.allowed_lateness"},
 		{"short reference", func(d *Daemon) { d.Drift.ReferencePeriod = time.Second }, "drift.reference_period: 1s is shorter than a window"},
+		{"min samples", func(d *Daemon) { d.Drift.MinSamples = 0 }, "drift.min_samples: must be at least 1"},
 		{"staleness", func(d *Daemon) { d.Staleness.MaxSilence = 0 }, "staleness: check_interval and max_silence must be positive"},
 		{"anomaly history", func(d *Daemon) { d.Anomaly.HistoryWindows = 1 }, "anomaly.history_windows"},
 		{"false alarm rate", func(d *Daemon) { d.Anomaly.FalseAlarmRate = 1 }, "anomaly.false_alarm_rate"},

@@ -169,3 +169,35 @@ func (s *Set) Scan(ctx context.Context, r dataset.Reader) error {
 	}
 	return dataset.ForEach(ctx, r, s.Add, func(e *dataset.RowError) { s.AddRowError(e.Reason) })
 }
+
+// Merge adds o, a set built from the same specs, to s.
+func (s *Set) Merge(o *Set) error {
+	if len(o.Features) != len(s.Features) {
+		return fmt.Errorf("cannot merge a set of %d features into one of %d", len(o.Features), len(s.Features))
+	}
+	for i, f := range s.Features {
+		if err := f.Merge(o.Features[i]); err != nil {
+			return err
+		}
+	}
+	s.Records += o.Records
+	s.ExtraCells += o.ExtraCells
+	for k, n := range o.RowErrors {
+		s.RowErrors[k] += n
+	}
+	for k, n := range o.Unexpected {
+		if _, ok := s.Unexpected[k]; ok || len(s.Unexpected) < maxUnexpected {
+			s.Unexpected[k] += n
+		} else {
+			s.UnexpectedOther += n
+		}
+	}
+	s.UnexpectedOther += o.UnexpectedOther
+	return nil
+}
+
+// AddFields profiles one record given as fields (an event's features); typed
+// values, not CSV text.
+func (s *Set) AddFields(fields []event.Field) {
+	s.Add(&dataset.Record{Fields: fields})
+}

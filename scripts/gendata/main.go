@@ -16,7 +16,7 @@ import (
 )
 
 func main() {
-	set := flag.String("set", "", "fraud-train, fraud-ok, fraud-incident, fraud-windows or wide")
+	set := flag.String("set", "", "fraud-train, fraud-ok, fraud-incident, fraud-events, fraud-windows or wide")
 	rows := flag.Int("rows", 10000, "rows to write")
 	flag.Parse()
 	w := bufio.NewWriterSize(os.Stdout, 1<<20)
@@ -28,12 +28,14 @@ func main() {
 		err = fraud(w, *rows, 2, false)
 	case "fraud-incident":
 		err = fraud(w, *rows, 3, true)
+	case "fraud-events":
+		err = events(w, *rows)
 	case "fraud-windows":
 		err = windows(w, *rows)
 	case "wide":
 		err = wide(w, *rows)
 	default:
-		fmt.Fprintln(os.Stderr, "gendata: -set must be fraud-train, fraud-ok, fraud-incident, fraud-windows or wide")
+		fmt.Fprintln(os.Stderr, "gendata: -set must be fraud-train, fraud-ok, fraud-incident, fraud-events, fraud-windows or wide")
 		os.Exit(2)
 	}
 	if err == nil {
@@ -56,42 +58,107 @@ func pick(r *rand.Rand, values []string, weights []float64) string {
 	return values[len(values)-1]
 }
 
-// fraud writes a card-payments table. The incident is what an upstream change
-// looks like: amounts in another currency unit (scaled up), a country mix shifted
-// by a new market, a new device type, and ages lost for a slice of traffic.
-func fraud(w *bufio.Writer, rows int, seed uint64, incident bool) error {
-	r := rand.New(rand.NewPCG(seed, 42))
-	countries := []string{"DE", "FR", "US", "GB", "ES", "IT"}
-	cw := []float64{0.30, 0.20, 0.20, 0.15, 0.10, 0.05}
-	devices := []string{"mobile", "desktop", "tablet"}
-	dw := []float64{0.6, 0.3, 0.1}
-	if incident {
-		countries = append(countries, "BR")
-		cw = []float64{0.22, 0.15, 0.28, 0.12, 0.08, 0.05, 0.10}
+// payment is one row of the fraud model's inputs.
+type payment struct {
+	amount  float64
+	age     string // "" when unknown
+	country string
+	device  string
+	isNew   bool
+	risk    float64
+}
+
+// paymentGen draws payments. The incident is what an upstream change looks
+// like: amounts in another currency unit (scaled up), a country mix shifted by a
+// new market, a new device type, and ages lost for a slice of traffic.
+type paymentGen struct {
+	r         *rand.Rand
+	countries []string
+	cw        []float64
+}
+
+func newPaymentGen(seed uint64) *paymentGen {
+	return &paymentGen{r: rand.New(rand.NewPCG(seed, 42)),
+		countries: []string{"DE", "FR", "US", "GB", "ES", "IT"}, cw: []float64{0.30, 0.20, 0.20, 0.15, 0.10, 0.05}}
+}
+
+func (g *paymentGen) next(incident bool) payment {
+	r := g.r
+	p := payment{
+		amount: math.Exp(3.5 + 1.1*r.NormFloat64()),
+		age:    strconv.Itoa(18 + int(math.Abs(r.NormFloat64()*14+22))),
+		device: pick(r, []string{"mobile", "desktop", "tablet"}, []float64{0.6, 0.3, 0.1}),
+		isNew:  r.Float64() < 0.12,
+		risk:   0.3 + 0.1*r.NormFloat64(),
 	}
+	countries, cw := g.countries, g.cw
+	if incident {
+		countries = append(countries[:len(countries):len(countries)], "BR")
+		cw = []float64{0.22, 0.15, 0.28, 0.12, 0.08, 0.05, 0.10}
+		p.amount *= 2.2
+		if r.Float64() < 0.15 {
+			p.age = ""
+		}
+		if r.Float64() < 0.04 {
+			p.device = "smart_tv"
+		}
+		if r.Float64() < 0.005 {
+			p.amount = -p.amount // refunds leaking into the stream
+		}
+		p.isNew = r.Float64() < 0.2
+	} else if r.Float64() < 0.01 {
+		p.age = ""
+	}
+	p.country = pick(r, countries, cw)
+	return p
+}
+
+// fraud writes a card-payments table.
+func fraud(w *bufio.Writer, rows int, seed uint64, incident bool) error {
+	g := newPaymentGen(seed)
 	fmt.Fprintln(w, "amount,age,country,device,is_new,merchant_risk")
 	for i := 0; i < rows; i++ {
-		amount := math.Exp(3.5 + 1.1*r.NormFloat64())
-		age := strconv.Itoa(18 + int(math.Abs(r.NormFloat64()*14+22)))
-		device := pick(r, devices, dw)
-		isNew := r.Float64() < 0.12
-		risk := 0.3 + 0.1*r.NormFloat64()
-		if incident {
-			amount *= 2.2
-			if r.Float64() < 0.15 {
-				age = ""
-			}
-			if r.Float64() < 0.04 {
-				device = "smart_tv"
-			}
-			if r.Float64() < 0.005 {
-				amount = -amount // refunds leaking into the stream
-			}
-			isNew = r.Float64() < 0.2
-		} else if r.Float64() < 0.01 {
-			age = ""
+		p := g.next(incident)
+		fmt.Fprintf(w, "%.2f,%s,%s,%s,%t,%.4f\n", p.amount, p.age, p.country, p.device, p.isNew, p.risk)
+	}
+	return nil
+}
+
+// events writes two hours of the fraud model's traffic as event envelopes, 40
+// events a minute, with the incident in the second hour — plus what a live topic
+// carries besides: a few malformed lines, an unknown model, NaN predictions.
+func events(w *bufio.Writer, rows int) error {
+	g := newPaymentGen(4)
+	r := rand.New(rand.NewPCG(4, 4))
+	start := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+	span := 2 * time.Hour
+	for i := 0; i < rows; i++ {
+		at := start.Add(time.Duration(float64(span) * float64(i) / float64(rows)))
+		// Up to five seconds of disorder, as several producers interleave.
+		at = at.Add(-time.Duration(r.IntN(5000)) * time.Millisecond)
+		incident := at.Sub(start) >= span/2
+		p := g.next(incident)
+		age := p.age
+		if age == "" {
+			age = "null"
 		}
-		fmt.Fprintf(w, "%.2f,%s,%s,%s,%t,%.4f\n", amount, age, pick(r, countries, cw), device, isNew, risk)
+		pred := 1 / (1 + math.Exp(-(p.risk*4 - 3 + 0.002*p.amount)))
+		predText := strconv.FormatFloat(pred, 'f', 4, 64)
+		switch {
+		case incident && r.Float64() < 0.01:
+			predText = "NaN"
+		case i%997 == 13:
+			fmt.Fprintln(w, `{"model": "fraud", "timestamp": "2026-11-20T09:00:00Z", "features": {"amount": 1.0`)
+			continue
+		case i%1499 == 7:
+			fmt.Fprintf(w, `{"model": "churn", "timestamp": %q, "features": {}}`+"\n", at.Format(time.RFC3339Nano))
+			continue
+		}
+		fmt.Fprintf(w, `{"model": "fraud", "model_version": "2026-11-01", "request_id": "r-%d", "timestamp": %q, `+
+			`"features": {"amount": %.2f, "age": %s, "country": %q, "device": %q, "is_new": %t, "merchant_risk": %.4f}, `+
+			`"prediction": %s, "latency_ms": %.1f}`+"\n",
+			i, at.Format("2006-01-02T15:04:05.000Z07:00"), p.amount, age, p.country, p.device, p.isNew, p.risk, predText,
+			math.Exp(2.5+0.4*r.NormFloat64()))
 	}
 	return nil
 }

@@ -1,0 +1,259 @@
+package pipeline
+
+import (
+	"math"
+
+	"github.com/sentinel-ml/sentinel/internal/config"
+	"github.com/sentinel-ml/sentinel/internal/profile"
+	"github.com/sentinel-ml/sentinel/internal/stats"
+	"github.com/sentinel-ml/sentinel/internal/store"
+)
+
+// Check kinds, as stored and reported.
+const (
+	KindQuality     = "quality"
+	KindSkew        = "skew"
+	KindDrift       = "drift"
+	KindStaleness   = "staleness"
+	KindNumerical   = "numerical"
+	KindPerformance = "performance"
+	KindAnomaly     = "anomaly"
+)
+
+// noThreshold() marks a metric kept for history and anomaly detection only.
+func noThreshold() float64 { return math.NaN() }
+
+// results collects one window's check results.
+type results struct {
+	w          *window
+	m          *Model
+	minSamples float64
+	out        []store.CheckResult
+}
+
+// add records a metric; breached compares with the threshold unless it is NaN:
+// above it, or below it for p-values. Undefined values are left out.
+func (r *results) add(kind, feature, metric string, value, threshold float64, below bool) {
+	if math.IsNaN(value) {
+		return
+	}
+	breached := false
+	if !math.IsNaN(threshold) {
+		if below {
+			breached = value < threshold
+		} else {
+			breached = value > threshold
+		}
+	}
+	r.out = append(r.out, store.CheckResult{
+		Model: r.m.Name(), WindowStart: r.w.start, WindowEnd: r.w.end,
+		Kind: kind, Feature: feature, Metric: metric, Value: value, Threshold: threshold, Breached: breached,
+	})
+}
+
+// check runs every per-window check. prev is the previous window and ref the
+// previous reference period, either nil when there is none yet.
+func check(m *Model, w, prev, ref *window, baseline []stats.Distribution, minSamples int) []store.CheckResult {
+	r := &results{w: w, m: m, minSamples: float64(minSamples)}
+	r.add(KindQuality, "", "events", float64(w.events), noThreshold(), false)
+	for _, q := range []float64{0.5, 0.95, 0.99} {
+		if w.latency.Finite > 0 {
+			r.add(KindQuality, "", "latency_ms_p"+percentile(q), w.latency.Sketch.Quantile(q), noThreshold(), false)
+		}
+	}
+	var nonFinite, numericValues uint64
+	for i := range m.Contract.Features {
+		cf := &m.Contract.Features[i]
+		f := w.features.Features[i]
+		r.quality(cf, f)
+		if cf.Type == config.Numeric {
+			nonFinite += f.NaN + f.PosInf + f.NegInf
+			numericValues += f.Rows - f.Violations[profile.Missing]
+		}
+		cur := f.Distribution()
+		if cur.N < r.minSamples {
+			continue
+		}
+		if m.Baseline.Feature(cf.Name) != nil {
+			r.skew(cf, compare(cf.Type, baseline[i], cur))
+		}
+		if prev != nil {
+			r.drift(cf.Name, "_vs_previous", cf.Drift, r.compare(cf.Type, prev.features.Features[i].Distribution(), cur))
+		}
+		if ref != nil {
+			r.drift(cf.Name, "_vs_reference", cf.Drift, r.compare(cf.Type, ref.features.Features[i].Distribution(), cur))
+		}
+	}
+	if w.features.UnexpectedOther > 0 || len(w.features.Unexpected) > 0 {
+		var n uint64
+		for _, c := range w.features.Unexpected {
+			n += c
+		}
+		r.add(KindSkew, "", "unexpected_fields", float64(n+w.features.UnexpectedOther), 0, false)
+	}
+	if numericValues > 0 {
+		r.add(KindNumerical, "", "nonfinite_feature_ratio", float64(nonFinite)/float64(numericValues), 0, false)
+	}
+	r.prediction(prev, ref)
+	return r.out
+}
+
+func percentile(q float64) string {
+	switch q {
+	case 0.5:
+		return "50"
+	case 0.95:
+		return "95"
+	}
+	return "99"
+}
+
+// compare compares with an earlier window, whose statistics are undefined (NaN)
+// when it holds too few values.
+func (r *results) compare(t config.FeatureType, ref, cur stats.Distribution) stats.Comparison {
+	if ref.N < r.minSamples {
+		return stats.Comparison{PSI: math.NaN(), JSDivergence: math.NaN(), KSPValue: math.NaN(), LInfinity: math.NaN(),
+			WassersteinNormed: math.NaN(), Chi2PValue: math.NaN()}
+	}
+	return compare(t, ref, cur)
+}
+
+func compare(t config.FeatureType, ref, cur stats.Distribution) stats.Comparison {
+	if t == config.Numeric {
+		return stats.CompareNumeric(ref, cur)
+	}
+	return stats.CompareCategorical(ref, cur)
+}
+
+// quality reports the feature's contract rates. A rate whose contract allows none
+// has threshold 0; one the contract does not constrain is kept without threshold.
+func (r *results) quality(cf *config.Feature, f *profile.Feature) {
+	if f.Rows == 0 {
+		return
+	}
+	nullLimit := 0.0
+	switch {
+	case cf.MaxNullRate != nil:
+		nullLimit = *cf.MaxNullRate
+	case cf.Nullable:
+		nullLimit = noThreshold()
+	}
+	r.add(KindQuality, cf.Name, "null_ratio", f.Rate(f.Nulls), nullLimit, false)
+	r.add(KindQuality, cf.Name, "wrong_type_ratio", f.Rate(f.Violations[profile.WrongType]), 0, false)
+	r.add(KindSkew, cf.Name, "missing_ratio", f.Rate(f.Violations[profile.Missing]), 0, false)
+	if present := f.Rows - f.Violations[profile.Missing]; present > 0 {
+		// Mostly the wrong type: the producer changed the feature's type (schema
+		// skew), as opposed to the odd bad value (a quality problem).
+		share := float64(f.Violations[profile.WrongType]) / float64(present)
+		r.add(KindSkew, cf.Name, "type_mismatch", share, 0.5, false)
+	}
+	switch cf.Type {
+	case config.Numeric:
+		r.add(KindQuality, cf.Name, "nan_ratio", f.Rate(f.NaN), noThreshold(), false)
+		r.add(KindQuality, cf.Name, "inf_ratio", f.Rate(f.PosInf+f.NegInf), noThreshold(), false)
+		limit := noThreshold()
+		if cf.Min != nil || cf.Max != nil {
+			limit = 0
+		}
+		r.add(KindQuality, cf.Name, "out_of_range_ratio", f.Rate(f.Violations[profile.OutOfRange]), limit, false)
+		if f.Finite > 0 {
+			r.add(KindQuality, cf.Name, "mean", f.Mean, noThreshold(), false)
+		}
+	case config.Categorical:
+		limit := noThreshold()
+		if len(cf.Categories) > 0 {
+			limit = 0
+		}
+		r.add(KindQuality, cf.Name, "unknown_category_ratio", f.Rate(f.Violations[profile.UnknownCategory]), limit, false)
+	}
+}
+
+// skew reports every statistic against the baseline; the contract's drift method
+// carries the threshold.
+func (r *results) skew(cf *config.Feature, c stats.Comparison) {
+	for _, s := range statistics(cf.Type, c) {
+		threshold := noThreshold()
+		if s.method == cf.Drift.Method {
+			threshold = *cf.Drift.Threshold
+		}
+		r.add(KindSkew, cf.Name, string(s.method), s.value, threshold, s.method.Below())
+	}
+}
+
+// drift reports the contract's drift statistic against an earlier distribution.
+func (r *results) drift(feature, suffix string, rule config.DriftRule, c stats.Comparison) {
+	r.add(KindDrift, feature, string(rule.Method)+suffix, statistic(c, rule.Method), *rule.Threshold, rule.Method.Below())
+}
+
+type namedStatistic struct {
+	method config.DriftMethod
+	value  float64
+}
+
+func statistics(t config.FeatureType, c stats.Comparison) []namedStatistic {
+	if t == config.Numeric {
+		return []namedStatistic{{config.PSI, c.PSI}, {config.JSDivergence, c.JSDivergence},
+			{"ks_statistic", c.KSStatistic}, {config.KSPValue, c.KSPValue},
+			{"wasserstein", c.Wasserstein}, {config.WassersteinNormed, c.WassersteinNormed}}
+	}
+	return []namedStatistic{{config.PSI, c.PSI}, {config.JSDivergence, c.JSDivergence},
+		{config.LInfinity, c.LInfinity}, {"chi2_statistic", c.Chi2Statistic}, {config.Chi2PValue, c.Chi2PValue}}
+}
+
+func statistic(c stats.Comparison, m config.DriftMethod) float64 {
+	switch m {
+	case config.PSI:
+		return c.PSI
+	case config.JSDivergence:
+		return c.JSDivergence
+	case config.LInfinity:
+		return c.LInfinity
+	case config.KSPValue:
+		return c.KSPValue
+	case config.WassersteinNormed:
+		return c.WassersteinNormed
+	case config.Chi2PValue:
+		return c.Chi2PValue
+	}
+	return math.NaN()
+}
+
+// prediction checks the model's output: numerical stability, and drift against
+// the previous window and the reference period. Probabilities and classes have
+// shared bins, so PSI applies; scores and regressions are compared by the
+// Wasserstein distance in standard deviations.
+func (r *results) prediction(prev, ref *window) {
+	p := r.w.prediction
+	if p.Rows == 0 {
+		return
+	}
+	r.add(KindNumerical, "prediction", "nan_ratio", p.Rate(p.NaN), 0, false)
+	r.add(KindNumerical, "prediction", "inf_ratio", p.Rate(p.PosInf+p.NegInf), 0, false)
+	if r.m.predictionKind() == config.Probability {
+		r.add(KindNumerical, "prediction", "out_of_range_ratio", p.Rate(r.w.probabilityOutOfRange), 0, false)
+	}
+	r.add(KindQuality, "prediction", "missing_ratio", p.Rate(p.Violations[profile.Missing]), noThreshold(), false)
+	if p.Sketch != nil && p.Finite > 0 {
+		r.add(KindQuality, "prediction", "mean", p.Mean, noThreshold(), false)
+	}
+	rule := config.DriftRule{Method: config.PSI}
+	t := config.Categorical
+	if p.Sketch != nil {
+		t = config.Numeric
+		if p.Bins == nil {
+			rule.Method = config.WassersteinNormed
+		}
+	}
+	threshold, _ := rule.Method.DefaultThreshold()
+	rule.Threshold = &threshold
+	cur := p.Distribution()
+	if cur.N < r.minSamples {
+		return
+	}
+	if prev != nil {
+		r.drift("prediction", "_vs_previous", rule, r.compare(t, prev.prediction.Distribution(), cur))
+	}
+	if ref != nil {
+		r.drift("prediction", "_vs_reference", rule, r.compare(t, ref.prediction.Distribution(), cur))
+	}
+}

@@ -1,0 +1,84 @@
+// Package pipeline is the daemon's core: it decodes events, validates them against
+// their model's contract, profiles them in event-time windows, runs every check
+// when a window closes, and hands the results to the store before the offsets of
+// the window's messages may be committed.
+package pipeline
+
+import (
+	"fmt"
+
+	"github.com/sentinel-ml/sentinel/internal/config"
+	"github.com/sentinel-ml/sentinel/internal/profile"
+)
+
+// Model is a monitored model: its contract, its baseline and the profile specs
+// derived from both.
+type Model struct {
+	Contract *config.Contract
+	Baseline *profile.Baseline
+	specs    []profile.Spec
+}
+
+// LoadModel reads a model's contract and baseline files.
+func LoadModel(ref config.ModelRef) (*Model, error) {
+	c, err := config.LoadContract(ref.Contract)
+	if err != nil {
+		return nil, err
+	}
+	b, err := profile.LoadBaseline(ref.Baseline)
+	if err != nil {
+		return nil, err
+	}
+	return NewModel(c, b)
+}
+
+// NewModel checks that contract and baseline agree and derives the specs.
+func NewModel(c *config.Contract, b *profile.Baseline) (*Model, error) {
+	if b.Model != "" && b.Model != c.Model {
+		return nil, fmt.Errorf("baseline is of model %q, contract of %q", b.Model, c.Model)
+	}
+	m := &Model{Contract: c, Baseline: b}
+	for i := range c.Features {
+		f := &c.Features[i]
+		if fb := b.Feature(f.Name); fb != nil && fb.Type != f.Type {
+			return nil, fmt.Errorf("model %s: feature %s is %s in the contract but %s in the baseline", c.Model, f.Name, f.Type, fb.Type)
+		}
+		m.specs = append(m.specs, b.Spec(f, c.MaxCategories))
+	}
+	return m, nil
+}
+
+// Name is the model's name.
+func (m *Model) Name() string { return m.Contract.Model }
+
+// predictionKind returns the contract's prediction kind; a contract without one
+// is read as a score, which makes no claim about range.
+func (m *Model) predictionKind() config.PredictionKind {
+	if m.Contract.Prediction == nil {
+		return config.Score
+	}
+	return m.Contract.Prediction.Kind
+}
+
+// probabilityEdges bin probabilities in tenths, so window-over-window prediction
+// drift has shared bins without a baseline of predictions.
+func probabilityEdges() []float64 {
+	return []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9}
+}
+
+func (m *Model) predictionSpec() profile.Spec {
+	s := profile.Spec{Name: "prediction", Type: config.Numeric, Nullable: true, RelativeAccuracy: m.Baseline.RelativeAccuracy}
+	switch m.predictionKind() {
+	case config.Probability:
+		s.Edges = probabilityEdges()
+	case config.Class:
+		s.Type = config.Categorical
+		s.Categories = m.Contract.Prediction.Classes
+		s.MaxCategories = m.Contract.MaxCategories
+	}
+	return s
+}
+
+func (m *Model) latencySpec() profile.Spec {
+	return profile.Spec{Name: "latency_ms", Type: config.Numeric, Nullable: true, RelativeAccuracy: m.Baseline.RelativeAccuracy}
+}

@@ -1,0 +1,376 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sentinel-ml/sentinel/internal/event"
+	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/stats"
+	"github.com/sentinel-ml/sentinel/internal/store"
+)
+
+// Reasons a message is rejected, beyond the decoder's own. They label a metric
+// and a dead-letter header, so they are a fixed set, never taken from payloads.
+const (
+	ReasonOversized        = "oversized"
+	ReasonMissingModel     = "missing_model"
+	ReasonUnknownModel     = "unknown_model"
+	ReasonMissingTimestamp = "missing_timestamp"
+	ReasonAbsurdTimestamp  = "absurd_timestamp"
+)
+
+// unknownModel is the model label of messages whose model is not monitored, so
+// that payloads cannot create label values.
+const unknownModel = "unknown"
+
+// Options configure a Pipeline.
+type Options struct {
+	Models          []*Model
+	Window          time.Duration
+	Lateness        time.Duration
+	ReferencePeriod time.Duration
+	// MinSamples is the fewest values each side needs for a distribution
+	// statistic.
+	MinSamples int
+	// MaxFutureSkew and MaxAge bound believable event times against Now; zero
+	// turns the bound off (replay reads yesterday's traffic).
+	MaxFutureSkew   time.Duration
+	MaxAge          time.Duration
+	MaxMessageBytes int
+	// Writer receives the results of every closed window; the pipeline returns
+	// only once they are durable.
+	Writer store.Writer
+	// DeadLetters receives rejected messages; nil counts them only (replay).
+	DeadLetters ingest.DeadLetters
+	// Closed holds, per model, the end of the last window already written (from
+	// the store at start-up): events of earlier windows were counted before a
+	// restart and are skipped.
+	Closed     map[string]time.Time
+	Now        func() time.Time
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+}
+
+// Validate reports every problem of the options.
+func (o *Options) Validate() error {
+	var errs []error
+	if len(o.Models) == 0 {
+		errs = append(errs, errors.New("no models"))
+	}
+	seen := make(map[string]bool)
+	for _, m := range o.Models {
+		if seen[m.Name()] {
+			errs = append(errs, fmt.Errorf("model %s is configured twice", m.Name()))
+		}
+		seen[m.Name()] = true
+	}
+	if o.Window < time.Second {
+		errs = append(errs, fmt.Errorf("window %s is shorter than 1s", o.Window))
+	}
+	if o.Lateness < 0 {
+		errs = append(errs, fmt.Errorf("allowed lateness %s is negative", o.Lateness))
+	}
+	if o.ReferencePeriod < o.Window {
+		errs = append(errs, fmt.Errorf("reference period %s is shorter than the window %s", o.ReferencePeriod, o.Window))
+	}
+	if o.MinSamples < 1 {
+		errs = append(errs, fmt.Errorf("min samples %d is not positive", o.MinSamples))
+	}
+	if o.MaxMessageBytes < 1 {
+		errs = append(errs, fmt.Errorf("max message bytes %d is not positive", o.MaxMessageBytes))
+	}
+	if o.Writer == nil {
+		errs = append(errs, errors.New("no writer"))
+	}
+	if o.Now == nil {
+		errs = append(errs, errors.New("no clock"))
+	}
+	if o.Registerer == nil {
+		errs = append(errs, errors.New("no registerer"))
+	}
+	if o.Logger == nil {
+		errs = append(errs, errors.New("no logger"))
+	}
+	return errors.Join(errs...)
+}
+
+// modelState is what the pipeline keeps per model.
+type modelState struct {
+	m        *Model
+	baseline []stats.Distribution
+	open     map[int64]*window // by window start, unix nanoseconds
+	// maxEvent is the latest event time seen; the watermark is maxEvent minus the
+	// allowed lateness.
+	maxEvent   time.Time
+	closedUpTo time.Time
+	lastEvent  time.Time // wall clock, for staleness and idle windows
+	prev       *window
+	// ref is the previous complete reference period; refNext accumulates the
+	// current one.
+	ref, refNext *window
+	refIndex     int64
+}
+
+// Stats counts what the pipeline has done, for replay's summary.
+type Stats struct {
+	Messages, Events, Labels, Rejected, Late, Skipped, Windows uint64
+}
+
+// Pipeline turns messages into window results. It is not safe for concurrent
+// use: one goroutine owns it (the runner, or replay).
+type Pipeline struct {
+	opts     Options
+	models   map[string]*modelState
+	dec      *event.Decoder
+	ev       event.Event
+	lastSeen map[topicPartition]int64
+	rejected map[rejectedKey]uint64
+	metrics  *metrics
+	stats    Stats
+}
+
+type rejectedKey struct {
+	model, reason string
+	window        int64
+	partition     int32
+}
+
+// New builds a pipeline.
+func New(opts Options) (*Pipeline, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("pipeline options: %w", err)
+	}
+	p := &Pipeline{
+		opts:     opts,
+		models:   make(map[string]*modelState, len(opts.Models)),
+		dec:      event.NewDecoder(event.Options{Layout: event.LayoutEnvelope}),
+		lastSeen: make(map[topicPartition]int64),
+		rejected: make(map[rejectedKey]uint64),
+	}
+	now := opts.Now()
+	names := make([]string, 0, len(opts.Models))
+	for _, m := range opts.Models {
+		ms := &modelState{m: m, open: make(map[int64]*window), closedUpTo: opts.Closed[m.Name()], lastEvent: now}
+		for i := range m.Contract.Features {
+			fb := m.Baseline.Feature(m.Contract.Features[i].Name)
+			var d stats.Distribution
+			if fb != nil {
+				var err error
+				if d, err = m.Baseline.Distribution(fb); err != nil {
+					return nil, fmt.Errorf("model %s: %w", m.Name(), err)
+				}
+			}
+			ms.baseline = append(ms.baseline, d)
+		}
+		p.models[m.Name()] = ms
+		names = append(names, m.Name())
+	}
+	var err error
+	if p.metrics, err = newMetrics(opts.Registerer, names); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Stats returns the counts so far.
+func (p *Pipeline) Stats() Stats { return p.stats }
+
+// Process handles one message: an event is profiled into its window, a bad one
+// dead-lettered. Windows the event's time closes are checked and written before
+// Process returns, so an error means the results could not be made durable.
+func (p *Pipeline) Process(ctx context.Context, msg ingest.Message) error {
+	p.stats.Messages++
+	tp := topicPartition{msg.Topic, msg.Partition}
+	p.lastSeen[tp] = msg.Offset
+	if len(msg.Value) > p.opts.MaxMessageBytes {
+		return p.reject(ctx, msg, unknownModel, ReasonOversized, fmt.Sprintf("message of %d bytes exceeds the limit of %d", len(msg.Value), p.opts.MaxMessageBytes))
+	}
+	if err := p.dec.Decode(msg.Value, &p.ev); err != nil {
+		return p.reject(ctx, msg, unknownModel, string(event.ReasonOf(err)), err.Error())
+	}
+	ev := &p.ev
+	if len(ev.Model) == 0 {
+		return p.reject(ctx, msg, unknownModel, ReasonMissingModel, "event has no model")
+	}
+	ms, ok := p.models[string(ev.Model)]
+	if !ok {
+		return p.reject(ctx, msg, unknownModel, ReasonUnknownModel, fmt.Sprintf("model %q is not monitored", truncate(ev.Model)))
+	}
+	name := ms.m.Name()
+	if !ev.HasTimestamp {
+		return p.reject(ctx, msg, name, ReasonMissingTimestamp, "event has no timestamp")
+	}
+	now := p.opts.Now()
+	if (p.opts.MaxFutureSkew > 0 && ev.Timestamp.After(now.Add(p.opts.MaxFutureSkew))) ||
+		(p.opts.MaxAge > 0 && ev.Timestamp.Before(now.Add(-p.opts.MaxAge))) {
+		return p.reject(ctx, msg, name, ReasonAbsurdTimestamp, fmt.Sprintf("event time %s is too far from now (%s)", ev.Timestamp.Format(time.RFC3339), now.Format(time.RFC3339)))
+	}
+	ms.lastEvent = now
+	p.metrics.lastEvent.WithLabelValues(name).Set(float64(now.UnixNano()) / 1e9)
+	start := ev.Timestamp.Truncate(p.opts.Window)
+	end := start.Add(p.opts.Window)
+	if !end.After(ms.closedUpTo) {
+		if p.opts.Closed != nil && !end.After(p.opts.Closed[name]) {
+			// Written before a restart: this event was counted then.
+			p.stats.Skipped++
+			p.metrics.skipped.WithLabelValues(name).Inc()
+		} else {
+			p.stats.Late++
+			p.metrics.late.WithLabelValues(name).Inc()
+		}
+		return nil
+	}
+	w := ms.open[start.UnixNano()]
+	if w == nil {
+		var err error
+		if w, err = newWindow(ms.m, start, p.opts.Window); err != nil {
+			return fmt.Errorf("opening window: %w", err)
+		}
+		ms.open[start.UnixNano()] = w
+	}
+	w.hold(tp, msg.Offset)
+	w.add(ms.m, ev)
+	p.stats.Events++
+	p.metrics.events.WithLabelValues(name).Inc()
+	if ev.Timestamp.After(ms.maxEvent) {
+		ms.maxEvent = ev.Timestamp
+	}
+	return p.closeUpTo(ctx, ms, ms.maxEvent.Add(-p.opts.Lateness))
+}
+
+// truncate bounds a payload-derived string in a message for people.
+func truncate(b []byte) string {
+	if len(b) > 64 {
+		return string(b[:64]) + "…"
+	}
+	return string(b)
+}
+
+func (p *Pipeline) reject(ctx context.Context, msg ingest.Message, model, reason, detail string) error {
+	p.stats.Rejected++
+	p.metrics.rejected.WithLabelValues(model, reason).Inc()
+	if p.opts.DeadLetters != nil {
+		if err := p.opts.DeadLetters.Send(ctx, msg, reason, detail); err != nil {
+			return fmt.Errorf("dead-lettering a message rejected as %s: %w", reason, err)
+		}
+	}
+	k := rejectedKey{model: model, reason: reason, window: p.opts.Now().Truncate(p.opts.Window).UnixNano(), partition: int32(msg.Partition)}
+	p.rejected[k]++
+	return nil
+}
+
+// closeUpTo closes the model's windows that end at or before watermark.
+func (p *Pipeline) closeUpTo(ctx context.Context, ms *modelState, watermark time.Time) error {
+	var due []*window
+	for _, w := range ms.open {
+		if !w.end.After(watermark) {
+			due = append(due, w)
+		}
+	}
+	if len(due) == 0 {
+		return nil
+	}
+	sort.Slice(due, func(i, j int) bool { return due[i].start.Before(due[j].start) })
+	var b store.Batch
+	for _, w := range due {
+		if err := p.closeWindow(ms, w, &b); err != nil {
+			return err
+		}
+	}
+	return p.write(ctx, b)
+}
+
+// closeWindow checks w and adds its results to b. The window leaves the open set
+// now, but its offsets are released only when b is written.
+func (p *Pipeline) closeWindow(ms *modelState, w *window, b *store.Batch) error {
+	ref := ms.ref
+	results := check(ms.m, w, ms.prev, ref, ms.baseline, p.opts.MinSamples)
+	b.Results = append(b.Results, results...)
+	b.Profiles = append(b.Profiles, profiles(ms.m, w, p.opts.Logger)...)
+	p.metrics.observe(ms.m.Name(), results)
+	delete(ms.open, w.start.UnixNano())
+	if w.end.After(ms.closedUpTo) {
+		ms.closedUpTo = w.end
+	}
+	ms.prev = w
+	idx := w.start.UnixNano() / int64(p.opts.ReferencePeriod)
+	switch {
+	case ms.refNext == nil:
+		ms.refNext, ms.refIndex = w, idx
+	case idx == ms.refIndex:
+		// The period's first window accumulates the rest; it has been written
+		// and compared already, so merging into it changes no reported result.
+		if err := ms.refNext.merge(w); err != nil {
+			return fmt.Errorf("model %s: merging window into the reference: %w", ms.m.Name(), err)
+		}
+	default:
+		ms.ref = ms.refNext
+		ms.refNext, ms.refIndex = w, idx
+	}
+	p.stats.Windows++
+	p.metrics.windows.WithLabelValues(ms.m.Name()).Inc()
+	return nil
+}
+
+// write makes b durable, with the rejected counts gathered so far.
+func (p *Pipeline) write(ctx context.Context, b store.Batch) error {
+	for k, n := range p.rejected {
+		b.Rejected = append(b.Rejected, store.RejectedCount{Model: k.model, Reason: k.reason,
+			WindowStart: time.Unix(0, k.window).UTC(), Partition: k.partition, Count: n})
+	}
+	if b.Empty() {
+		return nil
+	}
+	if err := p.opts.Writer.Write(ctx, b); err != nil {
+		return fmt.Errorf("writing window results: %w", err)
+	}
+	clear(p.rejected)
+	return nil
+}
+
+// Flush closes every open window, as at shutdown or the end of a replay.
+func (p *Pipeline) Flush(ctx context.Context) error {
+	for _, ms := range p.models {
+		if err := p.closeUpTo(ctx, ms, maxTime()); err != nil {
+			return err
+		}
+	}
+	return p.write(ctx, store.Batch{})
+}
+
+// maxTime is later than any event time the decoder accepts (years up to 9999).
+func maxTime() time.Time { return time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }
+
+// Committable returns, per partition, the last message whose offset may be
+// committed: the one before the lowest offset still held by an open window, or
+// the last one seen when no open window holds any.
+func (p *Pipeline) Committable() []ingest.Message {
+	held := make(map[topicPartition]int64)
+	for _, ms := range p.models {
+		for _, w := range ms.open {
+			for tp, o := range w.minOffset {
+				if h, ok := held[tp]; !ok || o < h {
+					held[tp] = o
+				}
+			}
+		}
+	}
+	out := make([]ingest.Message, 0, len(p.lastSeen))
+	for tp, last := range p.lastSeen {
+		off := last
+		if h, ok := held[tp]; ok {
+			off = h - 1
+		}
+		if off >= 0 {
+			out = append(out, ingest.Message{Topic: tp.topic, Partition: tp.partition, Offset: off})
+		}
+	}
+	return out
+}

@@ -1,0 +1,96 @@
+package pipeline
+
+import (
+	"math"
+	"time"
+
+	"github.com/sentinel-ml/sentinel/internal/config"
+	"github.com/sentinel-ml/sentinel/internal/event"
+	"github.com/sentinel-ml/sentinel/internal/profile"
+)
+
+// topicPartition identifies where a message came from, for offset tracking.
+type topicPartition struct {
+	topic     string
+	partition int
+}
+
+// window holds one model's profiles for one event-time window, and the lowest
+// offset of each partition that fed it: those offsets may be committed only once
+// the window is written.
+type window struct {
+	start, end time.Time
+	features   *profile.Set
+	prediction *profile.Feature
+	latency    *profile.Feature
+	events     uint64
+	// probabilityOutOfRange counts finite probabilities outside [0, 1].
+	probabilityOutOfRange uint64
+	minOffset             map[topicPartition]int64
+}
+
+func newWindow(m *Model, start time.Time, size time.Duration) (*window, error) {
+	set, err := profile.NewSet(m.specs)
+	if err != nil {
+		return nil, err
+	}
+	pred, err := profile.NewFeature(m.predictionSpec())
+	if err != nil {
+		return nil, err
+	}
+	lat, err := profile.NewFeature(m.latencySpec())
+	if err != nil {
+		return nil, err
+	}
+	return &window{start: start, end: start.Add(size), features: set, prediction: pred, latency: lat,
+		minOffset: make(map[topicPartition]int64)}, nil
+}
+
+// hold records that the message at offset feeds this window.
+func (w *window) hold(tp topicPartition, offset int64) {
+	if o, ok := w.minOffset[tp]; !ok || offset < o {
+		w.minOffset[tp] = offset
+	}
+}
+
+func (w *window) add(m *Model, ev *event.Event) {
+	w.events++
+	w.features.AddFields(ev.Features)
+	p := ev.Prediction
+	switch p.Kind {
+	case event.KindAbsent:
+		w.prediction.AddMissing()
+	case event.KindNull:
+		w.prediction.AddNull()
+	case event.KindNumber:
+		w.prediction.AddNumber(p.Num)
+		if m.predictionKind() == config.Probability && (p.Num < 0 || p.Num > 1) && !math.IsInf(p.Num, 0) {
+			w.probabilityOutOfRange++
+		}
+	case event.KindString:
+		w.prediction.AddString(p.Str)
+	case event.KindBool:
+		w.prediction.AddBool(p.Bool)
+	default:
+		w.prediction.AddWrongType()
+	}
+	if ev.LatencyMs.Kind == event.KindNumber {
+		w.latency.AddNumber(ev.LatencyMs.Num)
+	}
+}
+
+// merge adds o's profiles to w, for the reference period.
+func (w *window) merge(o *window) error {
+	if err := w.features.Merge(o.features); err != nil {
+		return err
+	}
+	if err := w.prediction.Merge(o.prediction); err != nil {
+		return err
+	}
+	if err := w.latency.Merge(o.latency); err != nil {
+		return err
+	}
+	w.events += o.events
+	w.probabilityOutOfRange += o.probabilityOutOfRange
+	return nil
+}
