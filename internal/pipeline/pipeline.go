@@ -130,9 +130,13 @@ type Pipeline struct {
 	models   map[string]*modelState
 	dec      *event.Decoder
 	ev       event.Event
-	lastSeen map[topicPartition]int64
+	// seen is the first and last offset processed per partition.
+	seen     map[topicPartition][2]int64
 	rejected map[rejectedKey]uint64
-	metrics  *metrics
+	// unwritten holds closed windows whose results are not yet durable: their
+	// offsets stay held.
+	unwritten []*window
+	metrics   *metrics
 	stats    Stats
 }
 
@@ -151,7 +155,7 @@ func New(opts Options) (*Pipeline, error) {
 		opts:     opts,
 		models:   make(map[string]*modelState, len(opts.Models)),
 		dec:      event.NewDecoder(event.Options{Layout: event.LayoutEnvelope}),
-		lastSeen: make(map[topicPartition]int64),
+		seen:     make(map[topicPartition][2]int64),
 		rejected: make(map[rejectedKey]uint64),
 	}
 	now := opts.Now()
@@ -184,11 +188,17 @@ func (p *Pipeline) Stats() Stats { return p.stats }
 
 // Process handles one message: an event is profiled into its window, a bad one
 // dead-lettered. Windows the event's time closes are checked and written before
-// Process returns, so an error means the results could not be made durable.
+// Process returns, so an error means the results could not be made durable; the
+// pipeline is then unusable, and its owner stops consuming and exits so that a
+// restart resumes from the committed offsets.
 func (p *Pipeline) Process(ctx context.Context, msg ingest.Message) error {
 	p.stats.Messages++
 	tp := topicPartition{msg.Topic, msg.Partition}
-	p.lastSeen[tp] = msg.Offset
+	if s, ok := p.seen[tp]; ok {
+		p.seen[tp] = [2]int64{s[0], msg.Offset}
+	} else {
+		p.seen[tp] = [2]int64{msg.Offset, msg.Offset}
+	}
 	if len(msg.Value) > p.opts.MaxMessageBytes {
 		return p.reject(ctx, msg, unknownModel, ReasonOversized, fmt.Sprintf("message of %d bytes exceeds the limit of %d", len(msg.Value), p.opts.MaxMessageBytes))
 	}
@@ -283,6 +293,7 @@ func (p *Pipeline) closeUpTo(ctx context.Context, ms *modelState, watermark time
 		if err := p.closeWindow(ms, w, &b); err != nil {
 			return err
 		}
+		p.unwritten = append(p.unwritten, w)
 	}
 	return p.write(ctx, b)
 }
@@ -332,6 +343,7 @@ func (p *Pipeline) write(ctx context.Context, b store.Batch) error {
 		return fmt.Errorf("writing window results: %w", err)
 	}
 	clear(p.rejected)
+	p.unwritten = p.unwritten[:0]
 	return nil
 }
 
@@ -349,26 +361,33 @@ func (p *Pipeline) Flush(ctx context.Context) error {
 func maxTime() time.Time { return time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }
 
 // Committable returns, per partition, the last message whose offset may be
-// committed: the one before the lowest offset still held by an open window, or
-// the last one seen when no open window holds any.
+// committed: the one before the lowest offset still held by an open or unwritten
+// window, or the last one seen when no window holds any.
 func (p *Pipeline) Committable() []ingest.Message {
 	held := make(map[topicPartition]int64)
-	for _, ms := range p.models {
-		for _, w := range ms.open {
-			for tp, o := range w.minOffset {
-				if h, ok := held[tp]; !ok || o < h {
-					held[tp] = o
-				}
+	hold := func(w *window) {
+		for tp, o := range w.minOffset {
+			if h, ok := held[tp]; !ok || o < h {
+				held[tp] = o
 			}
 		}
 	}
-	out := make([]ingest.Message, 0, len(p.lastSeen))
-	for tp, last := range p.lastSeen {
-		off := last
+	for _, ms := range p.models {
+		for _, w := range ms.open {
+			hold(w)
+		}
+	}
+	for _, w := range p.unwritten {
+		hold(w)
+	}
+	out := make([]ingest.Message, 0, len(p.seen))
+	for tp, s := range p.seen {
+		off := s[1]
 		if h, ok := held[tp]; ok {
 			off = h - 1
 		}
-		if off >= 0 {
+		// Nothing before the first message this pipeline processed is its to commit.
+		if off >= s[0] {
 			out = append(out, ingest.Message{Topic: tp.topic, Partition: tp.partition, Offset: off})
 		}
 	}

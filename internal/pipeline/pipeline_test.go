@@ -1,0 +1,388 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sentinel-ml/sentinel/internal/config"
+	"github.com/sentinel-ml/sentinel/internal/dataset"
+	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/profile"
+	"github.com/sentinel-ml/sentinel/internal/store"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+const example = "../../examples/fraud/"
+
+// exampleModel is the shipped fraud model with a baseline built from its
+// training data.
+func exampleModel(t testing.TB) *Model {
+	t.Helper()
+	c, err := config.LoadContract(example + "contract.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := profile.Build(context.Background(), c, func() (dataset.Reader, io.Closer, error) {
+		f, err := dataset.Open(example + "train.csv")
+		if err != nil {
+			return nil, nil, err
+		}
+		return f, f, nil
+	}, profile.BuildOptions{Now: func() time.Time { return time.Unix(0, 0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewModel(c, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// recorder is a store.Writer that keeps what it is given.
+type recorder struct {
+	batches []store.Batch
+	fail    error
+}
+
+func (r *recorder) Write(_ context.Context, b store.Batch) error {
+	if r.fail != nil {
+		return r.fail
+	}
+	r.batches = append(r.batches, b)
+	return nil
+}
+
+func (r *recorder) windows() []string {
+	var out []string
+	for _, b := range r.batches {
+		for _, p := range b.Profiles {
+			if p.Feature == "" {
+				out = append(out, fmt.Sprintf("%s %s %d", p.Model, p.WindowStart.Format("15:04"), p.Rows))
+			}
+		}
+	}
+	return out
+}
+
+// letters is a DeadLetters that keeps reasons.
+type letters struct{ reasons []string }
+
+func (l *letters) Send(_ context.Context, _ ingest.Message, reason, _ string) error {
+	l.reasons = append(l.reasons, reason)
+	return nil
+}
+func (l *letters) Close() error { return nil }
+
+var t0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+
+func testOptions(m *Model, w store.Writer) Options {
+	return Options{Models: []*Model{m}, Window: time.Minute, Lateness: 10 * time.Second, ReferencePeriod: time.Hour,
+		MinSamples: 1, MaxMessageBytes: 4096, Writer: w, Now: func() time.Time { return t0 },
+		Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+}
+
+func ev(at time.Time, amount string) []byte {
+	return []byte(fmt.Sprintf(`{"model": "fraud", "timestamp": %q, "features": {"amount": %s, "age": 30, "country": "DE", "device": "mobile", "is_new": false, "merchant_risk": 0.3}, "prediction": 0.2, "latency_ms": 5}`,
+		at.Format(time.RFC3339Nano), amount))
+}
+
+func msg(offset int64, value []byte) ingest.Message {
+	return ingest.Message{Topic: "events", Partition: 0, Offset: offset, Value: value}
+}
+
+// TestWatermark: a window closes once an event later than its end plus the
+// allowed lateness arrives, and events behind the watermark count as late.
+func TestWatermark(t *testing.T) {
+	rec := &recorder{}
+	p, err := New(testOptions(exampleModel(t), rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	steps := []struct {
+		at      time.Duration
+		windows []string
+	}{
+		{5 * time.Second, nil},
+		{50 * time.Second, nil},
+		{65 * time.Second, nil}, // inside the lateness: 10:00 stays open
+		{30 * time.Second, nil}, // late but within lateness: joins 10:00
+		{71 * time.Second, []string{"fraud 10:00 3"}},
+		{40 * time.Second, []string{"fraud 10:00 3"}}, // behind the watermark: late
+		{185 * time.Second, []string{"fraud 10:00 3", "fraud 10:01 2"}},
+	}
+	for i, s := range steps {
+		if err := p.Process(ctx, msg(int64(i), ev(t0.Add(s.at), "12.5"))); err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.windows(); !slices.Equal(got, s.windows) {
+			t.Fatalf("after event at +%s: windows %v, want %v", s.at, got, s.windows)
+		}
+	}
+	if st := p.Stats(); st.Late != 1 || st.Events != 6 || st.Windows != 2 {
+		t.Errorf("stats %+v, want 1 late, 6 events, 2 windows", st)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.windows(); len(got) != 3 || got[2] != "fraud 10:03 1" {
+		t.Errorf("after flush: %v", got)
+	}
+}
+
+// TestCommittable: offsets are released only behind the lowest offset an open
+// window still holds.
+func TestCommittable(t *testing.T) {
+	rec := &recorder{}
+	p, err := New(testOptions(exampleModel(t), rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	feed := func(partition int, offset int64, at time.Duration) {
+		t.Helper()
+		m := ingest.Message{Topic: "events", Partition: partition, Offset: offset, Value: ev(t0.Add(at), "1")}
+		if err := p.Process(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	committable := func() map[int]int64 {
+		out := map[int]int64{}
+		for _, m := range p.Committable() {
+			out[m.Partition] = m.Offset
+		}
+		return out
+	}
+	feed(0, 10, 5*time.Second)  // window 10:00
+	feed(1, 20, 6*time.Second)  // window 10:00
+	feed(0, 11, 65*time.Second) // window 10:01
+	if got := committable(); len(got) != 0 {
+		t.Errorf("with 10:00 open, committable %v, want nothing", got)
+	}
+	feed(1, 21, 75*time.Second) // closes 10:00
+	if got := committable(); got[0] != 10 || got[1] != 20 {
+		t.Errorf("with 10:01 open, committable %v, want {0:10 1:20}", got)
+	}
+	if err := p.Process(ctx, ingest.Message{Topic: "events", Partition: 2, Offset: 7, Value: []byte("{")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := committable(); got[2] != 7 {
+		t.Errorf("a rejected message holds nothing: committable %v, want 2:7", got)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := committable(); got[0] != 11 || got[1] != 21 {
+		t.Errorf("after flush committable %v, want {0:11 1:21}", got)
+	}
+}
+
+// TestRestartSkipsWrittenWindows: after a restart, events of windows the store
+// already holds are skipped, not counted again or as late.
+func TestRestartSkipsWrittenWindows(t *testing.T) {
+	rec := &recorder{}
+	opts := testOptions(exampleModel(t), rec)
+	opts.Closed = map[string]time.Time{"fraud": t0.Add(time.Minute)}
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, at := range []time.Duration{10 * time.Second, 70 * time.Second, 200 * time.Second} {
+		if err := p.Process(context.Background(), msg(int64(i), ev(t0.Add(at), "3"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := p.Stats(); st.Skipped != 1 || st.Late != 0 || st.Events != 2 {
+		t.Errorf("stats %+v, want 1 skipped, 0 late, 2 events", st)
+	}
+	if got := rec.windows(); !slices.Equal(got, []string{"fraud 10:01 1"}) {
+		t.Errorf("windows %v", got)
+	}
+}
+
+func TestRejections(t *testing.T) {
+	tests := []struct {
+		value  string
+		reason string
+	}{
+		{`not json`, "not_object"},
+		{`{"model": "fraud", "timestamp": "2026-11-21T10:00:00Z", "features": {"amount": 1}`, "invalid_json"},
+		{`{"timestamp": "2026-11-21T10:00:00Z", "features": {}}`, ReasonMissingModel},
+		{`{"model": "churn", "timestamp": "2026-11-21T10:00:00Z", "features": {}}`, ReasonUnknownModel},
+		{`{"model": "fraud", "features": {}}`, ReasonMissingTimestamp},
+		{`{"model": "fraud", "timestamp": "yesterday", "features": {}}`, "bad_timestamp"},
+		{`{"model": "fraud", "timestamp": "2031-01-01T00:00:00Z", "features": {}}`, ReasonAbsurdTimestamp},
+		{`{"model": "fraud", "timestamp": "2001-01-01T00:00:00Z", "features": {}}`, ReasonAbsurdTimestamp},
+		{`{"model": 7, "timestamp": "2026-11-21T10:00:00Z", "features": {}}`, "bad_field_type"},
+		{`{"model": "fraud", "timestamp": "2026-11-21T10:00:00Z", "features": [1]}`, "bad_field_type"},
+		{`{"model": "fraud", "timestamp": "2026-11-21T10:00:00Z", "features": {}, "pad": "` + strings.Repeat("x", 5000) + `"}`, ReasonOversized},
+	}
+	rec, dl := &recorder{}, &letters{}
+	opts := testOptions(exampleModel(t), rec)
+	opts.DeadLetters = dl
+	opts.MaxFutureSkew, opts.MaxAge = 5*time.Minute, 24*time.Hour
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range tests {
+		if err := p.Process(context.Background(), msg(int64(i), []byte(tc.value))); err != nil {
+			t.Fatal(err)
+		}
+		if got := dl.reasons[len(dl.reasons)-1]; len(dl.reasons) != i+1 || got != tc.reason {
+			t.Errorf("%.60s: dead-lettered as %q (%d letters), want %q", tc.value, got, len(dl.reasons), tc.reason)
+		}
+	}
+	if err := p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var total uint64
+	for _, b := range rec.batches {
+		for _, r := range b.Rejected {
+			total += r.Count
+		}
+	}
+	if total != uint64(len(tests)) {
+		t.Errorf("%d rejections written, want %d", total, len(tests))
+	}
+	want := `
+# HELP sentinel_events_rejected_total Messages rejected to the dead-letter topic, by reason.
+# TYPE sentinel_events_rejected_total counter
+sentinel_events_rejected_total{model="fraud",reason="absurd_timestamp"} 2
+sentinel_events_rejected_total{model="fraud",reason="missing_timestamp"} 1
+sentinel_events_rejected_total{model="unknown",reason="bad_field_type"} 2
+sentinel_events_rejected_total{model="unknown",reason="bad_timestamp"} 1
+sentinel_events_rejected_total{model="unknown",reason="invalid_json"} 1
+sentinel_events_rejected_total{model="unknown",reason="missing_model"} 1
+sentinel_events_rejected_total{model="unknown",reason="not_object"} 1
+sentinel_events_rejected_total{model="unknown",reason="oversized"} 1
+sentinel_events_rejected_total{model="unknown",reason="unknown_model"} 1
+`
+	if err := testutil.GatherAndCompare(opts.Registerer.(prometheus.Gatherer), strings.NewReader(want), "sentinel_events_rejected_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestWriteFailureStopsProcessing: when results cannot be made durable, Process
+// says so rather than moving on (and the runner stops consuming).
+func TestWriteFailureStopsProcessing(t *testing.T) {
+	rec := &recorder{fail: errors.New("clickhouse down")}
+	p, err := New(testOptions(exampleModel(t), rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := p.Process(ctx, msg(0, ev(t0, "1"))); err != nil {
+		t.Fatal(err)
+	}
+	err = p.Process(ctx, msg(1, ev(t0.Add(2*time.Minute), "1")))
+	if err == nil || !strings.Contains(err.Error(), "clickhouse down") {
+		t.Errorf("error %v, want the write failure", err)
+	}
+	if got := p.Committable(); len(got) != 0 {
+		t.Errorf("after a failed write, committable %v, want nothing", got)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	m := exampleModel(t)
+	tests := []struct {
+		name   string
+		change func(*Options)
+		want   string
+	}{
+		{"no models", func(o *Options) { o.Models = nil }, "no models"},
+		{"twice", func(o *Options) { o.Models = append(o.Models, m) }, "model fraud is configured twice"},
+		{"window", func(o *Options) { o.Window = time.Millisecond }, "shorter than 1s"},
+		{"lateness", func(o *Options) { o.Lateness = -time.Second }, "allowed lateness -1s is negative"},
+		{"reference", func(o *Options) { o.ReferencePeriod = time.Second }, "reference period 1s is shorter"},
+		{"min samples", func(o *Options) { o.MinSamples = 0 }, "min samples 0"},
+		{"message bytes", func(o *Options) { o.MaxMessageBytes = 0 }, "max message bytes 0"},
+		{"writer", func(o *Options) { o.Writer = nil }, "no writer"},
+		{"clock", func(o *Options) { o.Now = nil }, "no clock"},
+		{"registerer", func(o *Options) { o.Registerer = nil }, "no registerer"},
+		{"logger", func(o *Options) { o.Logger = nil }, "no logger"},
+	}
+	for _, tc := range tests {
+		o := testOptions(m, &recorder{})
+		tc.change(&o)
+		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestReplayExample is the stage contract test of the pipeline: its findings on
+// the shipped two hours of traffic are a golden file (go test -update rewrites
+// it; review the diff).
+func TestReplayExample(t *testing.T) {
+	var out bytes.Buffer
+	findings := NewFindingsWriter(&out)
+	opts := testOptions(exampleModel(t), findings)
+	opts.Window, opts.MinSamples = 5*time.Minute, 100
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := ingest.NewFileSource(ingest.FileSourceOptions{Path: example + "events.jsonl", MaxLineBytes: 4097})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if err := Replay(context.Background(), src, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := findings.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	fmt.Fprintf(&out, `{"events_read": %d, "events": %d, "rejected": %d, "late": %d, "windows": %d}`+"\n",
+		st.Messages, st.Events, st.Rejected, st.Late, st.Windows)
+	path := filepath.Join("testdata", "replay-fraud.jsonl")
+	if *update {
+		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), want) {
+		t.Errorf("findings differ from %s (go test -update rewrites it)", path)
+	}
+	// The incident starts at 10:00: nothing in the healthy first hour may be
+	// breached but borderline noise, and every incident window has findings.
+	early, incident := 0, map[string]bool{}
+	for _, line := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
+		var f Finding
+		if err := json.Unmarshal(line, &f); err != nil || f.Model == "" {
+			continue
+		}
+		if f.WindowStart.Hour() < 10 {
+			early++
+		} else {
+			incident[f.WindowStart.Format("15:04")] = true
+		}
+	}
+	if early > 2 || len(incident) != 12 {
+		t.Errorf("%d findings before the incident, %d incident windows with findings; want at most 2 and 12", early, len(incident))
+	}
+}
