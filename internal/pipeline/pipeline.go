@@ -126,10 +126,10 @@ type Stats struct {
 // Pipeline turns messages into window results. It is not safe for concurrent
 // use: one goroutine owns it (the runner, or replay).
 type Pipeline struct {
-	opts     Options
-	models   map[string]*modelState
-	dec      *event.Decoder
-	ev       event.Event
+	opts   Options
+	models map[string]*modelState
+	dec    *event.Decoder
+	ev     event.Event
 	// seen is the first and last offset processed per partition.
 	seen     map[topicPartition][2]int64
 	rejected map[rejectedKey]uint64
@@ -137,7 +137,7 @@ type Pipeline struct {
 	// offsets stay held.
 	unwritten []*window
 	metrics   *metrics
-	stats    Stats
+	stats     Stats
 }
 
 type rejectedKey struct {
