@@ -1,0 +1,341 @@
+package drift
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// JoinerConfig bounds a Joiner. Both limits apply per model and per side, so one
+// model's burst cannot push another model's predictions out.
+type JoinerConfig struct {
+	// MaxDelay is how long ground truth may lag its prediction: a prediction older
+	// than its label's time minus MaxDelay is not joined, and Expire forgets
+	// predictions and labels older than the watermark minus MaxDelay.
+	MaxDelay time.Duration
+	// MaxPending caps the predictions waiting for a label, and separately the labels
+	// waiting for a prediction; the oldest inserted is evicted first.
+	MaxPending int
+}
+
+// Pair is a prediction joined with its ground truth.
+type Pair struct {
+	Model, RequestID string
+	Prediction       Value
+	Label            Value
+	PredictionTime   time.Time
+	LabelTime        time.Time
+}
+
+// JoinStats holds a model's join counters (cumulative, for Prometheus counters) and
+// its pending entries (for gauges).
+type JoinStats struct {
+	Joined uint64
+	// PredictionsExpired counts predictions forgotten unlabelled because they were
+	// older than MaxDelay before their label: by Expire, on arrival behind the
+	// watermark, or at join time.
+	PredictionsExpired uint64
+	// PredictionsEvicted counts predictions pushed out by MaxPending.
+	PredictionsEvicted uint64
+	// PredictionDuplicates counts predictions for a request id already held: a
+	// pending prediction replaced by a newer copy, or a copy arriving after the
+	// request was joined (dropped).
+	PredictionDuplicates uint64
+	LabelsExpired        uint64
+	LabelsEvicted        uint64
+	LabelDuplicates      uint64
+	PendingPredictions   int
+	PendingLabels        int
+}
+
+// Joiner pairs predictions with labels that arrive later (or, across topics and
+// partitions, earlier) by (model, request id).
+//
+// Duplicates: while a request is pending, the last copy of its prediction (or of
+// its label) wins and the replaced one is counted as a duplicate. Once a request has
+// been joined it is remembered (up to MaxPending joined requests per model, and not
+// past the MaxDelay horizon) and later copies of either side are dropped and counted
+// as duplicates, so at-least-once delivery does not join a request twice.
+//
+// Memory: each model holds at most 3×MaxPending entries (pending predictions,
+// pending labels, joined requests) in a slab with intrusive FIFO lists and one map,
+// so every operation is O(1) and only a new request id's map key allocates.
+// Expiry walks each FIFO from its oldest insertion and stops at the first entry
+// still inside the horizon; an entry inserted out of event-time order lingers until
+// it reaches the head or is evicted, but is treated as expired as soon as the
+// horizon passes it, so lingering never changes what is joined.
+//
+// Time is event time only (the prediction's and label's timestamps and the
+// watermark passed to Expire); the Joiner never reads a clock. It is not safe for
+// concurrent use.
+type Joiner struct {
+	maxDelay   int64
+	maxPending int
+	models     map[string]*modelJoin
+	unknown    uint64
+	// cutoff is the latest Expire horizon in Unix nanoseconds: entries older than it
+	// are gone, logically if not yet physically.
+	cutoff int64
+}
+
+// NewJoiner returns a Joiner for the given models; events for other models are
+// dropped and counted (UnknownModel) so that payloads cannot grow its memory.
+func NewJoiner(cfg JoinerConfig, models []string) (*Joiner, error) {
+	if cfg.MaxDelay <= 0 {
+		return nil, fmt.Errorf("drift: joiner max delay %v must be positive", cfg.MaxDelay)
+	}
+	// Slab indexes are int32 and a model holds three lists.
+	if cfg.MaxPending <= 0 || cfg.MaxPending > math.MaxInt32/3 {
+		return nil, fmt.Errorf("drift: joiner max pending %d must be in [1, %d]", cfg.MaxPending, math.MaxInt32/3)
+	}
+	if len(models) == 0 {
+		return nil, errors.New("drift: joiner needs at least one model")
+	}
+	j := &Joiner{
+		maxDelay:   int64(cfg.MaxDelay),
+		maxPending: cfg.MaxPending,
+		models:     make(map[string]*modelJoin, len(models)),
+		cutoff:     math.MinInt64,
+	}
+	for _, m := range models {
+		if _, dup := j.models[m]; dup {
+			return nil, fmt.Errorf("drift: joiner model %q listed twice", m)
+		}
+		j.models[m] = &modelJoin{name: m, index: make(map[string]int32), free: none}
+		for l := range j.models[m].lists {
+			j.models[m].lists[l] = fifo{head: none, tail: none}
+		}
+	}
+	return j, nil
+}
+
+// UnknownModel counts events dropped because their model was not given to NewJoiner.
+func (j *Joiner) UnknownModel() uint64 { return j.unknown }
+
+// Stats returns a model's counters; ok is false for a model the Joiner does not know.
+func (j *Joiner) Stats(model string) (s JoinStats, ok bool) {
+	m := j.models[model]
+	if m == nil {
+		return JoinStats{}, false
+	}
+	c := &m.counts
+	s = JoinStats{
+		Joined:               m.joined,
+		PredictionsExpired:   c[pendingPrediction][expired],
+		PredictionsEvicted:   c[pendingPrediction][evicted],
+		PredictionDuplicates: c[pendingPrediction][duplicate],
+		LabelsExpired:        c[pendingLabel][expired],
+		LabelsEvicted:        c[pendingLabel][evicted],
+		LabelDuplicates:      c[pendingLabel][duplicate],
+	}
+	s.PendingPredictions = m.lists[pendingPrediction].n
+	s.PendingLabels = m.lists[pendingLabel].n
+	return s, true
+}
+
+// AddPrediction records a prediction. When its label is already pending and within
+// MaxDelay, the two are joined and the pair returned.
+func (j *Joiner) AddPrediction(model, requestID []byte, v Value, eventTime time.Time) (Pair, bool) {
+	return j.add(pendingPrediction, model, requestID, v, eventTime)
+}
+
+// AddLabel records a label. When its prediction is pending and within MaxDelay,
+// the two are joined and the pair returned; otherwise the label waits for its
+// prediction.
+func (j *Joiner) AddLabel(model, requestID []byte, v Value, eventTime time.Time) (Pair, bool) {
+	return j.add(pendingLabel, model, requestID, v, eventTime)
+}
+
+// Expire forgets predictions and labels older than watermark minus MaxDelay, and
+// joined requests as old, which can no longer be joined once the label stream's
+// event time has passed the watermark. A watermark earlier than a previous one is
+// ignored.
+func (j *Joiner) Expire(watermark time.Time) {
+	c := watermark.UnixNano() - j.maxDelay
+	if c <= j.cutoff {
+		return
+	}
+	j.cutoff = c
+	for _, m := range j.models {
+		for l := range m.lists {
+			for m.lists[l].head != none && m.slots[m.lists[l].head].t < c {
+				m.drop(m.lists[l].head, true)
+			}
+		}
+	}
+}
+
+func (j *Joiner) add(side uint8, model, requestID []byte, v Value, eventTime time.Time) (Pair, bool) {
+	m := j.models[string(model)]
+	if m == nil {
+		j.unknown++
+		return Pair{}, false
+	}
+	t := eventTime.UnixNano()
+	if i, held := m.index[string(requestID)]; held {
+		s := &m.slots[i]
+		switch s.list {
+		case side:
+			m.count(side, duplicate)
+			if t < j.cutoff {
+				// The newer copy is already past the horizon; the older one stays.
+				return Pair{}, false
+			}
+			s.value, s.t = v, t
+			m.unlink(i)
+			m.push(side, i)
+			return Pair{}, false
+		case joined:
+			m.count(side, duplicate)
+			return Pair{}, false
+		}
+		// s is the other side.
+		p, l, pt, lt := s.value, v, s.t, t
+		if side == pendingPrediction {
+			p, l, pt, lt = v, s.value, t, s.t
+		}
+		switch {
+		case s.t < j.cutoff:
+			m.drop(i, true)
+		case pt < lt-j.maxDelay:
+			// The prediction was forgotten before its label came, as it would have
+			// been by Expire; a label keeps waiting, as it would have then.
+			m.counts[pendingPrediction][expired]++
+			if side == pendingPrediction {
+				return Pair{}, false
+			}
+			m.remove(i)
+		default:
+			m.joined++
+			m.unlink(i)
+			if m.lists[joined].n >= j.maxPending {
+				m.remove(m.lists[joined].head)
+			}
+			s.value = Value{}
+			s.t = max(pt, lt)
+			m.push(joined, i)
+			return Pair{
+				Model: m.name, RequestID: s.key,
+				Prediction: p, Label: l,
+				PredictionTime: time.Unix(0, pt).UTC(), LabelTime: time.Unix(0, lt).UTC(),
+			}, true
+		}
+	}
+	if t < j.cutoff {
+		m.count(side, expired)
+		return Pair{}, false
+	}
+	if m.lists[side].n >= j.maxPending {
+		m.drop(m.lists[side].head, m.slots[m.lists[side].head].t < j.cutoff)
+	}
+	m.insert(side, string(requestID), v, t)
+	return Pair{}, false
+}
+
+// Lists a slot can be on.
+const (
+	pendingPrediction uint8 = iota
+	pendingLabel
+	joined
+)
+
+// Reasons an entry leaves.
+const (
+	expired = iota
+	evicted
+	duplicate
+)
+
+const none int32 = -1
+
+type slot struct {
+	key        string
+	value      Value
+	t          int64
+	prev, next int32
+	list       uint8
+}
+
+type fifo struct {
+	head, tail int32
+	n          int
+}
+
+type modelJoin struct {
+	name  string
+	index map[string]int32
+	slots []slot
+	free  int32
+	lists [3]fifo
+	// counts is indexed by side (pendingPrediction, pendingLabel) and reason.
+	counts [2][3]uint64
+	joined uint64
+}
+
+func (m *modelJoin) count(list uint8, reason int) {
+	if list != joined {
+		m.counts[list][reason]++
+	}
+}
+
+func (m *modelJoin) insert(list uint8, key string, v Value, t int64) {
+	i := m.free
+	if i == none {
+		m.slots = append(m.slots, slot{})
+		i = int32(len(m.slots) - 1)
+	} else {
+		m.free = m.slots[i].next
+	}
+	m.slots[i] = slot{key: key, value: v, t: t}
+	m.index[key] = i
+	m.push(list, i)
+}
+
+// drop removes slot i, counting it as expired when pastHorizon and as evicted
+// otherwise (joined requests are not counted).
+func (m *modelJoin) drop(i int32, pastHorizon bool) {
+	if pastHorizon {
+		m.count(m.slots[i].list, expired)
+	} else {
+		m.count(m.slots[i].list, evicted)
+	}
+	m.remove(i)
+}
+
+func (m *modelJoin) remove(i int32) {
+	s := &m.slots[i]
+	m.unlink(i)
+	delete(m.index, s.key)
+	*s = slot{next: m.free}
+	m.free = i
+}
+
+func (m *modelJoin) push(list uint8, i int32) {
+	f := &m.lists[list]
+	s := &m.slots[i]
+	s.list, s.prev, s.next = list, f.tail, none
+	if f.tail == none {
+		f.head = i
+	} else {
+		m.slots[f.tail].next = i
+	}
+	f.tail = i
+	f.n++
+}
+
+func (m *modelJoin) unlink(i int32) {
+	s := &m.slots[i]
+	f := &m.lists[s.list]
+	if s.prev == none {
+		f.head = s.next
+	} else {
+		m.slots[s.prev].next = s.next
+	}
+	if s.next == none {
+		f.tail = s.prev
+	} else {
+		m.slots[s.next].prev = s.prev
+	}
+	f.n--
+}
