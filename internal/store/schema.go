@@ -1,0 +1,191 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The schema keeps to DDL that ClickHouse 18.16 (Debian's package) and current
+// releases both accept: no DateTime64, Map, LowCardinality, Bool or Nullable.
+// So a time is two columns, a DateTime in UTC for humans, Grafana and
+// partitioning, and a UInt16 with its milliseconds (0–999) so that sub-second
+// window bounds survive; both are part of the key. Booleans are UInt8.
+// Column names avoid words the parsers treat specially (nan, rows, distinct,
+// partition), so hand-written queries need no quoting.
+
+// column is one column of a table: its name and ClickHouse type.
+type column struct {
+	name, typ string
+}
+
+// table is one of the store's tables. Every table is a ReplacingMergeTree
+// whose version column is the write time, partitioned by the month of
+// window_start, so a window written twice keeps only its later copy.
+type table struct {
+	name    string
+	columns []column
+	orderBy []string
+}
+
+// Table names, as the metrics label them.
+const (
+	tableProfiles  = "window_profiles"
+	tableResults   = "check_results"
+	tableAnomalies = "anomalies"
+	tableRejected  = "rejected_counts"
+)
+
+func windowStartColumns() []column {
+	return []column{{"window_start", "DateTime"}, {"window_start_ms", "UInt16"}}
+}
+
+func windowColumns() []column {
+	return append(windowStartColumns(), column{"window_end", "DateTime"}, column{"window_end_ms", "UInt16"})
+}
+
+func concat(parts ...[]column) []column {
+	var out []column
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+func profilesTable() table {
+	return table{
+		name: tableProfiles,
+		columns: concat(
+			[]column{{"model", "String"}, {"feature", "String"}},
+			windowColumns(),
+			[]column{
+				{"kafka_partition", "Int32"},
+				{"row_count", "UInt64"},
+				{"null_count", "UInt64"},
+				{"nan_count", "UInt64"},
+				{"pos_inf_count", "UInt64"},
+				{"neg_inf_count", "UInt64"},
+				{"finite_count", "UInt64"},
+				{"min_value", "Float64"},
+				{"max_value", "Float64"},
+				{"mean", "Float64"},
+				{"stddev", "Float64"},
+				{"violation_kinds", "Array(String)"},
+				{"violation_counts", "Array(UInt64)"},
+				{"distinct_estimate", "Float64"},
+				{"state", "String"},
+				{"version", "UInt64"},
+			},
+		),
+		orderBy: []string{"model", "feature", "window_start", "window_start_ms", "kafka_partition"},
+	}
+}
+
+func resultsTable() table {
+	return table{
+		name: tableResults,
+		columns: concat(
+			[]column{{"model", "String"}},
+			windowColumns(),
+			[]column{
+				{"kind", "String"},
+				{"feature", "String"},
+				{"metric", "String"},
+				{"value", "Float64"},
+				{"threshold", "Float64"},
+				{"breached", "UInt8"},
+				{"version", "UInt64"},
+			},
+		),
+		orderBy: []string{"model", "window_start", "window_start_ms", "kind", "feature", "metric"},
+	}
+}
+
+func anomaliesTable() table {
+	return table{
+		name: tableAnomalies,
+		columns: concat(
+			[]column{{"model", "String"}},
+			windowColumns(),
+			[]column{
+				{"score", "Float64"},
+				{"is_anomaly", "UInt8"},
+				{"statistic", "String"},
+				{"cause_metrics", "Array(String)"},
+				{"cause_actual", "Array(Float64)"},
+				{"cause_expected", "Array(Float64)"},
+				{"cause_contribution", "Array(Float64)"},
+				{"version", "UInt64"},
+			},
+		),
+		orderBy: []string{"model", "window_start", "window_start_ms"},
+	}
+}
+
+func rejectedTable() table {
+	return table{
+		name: tableRejected,
+		columns: concat(
+			[]column{{"model", "String"}, {"reason", "String"}},
+			windowStartColumns(),
+			[]column{
+				{"kafka_partition", "Int32"},
+				{"message_count", "UInt64"},
+				{"version", "UInt64"},
+			},
+		),
+		orderBy: []string{"model", "reason", "window_start", "window_start_ms", "kafka_partition"},
+	}
+}
+
+func (t table) createSQL(db string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS `%s`.`%s` (\n", db, t.name)
+	for i, c := range t.columns {
+		sep := ","
+		if i == len(t.columns)-1 {
+			sep = ""
+		}
+		fmt.Fprintf(&b, "    %s %s%s\n", c.name, c.typ, sep)
+	}
+	fmt.Fprintf(&b, ") ENGINE = ReplacingMergeTree(version)\nPARTITION BY toYYYYMM(window_start)\nORDER BY (%s)", strings.Join(t.orderBy, ", "))
+	return b.String()
+}
+
+func (t table) insertSQL(db string) string {
+	names := make([]string, len(t.columns))
+	for i, c := range t.columns {
+		names[i] = c.name
+	}
+	return fmt.Sprintf("INSERT INTO `%s`.`%s` (%s)", db, t.name, strings.Join(names, ", "))
+}
+
+// migration is one step of the schema's history. Steps are append-only: a
+// released step never changes, a schema change is a new step.
+type migration struct {
+	version    uint32
+	statements []string
+}
+
+func migrations(db string) []migration {
+	return []migration{
+		{version: 1, statements: []string{
+			profilesTable().createSQL(db),
+			resultsTable().createSQL(db),
+			anomaliesTable().createSQL(db),
+			rejectedTable().createSQL(db),
+		}},
+	}
+}
+
+func createDatabaseSQL(db string) string {
+	return fmt.Sprintf("CREATE DATABASE IF NOT EXISTS `%s`", db)
+}
+
+// Two instances migrating at once may both record a step; the duplicate row
+// is harmless because only max(version) is read.
+func createMigrationsSQL(db string) string {
+	return fmt.Sprintf("CREATE TABLE IF NOT EXISTS `%s`.schema_migrations (\n"+
+		"    version UInt32,\n"+
+		"    applied_at DateTime\n"+
+		") ENGINE = ReplacingMergeTree()\nORDER BY version", db)
+}
