@@ -116,6 +116,10 @@ type modelState struct {
 	// current one.
 	ref, refNext *window
 	refIndex     int64
+	// The per-event series, resolved once: a label lookup per event would cost
+	// more than profiling a feature.
+	eventsTotal prometheus.Counter
+	lastSeen    prometheus.Gauge
 }
 
 // Stats counts what the pipeline has done, for replay's summary.
@@ -180,6 +184,10 @@ func New(opts Options) (*Pipeline, error) {
 	if p.metrics, err = newMetrics(opts.Registerer, names); err != nil {
 		return nil, err
 	}
+	for name, ms := range p.models {
+		ms.eventsTotal = p.metrics.events.WithLabelValues(name)
+		ms.lastSeen = p.metrics.lastEvent.WithLabelValues(name)
+	}
 	return p, nil
 }
 
@@ -223,7 +231,7 @@ func (p *Pipeline) Process(ctx context.Context, msg ingest.Message) error {
 		return p.reject(ctx, msg, name, ReasonAbsurdTimestamp, fmt.Sprintf("event time %s is too far from now (%s)", ev.Timestamp.Format(time.RFC3339), now.Format(time.RFC3339)))
 	}
 	ms.lastEvent = now
-	p.metrics.lastEvent.WithLabelValues(name).Set(float64(now.UnixNano()) / 1e9)
+	ms.lastSeen.Set(float64(now.UnixNano()) / 1e9)
 	start := ev.Timestamp.Truncate(p.opts.Window)
 	end := start.Add(p.opts.Window)
 	if !end.After(ms.closedUpTo) {
@@ -248,7 +256,7 @@ func (p *Pipeline) Process(ctx context.Context, msg ingest.Message) error {
 	w.hold(tp, msg.Offset)
 	w.add(ms.m, ev)
 	p.stats.Events++
-	p.metrics.events.WithLabelValues(name).Inc()
+	ms.eventsTotal.Inc()
 	if ev.Timestamp.After(ms.maxEvent) {
 		ms.maxEvent = ev.Timestamp
 	}

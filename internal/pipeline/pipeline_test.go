@@ -386,3 +386,10 @@ func TestReplayExample(t *testing.T) {
 		t.Errorf("%d findings before the incident, %d incident windows with findings; want at most 2 and 12", early, len(incident))
 	}
 }
+
+func csvOpener(data string) profile.Opener {
+	return func() (dataset.Reader, io.Closer, error) {
+		r, err := dataset.NewCSV(strings.NewReader(data))
+		return r, io.NopCloser(nil), err
+	}
+}

@@ -19,10 +19,10 @@ func (f *Feature) Distribution() stats.Distribution {
 		}
 		return d
 	}
-	d := stats.Distribution{Categories: make(map[string]float64, len(f.Categories)), Other: float64(f.Other)}
-	for k, p := range f.Categories {
-		d.Categories[k] = float64(*p)
-		d.N += float64(*p)
+	d := stats.Distribution{Categories: make(map[string]float64, len(f.categories)), Other: float64(f.Other)}
+	for k, c := range f.categories {
+		d.Categories[k] = float64(c.n)
+		d.N += float64(c.n)
 	}
 	d.N += d.Other
 	return d

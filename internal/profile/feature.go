@@ -81,9 +81,9 @@ type Feature struct {
 	Sketch   *Sketch
 	Bins     []uint64
 
-	// Categories counts categorical and boolean values; Other counts values beyond
+	// categories counts categorical and boolean values; Other counts values beyond
 	// the bound.
-	Categories map[string]*uint64
+	categories map[string]*categoryCount
 	Other      uint64
 
 	Distinct HLL
@@ -125,11 +125,18 @@ func NewFeature(spec Spec) (*Feature, error) {
 		if maxCats <= 0 {
 			maxCats = config.DefaultMaxCategories
 		}
-		f.limit = len(spec.Tracked) + maxCats
-		f.Categories = make(map[string]*uint64, len(spec.Tracked))
+		f.categories = make(map[string]*categoryCount, len(spec.Tracked)+len(spec.Categories))
 		for _, c := range spec.Tracked {
-			f.Categories[c] = new(uint64)
+			f.categories[c] = &categoryCount{unknown: !f.isValid(c)}
 		}
+		// The contract's categories are counted exactly too, so that checking a
+		// value against them is the same map lookup as counting it.
+		for _, c := range spec.Categories {
+			if f.categories[c] == nil {
+				f.categories[c] = &categoryCount{}
+			}
+		}
+		f.limit = len(f.categories) + maxCats
 	default:
 		return nil, fmt.Errorf("feature %s: unknown type %q", spec.Name, spec.Type)
 	}
@@ -276,26 +283,55 @@ func (f *Feature) AddText(s []byte) {
 
 func (f *Feature) addCategory(s []byte) {
 	f.Rows++
-	if f.valid != nil {
-		if _, ok := f.valid[string(s)]; !ok {
-			f.Violations[UnknownCategory]++
-		}
-	}
 	f.Distinct.AddBytes(s)
 	f.countCategory(s, 1)
 }
 
-// countCategory adds n to a category's count, or to other past the bound. Counts
-// live behind pointers because incrementing m[string(b)] in place would allocate
-// the key on every call, while a lookup does not.
+// categoryCount is one category's count, and whether the contract lists it.
+type categoryCount struct {
+	n       uint64
+	unknown bool
+}
+
+func (f *Feature) isValid(s string) bool {
+	if f.valid == nil {
+		return true
+	}
+	_, ok := f.valid[s]
+	return ok
+}
+
+// countCategory adds n values of a category: to its count, or to other past the
+// bound. Counts live behind pointers because incrementing m[string(b)] in place
+// would allocate the key on every call, while a lookup does not.
 func (f *Feature) countCategory(s []byte, n uint64) {
-	if p := f.Categories[string(s)]; p != nil {
-		*p += n
+	if c := f.categories[string(s)]; c != nil {
+		c.n += n
+		if c.unknown {
+			f.Violations[UnknownCategory] += n
+		}
 		return
 	}
-	if len(f.Categories) < f.limit {
-		c := n
-		f.Categories[string(s)] = &c
+	unknown := !f.isValid(string(s))
+	if unknown {
+		f.Violations[UnknownCategory] += n
+	}
+	if len(f.categories) < f.limit {
+		f.categories[string(s)] = &categoryCount{n: n, unknown: unknown}
+		return
+	}
+	f.Other += n
+}
+
+// mergeCategory adds a count from another profile, whose unknown-category
+// violations it already counted.
+func (f *Feature) mergeCategory(s string, n uint64) {
+	if c := f.categories[s]; c != nil {
+		c.n += n
+		return
+	}
+	if len(f.categories) < f.limit {
+		f.categories[s] = &categoryCount{n: n, unknown: !f.isValid(s)}
 		return
 	}
 	f.Other += n
@@ -303,9 +339,9 @@ func (f *Feature) countCategory(s []byte, n uint64) {
 
 // CategoryCounts returns a copy of the category counts.
 func (f *Feature) CategoryCounts() map[string]uint64 {
-	m := make(map[string]uint64, len(f.Categories))
-	for k, p := range f.Categories {
-		m[k] = *p
+	m := make(map[string]uint64, len(f.categories))
+	for k, c := range f.categories {
+		m[k] = c.n
 	}
 	return m
 }
@@ -346,8 +382,8 @@ func (f *Feature) Merge(o *Feature) error {
 	for i, c := range o.Bins {
 		f.Bins[i] += c
 	}
-	for k, c := range o.Categories {
-		f.countCategory([]byte(k), *c)
+	for k, c := range o.categories {
+		f.mergeCategory(k, c.n)
 	}
 	f.Other += o.Other
 	f.Distinct.Merge(&o.Distinct)

@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"github.com/sentinel-ml/sentinel/internal/numparse"
@@ -31,6 +32,10 @@ type Set struct {
 
 	columns []int // CSV column → feature index, -1 for unexpected columns
 	seen    []bool
+	// layout remembers the field names at each position of the last records:
+	// events from one producer list their features in the same order, so a byte
+	// comparison usually replaces a map lookup.
+	layout []layoutEntry
 }
 
 // NewSet returns profiles for specs.
@@ -103,15 +108,35 @@ func (s *Set) Add(rec *dataset.Record) {
 	}
 }
 
+type layoutEntry struct {
+	name    []byte
+	feature int
+}
+
+// maxLayout bounds the remembered positions; records with more fields than
+// features are unexpected anyway.
+const maxLayout = 1024
+
 // featureOf returns the feature index of field c of rec, or -1.
 func (s *Set) featureOf(rec *dataset.Record, c int) int {
 	if rec.Text && s.columns != nil && c < len(s.columns) {
 		return s.columns[c]
 	}
-	if i, ok := s.index[string(rec.Fields[c].Name)]; ok {
-		return i
+	name := rec.Fields[c].Name
+	if c < len(s.layout) && bytes.Equal(s.layout[c].name, name) {
+		return s.layout[c].feature
 	}
-	return -1
+	i, ok := s.index[string(name)]
+	if !ok {
+		i = -1
+	}
+	if c < maxLayout {
+		for len(s.layout) <= c {
+			s.layout = append(s.layout, layoutEntry{feature: -1})
+		}
+		s.layout[c] = layoutEntry{name: append(s.layout[c].name[:0], name...), feature: i}
+	}
+	return i
 }
 
 func (s *Set) addUnexpected(name []byte) {

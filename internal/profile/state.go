@@ -56,7 +56,7 @@ func (f *Feature) MarshalState() ([]byte, error) {
 		sb.NegOffset, sb.Neg = f.Sketch.neg.sparse()
 		s.Sketch = sb
 	}
-	if f.Categories != nil {
+	if f.categories != nil {
 		s.Categories = f.CategoryCounts()
 	}
 	b, err := json.Marshal(s)
@@ -103,7 +103,7 @@ func UnmarshalState(spec Spec, data []byte) (*Feature, error) {
 	}
 	copy(f.Bins, s.Bins)
 	for k, n := range s.Categories {
-		f.countCategory([]byte(k), n)
+		f.mergeCategory(k, n)
 	}
 	f.Other += s.Other
 	copy(f.Distinct.reg[:], s.HLL)

@@ -1,0 +1,125 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sentinel-ml/sentinel/internal/config"
+	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/profile"
+	"github.com/sentinel-ml/sentinel/internal/store"
+)
+
+// wideModel is the benchmark model of the issue: 20 features, 12 numeric and 8
+// categorical, with a baseline from generated training data.
+func wideModel(b testing.TB) *Model {
+	b.Helper()
+	var yaml strings.Builder
+	yaml.WriteString("model: wide\nprediction: {kind: probability}\nfeatures:\n")
+	for i := 0; i < 12; i++ {
+		fmt.Fprintf(&yaml, "  - {name: n%d, type: numeric, nullable: true, min: -1000, max: 1000}\n", i)
+	}
+	for i := 0; i < 8; i++ {
+		fmt.Fprintf(&yaml, "  - {name: c%d, type: categorical, categories: [a, b, c, d, e, f, g, h]}\n", i)
+	}
+	c, err := config.ParseContract([]byte(yaml.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var csv strings.Builder
+	for i, f := range c.Features {
+		if i > 0 {
+			csv.WriteByte(',')
+		}
+		csv.WriteString(f.Name)
+	}
+	csv.WriteByte('\n')
+	r := rand.New(rand.NewPCG(1, 1))
+	for row := 0; row < 5000; row++ {
+		for i := 0; i < 20; i++ {
+			if i > 0 {
+				csv.WriteByte(',')
+			}
+			if i < 12 {
+				fmt.Fprintf(&csv, "%.3f", r.NormFloat64()*float64(i+1))
+			} else {
+				csv.WriteByte(byte('a' + r.IntN(8)))
+			}
+		}
+		csv.WriteByte('\n')
+	}
+	bl, err := profile.Build(context.Background(), c, csvOpener(csv.String()), profile.BuildOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := NewModel(c, bl)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// wideEvents returns n events of the wide model, 1,000 per second of event time.
+func wideEvents(n int) [][]byte {
+	r := rand.New(rand.NewPCG(2, 2))
+	out := make([][]byte, n)
+	var sb strings.Builder
+	for k := range out {
+		sb.Reset()
+		at := t0.Add(time.Duration(k) * time.Millisecond)
+		fmt.Fprintf(&sb, `{"model": "wide", "model_version": "v1", "request_id": "r-%d", "timestamp": %q, "features": {`, k, at.Format(time.RFC3339Nano))
+		for i := 0; i < 20; i++ {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			if i < 12 {
+				fmt.Fprintf(&sb, `"n%d": %.3f`, i, r.NormFloat64()*float64(i+1))
+			} else {
+				fmt.Fprintf(&sb, `"c%d": "%c"`, i-12, 'a'+r.IntN(8))
+			}
+		}
+		fmt.Fprintf(&sb, `}, "prediction": %.4f, "latency_ms": %.1f}`, r.Float64(), 5+r.Float64()*20)
+		out[k] = []byte(sb.String())
+	}
+	return out
+}
+
+type discard struct{}
+
+func (discard) Write(context.Context, store.Batch) error { return nil }
+
+// BenchmarkReplay is the pipeline's cost per event: decode, validate, profile 20
+// features, and the checks of each closed one-minute window. Goal: 500,000
+// events/s on one core.
+func BenchmarkReplay(b *testing.B) {
+	m := wideModel(b)
+	events := wideEvents(200_000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p, err := New(Options{Models: []*Model{m}, Window: time.Minute, Lateness: 5 * time.Second, ReferencePeriod: time.Hour,
+			MinSamples: 100, MaxMessageBytes: 1 << 20, Writer: discard{}, Now: time.Now,
+			Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		for k, e := range events {
+			if err := p.Process(ctx, ingest.Message{Topic: "events", Offset: int64(k), Value: e}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := p.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(events))*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
