@@ -14,8 +14,11 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
+# The store's integration tests need a ClickHouse server: scripts/clickhouse.sh
+# installs Debian's package when missing, starts a private server on loopback
+# (or reuses one) and prints its DSN. Kafka tests run an in-process broker.
 test: vet
-	$(GO) test -count=1 ./...
+	@dsn=$$(scripts/clickhouse.sh start) && export "$$dsn" && $(GO) test -count=1 ./...
 
 # Benchmarks: Go micro-benchmarks, then compare end to end on a generated
 # 1,000,000-row, 10-column CSV with its throughput and peak memory.
@@ -23,7 +26,8 @@ bench: bench-go bench-compare
 
 # One core, as the goals are stated per core.
 bench-go:
-	GOMAXPROCS=1 $(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./...
+	@dsn=$$(scripts/clickhouse.sh start) && export "$$dsn" && \
+	  GOMAXPROCS=1 $(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./...
 
 bench-compare: build
 	scripts/bench-compare.sh $(BIN)
