@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sentinel-ml/sentinel/internal/config"
+	"github.com/sentinel-ml/sentinel/internal/drift"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/pipeline"
 )
@@ -70,6 +71,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	p, err := pipeline.New(pipeline.Options{
 		Models: models, Window: d.Windows.Size, Lateness: d.Windows.AllowedLateness,
 		ReferencePeriod: d.Drift.ReferencePeriod, MinSamples: d.Drift.MinSamples, MaxMessageBytes: d.Kafka.MaxMessageBytes,
+		Labels: &drift.JoinerConfig{MaxDelay: d.Labels.MaxDelay, MaxPending: d.Labels.MaxPending},
 		Writer: findings, Now: time.Now, Registerer: prometheus.NewRegistry(),
 		Logger: slog.New(slog.NewJSONHandler(stderr, nil)),
 	})
@@ -92,7 +94,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if st.Messages == 0 {
 		return fail(stderr, "replay", fmt.Errorf("%s: no events", *input))
 	}
-	summary := map[string]any{"kind": "summary", "events_read": st.Messages, "events": st.Events,
+	summary := map[string]any{"kind": "summary", "events_read": st.Messages, "events": st.Events, "labels": st.Labels,
 		"rejected": st.Rejected, "late": st.Late, "windows": st.Windows, "findings": findings.Findings,
 		"seconds": elapsed, "events_per_second": float64(st.Messages) / elapsed}
 	if err := errors.Join(json.NewEncoder(findingsOut{findings}).Encode(summary), findings.Flush()); err != nil {

@@ -95,7 +95,31 @@ func check(m *Model, w, prev, ref *window, baseline []stats.Distribution, minSam
 		r.add(KindNumerical, "", "nonfinite_feature_ratio", float64(nonFinite)/float64(numericValues), 0, false)
 	}
 	r.prediction(prev, ref)
+	r.performance()
 	return r.out
+}
+
+// performance reports model quality over the labels joined in the window. The
+// contract sets no quality thresholds yet: the values feed history and the
+// anomaly detector.
+func (r *results) performance() {
+	if r.w.badLabels > 0 {
+		r.add(KindPerformance, "prediction", "bad_labels", float64(r.w.badLabels), 0, false)
+	}
+	if r.w.performance == nil {
+		return
+	}
+	m := r.w.performance.Metrics()
+	r.add(KindPerformance, "prediction", "labelled", float64(m.Count), noThreshold(), false)
+	for _, v := range []struct {
+		name  string
+		value *float64
+	}{{"accuracy", m.Accuracy}, {"auc", m.AUC}, {"log_loss", m.LogLoss}, {"label_positive_rate", m.LabelPositiveRate},
+		{"mean_prediction", m.MeanPrediction}, {"mae", m.MAE}, {"rmse", m.RMSE}, {"mean_error", m.MeanError}} {
+		if v.value != nil {
+			r.add(KindPerformance, "prediction", v.name, *v.value, noThreshold(), false)
+		}
+	}
 }
 
 func percentile(q float64) string {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sentinel-ml/sentinel/internal/drift"
 	"github.com/sentinel-ml/sentinel/internal/event"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/stats"
@@ -44,6 +45,9 @@ type Options struct {
 	MaxFutureSkew   time.Duration
 	MaxAge          time.Duration
 	MaxMessageBytes int
+	// Labels, when set, joins predictions with delayed labels by request id, and
+	// windows report model quality. Label events are envelopes with a "label".
+	Labels *drift.JoinerConfig
 	// Writer receives the results of every closed window; the pipeline returns
 	// only once they are durable.
 	Writer store.Writer
@@ -140,6 +144,8 @@ type Pipeline struct {
 	// unwritten holds closed windows whose results are not yet durable: their
 	// offsets stay held.
 	unwritten []*window
+	joiner    *drift.Joiner
+	values    *drift.ValueParser
 	metrics   *metrics
 	stats     Stats
 }
@@ -183,6 +189,12 @@ func New(opts Options) (*Pipeline, error) {
 	var err error
 	if p.metrics, err = newMetrics(opts.Registerer, names); err != nil {
 		return nil, err
+	}
+	if opts.Labels != nil {
+		if p.joiner, err = drift.NewJoiner(*opts.Labels, names); err != nil {
+			return nil, fmt.Errorf("label join: %w", err)
+		}
+		p.values = drift.NewValueParser(maxClasses)
 	}
 	for name, ms := range p.models {
 		ms.eventsTotal = p.metrics.events.WithLabelValues(name)
@@ -254,13 +266,53 @@ func (p *Pipeline) Process(ctx context.Context, msg ingest.Message) error {
 		ms.open[start.UnixNano()] = w
 	}
 	w.hold(tp, msg.Offset)
-	w.add(ms.m, ev)
-	p.stats.Events++
-	ms.eventsTotal.Inc()
+	if ev.Label.Present() {
+		p.stats.Labels++
+		p.label(ms, w, ev)
+	} else {
+		w.add(ms.m, ev)
+		p.stats.Events++
+		ms.eventsTotal.Inc()
+		p.predict(ms, w, ev)
+	}
 	if ev.Timestamp.After(ms.maxEvent) {
 		ms.maxEvent = ev.Timestamp
 	}
 	return p.closeUpTo(ctx, ms, ms.maxEvent.Add(-p.opts.Lateness))
+}
+
+// maxClasses bounds the class names the label join interns.
+const maxClasses = 1000
+
+// predict offers an event's prediction to the label join.
+func (p *Pipeline) predict(ms *modelState, w *window, ev *event.Event) {
+	if p.joiner == nil || len(ev.RequestID) == 0 || !ev.Prediction.Present() {
+		return
+	}
+	v, err := p.values.Prediction(ms.m.predictionKind(), ev.Prediction)
+	if err != nil {
+		return // counted by the numerical checks, not joinable
+	}
+	if pair, ok := p.joiner.AddPrediction(ev.Model, ev.RequestID, v, ev.Timestamp); ok {
+		w.addPair(ms.m, pair)
+	}
+}
+
+// label offers a label event to the join. A joined pair scores in the window of
+// the message that completed it: delayed labels measure the model as its ground
+// truth arrives.
+func (p *Pipeline) label(ms *modelState, w *window, ev *event.Event) {
+	if p.joiner == nil || len(ev.RequestID) == 0 {
+		return
+	}
+	v, err := p.values.Label(ms.m.predictionKind(), ev.Label)
+	if err != nil {
+		w.badLabels++
+		return
+	}
+	if pair, ok := p.joiner.AddLabel(ev.Model, ev.RequestID, v, ev.Timestamp); ok {
+		w.addPair(ms.m, pair)
+	}
 }
 
 // truncate bounds a payload-derived string in a message for people.
@@ -296,6 +348,9 @@ func (p *Pipeline) closeUpTo(ctx context.Context, ms *modelState, watermark time
 		return nil
 	}
 	sort.Slice(due, func(i, j int) bool { return due[i].start.Before(due[j].start) })
+	if p.joiner != nil {
+		p.joiner.Expire(watermark)
+	}
 	var b store.Batch
 	for _, w := range due {
 		if err := p.closeWindow(ms, w, &b); err != nil {

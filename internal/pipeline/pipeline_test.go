@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/dataset"
+	"github.com/sentinel-ml/sentinel/internal/drift"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/profile"
 	"github.com/sentinel-ml/sentinel/internal/store"
@@ -337,6 +339,7 @@ func TestReplayExample(t *testing.T) {
 	findings := NewFindingsWriter(&out)
 	opts := testOptions(exampleModel(t), findings)
 	opts.Window, opts.MinSamples = 5*time.Minute, 100
+	opts.Labels = &drift.JoinerConfig{MaxDelay: time.Hour, MaxPending: 10000}
 	p, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -353,8 +356,8 @@ func TestReplayExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := p.Stats()
-	fmt.Fprintf(&out, `{"events_read": %d, "events": %d, "rejected": %d, "late": %d, "windows": %d}`+"\n",
-		st.Messages, st.Events, st.Rejected, st.Late, st.Windows)
+	fmt.Fprintf(&out, `{"events_read": %d, "events": %d, "labels": %d, "rejected": %d, "late": %d, "windows": %d}`+"\n",
+		st.Messages, st.Events, st.Labels, st.Rejected, st.Late, st.Windows)
 	path := filepath.Join("testdata", "replay-fraud.jsonl")
 	if *update {
 		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
@@ -391,5 +394,67 @@ func csvOpener(data string) profile.Opener {
 	return func() (dataset.Reader, io.Closer, error) {
 		r, err := dataset.NewCSV(strings.NewReader(data))
 		return r, io.NopCloser(nil), err
+	}
+}
+
+// TestLabelsJoin: labels arriving after (or before) their predictions are joined
+// by request id and scored in the window that completes the pair.
+func TestLabelsJoin(t *testing.T) {
+	rec := &recorder{}
+	opts := testOptions(exampleModel(t), rec)
+	opts.Labels = &drift.JoinerConfig{MaxDelay: time.Hour, MaxPending: 100}
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pred := func(id string, at time.Duration, prediction float64) []byte {
+		return []byte(fmt.Sprintf(`{"model": "fraud", "request_id": %q, "timestamp": %q, "features": {}, "prediction": %v}`,
+			id, t0.Add(at).Format(time.RFC3339Nano), prediction))
+	}
+	label := func(id string, at time.Duration, value string) []byte {
+		return []byte(fmt.Sprintf(`{"model": "fraud", "request_id": %q, "timestamp": %q, "label": %s}`,
+			id, t0.Add(at).Format(time.RFC3339Nano), value))
+	}
+	msgs := [][]byte{
+		pred("a", 1*time.Second, 0.9),
+		pred("b", 2*time.Second, 0.2),
+		label("c", 3*time.Second, "1"), // before its prediction
+		pred("c", 4*time.Second, 0.4),  // joins now: wrong at 0.5
+		label("a", 70*time.Second, "1"),
+		label("b", 71*time.Second, "false"),
+		label("zzz", 72*time.Second, "1"),     // never predicted
+		label("b", 73*time.Second, `"maybe"`), // not a label of a probability
+		pred("d", 200*time.Second, 0.5),       // closes both windows
+	}
+	for i, m := range msgs {
+		if err := p.Process(ctx, msg(int64(i), m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]float64{}
+	for _, b := range rec.batches {
+		for _, r := range b.Results {
+			if r.Kind == KindPerformance {
+				got[r.WindowStart.Format("15:04")+" "+r.Metric] = r.Value
+			}
+		}
+	}
+	want := map[string]float64{
+		"10:00 labelled": 1, "10:00 accuracy": 0, "10:00 label_positive_rate": 1, "10:00 mean_prediction": 0.4,
+		"10:00 log_loss": -math.Log(0.4),
+		"10:01 labelled": 2, "10:01 accuracy": 1, "10:01 auc": 1, "10:01 label_positive_rate": 0.5, "10:01 mean_prediction": 0.55,
+		"10:01 log_loss": -(math.Log(0.9) + math.Log(0.8)) / 2, "10:01 bad_labels": 1,
+	}
+	for k, v := range want {
+		if math.Abs(got[k]-v) > 1e-12 {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("performance results %v, want %v", got, want)
+	}
+	if st := p.Stats(); st.Labels != 5 || st.Events != 4 {
+		t.Errorf("stats %+v, want 5 labels, 4 events", st)
 	}
 }

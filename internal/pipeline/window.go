@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sentinel-ml/sentinel/internal/config"
+	"github.com/sentinel-ml/sentinel/internal/drift"
 	"github.com/sentinel-ml/sentinel/internal/event"
 	"github.com/sentinel-ml/sentinel/internal/profile"
 )
@@ -26,7 +27,11 @@ type window struct {
 	events     uint64
 	// probabilityOutOfRange counts finite probabilities outside [0, 1].
 	probabilityOutOfRange uint64
-	minOffset             map[topicPartition]int64
+	// performance scores the predictions whose labels joined in this window;
+	// nil until the first pair. badLabels counts labels of the wrong type.
+	performance *drift.Performance
+	badLabels   uint64
+	minOffset   map[topicPartition]int64
 }
 
 func newWindow(m *Model, start time.Time, size time.Duration) (*window, error) {
@@ -77,6 +82,18 @@ func (w *window) add(m *Model, ev *event.Event) {
 	if ev.LatencyMs.Kind == event.KindNumber {
 		w.latency.AddNumber(ev.LatencyMs.Num)
 	}
+}
+
+func (w *window) addPair(m *Model, pair drift.Pair) {
+	if w.performance == nil {
+		perf, err := drift.NewPerformance(drift.PerformanceConfig{Kind: m.predictionKind()})
+		if err != nil {
+			return // a prediction kind the contract validated cannot fail here
+		}
+		w.performance = perf
+	}
+	// Both values were parsed for this kind, so Add cannot refuse them.
+	_ = w.performance.Add(pair.Prediction, pair.Label)
 }
 
 // merge adds o's profiles to w, for the reference period.

@@ -126,14 +126,28 @@ func fraud(w *bufio.Writer, rows int, seed uint64, incident bool) error {
 
 // events writes two hours of the fraud model's traffic as event envelopes, 40
 // events a minute, with the incident in the second hour — plus what a live topic
-// carries besides: a few malformed lines, an unknown model, NaN predictions.
+// carries besides: a few malformed lines, an unknown model, NaN predictions — and
+// for a third of the requests a label event ten minutes later. In the incident
+// the model's scores stop matching the outcomes.
 func events(w *bufio.Writer, rows int) error {
 	g := newPaymentGen(4)
 	r := rand.New(rand.NewPCG(4, 4))
 	start := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 	span := 2 * time.Hour
+	type label struct {
+		id    int
+		at    time.Time
+		value int
+	}
+	var labels []label
 	for i := 0; i < rows; i++ {
 		at := start.Add(time.Duration(float64(span) * float64(i) / float64(rows)))
+		for len(labels) > 0 && !labels[0].at.After(at) {
+			l := labels[0]
+			labels = labels[1:]
+			fmt.Fprintf(w, `{"model": "fraud", "request_id": "r-%d", "timestamp": %q, "label": %d}`+"\n",
+				l.id, l.at.Format("2006-01-02T15:04:05.000Z07:00"), l.value)
+		}
 		// Up to five seconds of disorder, as several producers interleave.
 		at = at.Add(-time.Duration(r.IntN(5000)) * time.Millisecond)
 		incident := at.Sub(start) >= span/2
@@ -153,6 +167,17 @@ func events(w *bufio.Writer, rows int) error {
 		case i%1499 == 7:
 			fmt.Fprintf(w, `{"model": "churn", "timestamp": %q, "features": {}}`+"\n", at.Format(time.RFC3339Nano))
 			continue
+		}
+		if r.Float64() < 1.0/3 {
+			p1 := pred
+			if incident {
+				p1 = 0.3
+			}
+			outcome := 0
+			if r.Float64() < p1 {
+				outcome = 1
+			}
+			labels = append(labels, label{id: i, at: at.Add(10 * time.Minute), value: outcome})
 		}
 		fmt.Fprintf(w, `{"model": "fraud", "model_version": "2026-11-01", "request_id": "r-%d", "timestamp": %q, `+
 			`"features": {"amount": %.2f, "age": %s, "country": %q, "device": %q, "is_new": %t, "merchant_risk": %.4f}, `+
