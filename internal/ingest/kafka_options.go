@@ -90,8 +90,9 @@ type KafkaOptions struct {
 
 	// MinBytes, MaxBytes and MaxWait shape each fetch: the broker answers once it
 	// has MinBytes or MaxWait has passed, with at most MaxBytes per partition.
-	// Zero means kafka-go's defaults (1 byte, 1 MB, 10s); MaxWait is also how long
-	// a fetch on an idle partition parks, and how long Close may wait for it.
+	// Zero means 1 byte, 1 MB and 1s. kafka-go cannot interrupt a fetch parked on
+	// an idle partition, so Close and every rebalance wait up to MaxWait; its own
+	// default of 10s would hold a shutdown that long.
 	MinBytes int
 	MaxBytes int
 	MaxWait  time.Duration
@@ -165,6 +166,13 @@ func (o KafkaOptions) Validate() error {
 		errs = append(errs, fmt.Errorf("start offset %q is neither %q nor %q", o.StartOffset, StartEarliest, StartLatest))
 	}
 	return errors.Join(errs...)
+}
+
+func (o KafkaOptions) maxWait() time.Duration {
+	if o.MaxWait > 0 {
+		return o.MaxWait
+	}
+	return time.Second
 }
 
 func (o KafkaOptions) sessionTimeout() time.Duration {

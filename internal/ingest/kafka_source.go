@@ -118,7 +118,7 @@ func NewKafkaSource(opts KafkaOptions) (*KafkaSource, error) {
 		Dialer:            opts.dialer(tlsConfig, mech),
 		MinBytes:          opts.MinBytes,
 		MaxBytes:          opts.MaxBytes,
-		MaxWait:           opts.MaxWait,
+		MaxWait:           opts.maxWait(),
 		SessionTimeout:    opts.sessionTimeout(),
 		HeartbeatInterval: opts.heartbeatInterval(),
 		RebalanceTimeout:  opts.RebalanceTimeout,
