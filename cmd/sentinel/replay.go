@@ -27,6 +27,8 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	window := fs.Duration("window", time.Minute, "window size with --contract")
 	lateness := fs.Duration("lateness", 30*time.Second, "allowed lateness with --contract")
 	output := fs.String("output", "-", "where to write findings as JSON lines (- for standard output)")
+	fitAfter := fs.Int("fit-after", 0, "windows of history before the anomaly detector scores (default: the configuration's anomaly.fit_after, 60)")
+	noAnomaly := fs.Bool("no-anomaly", false, "do not run the anomaly detector")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -50,6 +52,15 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		refs = []config.ModelRef{{Contract: *contractPath, Baseline: *baselinePath}}
 	}
+	if *fitAfter > 0 {
+		d.Anomaly.FitAfter = *fitAfter
+		d.Anomaly.HistoryWindows = max(d.Anomaly.HistoryWindows, *fitAfter)
+	}
+	var anomalyOpts *pipeline.AnomalyOptions
+	if d.Anomaly.Enabled && !*noAnomaly {
+		anomalyOpts = &pipeline.AnomalyOptions{FitAfter: d.Anomaly.FitAfter, HistoryWindows: d.Anomaly.HistoryWindows,
+			RefitEvery: d.Anomaly.RefitEvery, FalseAlarmRate: d.Anomaly.FalseAlarmRate}
+	}
 	models := make([]*pipeline.Model, 0, len(refs))
 	for _, ref := range refs {
 		m, err := pipeline.LoadModel(ref)
@@ -71,8 +82,9 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	p, err := pipeline.New(pipeline.Options{
 		Models: models, Window: d.Windows.Size, Lateness: d.Windows.AllowedLateness,
 		ReferencePeriod: d.Drift.ReferencePeriod, MinSamples: d.Drift.MinSamples, MaxMessageBytes: d.Kafka.MaxMessageBytes,
-		Labels: &drift.JoinerConfig{MaxDelay: d.Labels.MaxDelay, MaxPending: d.Labels.MaxPending},
-		Writer: findings, Now: time.Now, Registerer: prometheus.NewRegistry(),
+		Labels:  &drift.JoinerConfig{MaxDelay: d.Labels.MaxDelay, MaxPending: d.Labels.MaxPending},
+		Anomaly: anomalyOpts,
+		Writer:  findings, Now: time.Now, Registerer: prometheus.NewRegistry(),
 		Logger: slog.New(slog.NewJSONHandler(stderr, nil)),
 	})
 	if err != nil {

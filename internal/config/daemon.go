@@ -132,7 +132,9 @@ type Staleness struct {
 
 // Anomaly configures the detector over window metrics.
 type Anomaly struct {
-	Enabled        bool    `yaml:"enabled"`
+	Enabled bool `yaml:"enabled"`
+	// FitAfter is how many windows of history the first fit waits for.
+	FitAfter       int     `yaml:"fit_after"`
 	HistoryWindows int     `yaml:"history_windows"`
 	RefitEvery     int     `yaml:"refit_every"`
 	FalseAlarmRate float64 `yaml:"false_alarm_rate"`
@@ -205,7 +207,7 @@ func DefaultDaemon() *Daemon {
 		Windows:         Windows{Size: time.Minute, AllowedLateness: 30 * time.Second, MaxFutureSkew: 5 * time.Minute, MaxAge: 7 * 24 * time.Hour},
 		Drift:           DriftConfig{ReferencePeriod: time.Hour, MinSamples: 100},
 		Staleness:       Staleness{CheckInterval: 15 * time.Second, MaxSilence: 5 * time.Minute},
-		Anomaly:         Anomaly{Enabled: true, HistoryWindows: 7 * 24 * 60, FalseAlarmRate: 0.002},
+		Anomaly:         Anomaly{Enabled: true, FitAfter: 60, HistoryWindows: 2 * 24 * 60, FalseAlarmRate: 0.002},
 		Labels:          Labels{MaxDelay: 24 * time.Hour, MaxPending: 1_000_000},
 		Listen:          Listen{HTTP: ":9090"},
 		ShutdownTimeout: 30 * time.Second,
@@ -298,8 +300,11 @@ func (d *Daemon) Validate() error {
 		bad("staleness.max_model_age", "must not be negative, got %s", d.Staleness.MaxModelAge)
 	}
 	if a := d.Anomaly; a.Enabled {
-		if a.HistoryWindows < 2 {
-			bad("anomaly.history_windows", "must be at least 2, got %d", a.HistoryWindows)
+		if a.FitAfter < 3 {
+			bad("anomaly.fit_after", "must be at least 3, got %d", a.FitAfter)
+		}
+		if a.HistoryWindows < a.FitAfter {
+			bad("anomaly.history_windows", "must be at least fit_after (%d), got %d", a.FitAfter, a.HistoryWindows)
 		}
 		if a.RefitEvery < 0 {
 			bad("anomaly.refit_every", "must not be negative, got %d", a.RefitEvery)

@@ -47,8 +47,15 @@ func NewFindingsWriter(w io.Writer) *FindingsWriter {
 // Write prints the batch's breached results and anomalies.
 func (f *FindingsWriter) Write(_ context.Context, b store.Batch) error {
 	enc := json.NewEncoder(f.w)
+	anomalyThreshold := make(map[string]float64)
 	for _, r := range b.Results {
-		if !r.Breached || math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
+		if r.Kind == KindAnomaly {
+			anomalyThreshold[r.Model+r.WindowStart.String()] = r.Threshold
+		}
+	}
+	for _, r := range b.Results {
+		// Anomalies are printed from b.Anomalies, with their causes.
+		if !r.Breached || r.Kind == KindAnomaly || math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
 			continue
 		}
 		fd := Finding{Model: r.Model, WindowStart: r.WindowStart, WindowEnd: r.WindowEnd, Kind: r.Kind,
@@ -68,6 +75,9 @@ func (f *FindingsWriter) Write(_ context.Context, b store.Batch) error {
 		}
 		fd := Finding{Model: a.Model, WindowStart: a.WindowStart, WindowEnd: a.WindowEnd, Kind: KindAnomaly,
 			Metric: "score", Value: a.Score}
+		if t, ok := anomalyThreshold[a.Model+a.WindowStart.String()]; ok {
+			fd.Threshold = &t
+		}
 		for _, c := range a.Causes {
 			fd.Causes = append(fd.Causes, FindingCause{Metric: c.Metric, Actual: c.Actual, Expected: c.Expected})
 		}

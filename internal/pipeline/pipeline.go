@@ -48,6 +48,8 @@ type Options struct {
 	// Labels, when set, joins predictions with delayed labels by request id, and
 	// windows report model quality. Label events are envelopes with a "label".
 	Labels *drift.JoinerConfig
+	// Anomaly, when set, runs the detector over each model's window metrics.
+	Anomaly *AnomalyOptions
 	// Writer receives the results of every closed window; the pipeline returns
 	// only once they are durable.
 	Writer store.Writer
@@ -90,6 +92,9 @@ func (o *Options) Validate() error {
 	if o.MaxMessageBytes < 1 {
 		errs = append(errs, fmt.Errorf("max message bytes %d is not positive", o.MaxMessageBytes))
 	}
+	if a := o.Anomaly; a != nil && (a.FitAfter < 3 || a.HistoryWindows < a.FitAfter || a.RefitEvery < 0 || !(a.FalseAlarmRate > 0 && a.FalseAlarmRate < 1)) {
+		errs = append(errs, fmt.Errorf("anomaly options %+v: fit after at least 3 windows, keep at least as many, refit every n ≥ 0, false-alarm rate in (0, 1)", *a))
+	}
 	if o.Writer == nil {
 		errs = append(errs, errors.New("no writer"))
 	}
@@ -124,6 +129,7 @@ type modelState struct {
 	// more than profiling a feature.
 	eventsTotal prometheus.Counter
 	lastSeen    prometheus.Gauge
+	detector    *detector
 }
 
 // Stats counts what the pipeline has done, for replay's summary.
@@ -172,6 +178,9 @@ func New(opts Options) (*Pipeline, error) {
 	names := make([]string, 0, len(opts.Models))
 	for _, m := range opts.Models {
 		ms := &modelState{m: m, open: make(map[int64]*window), closedUpTo: opts.Closed[m.Name()], lastEvent: now}
+		if opts.Anomaly != nil {
+			ms.detector = newDetector(m, opts.Window, *opts.Anomaly)
+		}
 		for i := range m.Contract.Features {
 			fb := m.Baseline.Feature(m.Contract.Features[i].Name)
 			var d stats.Distribution
@@ -201,6 +210,19 @@ func New(opts Options) (*Pipeline, error) {
 		ms.lastSeen = p.metrics.lastEvent.WithLabelValues(name)
 	}
 	return p, nil
+}
+
+// WarmAnomaly gives a model's detector the results written before a restart, so
+// that it need not gather history again.
+func (p *Pipeline) WarmAnomaly(model string, history []store.CheckResult) error {
+	ms := p.models[model]
+	if ms == nil || ms.detector == nil {
+		return nil
+	}
+	if err := ms.detector.warm(history); err != nil {
+		return fmt.Errorf("model %s: %w", model, err)
+	}
+	return nil
 }
 
 // Stats returns the counts so far.
@@ -366,6 +388,17 @@ func (p *Pipeline) closeUpTo(ctx context.Context, ms *modelState, watermark time
 func (p *Pipeline) closeWindow(ms *modelState, w *window, b *store.Batch) error {
 	ref := ms.ref
 	results := check(ms.m, w, ms.prev, ref, ms.baseline, p.opts.MinSamples)
+	if ms.detector != nil {
+		a, err := ms.detector.observe(ms.m.Name(), w, results)
+		if err != nil {
+			return err
+		}
+		if a != nil {
+			b.Anomalies = append(b.Anomalies, *a)
+			results = append(results, store.CheckResult{Model: a.Model, WindowStart: w.start, WindowEnd: w.end,
+				Kind: KindAnomaly, Metric: "score", Value: a.Score, Threshold: ms.detector.cfg.Threshold(), Breached: a.Anomaly})
+		}
+	}
 	b.Results = append(b.Results, results...)
 	b.Profiles = append(b.Profiles, profiles(ms.m, w, p.opts.Logger)...)
 	p.metrics.observe(ms.m.Name(), results)

@@ -340,6 +340,7 @@ func TestReplayExample(t *testing.T) {
 	opts := testOptions(exampleModel(t), findings)
 	opts.Window, opts.MinSamples = 5*time.Minute, 100
 	opts.Labels = &drift.JoinerConfig{MaxDelay: time.Hour, MaxPending: 10000}
+	opts.Anomaly = &AnomalyOptions{FitAfter: 10, HistoryWindows: 100, FalseAlarmRate: 0.002}
 	p, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -373,20 +374,30 @@ func TestReplayExample(t *testing.T) {
 	}
 	// The incident starts at 10:00: nothing in the healthy first hour may be
 	// breached but borderline noise, and every incident window has findings.
-	early, incident := 0, map[string]bool{}
+	early, incident, anomalies := 0, map[string]bool{}, map[string]bool{}
 	for _, line := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
 		var f Finding
 		if err := json.Unmarshal(line, &f); err != nil || f.Model == "" {
 			continue
 		}
 		if f.WindowStart.Hour() < 10 {
-			early++
-		} else {
-			incident[f.WindowStart.Format("15:04")] = true
+			if f.Kind != KindAnomaly {
+				early++
+			}
+			continue
+		}
+		incident[f.WindowStart.Format("15:04")] = true
+		if f.Kind == KindAnomaly && f.Threshold != nil && f.Value > *f.Threshold && len(f.Causes) > 0 {
+			anomalies[f.WindowStart.Format("15:04")] = true
 		}
 	}
 	if early > 2 || len(incident) != 12 {
-		t.Errorf("%d findings before the incident, %d incident windows with findings; want at most 2 and 12", early, len(incident))
+		t.Errorf("%d check findings before the incident, %d incident windows with findings; want at most 2 and 12", early, len(incident))
+	}
+	// The detector, fitted on the first ten windows, flags every incident window
+	// and names its causes.
+	if len(anomalies) != 12 {
+		t.Errorf("anomalies in %d incident windows, want 12", len(anomalies))
 	}
 }
 
