@@ -51,6 +51,15 @@ demo: build
 	  code=$$?; if [ $$code -ne 1 ]; then echo "expected exit 1 (drift found), got $$code"; exit 1; fi; \
 	  echo; echo "compare exited 1: the CI gate would have stopped this deploy."
 	@echo
+	@echo "== sentinel replay: two hours of recorded traffic (events and delayed labels), an incident in the second"
+	$(BIN) replay --input examples/fraud/events.jsonl --contract examples/fraud/contract.yaml \
+	  --baseline $(DEMO_DIR)/baseline.json --window 5m --fit-after 10 --output $(DEMO_DIR)/findings.jsonl
+	@echo "summary:"; tail -1 $(DEMO_DIR)/findings.jsonl
+	@echo "findings by window hour and kind:"
+	@grep -v '"kind":"summary"' $(DEMO_DIR)/findings.jsonl | grep -o '"window_start":"[^"]*T[0-9][0-9]\|"kind":"[a-z]*"' | paste - - | sed 's/"window_start":"//; s/"kind"://' | sort | uniq -c
+	@echo "first anomaly of the incident, with its causes:"
+	@grep '"kind":"anomaly"' $(DEMO_DIR)/findings.jsonl | grep '"window_start":"2026-11-20T10:00' | head -1
+	@echo
 	@echo "== sentinel backtest: three weeks of hourly window metrics with an incident near the end"
 	$(BIN) backtest --input examples/fraud/windows.csv --period 24 --format text
 
