@@ -50,6 +50,10 @@ type Options struct {
 	Labels *drift.JoinerConfig
 	// Anomaly, when set, runs the detector over each model's window metrics.
 	Anomaly *AnomalyOptions
+	// MaxSilence is how long a model may send nothing before Tick reports it
+	// stale; MaxModelAge, when positive, how old its trained_at may be.
+	MaxSilence  time.Duration
+	MaxModelAge time.Duration
 	// Writer receives the results of every closed window; the pipeline returns
 	// only once they are durable.
 	Writer store.Writer
@@ -115,9 +119,10 @@ type modelState struct {
 	m        *Model
 	baseline []stats.Distribution
 	open     map[int64]*window // by window start, unix nanoseconds
-	// maxEvent is the latest event time seen; the watermark is maxEvent minus the
-	// allowed lateness.
-	maxEvent   time.Time
+	// parts tracks each partition's latest event time for the model. Partitions
+	// are read concurrently and one may lag another, so the watermark follows the
+	// slowest partition still delivering, minus the allowed lateness.
+	parts      map[topicPartition]*partition
 	closedUpTo time.Time
 	lastEvent  time.Time // wall clock, for staleness and idle windows
 	prev       *window
@@ -177,7 +182,8 @@ func New(opts Options) (*Pipeline, error) {
 	now := opts.Now()
 	names := make([]string, 0, len(opts.Models))
 	for _, m := range opts.Models {
-		ms := &modelState{m: m, open: make(map[int64]*window), closedUpTo: opts.Closed[m.Name()], lastEvent: now}
+		ms := &modelState{m: m, open: make(map[int64]*window), closedUpTo: opts.Closed[m.Name()], lastEvent: now,
+			parts: make(map[topicPartition]*partition)}
 		if opts.Anomaly != nil {
 			ms.detector = newDetector(m, opts.Window, *opts.Anomaly)
 		}
@@ -297,10 +303,46 @@ func (p *Pipeline) Process(ctx context.Context, msg ingest.Message) error {
 		ms.eventsTotal.Inc()
 		p.predict(ms, w, ev)
 	}
-	if ev.Timestamp.After(ms.maxEvent) {
-		ms.maxEvent = ev.Timestamp
+	part := ms.parts[tp]
+	if part == nil {
+		part = &partition{}
+		ms.parts[tp] = part
 	}
-	return p.closeUpTo(ctx, ms, ms.maxEvent.Add(-p.opts.Lateness))
+	part.lastWall = now
+	if ev.Timestamp.After(part.maxEvent) {
+		part.maxEvent = ev.Timestamp
+	}
+	return p.closeUpTo(ctx, ms, p.watermark(ms, now))
+}
+
+// partition is what a model's watermark knows of one partition.
+type partition struct {
+	maxEvent time.Time // latest event time
+	lastWall time.Time // when it last delivered an event of the model
+}
+
+// watermark is the event time up to which the model's windows are complete: the
+// slowest active partition's latest event time minus the allowed lateness. A
+// partition that has delivered nothing for the model for a window and the
+// lateness is idle and no longer holds the watermark back.
+func (p *Pipeline) watermark(ms *modelState, now time.Time) time.Time {
+	idle := p.opts.Window + p.opts.Lateness
+	var w, latest time.Time
+	for _, part := range ms.parts {
+		if part.maxEvent.After(latest) {
+			latest = part.maxEvent
+		}
+		if now.Sub(part.lastWall) > idle {
+			continue
+		}
+		if w.IsZero() || part.maxEvent.Before(w) {
+			w = part.maxEvent
+		}
+	}
+	if w.IsZero() {
+		w = latest
+	}
+	return w.Add(-p.opts.Lateness)
 }
 
 // maxClasses bounds the class names the label join interns.
@@ -441,6 +483,38 @@ func (p *Pipeline) write(ctx context.Context, b store.Batch) error {
 	clear(p.rejected)
 	p.unwritten = p.unwritten[:0]
 	return nil
+}
+
+// Tick runs the wall-clock checks, which no event drives: staleness of each
+// model (seconds since its last event, and the age of its version) and the closing
+// of windows of a model that has gone quiet, which no later event would close.
+func (p *Pipeline) Tick(ctx context.Context) error {
+	now := p.opts.Now()
+	var b store.Batch
+	for _, ms := range p.models {
+		if len(ms.open) > 0 && now.Sub(ms.lastEvent) >= p.opts.Window+p.opts.Lateness {
+			if err := p.closeUpTo(ctx, ms, maxTime()); err != nil {
+				return err
+			}
+		}
+		r := &results{m: ms.m, w: &window{start: now.Truncate(p.opts.Window)}}
+		r.w.end = r.w.start.Add(p.opts.Window)
+		silence := noThreshold()
+		if p.opts.MaxSilence > 0 {
+			silence = p.opts.MaxSilence.Seconds()
+		}
+		r.add(KindStaleness, "", "seconds_since_last_event", now.Sub(ms.lastEvent).Seconds(), silence, false)
+		if trained := ms.m.Contract.TrainedAt; !trained.IsZero() {
+			limit := noThreshold()
+			if p.opts.MaxModelAge > 0 {
+				limit = p.opts.MaxModelAge.Seconds()
+			}
+			r.add(KindStaleness, "", "model_age_seconds", now.Sub(trained).Seconds(), limit, false)
+		}
+		p.metrics.observe(ms.m.Name(), r.out)
+		b.Results = append(b.Results, r.out...)
+	}
+	return p.write(ctx, b)
 }
 
 // Flush closes every open window, as at shutdown or the end of a replay.

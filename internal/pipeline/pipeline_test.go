@@ -150,7 +150,7 @@ func TestWatermark(t *testing.T) {
 }
 
 // TestCommittable: offsets are released only behind the lowest offset an open
-// window still holds.
+// window still holds, and the watermark waits for the slowest partition.
 func TestCommittable(t *testing.T) {
 	rec := &recorder{}
 	p, err := New(testOptions(exampleModel(t), rec))
@@ -178,7 +178,11 @@ func TestCommittable(t *testing.T) {
 	if got := committable(); len(got) != 0 {
 		t.Errorf("with 10:00 open, committable %v, want nothing", got)
 	}
-	feed(1, 21, 75*time.Second) // closes 10:00
+	feed(1, 21, 75*time.Second)
+	if got := committable(); len(got) != 0 {
+		t.Errorf("with partition 0 behind, 10:00 stays open; committable %v, want nothing", got)
+	}
+	feed(0, 12, 80*time.Second) // both partitions past 10:01 + lateness: closes 10:00
 	if got := committable(); got[0] != 10 || got[1] != 20 {
 		t.Errorf("with 10:01 open, committable %v, want {0:10 1:20}", got)
 	}
@@ -191,8 +195,8 @@ func TestCommittable(t *testing.T) {
 	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := committable(); got[0] != 11 || got[1] != 21 {
-		t.Errorf("after flush committable %v, want {0:11 1:21}", got)
+	if got := committable(); got[0] != 12 || got[1] != 21 {
+		t.Errorf("after flush committable %v, want {0:12 1:21}", got)
 	}
 }
 
@@ -467,5 +471,54 @@ func TestLabelsJoin(t *testing.T) {
 	}
 	if st := p.Stats(); st.Labels != 5 || st.Events != 4 {
 		t.Errorf("stats %+v, want 5 labels, 4 events", st)
+	}
+}
+
+// TestTick: a model that goes quiet is reported stale and its last window is
+// closed by the clock, since no later event will close it.
+func TestTick(t *testing.T) {
+	rec := &recorder{}
+	now := t0
+	opts := testOptions(exampleModel(t), rec)
+	opts.Now = func() time.Time { return now }
+	opts.MaxSilence, opts.MaxModelAge = 5*time.Minute, 10*24*time.Hour
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := p.Process(ctx, msg(0, ev(t0.Add(5*time.Second), "1"))); err != nil {
+		t.Fatal(err)
+	}
+	stale := func() (silence, age store.CheckResult) {
+		for _, r := range rec.batches[len(rec.batches)-1].Results {
+			switch r.Metric {
+			case "seconds_since_last_event":
+				silence = r
+			case "model_age_seconds":
+				age = r
+			}
+		}
+		return silence, age
+	}
+	now = t0.Add(30 * time.Second)
+	if err := p.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.windows(); len(got) != 0 {
+		t.Errorf("30s after the last event, windows %v closed; want none", got)
+	}
+	if s, a := stale(); s.Value != 30 || s.Breached || !a.Breached || a.Value != (20*24*time.Hour+10*time.Hour+30*time.Second).Seconds() {
+		t.Errorf("silence %+v, age %+v", s, a)
+	}
+	now = t0.Add(10 * time.Minute)
+	if err := p.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.windows(); !slices.Equal(got, []string{"fraud 10:00 1"}) {
+		t.Errorf("after ten quiet minutes, windows %v; want 10:00 closed", got)
+	}
+	if s, _ := stale(); s.Value != 600 || !s.Breached || s.Kind != KindStaleness {
+		t.Errorf("silence %+v, want 600 s breached", s)
 	}
 }
