@@ -110,6 +110,9 @@ type Windows struct {
 	// clock; events outside are rejected as absurd.
 	MaxFutureSkew time.Duration `yaml:"max_future_skew"`
 	MaxAge        time.Duration `yaml:"max_age"`
+	// StartupGrace holds windows open after a start until every partition has
+	// had the time to deliver.
+	StartupGrace time.Duration `yaml:"startup_grace"`
 }
 
 // DriftConfig configures drift over time.
@@ -203,8 +206,9 @@ func DefaultDaemon() *Daemon {
 	return &Daemon{
 		Kafka: Kafka{GroupID: "sentinel", ClientID: "sentinel", MaxMessageBytes: 1 << 20,
 			Topics: Topics{DeadLetters: "sentinel-dead-letters"}},
-		ClickHouse:      ClickHouse{Database: "sentinel"},
-		Windows:         Windows{Size: time.Minute, AllowedLateness: 30 * time.Second, MaxFutureSkew: 5 * time.Minute, MaxAge: 7 * 24 * time.Hour},
+		ClickHouse: ClickHouse{Database: "sentinel"},
+		Windows: Windows{Size: time.Minute, AllowedLateness: 30 * time.Second, MaxFutureSkew: 5 * time.Minute, MaxAge: 7 * 24 * time.Hour,
+			StartupGrace: 10 * time.Second},
 		Drift:           DriftConfig{ReferencePeriod: time.Hour, MinSamples: 100},
 		Staleness:       Staleness{CheckInterval: 15 * time.Second, MaxSilence: 5 * time.Minute},
 		Anomaly:         Anomaly{Enabled: true, FitAfter: 60, HistoryWindows: 2 * 24 * 60, FalseAlarmRate: 0.002},
@@ -286,6 +290,9 @@ func (d *Daemon) Validate() error {
 	}
 	if w.MaxFutureSkew <= 0 || w.MaxAge <= 0 {
 		bad("windows", "max_future_skew and max_age must be positive")
+	}
+	if w.StartupGrace < 0 {
+		bad("windows.startup_grace", "must not be negative, got %s", w.StartupGrace)
 	}
 	if d.Drift.ReferencePeriod < w.Size {
 		bad("drift.reference_period", "%s is shorter than a window (%s)", d.Drift.ReferencePeriod, w.Size)

@@ -565,3 +565,22 @@ func TestDuplicateMessageBounded(t *testing.T) {
 		t.Errorf("message is %d bytes long", len(de.Msg))
 	}
 }
+
+// TestReasonsComplete: every reason the decoder produces is in Reasons, or the
+// dead-letter metrics would count it under "other".
+func TestReasonsComplete(t *testing.T) {
+	known := map[Reason]bool{}
+	for _, r := range Reasons() {
+		known[r] = true
+	}
+	inputs := []string{`x`, `{`, `{"timestamp": "x"}`, `{"model": 1}`, `{"model": "a", "model": "b"}`,
+		`{"features": {"a": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}`}
+	d := NewDecoder(Options{Layout: LayoutEnvelope})
+	var ev Event
+	for _, in := range inputs {
+		err := d.Decode([]byte(in), &ev)
+		if r := ReasonOf(err); err == nil || !known[r] {
+			t.Errorf("%.40s: reason %q (error %v) not in Reasons()", in, r, err)
+		}
+	}
+}

@@ -28,6 +28,13 @@ const (
 	ReasonTooDeep Reason = "too_deep"
 )
 
+// Reasons lists every Reason the decoder reports, for callers that must know the
+// closed set (metric label values, dead-letter headers).
+func Reasons() []Reason {
+	return []Reason{ReasonInvalidJSON, ReasonNotObject, ReasonBadTimestamp, ReasonBadFieldType,
+		ReasonDuplicateKey, ReasonTooManyFeatures, ReasonTooDeep}
+}
+
 // DecodeError is the error [Decoder.Decode] returns; use errors.As or [ReasonOf].
 type DecodeError struct {
 	Reason Reason

@@ -27,6 +27,16 @@ const (
 	ReasonAbsurdTimestamp  = "absurd_timestamp"
 )
 
+// Reasons lists every reason word a message can be rejected with: the
+// dead-letter producer counts each under its own series.
+func Reasons() []string {
+	out := []string{ReasonOversized, ReasonMissingModel, ReasonUnknownModel, ReasonMissingTimestamp, ReasonAbsurdTimestamp}
+	for _, r := range event.Reasons() {
+		out = append(out, string(r))
+	}
+	return out
+}
+
 // unknownModel is the model label of messages whose model is not monitored, so
 // that payloads cannot create label values.
 const unknownModel = "unknown"
@@ -54,6 +64,10 @@ type Options struct {
 	// stale; MaxModelAge, when positive, how old its trained_at may be.
 	MaxSilence  time.Duration
 	MaxModelAge time.Duration
+	// StartupGrace holds every watermark for this long after New. Partitions
+	// start delivering at different moments; a watermark set by the first ones
+	// would close windows that a partition not yet heard from still feeds.
+	StartupGrace time.Duration
 	// Writer receives the results of every closed window; the pipeline returns
 	// only once they are durable.
 	Writer store.Writer
@@ -89,6 +103,9 @@ func (o *Options) Validate() error {
 	}
 	if o.ReferencePeriod < o.Window {
 		errs = append(errs, fmt.Errorf("reference period %s is shorter than the window %s", o.ReferencePeriod, o.Window))
+	}
+	if o.StartupGrace < 0 {
+		errs = append(errs, fmt.Errorf("startup grace %s is negative", o.StartupGrace))
 	}
 	if o.MinSamples < 1 {
 		errs = append(errs, fmt.Errorf("min samples %d is not positive", o.MinSamples))
@@ -159,6 +176,7 @@ type Pipeline struct {
 	values    *drift.ValueParser
 	metrics   *metrics
 	stats     Stats
+	started   time.Time
 }
 
 type rejectedKey struct {
@@ -180,6 +198,7 @@ func New(opts Options) (*Pipeline, error) {
 		rejected: make(map[rejectedKey]uint64),
 	}
 	now := opts.Now()
+	p.started = now
 	names := make([]string, 0, len(opts.Models))
 	for _, m := range opts.Models {
 		ms := &modelState{m: m, open: make(map[int64]*window), closedUpTo: opts.Closed[m.Name()], lastEvent: now,
@@ -324,8 +343,12 @@ type partition struct {
 // watermark is the event time up to which the model's windows are complete: the
 // slowest active partition's latest event time minus the allowed lateness. A
 // partition that has delivered nothing for the model for a window and the
-// lateness is idle and no longer holds the watermark back.
+// lateness is idle and no longer holds the watermark back. During the startup
+// grace nothing is complete yet.
 func (p *Pipeline) watermark(ms *modelState, now time.Time) time.Time {
+	if now.Sub(p.started) < p.opts.StartupGrace {
+		return time.Time{}
+	}
 	idle := p.opts.Window + p.opts.Lateness
 	var w, latest time.Time
 	for _, part := range ms.parts {
@@ -486,16 +509,21 @@ func (p *Pipeline) write(ctx context.Context, b store.Batch) error {
 }
 
 // Tick runs the wall-clock checks, which no event drives: staleness of each
-// model (seconds since its last event, and the age of its version) and the closing
-// of windows of a model that has gone quiet, which no later event would close.
+// model (seconds since its last event, and the age of its version), and the
+// closing of windows that the passing of time alone completes — at the end of the
+// startup grace, when a partition falls idle, when a model goes quiet.
 func (p *Pipeline) Tick(ctx context.Context) error {
 	now := p.opts.Now()
 	var b store.Batch
 	for _, ms := range p.models {
+		// The watermark moves with the clock too: partitions fall idle and the
+		// startup grace ends without any event arriving.
+		watermark := p.watermark(ms, now)
 		if len(ms.open) > 0 && now.Sub(ms.lastEvent) >= p.opts.Window+p.opts.Lateness {
-			if err := p.closeUpTo(ctx, ms, maxTime()); err != nil {
-				return err
-			}
+			watermark = maxTime()
+		}
+		if err := p.closeUpTo(ctx, ms, watermark); err != nil {
+			return err
 		}
 		r := &results{m: ms.m, w: &window{start: now.Truncate(p.opts.Window)}}
 		r.w.end = r.w.start.Add(p.opts.Window)

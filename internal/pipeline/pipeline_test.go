@@ -318,6 +318,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"twice", func(o *Options) { o.Models = append(o.Models, m) }, "model fraud is configured twice"},
 		{"window", func(o *Options) { o.Window = time.Millisecond }, "shorter than 1s"},
 		{"lateness", func(o *Options) { o.Lateness = -time.Second }, "allowed lateness -1s is negative"},
+		{"grace", func(o *Options) { o.StartupGrace = -time.Second }, "startup grace -1s is negative"},
 		{"reference", func(o *Options) { o.ReferencePeriod = time.Second }, "reference period 1s is shorter"},
 		{"min samples", func(o *Options) { o.MinSamples = 0 }, "min samples 0"},
 		{"message bytes", func(o *Options) { o.MaxMessageBytes = 0 }, "max message bytes 0"},
@@ -520,5 +521,35 @@ func TestTick(t *testing.T) {
 	}
 	if s, _ := stale(); s.Value != 600 || !s.Breached || s.Kind != KindStaleness {
 		t.Errorf("silence %+v, want 600 s breached", s)
+	}
+}
+
+// TestStartupGrace: right after a start no window closes, however far the first
+// partition's events run ahead; the windows close with the first event after it.
+func TestStartupGrace(t *testing.T) {
+	rec := &recorder{}
+	now := t0
+	opts := testOptions(exampleModel(t), rec)
+	opts.Now = func() time.Time { return now }
+	opts.StartupGrace = 5 * time.Second
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i, at := range []time.Duration{0, 10 * time.Minute} {
+		if err := p.Process(ctx, ingest.Message{Topic: "events", Partition: i, Offset: 0, Value: ev(t0.Add(at), "1")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := rec.windows(); len(got) != 0 {
+		t.Fatalf("windows %v closed during the grace", got)
+	}
+	now = now.Add(6 * time.Second)
+	if err := p.Process(ctx, ingest.Message{Topic: "events", Partition: 0, Offset: 1, Value: ev(t0.Add(10*time.Minute), "1")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.windows(); !slices.Equal(got, []string{"fraud 10:00 1"}) {
+		t.Errorf("after the grace, windows %v; want 10:00", got)
 	}
 }

@@ -293,12 +293,13 @@ func (c *ClickHouse) retry(ctx context.Context, what string, retries prometheus.
 	}
 }
 
-// ClosedWindows returns, per model, the end of the latest window whose check
-// results were written. check_results is the table Write fills last, so a
-// window it lists has all its rows durable.
+// ClosedWindows returns, per model, the end of the latest window whose profiles
+// were written. window_profiles is the table Write fills last, so a window it
+// lists has all its rows durable; and only closed windows have profiles, unlike
+// check results, which also hold the clock-driven staleness checks.
 func (c *ClickHouse) ClosedWindows(ctx context.Context) (map[string]time.Time, error) {
 	rows, err := c.conn.Query(ctx, fmt.Sprintf(
-		"SELECT model, max(toUInt64(window_end) * 1000 + window_end_ms) FROM `%s`.%s GROUP BY model", c.db, tableResults))
+		"SELECT model, max(toUInt64(window_end) * 1000 + window_end_ms) FROM `%s`.%s GROUP BY model", c.db, tableProfiles))
 	if err != nil {
 		return nil, fmt.Errorf("store: querying closed windows: %w", err)
 	}

@@ -186,7 +186,9 @@ func inserts(b Batch, version uint64) ([]insert, error) {
 		out = append(out, ins)
 		return nil
 	}
-	if err := add(len(b.Profiles), func() (insert, error) { return profileColumns(b.Profiles, version) }); err != nil {
+	// Window profiles go last: ClosedWindows reads them, so a window counts as
+	// written only once everything else of its batch is durable.
+	if err := add(len(b.Results), func() (insert, error) { return resultColumns(b.Results, version) }); err != nil {
 		return nil, err
 	}
 	if err := add(len(b.Anomalies), func() (insert, error) { return anomalyColumns(b.Anomalies, version) }); err != nil {
@@ -195,7 +197,7 @@ func inserts(b Batch, version uint64) ([]insert, error) {
 	if err := add(len(b.Rejected), func() (insert, error) { return rejectedColumns(b.Rejected, version) }); err != nil {
 		return nil, err
 	}
-	if err := add(len(b.Results), func() (insert, error) { return resultColumns(b.Results, version) }); err != nil {
+	if err := add(len(b.Profiles), func() (insert, error) { return profileColumns(b.Profiles, version) }); err != nil {
 		return nil, err
 	}
 	return out, nil

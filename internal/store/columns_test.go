@@ -80,8 +80,8 @@ func TestInsertsMatchTheirTables(t *testing.T) {
 			}
 		}
 	}
-	// check_results last: ClosedWindows trusts it to mean "all written".
-	if want := "window_profiles anomalies rejected_counts check_results"; strings.Join(names, " ") != want {
+	// window_profiles last: ClosedWindows trusts it to mean "all written".
+	if want := "check_results anomalies rejected_counts window_profiles"; strings.Join(names, " ") != want {
 		t.Errorf("insert order %v, want %s", names, want)
 	}
 }
@@ -105,7 +105,7 @@ func TestColumnValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	profiles, anomalies, rejected, results := ins[0], ins[1], ins[2], ins[3]
+	results, anomalies, rejected, profiles := ins[0], ins[1], ins[2], ins[3]
 
 	if got := col[time.Time](t, profiles, "window_start")[0]; !got.Equal(start.Truncate(time.Second)) {
 		t.Errorf("window_start = %v, want whole seconds of %v", got, start)

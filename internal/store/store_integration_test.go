@@ -269,11 +269,21 @@ func TestResultsSinceAndClosedWindowsPerModel(t *testing.T) {
 		ws := base.Add(time.Duration(i)*30*time.Minute + time.Duration(ms)*time.Millisecond)
 		return CheckResult{Model: model, WindowStart: ws, WindowEnd: ws.Add(30 * time.Minute), Kind: "quality", Metric: "volume", Value: float64(i), Threshold: math.NaN()}
 	}
+	profile := func(r CheckResult) WindowProfile {
+		return WindowProfile{Model: r.Model, WindowStart: r.WindowStart, WindowEnd: r.WindowEnd, Partition: -1}
+	}
 	var b Batch
 	for i := range 6 {
 		b.Results = append(b.Results, window("fraud", i, 0))
 	}
 	b.Results = append(b.Results, window("churn", 0, 0), window("churn", 1, 500))
+	for _, r := range b.Results {
+		b.Profiles = append(b.Profiles, profile(r))
+	}
+	// A clock-driven check (staleness) of a later time closes no window.
+	later := window("fraud", 40, 0)
+	later.Kind = "staleness"
+	b.Results = append(b.Results, later)
 	if err := s.Write(ctx, b); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,332 @@
+// Package daemon runs Sentinel as a service: it feeds a Kafka source through the
+// pipeline, commits offsets behind durable results, runs the wall-clock checks,
+// and serves /metrics, /healthz and /readyz. It follows Alertmanager's shape —
+// New(opts), Start, Stop(ctx) — so tests drive an instance without signals.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/pipeline"
+	"github.com/sentinel-ml/sentinel/internal/store"
+)
+
+// Source is a message source that can say whether it is connected.
+type Source interface {
+	ingest.Source
+	Ready(ctx context.Context) error
+}
+
+// Store is where results go and where a restart reads them back.
+type Store interface {
+	store.Writer
+	store.History
+	Ping(ctx context.Context) error
+}
+
+// Options configure a Daemon.
+type Options struct {
+	// Pipeline configures the checks; its Writer and Closed are set by the
+	// daemon from Store.
+	Pipeline pipeline.Options
+	Source   Source
+	Store    Store
+	// Listen is the HTTP address for /metrics, /healthz and /readyz; empty
+	// serves nothing (tests).
+	Listen   string
+	Gatherer prometheus.Gatherer
+	// TickEvery paces the wall-clock checks; CommitEvery the offset commits.
+	TickEvery   time.Duration
+	CommitEvery time.Duration
+	Logger      *slog.Logger
+}
+
+// Validate reports every problem of the options.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.Source == nil {
+		errs = append(errs, errors.New("no source"))
+	}
+	if o.Store == nil {
+		errs = append(errs, errors.New("no store"))
+	}
+	if o.Listen != "" && o.Gatherer == nil {
+		errs = append(errs, errors.New("a listen address needs a gatherer for /metrics"))
+	}
+	if o.TickEvery <= 0 {
+		errs = append(errs, fmt.Errorf("tick interval %s is not positive", o.TickEvery))
+	}
+	if o.CommitEvery <= 0 {
+		errs = append(errs, fmt.Errorf("commit interval %s is not positive", o.CommitEvery))
+	}
+	if o.Logger == nil {
+		errs = append(errs, errors.New("no logger"))
+	}
+	return errors.Join(errs...)
+}
+
+// Daemon is one running Sentinel.
+type Daemon struct {
+	opts Options
+	p    *pipeline.Pipeline
+	log  *slog.Logger
+
+	server   *http.Server
+	listener net.Listener
+	serveErr chan error
+
+	stop   chan context.Context
+	abort  context.CancelFunc
+	done   chan struct{}
+	errMu  sync.Mutex
+	err    error
+	commit map[string]int64 // last committed offset by "topic/partition"
+}
+
+// New checks the options; Start does the work.
+func New(opts Options) (*Daemon, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("daemon options: %w", err)
+	}
+	return &Daemon{opts: opts, log: opts.Logger, stop: make(chan context.Context), done: make(chan struct{}),
+		commit: make(map[string]int64)}, nil
+}
+
+// Start reads what the store already holds — the windows written before a
+// restart, and the history the anomaly detector needs — builds the pipeline,
+// starts serving HTTP and starts consuming.
+func (d *Daemon) Start(ctx context.Context) error {
+	closed, err := d.opts.Store.ClosedWindows(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the windows already written: %w", err)
+	}
+	opts := d.opts.Pipeline
+	opts.Writer, opts.Closed = d.opts.Store, closed
+	if d.p, err = pipeline.New(opts); err != nil {
+		return err
+	}
+	if a := opts.Anomaly; a != nil {
+		since := opts.Now().Add(-time.Duration(a.HistoryWindows) * opts.Window)
+		for _, m := range opts.Models {
+			history, err := d.opts.Store.Results(ctx, m.Name(), since)
+			if err != nil {
+				return fmt.Errorf("reading the history of model %s: %w", m.Name(), err)
+			}
+			if err := d.p.WarmAnomaly(m.Name(), history); err != nil {
+				return err
+			}
+		}
+	}
+	if d.opts.Listen != "" {
+		if err := d.serve(); err != nil {
+			return err
+		}
+	}
+	runCtx, abort := context.WithCancel(context.Background())
+	d.abort = abort
+	go func() {
+		defer close(d.done)
+		err := d.run(runCtx)
+		d.errMu.Lock()
+		d.err = err
+		d.errMu.Unlock()
+		if err != nil {
+			d.log.Error("pipeline stopped", "err", err)
+		}
+	}()
+	d.log.Info("sentinel started", "models", len(opts.Models), "listen", d.opts.Listen)
+	return nil
+}
+
+// Done is closed when the daemon has stopped consuming, after Stop or on a
+// failure; Err then says why.
+func (d *Daemon) Done() <-chan struct{} { return d.done }
+
+// Err returns the error that stopped the daemon, nil after a clean Stop.
+func (d *Daemon) Err() error {
+	d.errMu.Lock()
+	defer d.errMu.Unlock()
+	return d.err
+}
+
+// Addr is the HTTP address served, once started.
+func (d *Daemon) Addr() net.Addr {
+	if d.listener == nil {
+		return nil
+	}
+	return d.listener.Addr()
+}
+
+// Stop drains: it stops fetching, closes and writes every open window, commits
+// the offsets behind them and stops serving. If ctx ends first (a write stuck on
+// a store outage), it abandons the drain; uncommitted messages are read again by
+// the next instance.
+func (d *Daemon) Stop(ctx context.Context) error {
+	select {
+	case d.stop <- ctx:
+	case <-d.done:
+	case <-ctx.Done():
+	}
+	select {
+	case <-d.done:
+	case <-ctx.Done():
+		d.abort()
+		<-d.done
+	}
+	d.abort()
+	var errs []error
+	if err := d.Err(); err != nil {
+		errs = append(errs, err)
+	}
+	if d.server != nil {
+		if err := d.server.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stopping the HTTP server: %w", err))
+		}
+		if err := <-d.serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type fetched struct {
+	msg ingest.Message
+	err error
+}
+
+// run owns the pipeline: one goroutine processes, ticks and commits, so the
+// pipeline needs no locks. A second goroutine fetches one message ahead; when a
+// write blocks (store outage), fetching stops too instead of buffering.
+func (d *Daemon) run(ctx context.Context) error {
+	fetchCtx, cancelFetch := context.WithCancel(ctx)
+	msgs := make(chan fetched)
+	fetcher := make(chan struct{})
+	go func() {
+		defer close(fetcher)
+		for {
+			m, err := d.opts.Source.Fetch(fetchCtx)
+			select {
+			case msgs <- fetched{m, err}:
+			case <-fetchCtx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	stopFetching := func() {
+		cancelFetch()
+		<-fetcher
+	}
+	defer stopFetching()
+	tick := time.NewTicker(d.opts.TickEvery)
+	defer tick.Stop()
+	commit := time.NewTicker(d.opts.CommitEvery)
+	defer commit.Stop()
+	for {
+		select {
+		case stopCtx := <-d.stop:
+			stopFetching()
+			if err := d.p.Flush(stopCtx); err != nil {
+				return fmt.Errorf("draining open windows: %w", err)
+			}
+			return d.commitOffsets(stopCtx)
+		case <-ctx.Done():
+			return ctx.Err()
+		case f := <-msgs:
+			if f.err != nil {
+				return fmt.Errorf("consuming: %w", f.err)
+			}
+			if err := d.p.Process(ctx, f.msg); err != nil {
+				return err
+			}
+		case <-tick.C:
+			if err := d.p.Tick(ctx); err != nil {
+				return err
+			}
+		case <-commit.C:
+			if err := d.commitOffsets(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// commitOffsets commits what the pipeline says is durable and not yet committed.
+func (d *Daemon) commitOffsets(ctx context.Context) error {
+	var todo []ingest.Message
+	for _, m := range d.p.Committable() {
+		key := fmt.Sprintf("%s/%d", m.Topic, m.Partition)
+		if last, ok := d.commit[key]; ok && m.Offset <= last {
+			continue
+		}
+		todo = append(todo, m)
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	if err := d.opts.Source.Commit(ctx, todo...); err != nil {
+		return fmt.Errorf("committing offsets: %w", err)
+	}
+	for _, m := range todo {
+		d.commit[fmt.Sprintf("%s/%d", m.Topic, m.Partition)] = m.Offset
+	}
+	return nil
+}
+
+func (d *Daemon) serve() error {
+	ln, err := net.Listen("tcp", d.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", d.opts.Listen, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(d.opts.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelError)}))
+	mux.HandleFunc("/healthz", d.healthz)
+	mux.HandleFunc("/readyz", d.readyz)
+	d.listener = ln
+	d.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	d.serveErr = make(chan error, 1)
+	go func() { d.serveErr <- d.server.Serve(ln) }()
+	return nil
+}
+
+// healthz says whether the process is alive: consuming, or not yet failed.
+func (d *Daemon) healthz(w http.ResponseWriter, _ *http.Request) {
+	select {
+	case <-d.done:
+		http.Error(w, fmt.Sprintf("stopped: %v", d.Err()), http.StatusServiceUnavailable)
+	default:
+		fmt.Fprintln(w, "ok")
+	}
+}
+
+// readyz says whether Kafka and ClickHouse are reachable (and the source has
+// joined its group).
+func (d *Daemon) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	var errs []error
+	if err := d.opts.Source.Ready(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("kafka: %w", err))
+	}
+	if err := d.opts.Store.Ping(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("clickhouse: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
