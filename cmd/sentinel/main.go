@@ -37,6 +37,7 @@ func commands() map[string]command {
 		"compare":  {"check a data sample against a baseline; exit 1 on drift", runCompare},
 		"backtest": {"score a metric time series with the anomaly detector", runBacktest},
 		"replay":   {"run the daemon's checks over recorded events, printing findings", runReplay},
+		"run":      {"run the monitoring daemon on Kafka traffic", runRun},
 	}
 }
 

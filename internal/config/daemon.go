@@ -253,6 +253,9 @@ func (d *Daemon) Validate() error {
 		}
 		seen[t] = field
 	}
+	if k.Topics.Features != "" {
+		bad("kafka.topics.features", "keyed feature skew against an offline-features topic is not implemented yet; remove the topic")
+	}
 	if k.MaxMessageBytes < 1 {
 		bad("kafka.max_message_bytes", "must be positive, got %d", k.MaxMessageBytes)
 	}

@@ -145,7 +145,11 @@ func (d *Daemon) Start(ctx context.Context) error {
 			d.log.Error("pipeline stopped", "err", err)
 		}
 	}()
-	d.log.Info("sentinel started", "models", len(opts.Models), "listen", d.opts.Listen)
+	addr := ""
+	if d.listener != nil {
+		addr = d.listener.Addr().String()
+	}
+	d.log.Info("sentinel started", "models", len(opts.Models), "addr", addr)
 	return nil
 }
 

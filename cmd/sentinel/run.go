@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sentinel-ml/sentinel/internal/config"
+	"github.com/sentinel-ml/sentinel/internal/daemon"
+	"github.com/sentinel-ml/sentinel/internal/drift"
+	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/pipeline"
+	"github.com/sentinel-ml/sentinel/internal/store"
+)
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("run", "run --config sentinel.yaml [--check-config]", stderr)
+	configPath := fs.String("config", "", "the daemon's configuration (required)")
+	check := fs.Bool("check-config", false, "validate the configuration, its contracts, baselines and secrets, then exit")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	if *configPath == "" {
+		fmt.Fprintln(stderr, "sentinel run: --config is required")
+		fs.Usage()
+		return exitUsage
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return fail(stderr, "run", fmt.Errorf("--log-level %q: want debug, info, warn or error", *level))
+	}
+	cfg, err := config.LoadDaemon(*configPath)
+	if err != nil {
+		return fail(stderr, "run", err)
+	}
+	w, err := wire(cfg)
+	if err != nil {
+		return fail(stderr, "run", fmt.Errorf("%s: %w", *configPath, err))
+	}
+	if *check {
+		fmt.Fprintf(stdout, "%s: ok (%d models)\n", *configPath, len(w.models))
+		return exitOK
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	if err := serve(ctx, cfg, w, log); err != nil {
+		log.Error("sentinel stopped", "err", err)
+		return exitFindings
+	}
+	return exitOK
+}
+
+// wiring is what the configuration resolves to before anything connects.
+type wiring struct {
+	models   []*pipeline.Model
+	password string
+	dsn      string
+}
+
+func wire(cfg *config.Daemon) (*wiring, error) {
+	w := &wiring{dsn: cfg.ClickHouse.DSN}
+	var errs []error
+	for _, ref := range cfg.Models {
+		m, err := pipeline.LoadModel(ref)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		w.models = append(w.models, m)
+	}
+	if s := cfg.Kafka.SASL; s != nil {
+		var err error
+		if w.password, err = s.Password.Resolve(); err != nil {
+			errs = append(errs, fmt.Errorf("kafka.sasl.password: %w", err))
+		}
+	}
+	if cfg.ClickHouse.DSN == "" {
+		var err error
+		if w.dsn, err = cfg.ClickHouse.DSNSecret.Resolve(); err != nil {
+			errs = append(errs, fmt.Errorf("clickhouse.dsn_from: %w", err))
+		}
+	}
+	return w, errors.Join(errs...)
+}
+
+// serve runs the daemon until ctx ends (SIGTERM) or it fails, then drains it
+// within the configured shutdown timeout.
+func serve(ctx context.Context, cfg *config.Daemon, w *wiring, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo())
+	conn := ingest.KafkaConn{Brokers: cfg.Kafka.Brokers, ClientID: cfg.Kafka.ClientID}
+	if t := cfg.Kafka.TLS; t != nil {
+		conn.TLS = &ingest.TLSOptions{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
+	}
+	if s := cfg.Kafka.SASL; s != nil {
+		conn.SASL = &ingest.SASLOptions{Mechanism: s.Mechanism, Username: s.Username, Password: w.password}
+	}
+	topics := []string{cfg.Kafka.Topics.Events}
+	if cfg.Kafka.Topics.Labels != "" {
+		topics = append(topics, cfg.Kafka.Topics.Labels)
+	}
+	st, err := store.Open(ctx, store.Options{DSN: w.dsn, Database: cfg.ClickHouse.Database, Registerer: reg, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	src, err := ingest.NewKafkaSource(ingest.KafkaOptions{KafkaConn: conn, GroupID: cfg.Kafka.GroupID, Topics: topics,
+		MaxBytes: cfg.Kafka.MaxMessageBytes, Registerer: reg, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dl, err := ingest.NewKafkaDeadLetters(ingest.DeadLetterOptions{KafkaConn: conn, Topic: cfg.Kafka.Topics.DeadLetters,
+		Reasons: pipeline.Reasons(), Registerer: reg, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer dl.Close()
+	popts := pipeline.Options{
+		Models: w.models, Window: cfg.Windows.Size, Lateness: cfg.Windows.AllowedLateness,
+		ReferencePeriod: cfg.Drift.ReferencePeriod, MinSamples: cfg.Drift.MinSamples,
+		MaxFutureSkew: cfg.Windows.MaxFutureSkew, MaxAge: cfg.Windows.MaxAge, MaxMessageBytes: cfg.Kafka.MaxMessageBytes,
+		StartupGrace: cfg.Windows.StartupGrace, MaxSilence: cfg.Staleness.MaxSilence, MaxModelAge: cfg.Staleness.MaxModelAge,
+		DeadLetters: dl, Now: time.Now, Registerer: reg, Logger: log,
+	}
+	if cfg.Kafka.Topics.Labels != "" {
+		popts.Labels = &drift.JoinerConfig{MaxDelay: cfg.Labels.MaxDelay, MaxPending: cfg.Labels.MaxPending}
+	}
+	if a := cfg.Anomaly; a.Enabled {
+		popts.Anomaly = &pipeline.AnomalyOptions{FitAfter: a.FitAfter, HistoryWindows: a.HistoryWindows,
+			RefitEvery: a.RefitEvery, FalseAlarmRate: a.FalseAlarmRate}
+	}
+	d, err := daemon.New(daemon.Options{Pipeline: popts, Source: src, Store: st, Listen: cfg.Listen.HTTP, Gatherer: reg,
+		TickEvery: cfg.Staleness.CheckInterval, CommitEvery: time.Second, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := d.Start(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("draining", "timeout", cfg.ShutdownTimeout)
+	case <-d.Done():
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	return d.Stop(stopCtx)
+}
