@@ -209,12 +209,18 @@ type fetched struct {
 	err error
 }
 
+// fetchAhead bounds the messages fetched but not yet processed. A handful of
+// batches' worth keeps the fetcher and the pipeline from waking each other for
+// every message, and bounds what an outage leaves in memory.
+const fetchAhead = 512
+
 // run owns the pipeline: one goroutine processes, ticks and commits, so the
-// pipeline needs no locks. A second goroutine fetches one message ahead; when a
-// write blocks (store outage), fetching stops too instead of buffering.
+// pipeline needs no locks. A second goroutine fetches at most fetchAhead
+// messages ahead; when a write blocks (store outage), fetching stops too instead
+// of buffering without bound.
 func (d *Daemon) run(ctx context.Context) error {
 	fetchCtx, cancelFetch := context.WithCancel(ctx)
-	msgs := make(chan fetched)
+	msgs := make(chan fetched, fetchAhead)
 	fetcher := make(chan struct{})
 	go func() {
 		defer close(fetcher)

@@ -1,0 +1,153 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sentinel-ml/sentinel/internal/config"
+	"github.com/sentinel-ml/sentinel/internal/dataset"
+	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/ingest/kafkatest"
+	"github.com/sentinel-ml/sentinel/internal/pipeline"
+	"github.com/sentinel-ml/sentinel/internal/profile"
+	"github.com/sentinel-ml/sentinel/internal/store"
+)
+
+// memStore is a Store that keeps nothing: the benchmark measures the daemon,
+// not ClickHouse.
+type memStore struct{}
+
+func (memStore) Write(context.Context, store.Batch) error { return nil }
+func (memStore) ClosedWindows(context.Context) (map[string]time.Time, error) {
+	return map[string]time.Time{}, nil
+}
+func (memStore) Results(context.Context, string, time.Time) ([]store.CheckResult, error) {
+	return nil, nil
+}
+func (memStore) Ping(context.Context) error { return nil }
+
+// eventModel is the model of kafkatest.Event: 20 features.
+func eventModel(b *testing.B) *pipeline.Model {
+	b.Helper()
+	var yaml strings.Builder
+	yaml.WriteString("model: fraud\nprediction: {kind: probability}\nfeatures:\n" +
+		"  - {name: amount, type: numeric, min: 0}\n  - {name: country, type: categorical, categories: [DE, ES, FR, GB, IT, US]}\n" +
+		"  - {name: device, type: categorical}\n  - {name: is_new, type: boolean}\n  - {name: age, type: numeric, nullable: true}\n")
+	for f := 0; f < 15; f++ {
+		fmt.Fprintf(&yaml, "  - {name: f%02d, type: numeric}\n", f)
+	}
+	c, err := config.ParseContract([]byte(yaml.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var csv strings.Builder
+	for i, f := range c.Features {
+		if i > 0 {
+			csv.WriteByte(',')
+		}
+		csv.WriteString(f.Name)
+	}
+	csv.WriteByte('\n')
+	r := rand.New(rand.NewPCG(3, 3))
+	for row := 0; row < 2000; row++ {
+		fmt.Fprintf(&csv, "%.2f,%s,%s,%t,%d", r.Float64()*50000, []string{"DE", "ES", "FR", "GB", "IT", "US"}[r.IntN(6)],
+			[]string{"ios", "android", "web", "desktop"}[r.IntN(4)], r.IntN(7) == 0, 18+r.IntN(60))
+		for f := 0; f < 15; f++ {
+			fmt.Fprintf(&csv, ",%.6f", r.Float64()*1000/7)
+		}
+		csv.WriteByte('\n')
+	}
+	bl, err := profile.Build(context.Background(), c, func() (dataset.Reader, io.Closer, error) {
+		rd, err := dataset.NewCSV(strings.NewReader(csv.String()))
+		return rd, io.NopCloser(nil), err
+	}, profile.BuildOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := pipeline.NewModel(c, bl)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// counting is a Source that signals when n messages have been delivered.
+type counting struct {
+	Source
+	n     int
+	seen  int
+	first time.Time
+	last  time.Time
+	once  sync.Once
+	done  chan struct{}
+}
+
+func (c *counting) Fetch(ctx context.Context) (ingest.Message, error) {
+	m, err := c.Source.Fetch(ctx)
+	if err == nil {
+		c.seen++
+		switch c.seen {
+		case 1:
+			c.first = time.Now()
+		case c.n:
+			c.last = time.Now()
+			c.once.Do(func() { close(c.done) })
+		}
+	}
+	return m, err
+}
+
+const benchEvents = 100_000
+
+// BenchmarkDaemonThroughKafka drains a topic of 20-feature events through the
+// whole daemon (Kafka source, decoding, windows, checks, commits) and reports its
+// rate as a share of a bare kafka-go reader draining the same topic. Goal: a
+// ratio of at least 0.5.
+func BenchmarkDaemonThroughKafka(b *testing.B) {
+	c := kafkatest.Start(b, kafkatest.Topic{Name: "events", Partitions: 4})
+	c.Seed(b, "events", benchEvents, kafkatest.Event)
+	m := eventModel(b)
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	var daemonTime, bareTime time.Duration
+	for i := 0; b.Loop(); i++ {
+		bareTime += c.DrainBare(b, "events", benchEvents)
+		src, err := ingest.NewKafkaSource(ingest.KafkaOptions{KafkaConn: ingest.KafkaConn{Brokers: c.Brokers()},
+			GroupID: fmt.Sprintf("bench-%d", i), Topics: []string{"events"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cs := &counting{Source: src, n: benchEvents, done: make(chan struct{})}
+		reg := prometheus.NewRegistry()
+		d, err := New(Options{
+			Pipeline: pipeline.Options{Models: []*pipeline.Model{m}, Window: time.Minute, Lateness: 5 * time.Second,
+				ReferencePeriod: time.Hour, MinSamples: 100, MaxMessageBytes: 1 << 20, Now: time.Now, Registerer: reg, Logger: log},
+			Source: cs, Store: memStore{}, TickEvery: time.Second, CommitEvery: time.Second, Logger: log,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := d.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		<-cs.done
+		daemonTime += cs.last.Sub(cs.first)
+		if err := d.Stop(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		src.Close()
+	}
+	rate := float64(b.N*(benchEvents-1)) / daemonTime.Seconds()
+	bare := float64(b.N*(benchEvents-1)) / bareTime.Seconds()
+	b.ReportMetric(rate, "events/s")
+	b.ReportMetric(bare, "bare_events/s")
+	b.ReportMetric(rate/bare, "ratio")
+}
