@@ -33,7 +33,7 @@ func newMetrics(reg prometheus.Registerer, models []string) (*metrics, error) {
 		lastEvent: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sentinel_last_event_timestamp_seconds",
 			Help: "Wall-clock time the model's last event was accepted."}, []string{"model"}),
 		value: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sentinel_check_value",
-			Help: "Latest value of each check metric, from the last closed window."}, []string{"model", "kind", "feature", "metric"}),
+			Help: "Latest value of each check metric that has a threshold, from the last closed window."}, []string{"model", "kind", "feature", "metric"}),
 		breached: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sentinel_check_breached",
 			Help: "1 when the check metric broke its threshold in the last closed window."}, []string{"model", "kind", "feature", "metric"}),
 	}
@@ -51,10 +51,12 @@ func newMetrics(reg prometheus.Registerer, models []string) (*metrics, error) {
 	return m, nil
 }
 
-// observe publishes a closed window's results.
+// observe publishes a closed window's results that carry a threshold: the ones
+// an alert can fire on. The rest (every statistic of every feature) stay in the
+// store, where history is queried, instead of multiplying series.
 func (m *metrics) observe(model string, results []store.CheckResult) {
 	for _, r := range results {
-		if math.IsNaN(r.Value) {
+		if math.IsNaN(r.Value) || math.IsNaN(r.Threshold) {
 			continue
 		}
 		m.value.WithLabelValues(model, r.Kind, r.Feature, r.Metric).Set(r.Value)

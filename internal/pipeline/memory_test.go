@@ -1,0 +1,151 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sentinel-ml/sentinel/internal/config"
+	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/profile"
+)
+
+// manyModels returns n models of 50 features each (35 numeric, 15 categorical)
+// sharing one baseline, as a daemon monitoring a fleet holds them.
+func manyModels(b *testing.B, n int) []*Model {
+	b.Helper()
+	var yaml strings.Builder
+	yaml.WriteString("model: m\nprediction: {kind: probability}\nfeatures:\n")
+	for i := 0; i < 35; i++ {
+		fmt.Fprintf(&yaml, "  - {name: n%d, type: numeric, nullable: true}\n", i)
+	}
+	for i := 0; i < 15; i++ {
+		fmt.Fprintf(&yaml, "  - {name: c%d, type: categorical}\n", i)
+	}
+	base, err := config.ParseContract([]byte(yaml.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var csv strings.Builder
+	for i, f := range base.Features {
+		if i > 0 {
+			csv.WriteByte(',')
+		}
+		csv.WriteString(f.Name)
+	}
+	csv.WriteByte('\n')
+	r := rand.New(rand.NewPCG(9, 9))
+	for row := 0; row < 2000; row++ {
+		for i := 0; i < 50; i++ {
+			if i > 0 {
+				csv.WriteByte(',')
+			}
+			if i < 35 {
+				fmt.Fprintf(&csv, "%.3f", r.NormFloat64()*float64(i+1)*10)
+			} else {
+				csv.WriteString("v" + strconv.Itoa(r.IntN(20)))
+			}
+		}
+		csv.WriteByte('\n')
+	}
+	bl, err := profile.Build(context.Background(), base, csvOpener(csv.String()), profile.BuildOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	models := make([]*Model, n)
+	for i := range models {
+		c := *base
+		c.Model = fmt.Sprintf("model-%03d", i)
+		bm := *bl
+		bm.Model = c.Model
+		if models[i], err = NewModel(&c, &bm); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return models
+}
+
+func heapMB() float64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return float64(m.HeapInuse) / (1 << 20)
+}
+
+// BenchmarkMemory100Models runs ten minutes of event time for 100 models of 50
+// features (one-minute windows, 100 events per model and minute) and reports the
+// live heap after the first minute, the second and the tenth. Goal: no growth —
+// what the pipeline keeps per model is bounded by open windows and references,
+// not by time. (The first minute has no previous window yet, nor the drift
+// series it brings.)
+func BenchmarkMemory100Models(b *testing.B) {
+	models := manyModels(b, 100)
+	r := rand.New(rand.NewPCG(5, 5))
+	var buf []byte
+	event := func(model string, at time.Time) []byte {
+		buf = append(buf[:0], `{"model": "`...)
+		buf = append(buf, model...)
+		buf = append(buf, `", "timestamp": "`...)
+		buf = at.AppendFormat(buf, time.RFC3339Nano)
+		buf = append(buf, `", "features": {`...)
+		for i := 0; i < 50; i++ {
+			if i > 0 {
+				buf = append(buf, ", "...)
+			}
+			if i < 35 {
+				buf = fmt.Appendf(buf, `"n%d": %.3f`, i, r.NormFloat64()*float64(i+1)*10)
+			} else {
+				buf = fmt.Appendf(buf, `"c%d": "v%d"`, i-35, r.IntN(20))
+			}
+		}
+		buf = fmt.Appendf(buf, `}, "prediction": %.3f}`, r.Float64())
+		return buf
+	}
+	var first, second, last float64
+	for b.Loop() {
+		p, err := New(Options{Models: models, Window: time.Minute, Lateness: 5 * time.Second, ReferencePeriod: time.Hour,
+			MinSamples: 50, MaxMessageBytes: 1 << 20, Writer: discard{}, Now: time.Now,
+			Anomaly:    &AnomalyOptions{FitAfter: 60, HistoryWindows: 2880, FalseAlarmRate: 0.002},
+			Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		offset := int64(0)
+		for minute := 0; minute < 10; minute++ {
+			for k := 0; k < 100; k++ {
+				at := t0.Add(time.Duration(minute)*time.Minute + time.Duration(k)*600*time.Millisecond)
+				for _, m := range models {
+					offset++
+					if err := p.Process(ctx, ingest.Message{Topic: "events", Offset: offset, Value: event(m.Name(), at)}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			switch minute {
+			case 0:
+				first = heapMB()
+			case 1:
+				second = heapMB()
+			case 9:
+				last = heapMB()
+
+			}
+		}
+		runtime.KeepAlive(p)
+	}
+	b.ReportMetric(first, "MB_after_1min")
+	b.ReportMetric(second, "MB_after_2min")
+	b.ReportMetric(last, "MB_after_10min")
+	b.ReportMetric(last/first, "growth")
+}
