@@ -31,7 +31,9 @@ type Config struct {
 	ClipSigma float64
 	// RefitEvery refits the whole model after this many scored windows, on the
 	// last HistoryRows windows (flagged windows enter that history as their
-	// expected values). Default 0: never; the caller refits with Fit.
+	// expected values). Default 0: never; the caller refits with Fit. Between
+	// refits, Score still re-estimates the component forecasters' parameters as
+	// their history grows (see model.retune).
 	RefitEvery int
 	// HistoryRows is how many recent windows are kept for refits. Default 0: as many
 	// as the last Fit was given.
@@ -202,12 +204,17 @@ type model struct {
 	explained   []float64
 	comps       []forecaster
 	compSigma   []float64
-	resid       []forecaster // per active metric; nil when the subspace explains it fully
-	residSigma  []float64
-	tails       [statStuck]tail // the stuck statistic is scored analytically
-	logRepeat   []float64       // per active metric: log10 of its chance to repeat a value
-	last        []float64       // per active metric: last observed value
-	run         []int           // per active metric: repeats of that value so far
+	// compSeen holds, per component, every value its forecaster has consumed since
+	// the fit (the training scores, then each learned value), for retunes.
+	compSeen   [][]float64
+	scored     int          // windows scored since the fit
+	retuneAt   int          // value of scored at which the next retune is due
+	resid      []forecaster // per active metric; nil when the subspace explains it fully
+	residSigma []float64
+	tails      [statStuck]tail // the stuck statistic is scored analytically
+	logRepeat  []float64       // per active metric: log10 of its chance to repeat a value
+	last       []float64       // per active metric: last observed value
+	run        []int           // per active metric: repeats of that value so far
 	// The last runWindow values of Σ v² and of each metric's v², oldest first, for
 	// the run statistics.
 	qRing []float64
@@ -329,6 +336,7 @@ func fitModel(cfg Config, names []string, history [][]float64) (*model, error) {
 		}
 	}
 	md.fitRepeats(history)
+	md.retuneAt = retuneSpacing(cfg.Period, n)
 	k := md.k
 	md.chat, md.c = make([]float64, k), make([]float64, k)
 	md.zhat, md.z, md.rhat, md.r = make([]float64, na), make([]float64, na), make([]float64, na), make([]float64, na)
@@ -356,6 +364,7 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 	errs := make([]float64, n)
 	md.comps = make([]forecaster, k)
 	md.compSigma = make([]float64, k)
+	md.compSeen = make([][]float64, k)
 	for i := range k {
 		mat.Col(series, i, &scores)
 		f, err := fitForecaster(series, cfg.Period, hwFull, errs)
@@ -363,6 +372,7 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 			return fmt.Errorf("fit detector: component %d: %w", i+1, err)
 		}
 		md.comps[i] = f
+		md.compSeen[i] = slices.Clone(series)
 		md.compSigma[i] = max(f.Sigma(), 1e-9)
 		for t, e := range errs {
 			u.Set(t, i, e/md.compSigma[i])
@@ -541,7 +551,52 @@ func (d *Detector) Score(row []float64) (Point, error) {
 			return p, err
 		}
 	}
+	// A scheduled refit above starts the count afresh, so a schedule at least as
+	// frequent as the retunes never retunes.
+	if d.m.scored == d.m.retuneAt {
+		if err := d.m.retune(d.cfg.Period); err != nil {
+			return p, err
+		}
+	}
 	return p, nil
+}
+
+// retuneShare sets how far the series must grow before the next retune: by a
+// season, or by this fraction of its length, whichever is more. New parameters only
+// differ from the last when the sample has grown by a fair share of itself, and
+// spacing retunes in proportion to the series bounds their amortised cost per
+// window by a constant, where a fixed spacing would let a model that is never
+// refitted grow dearer to run with its age.
+const retuneShare = 8
+
+// retuneSpacing is how many windows the next retune waits for after a fit or retune
+// over seen windows.
+func retuneSpacing(period, seen int) int { return max(period, seen/retuneShare) }
+
+// retune re-estimates the smoothing parameters of the Holt-Winters component
+// forecasters on everything they have seen since the fit, and replays that series
+// so that their state is what the new parameters give.
+//
+// Parameters fitted once on the training rows are an estimate from a sample that
+// every scored window enlarges: a short history leaves them loose, and the process
+// may change after it. Retuning lets the forecasts keep up at the cost of a few
+// series, where a refit redoes PCA and one fit per metric. The PCA basis, the
+// residual forecasters and the calibration (the error scales and score tails) stay
+// as fitted, so scores keep the meaning the fit gave them.
+func (md *model) retune(period int) error {
+	md.retuneAt = md.scored + retuneSpacing(period, md.rows+md.scored)
+	for i, f := range md.comps {
+		hw, ok := f.(*HoltWinters)
+		if !ok {
+			continue
+		}
+		m, err := retuneHoltWinters(hw, md.compSeen[i])
+		if err != nil {
+			return fmt.Errorf("retune component %d: %w", i+1, err)
+		}
+		md.comps[i] = m
+	}
+	return nil
 }
 
 // remember keeps the window for the next scheduled refit and refits when due.
@@ -771,10 +826,15 @@ func (md *model) attribute(cfg Config, names []string, row, expected []float64, 
 // of its scale first (a Huber-type robust update), which keeps a spike from
 // dragging the forecasts after it.
 func (md *model) learn(cfg Config, row []float64) {
+	md.scored++
 	for i, f := range md.comps {
 		e := md.c[i] - md.chat[i]
 		b := cfg.ClipSigma * md.compSigma[i]
-		f.Update(md.chat[i] + min(max(e, -b), b))
+		y := md.chat[i] + min(max(e, -b), b)
+		f.Update(y)
+		// The clipped value, as learned, so that a retune does not learn a spike
+		// the state was shielded from.
+		md.compSeen[i] = append(md.compSeen[i], y)
 	}
 	for a, j := range md.active {
 		f := md.resid[a]

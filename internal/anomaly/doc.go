@@ -10,6 +10,7 @@
 // values.
 //
 // The Detector is fitted once on a history (Fit) and then scores windows one at a
-// time (Score), updating its state as it goes, as the daemon does; Backtest runs the
-// same loop over a table read from CSV.
+// time (Score), updating its state as it goes and re-estimating the component
+// forecasters' parameters as their history grows, as the daemon does; Backtest runs
+// the same loop over a table read from CSV.
 package anomaly

@@ -83,6 +83,34 @@ func (s hwSearch) maxEval() int {
 // error of each observation into errs (NaN where there is none: the first period and
 // missing observations).
 func fitHoltWinters(x []float64, period int, search hwSearch, errs []float64) (*HoltWinters, error) {
+	return estimateHoltWinters(x, period, errs, func(sse func([]float64) float64) []float64 {
+		p, _ := minimizeBox(sse, search.grid(), search.maxEval())
+		return p
+	})
+}
+
+// hwRetuneMaxEval bounds the work of one retune: a warm start is already in the
+// right basin, so two small simplexes settle it.
+const hwRetuneMaxEval = 100
+
+// retuneHoltWinters re-estimates α, β and γ of m on x, the whole series m has seen:
+// the history it was fitted on followed by every observation it consumed since.
+// The start values come from the same first two periods, so the error surface only
+// shifts by what the new observations add and the search starts from m's
+// parameters, in the basin the full search chose. The returned model has consumed
+// all of x.
+func retuneHoltWinters(m *HoltWinters, x []float64) (*HoltWinters, error) {
+	return estimateHoltWinters(x, m.Period, nil, func(sse func([]float64) float64) []float64 {
+		p0 := []float64{m.Alpha, m.Beta, m.Gamma}
+		p, _ := refineBox(sse, p0, sse(p0), []int{0, 1, 2}, []float64{0.02, 0.005}, hwRetuneMaxEval)
+		return p
+	})
+}
+
+// estimateHoltWinters computes the start values of x, lets search pick the
+// parameters that minimise the sum of squared one-step errors after the first
+// period, and runs the model over x with them.
+func estimateHoltWinters(x []float64, period int, errs []float64, search func(sse func([]float64) float64) []float64) (*HoltWinters, error) {
 	if period < 2 {
 		return nil, fmt.Errorf("fit holt-winters: period %d: must be at least 2", period)
 	}
@@ -113,7 +141,7 @@ func fitHoltWinters(x []float64, period int, search hwSearch, errs []float64) (*
 		s, _ := m.run(x[period:], nil)
 		return s
 	}
-	p, _ := minimizeBox(sse, search.grid(), search.maxEval())
+	p := search(sse)
 	m := &HoltWinters{Alpha: p[0], Beta: p[1], Gamma: p[2], Period: period, level: l0, trend: b0, season: slicesClone(s0)}
 	var tail []float64
 	if errs != nil {

@@ -158,3 +158,36 @@ func TestHoltWintersMissingValues(t *testing.T) {
 		t.Errorf("forecast with gaps %g, without %g", b.Forecast(), a.Forecast())
 	}
 }
+
+func TestRetuneHoltWinters(t *testing.T) {
+	// Retuning on the fitted history and what followed it never does worse on that
+	// whole series than the old parameters, and leaves the state a replay with the
+	// new parameters gives.
+	ref := readRReference(t)[1]
+	x := readSeriesValues(t, ref.series)
+	m, err := FitHoltWinters(x[:ref.train], ref.period)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := retuneHoltWinters(m, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l0, b0, s0, err := hwStart(x[:2*ref.period], ref.period)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay := func(p *HoltWinters) (*HoltWinters, float64) {
+		h := &HoltWinters{Alpha: p.Alpha, Beta: p.Beta, Gamma: p.Gamma, Period: ref.period, level: l0, trend: b0, season: slicesClone(s0)}
+		sse, _ := h.run(x[ref.period:], nil)
+		return h, sse
+	}
+	_, before := replay(m)
+	h, after := replay(r)
+	if after > before {
+		t.Errorf("SSE after retune %.9g, before %.9g", after, before)
+	}
+	if h.Forecast() != r.Forecast() {
+		t.Errorf("retuned forecast %g, replay gives %g", r.Forecast(), h.Forecast())
+	}
+}

@@ -44,8 +44,19 @@ func minimizeBox(f func([]float64) float64, grid [][]float64, maxEval int) ([]fl
 			free = append(free, i)
 		}
 	}
+	// A simplex that lands on a face of the box can collapse onto it and stall;
+	// restarting from the best point with a fresh, smaller simplex recovers the lost
+	// dimension.
+	return refineBox(f, best, bestVal, free, []float64{0.1, 0.02, 0.005}, maxEval-evals)
+}
+
+// refineBox improves on x0 (where f is f0) by Nelder-Mead over the dimensions in
+// free, one simplex per step size, each restarted from the best point so far, with
+// the budget split evenly between them.
+func refineBox(f func([]float64) float64, x0 []float64, f0 float64, free []int, steps []float64, maxEval int) ([]float64, float64) {
+	best := slices.Clone(x0)
 	if len(free) == 0 {
-		return best, bestVal
+		return best, f0
 	}
 	full := slices.Clone(best)
 	sub := func(y []float64) float64 {
@@ -58,13 +69,9 @@ func minimizeBox(f func([]float64) float64, grid [][]float64, maxEval int) ([]fl
 	for j, i := range free {
 		x[j] = best[i]
 	}
-	// A simplex that lands on a face of the box can collapse onto it and stall;
-	// restarting from the best point with a fresh, smaller simplex recovers the lost
-	// dimension.
-	budget := maxEval - evals
-	v := bestVal
-	for _, step := range []float64{0.1, 0.02, 0.005} {
-		x, v = nelderMeadBox(sub, x, v, step, budget/3)
+	v := f0
+	for _, step := range steps {
+		x, v = nelderMeadBox(sub, x, v, step, maxEval/len(steps))
 	}
 	for j, i := range free {
 		best[i] = x[j]
