@@ -56,6 +56,11 @@ type Decoder struct {
 	feat []Field  // the "features" object's members
 	set  []uint32 // open-addressing table for the duplicate check, index+1 per slot
 	seed maphash.Seed
+	// names holds, end to end, the member names of the last object found free of
+	// duplicates, and ends where each one ends in it: a producer repeats its
+	// schema, so comparing with them usually settles the check without hashing.
+	names []byte
+	ends  []int
 }
 
 // NewDecoder returns a Decoder with the given options.
@@ -177,35 +182,48 @@ func (d *Decoder) Decode(data []byte, ev *Event) error {
 			}
 			k := envKey(name)
 			off := d.pos
-			// The value goes straight into its slot in d.top when it is kept there.
-			var scratch Value
-			v := &scratch
-			if collectTop {
-				if len(d.top) < d.opts.MaxFeatures {
-					f := next(&d.top)
-					f.Name = name
-					v = &f.Value
-				} else {
-					topOverflow = true
-				}
-			}
-			if k == envFeatures && layout != LayoutFlat && d.peek() == '{' {
-				if featuresObj {
-					return d.failAt(ReasonDuplicateKey, off, "duplicate \"features\"")
-				}
-				featuresObj = true
-				*v = Value{Kind: KindOther}
-				if err := d.features(); err != nil {
+			if k == envNone && !collectTop {
+				// Nothing keeps an unknown envelope member: it is only validated.
+				if err := d.skipValue(1); err != nil {
 					return err
 				}
-			} else if err := d.value(1, v); err != nil {
-				return err
-			}
-			if k != envNone {
-				if env[k].set {
-					return d.failAt(ReasonDuplicateKey, off, "duplicate \""+envName(k)+"\"")
+			} else {
+				// The value goes straight into the slot that keeps it.
+				var scratch Value
+				v := &scratch
+				if collectTop {
+					if len(d.top) < d.opts.MaxFeatures {
+						f := next(&d.top)
+						f.Name = name
+						v = &f.Value
+					} else {
+						topOverflow = true
+					}
+				} else if !env[k].set {
+					v = &env[k].val
 				}
-				env[k] = envField{set: true, off: off, val: *v}
+				if k == envFeatures && layout != LayoutFlat && d.peek() == '{' {
+					if featuresObj {
+						return d.failAt(ReasonDuplicateKey, off, "duplicate \"features\"")
+					}
+					featuresObj = true
+					*v = Value{Kind: KindOther}
+					if err := d.features(); err != nil {
+						return err
+					}
+				} else if err := d.value(1, v); err != nil {
+					return err
+				}
+				if k != envNone {
+					e := &env[k]
+					if e.set {
+						return d.failAt(ReasonDuplicateKey, off, "duplicate \""+envName(k)+"\"")
+					}
+					e.set, e.off = true, off
+					if v != &e.val {
+						e.val = *v
+					}
+				}
 			}
 			d.ws()
 			c := d.peek()
@@ -401,7 +419,50 @@ func next(fields *[]Field) *Field {
 }
 
 // number decodes a JSON number or one of the literals NaN, Infinity, -Infinity.
+// Plain decimals, most of what events carry, are scanned and converted in one
+// pass; everything else, including every invalid number, takes numberSlow.
 func (d *Decoder) number() (float64, error) {
+	data := d.data
+	i := d.pos
+	neg := i < len(data) && data[i] == '-'
+	if neg {
+		i++
+	}
+	first := i
+	var mant uint64
+	for ; i < len(data) && isDigit(data[i]); i++ {
+		mant = mant*10 + uint64(data[i]-'0')
+	}
+	digits := i - first
+	frac := 0
+	if i < len(data) && data[i] == '.' {
+		i++
+		for ; i < len(data) && isDigit(data[i]); i++ {
+			mant = mant*10 + uint64(data[i]-'0')
+			frac++
+		}
+		if frac == 0 {
+			return d.numberSlow()
+		}
+	}
+	// Past 19 digits mant may have wrapped; a leading zero of a longer integer
+	// part, an exponent or an empty integer part is for numberSlow to judge.
+	if digits == 0 || digits+frac > 19 || (digits > 1 && data[first] == '0') ||
+		(i < len(data) && (data[i] == 'e' || data[i] == 'E')) {
+		return d.numberSlow()
+	}
+	x, ok := numparse.Scale(mant, frac)
+	if !ok {
+		return d.numberSlow()
+	}
+	d.pos = i
+	if neg {
+		x = -x
+	}
+	return x, nil
+}
+
+func (d *Decoder) numberSlow() (float64, error) {
 	start := d.pos
 	end, special, ok := scanNumber(d.data, start)
 	if !ok {
@@ -546,12 +607,11 @@ func (d *Decoder) peek() byte {
 
 func (d *Decoder) ws() {
 	for d.pos < len(d.data) {
-		switch d.data[d.pos] {
-		case ' ', '\t', '\n', '\r':
-			d.pos++
-		default:
+		// Every whitespace byte is at most ' ', so one comparison lets tokens through.
+		if c := d.data[d.pos]; c > ' ' || (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
 			return
 		}
+		d.pos++
 	}
 }
 
@@ -720,6 +780,9 @@ func hex4(data []byte, i int) (rune, bool) {
 func (d *Decoder) skipString() error {
 	data := d.data
 	for i := d.pos + 1; i < len(data); i++ {
+		if stringStop[data[i]] == '0' {
+			continue
+		}
 		switch c := data[i]; {
 		case c == '"':
 			d.pos = i + 1
@@ -814,6 +877,38 @@ func (d *Decoder) skipValue(depth int) error {
 
 // duplicate returns the indexes of the first repeated name in fields, or -1, -1.
 func (d *Decoder) duplicate(fields []Field) (int, int) {
+	if d.sameNames(fields) {
+		return -1, -1
+	}
+	i, j := d.findDuplicate(fields)
+	if i < 0 {
+		d.names = d.names[:0]
+		d.ends = d.ends[:0]
+		for k := range fields {
+			d.names = append(d.names, fields[k].Name...)
+			d.ends = append(d.ends, len(d.names))
+		}
+	}
+	return i, j
+}
+
+// sameNames reports whether fields has the names of the last object found free
+// of duplicates, in the same order.
+func (d *Decoder) sameNames(fields []Field) bool {
+	if len(fields) != len(d.ends) {
+		return false
+	}
+	start := 0
+	for k, end := range d.ends {
+		if string(fields[k].Name) != string(d.names[start:end]) {
+			return false
+		}
+		start = end
+	}
+	return true
+}
+
+func (d *Decoder) findDuplicate(fields []Field) (int, int) {
 	n := len(fields)
 	if n <= 8 {
 		for j := 1; j < n; j++ {

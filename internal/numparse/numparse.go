@@ -60,12 +60,22 @@ func Decimal(b []byte) (float64, bool) {
 			return 0, false
 		}
 	}
-	if !sawDigit || frac >= len(pow10) {
+	if !sawDigit {
 		return 0, false
 	}
-	x := float64(mant) / pow10[frac]
+	x, ok := Scale(mant, frac)
 	if neg {
 		x = -x
 	}
-	return x, true
+	return x, ok
+}
+
+// Scale returns mant/10^frac, and false when mant or 10^frac is not exact in
+// float64: only exact operands make the one division round as strconv does. It
+// lets a scanner that has already gathered the digits skip a second pass.
+func Scale(mant uint64, frac int) (float64, bool) {
+	if mant > 1<<53 || uint(frac) >= uint(len(pow10)) {
+		return 0, false
+	}
+	return float64(mant) / pow10[frac], true
 }
