@@ -16,6 +16,7 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/drift"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/pipeline"
+	"github.com/sentinel-ml/sentinel/internal/skew"
 	"github.com/sentinel-ml/sentinel/internal/store"
 )
 
@@ -103,8 +104,10 @@ func serve(ctx context.Context, cfg *config.Daemon, w *wiring, log *slog.Logger)
 		conn.SASL = &ingest.SASLOptions{Mechanism: s.Mechanism, Username: s.Username, Password: w.password}
 	}
 	topics := []string{cfg.Kafka.Topics.Events}
-	if cfg.Kafka.Topics.Labels != "" {
-		topics = append(topics, cfg.Kafka.Topics.Labels)
+	for _, t := range []string{cfg.Kafka.Topics.Labels, cfg.Kafka.Topics.Features} {
+		if t != "" {
+			topics = append(topics, t)
+		}
 	}
 	st, err := store.Open(ctx, store.Options{DSN: w.dsn, Database: cfg.ClickHouse.Database, Registerer: reg, Logger: log})
 	if err != nil {
@@ -132,6 +135,11 @@ func serve(ctx context.Context, cfg *config.Daemon, w *wiring, log *slog.Logger)
 	}
 	if cfg.Kafka.Topics.Labels != "" {
 		popts.Labels = &drift.JoinerConfig{MaxDelay: cfg.Labels.MaxDelay, MaxPending: cfg.Labels.MaxPending}
+	}
+	if t := cfg.Kafka.Topics.Features; t != "" {
+		ks := cfg.KeyedSkew
+		popts.FeaturesTopic, popts.MaxMismatchRatio = t, ks.MaxMismatchRatio
+		popts.KeyedSkew = skew.KeyedOptions{Tolerance: ks.Tolerance, MaxPending: ks.MaxPending, MaxDelay: ks.MaxDelay}
 	}
 	if a := cfg.Anomaly; a.Enabled {
 		popts.Anomaly = &pipeline.AnomalyOptions{FitAfter: a.FitAfter, HistoryWindows: a.HistoryWindows,

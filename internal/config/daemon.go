@@ -23,6 +23,7 @@ type Daemon struct {
 	Staleness  Staleness   `yaml:"staleness"`
 	Anomaly    Anomaly     `yaml:"anomaly"`
 	Labels     Labels      `yaml:"labels"`
+	KeyedSkew  KeyedSkew   `yaml:"keyed_skew"`
 	Models     []ModelRef  `yaml:"models"`
 	Listen     Listen      `yaml:"listen"`
 	// ShutdownTimeout bounds draining on SIGTERM: closing windows, writing them and
@@ -149,6 +150,21 @@ type Labels struct {
 	MaxPending int           `yaml:"max_pending"`
 }
 
+// KeyedSkew configures the comparison of served feature values with the offline
+// values of the same request (kafka.topics.features).
+type KeyedSkew struct {
+	// Tolerance is the relative difference under which two numbers are equal.
+	Tolerance float64 `yaml:"tolerance"`
+	// MaxMismatchRatio is the share of compared requests whose values may differ
+	// per feature before the check breaches.
+	MaxMismatchRatio float64 `yaml:"max_mismatch_ratio"`
+	// MaxPending bounds, per model, the requests waiting for their other side;
+	// each holds a copy of the features.
+	MaxPending int `yaml:"max_pending"`
+	// MaxDelay is how far apart in event time the two sides may arrive.
+	MaxDelay time.Duration `yaml:"max_delay"`
+}
+
 // ModelRef points at a model's contract and baseline files.
 type ModelRef struct {
 	Contract string `yaml:"contract"`
@@ -213,6 +229,7 @@ func DefaultDaemon() *Daemon {
 		Staleness:       Staleness{CheckInterval: 15 * time.Second, MaxSilence: 5 * time.Minute},
 		Anomaly:         Anomaly{Enabled: true, FitAfter: 60, HistoryWindows: 2 * 24 * 60, FalseAlarmRate: 0.002},
 		Labels:          Labels{MaxDelay: 24 * time.Hour, MaxPending: 1_000_000},
+		KeyedSkew:       KeyedSkew{Tolerance: 1e-6, MaxMismatchRatio: 0.01, MaxPending: 10_000, MaxDelay: time.Hour},
 		Listen:          Listen{HTTP: ":9090"},
 		ShutdownTimeout: 30 * time.Second,
 	}
@@ -252,9 +269,6 @@ func (d *Daemon) Validate() error {
 			bad("kafka.topics."+b, "topic %q is also kafka.topics.%s", t, a)
 		}
 		seen[t] = field
-	}
-	if k.Topics.Features != "" {
-		bad("kafka.topics.features", "keyed feature skew against an offline-features topic is not implemented yet; remove the topic")
 	}
 	if k.MaxMessageBytes < 1 {
 		bad("kafka.max_message_bytes", "must be positive, got %d", k.MaxMessageBytes)
@@ -325,6 +339,9 @@ func (d *Daemon) Validate() error {
 	}
 	if d.Labels.MaxDelay <= 0 || d.Labels.MaxPending < 1 {
 		bad("labels", "max_delay and max_pending must be positive")
+	}
+	if ks := d.KeyedSkew; ks.Tolerance < 0 || !(ks.MaxMismatchRatio >= 0 && ks.MaxMismatchRatio <= 1) || ks.MaxPending < 1 || ks.MaxDelay <= 0 {
+		bad("keyed_skew", "tolerance must not be negative, max_mismatch_ratio must be in [0, 1], max_pending and max_delay positive")
 	}
 	if len(d.Models) == 0 {
 		bad("models", "at least one model is required")

@@ -33,7 +33,8 @@ func TestDaemonValidate(t *testing.T) {
 		{"no events topic", func(d *Daemon) { d.Kafka.Topics.Events = "" }, "kafka.topics.events: is required"},
 		{"no dead letters", func(d *Daemon) { d.Kafka.Topics.DeadLetters = "" }, "kafka.topics.dead_letters: is required"},
 		{"same topic twice", func(d *Daemon) { d.Kafka.Topics.Labels = "events" }, `kafka.topics.labels: topic "events" is also kafka.topics.events`},
-		{"features topic", func(d *Daemon) { d.Kafka.Topics.Features = "offline" }, "kafka.topics.features: keyed feature skew"},
+		{"features topic", func(d *Daemon) { d.Kafka.Topics.Features = "events" }, `kafka.topics.features: topic "events" is also kafka.topics.events`},
+		{"keyed skew", func(d *Daemon) { d.KeyedSkew.MaxMismatchRatio = 2 }, "keyed_skew: tolerance must not be negative"},
 		{"message bound", func(d *Daemon) { d.Kafka.MaxMessageBytes = 0 }, "kafka.max_message_bytes"},
 		{"cert without key", func(d *Daemon) { d.Kafka.TLS = &TLS{CertFile: "c.pem"} }, "kafka.tls: cert_file and key_file go together"},
 		{"sasl mechanism", func(d *Daemon) {

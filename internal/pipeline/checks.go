@@ -281,3 +281,18 @@ func (r *results) prediction(prev, ref *window) {
 		r.drift("prediction", "_vs_reference", rule, r.compare(t, ref.prediction.Distribution(), cur))
 	}
 }
+
+// keyedResults adds keyed skew: per feature, the share of requests compared in
+// the window whose served value differs from the offline one.
+func keyedResults(m *Model, w *window, limit float64, out []store.CheckResult) []store.CheckResult {
+	if w.keyedCompared == nil {
+		return out
+	}
+	r := &results{w: w, m: m, out: out}
+	for i, n := range w.keyedCompared {
+		if n > 0 {
+			r.add(KindSkew, m.Contract.Features[i].Name, "keyed_mismatch_ratio", float64(w.keyedMismatch[i])/float64(n), limit, false)
+		}
+	}
+	return r.out
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/drift"
 	"github.com/sentinel-ml/sentinel/internal/event"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/skew"
 	"github.com/sentinel-ml/sentinel/internal/stats"
 	"github.com/sentinel-ml/sentinel/internal/store"
 )
@@ -60,6 +61,12 @@ type Options struct {
 	Labels *drift.JoinerConfig
 	// Anomaly, when set, runs the detector over each model's window metrics.
 	Anomaly *AnomalyOptions
+	// FeaturesTopic, when set, carries the offline feature values of served
+	// requests ({"model", "request_id", "timestamp", "features"}); KeyedSkew then
+	// compares them with the served values, per feature.
+	FeaturesTopic    string
+	KeyedSkew        skew.KeyedOptions
+	MaxMismatchRatio float64
 	// MaxSilence is how long a model may send nothing before Tick reports it
 	// stale; MaxModelAge, when positive, how old its trained_at may be.
 	MaxSilence  time.Duration
@@ -152,11 +159,12 @@ type modelState struct {
 	eventsTotal prometheus.Counter
 	lastSeen    prometheus.Gauge
 	detector    *detector
+	keyed       *skew.KeyedJoin
 }
 
 // Stats counts what the pipeline has done, for replay's summary.
 type Stats struct {
-	Messages, Events, Labels, Rejected, Late, Skipped, Windows uint64
+	Messages, Events, Labels, Offline, Rejected, Late, Skipped, Windows uint64
 }
 
 // Pipeline turns messages into window results. It is not safe for concurrent
@@ -205,6 +213,13 @@ func New(opts Options) (*Pipeline, error) {
 			parts: make(map[topicPartition]*partition)}
 		if opts.Anomaly != nil {
 			ms.detector = newDetector(m, opts.Window, *opts.Anomaly)
+		}
+		if opts.FeaturesTopic != "" {
+			names := make([]string, len(m.Contract.Features))
+			for i, f := range m.Contract.Features {
+				names[i] = f.Name
+			}
+			ms.keyed = skew.NewKeyedJoin(names, opts.KeyedSkew)
 		}
 		for i := range m.Contract.Features {
 			fb := m.Baseline.Feature(m.Contract.Features[i].Name)
@@ -313,14 +328,30 @@ func (p *Pipeline) Process(ctx context.Context, msg ingest.Message) error {
 		ms.open[start.UnixNano()] = w
 	}
 	w.hold(tp, msg.Offset)
-	if ev.Label.Present() {
+	switch {
+	case ms.keyed != nil && msg.Topic == p.opts.FeaturesTopic:
+		p.stats.Offline++
+		if len(ev.RequestID) > 0 {
+			if match, ok := ms.keyed.AddOffline(ev.RequestID, ev.Features, ev.Timestamp); ok {
+				w.addMatch(match)
+			}
+		}
+		// Offline values and labels describe other moments than their arrival;
+		// only events move (or hold back) the watermark.
+		return nil
+	case ev.Label.Present():
 		p.stats.Labels++
 		p.label(ms, w, ev)
-	} else {
-		w.add(ms.m, ev)
-		p.stats.Events++
-		ms.eventsTotal.Inc()
-		p.predict(ms, w, ev)
+		return nil
+	}
+	w.add(ms.m, ev)
+	p.stats.Events++
+	ms.eventsTotal.Inc()
+	p.predict(ms, w, ev)
+	if ms.keyed != nil && len(ev.RequestID) > 0 {
+		if match, ok := ms.keyed.AddServing(ev.RequestID, ev.Features, ev.Timestamp); ok {
+			w.addMatch(match)
+		}
 	}
 	part := ms.parts[tp]
 	if part == nil {
@@ -438,6 +469,9 @@ func (p *Pipeline) closeUpTo(ctx context.Context, ms *modelState, watermark time
 	if p.joiner != nil {
 		p.joiner.Expire(watermark)
 	}
+	if ms.keyed != nil {
+		ms.keyed.Expire(watermark)
+	}
 	var b store.Batch
 	for _, w := range due {
 		if err := p.closeWindow(ms, w, &b); err != nil {
@@ -453,6 +487,7 @@ func (p *Pipeline) closeUpTo(ctx context.Context, ms *modelState, watermark time
 func (p *Pipeline) closeWindow(ms *modelState, w *window, b *store.Batch) error {
 	ref := ms.ref
 	results := check(ms.m, w, ms.prev, ref, ms.baseline, p.opts.MinSamples)
+	results = keyedResults(ms.m, w, p.opts.MaxMismatchRatio, results)
 	if ms.detector != nil {
 		a, err := ms.detector.observe(ms.m.Name(), w, results)
 		if err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/drift"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/profile"
+	"github.com/sentinel-ml/sentinel/internal/skew"
 	"github.com/sentinel-ml/sentinel/internal/store"
 )
 
@@ -551,5 +552,64 @@ func TestStartupGrace(t *testing.T) {
 	}
 	if got := rec.windows(); !slices.Equal(got, []string{"fraud 10:00 1"}) {
 		t.Errorf("after the grace, windows %v; want 10:00", got)
+	}
+}
+
+// TestKeyedSkew: served values are compared with the offline values of the same
+// request, whichever arrives first, and each feature reports the share differing.
+func TestKeyedSkew(t *testing.T) {
+	rec := &recorder{}
+	opts := testOptions(exampleModel(t), rec)
+	opts.FeaturesTopic = "features"
+	opts.KeyedSkew = skew.KeyedOptions{Tolerance: 1e-6, MaxPending: 100, MaxDelay: time.Hour}
+	opts.MaxMismatchRatio = 0.25
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	served := func(id string, amount float64, country string) []byte {
+		return []byte(fmt.Sprintf(`{"model": "fraud", "request_id": %q, "timestamp": %q, "features": {"amount": %v, "country": %q}, "prediction": 0.5}`,
+			id, t0.Add(time.Second).Format(time.RFC3339), amount, country))
+	}
+	offline := func(id string, amount float64, country string) []byte {
+		return []byte(fmt.Sprintf(`{"model": "fraud", "request_id": %q, "timestamp": %q, "features": {"amount": %v, "country": %q}}`,
+			id, t0.Add(2*time.Second).Format(time.RFC3339), amount, country))
+	}
+	msgs := []ingest.Message{
+		{Topic: "events", Value: served("a", 10, "DE")},
+		{Topic: "events", Value: served("b", 20, "FR")},
+		{Topic: "features", Value: offline("c", 30, "US")}, // before its serving side
+		{Topic: "events", Value: served("c", 30, "US")},
+		{Topic: "features", Value: offline("a", 10.000000001, "DE")},
+		{Topic: "features", Value: offline("b", 25, "FR")},
+		{Topic: "events", Value: served("d", 1, "DE")}, // never joined
+		{Topic: "events", Value: ev(t0.Add(5*time.Minute), "1")},
+	}
+	for i, m := range msgs {
+		m.Offset = int64(i)
+		if err := p.Process(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]store.CheckResult{}
+	for _, b := range rec.batches {
+		for _, r := range b.Results {
+			if r.Metric == "keyed_mismatch_ratio" {
+				got[r.Feature] = r
+			}
+		}
+	}
+	if a := got["amount"]; math.Abs(a.Value-1.0/3) > 1e-12 || !a.Breached || a.Threshold != 0.25 {
+		t.Errorf("amount: %+v, want a third of three requests differing, breached", a)
+	}
+	if c := got["country"]; c.Value != 0 || c.Breached {
+		t.Errorf("country: %+v, want none differing", c)
+	}
+	if len(got) != 2 {
+		t.Errorf("keyed results for %d features, want 2 (the others were never sent)", len(got))
+	}
+	if st := p.Stats(); st.Offline != 3 || st.Events != 5 {
+		t.Errorf("stats %+v, want 3 offline records and 5 events", st)
 	}
 }

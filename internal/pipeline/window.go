@@ -8,6 +8,7 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/drift"
 	"github.com/sentinel-ml/sentinel/internal/event"
 	"github.com/sentinel-ml/sentinel/internal/profile"
+	"github.com/sentinel-ml/sentinel/internal/skew"
 )
 
 // topicPartition identifies where a message came from, for offset tracking.
@@ -31,7 +32,10 @@ type window struct {
 	// nil until the first pair. badLabels counts labels of the wrong type.
 	performance *drift.Performance
 	badLabels   uint64
-	minOffset   map[topicPartition]int64
+	// keyedCompared and keyedMismatch count, per feature, the requests whose
+	// served and offline values were compared and found different.
+	keyedCompared, keyedMismatch []uint64
+	minOffset                    map[topicPartition]int64
 }
 
 func newWindow(m *Model, start time.Time, size time.Duration) (*window, error) {
@@ -94,6 +98,21 @@ func (w *window) addPair(m *Model, pair drift.Pair) {
 	}
 	// Both values were parsed for this kind, so Add cannot refuse them.
 	_ = w.performance.Add(pair.Prediction, pair.Label)
+}
+
+func (w *window) addMatch(m *skew.Match) {
+	if w.keyedCompared == nil {
+		w.keyedCompared = make([]uint64, len(m.Compared))
+		w.keyedMismatch = make([]uint64, len(m.Compared))
+	}
+	for i, c := range m.Compared {
+		if c {
+			w.keyedCompared[i]++
+			if m.Mismatch[i] {
+				w.keyedMismatch[i]++
+			}
+		}
+	}
 }
 
 // merge adds o's profiles to w, for the reference period.
