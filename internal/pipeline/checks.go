@@ -5,6 +5,7 @@ import (
 
 	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/profile"
+	"github.com/sentinel-ml/sentinel/internal/skew"
 	"github.com/sentinel-ml/sentinel/internal/stats"
 	"github.com/sentinel-ml/sentinel/internal/store"
 )
@@ -206,7 +207,7 @@ func (r *results) skew(cf *config.Feature, c stats.Comparison) {
 
 // drift reports the contract's drift statistic against an earlier distribution.
 func (r *results) drift(feature, suffix string, rule config.DriftRule, c stats.Comparison) {
-	r.add(KindDrift, feature, string(rule.Method)+suffix, statistic(c, rule.Method), *rule.Threshold, rule.Method.Below())
+	r.add(KindDrift, feature, string(rule.Method)+suffix, skew.Statistic(c, rule.Method), *rule.Threshold, rule.Method.Below())
 }
 
 type namedStatistic struct {
@@ -222,24 +223,6 @@ func statistics(t config.FeatureType, c stats.Comparison) []namedStatistic {
 	}
 	return []namedStatistic{{config.PSI, c.PSI}, {config.JSDivergence, c.JSDivergence},
 		{config.LInfinity, c.LInfinity}, {"chi2_statistic", c.Chi2Statistic}, {config.Chi2PValue, c.Chi2PValue}}
-}
-
-func statistic(c stats.Comparison, m config.DriftMethod) float64 {
-	switch m {
-	case config.PSI:
-		return c.PSI
-	case config.JSDivergence:
-		return c.JSDivergence
-	case config.LInfinity:
-		return c.LInfinity
-	case config.KSPValue:
-		return c.KSPValue
-	case config.WassersteinNormed:
-		return c.WassersteinNormed
-	case config.Chi2PValue:
-		return c.Chi2PValue
-	}
-	return math.NaN()
 }
 
 // prediction checks the model's output: numerical stability, and drift against

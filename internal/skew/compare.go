@@ -101,13 +101,15 @@ func Compare(c *config.Contract, b *profile.Baseline, set *profile.Set) (*Report
 			if err != nil {
 				return nil, err
 			}
+			var c stats.Comparison
 			if cf.Type == config.Numeric {
-				fr.fill(stats.CompareNumeric(ref, f.Distribution()), true)
+				c = stats.CompareNumeric(ref, f.Distribution())
 			} else {
-				fr.fill(stats.CompareCategorical(ref, f.Distribution()), false)
+				c = stats.CompareCategorical(ref, f.Distribution())
 			}
+			fr.fill(c, cf.Type == config.Numeric)
+			fr.DriftValue = finite(Statistic(c, cf.Drift.Method))
 		}
-		fr.DriftValue = fr.statistic(cf.Drift.Method)
 		if v := fr.DriftValue; v != nil {
 			if cf.Drift.Method.Below() {
 				fr.Drift = *v < fr.Threshold
@@ -126,22 +128,23 @@ func Compare(c *config.Contract, b *profile.Baseline, set *profile.Set) (*Report
 	return r, nil
 }
 
-func (fr *FeatureReport) statistic(m config.DriftMethod) *float64 {
+// Statistic returns the comparison's value of a drift method's statistic.
+func Statistic(c stats.Comparison, m config.DriftMethod) float64 {
 	switch m {
 	case config.PSI:
-		return fr.PSI
+		return c.PSI
 	case config.JSDivergence:
-		return fr.JSDivergence
+		return c.JSDivergence
 	case config.LInfinity:
-		return fr.LInfinity
+		return c.LInfinity
 	case config.KSPValue:
-		return fr.KSPValue
+		return c.KSPValue
 	case config.WassersteinNormed:
-		return fr.WassersteinNormed
+		return c.WassersteinNormed
 	case config.Chi2PValue:
-		return fr.Chi2PValue
+		return c.Chi2PValue
 	}
-	return nil
+	return math.NaN()
 }
 
 // fill copies the comparison into the report, leaving out what is undefined.
