@@ -31,7 +31,10 @@ type Set struct {
 	UnexpectedOther uint64
 
 	columns []int // CSV column → feature index, -1 for unexpected columns
-	seen    []bool
+	// seen[i] == record when feature i was in the current record: numbering the
+	// records spares clearing seen for each one.
+	seen   []uint32
+	record uint32
 	// layout remembers the field names at each position of the last records:
 	// events from one producer list their features in the same order, so a byte
 	// comparison usually replaces a map lookup.
@@ -44,7 +47,7 @@ func NewSet(specs []Spec) (*Set, error) {
 		index:      make(map[string]int, len(specs)),
 		RowErrors:  make(map[string]uint64),
 		Unexpected: make(map[string]uint64),
-		seen:       make([]bool, len(specs)),
+		seen:       make([]uint32, len(specs)),
 	}
 	for i, spec := range specs {
 		if _, dup := s.index[spec.Name]; dup {
@@ -90,7 +93,12 @@ func (s *Set) Add(rec *dataset.Record) {
 	if rec.Extra > 0 {
 		s.ExtraCells++
 	}
-	clear(s.seen)
+	s.record++
+	if s.record == 0 {
+		clear(s.seen)
+		s.record = 1
+	}
+	found := 0
 	for c := range rec.Fields {
 		fld := &rec.Fields[c]
 		i := s.featureOf(rec, c)
@@ -98,11 +106,17 @@ func (s *Set) Add(rec *dataset.Record) {
 			s.addUnexpected(fld.Name)
 			continue
 		}
-		s.seen[i] = true
+		if s.seen[i] != s.record {
+			s.seen[i] = s.record
+			found++
+		}
 		addValue(s.Features[i], fld.Value, rec.Text)
 	}
-	for i, ok := range s.seen {
-		if !ok {
+	if found == len(s.seen) {
+		return
+	}
+	for i, r := range s.seen {
+		if r != s.record {
 			s.Features[i].AddMissing()
 		}
 	}

@@ -109,14 +109,22 @@ func (s *Sketch) value(i int) float64 {
 // Add adds a finite value; callers count NaN and ±Inf apart.
 func (s *Sketch) Add(x float64) {
 	s.count++
+	st := &s.pos
 	switch {
 	case x >= minIndexable:
-		s.pos.add(s.index(x), 1)
 	case x <= -minIndexable:
-		s.neg.add(s.index(-x), 1)
+		st, x = &s.neg, -x
 	default:
 		s.zero++
+		return
 	}
+	// store.add, by hand: it does not inline, and this is the per-value path.
+	i := s.index(x)
+	if j := i - st.offset; uint(j) < uint(len(st.counts)) {
+		st.counts[j]++
+		return
+	}
+	st.growAdd(i, 1)
 }
 
 // Merge adds o's counts to s.
@@ -249,10 +257,15 @@ type store struct {
 const growthSlack = 32
 
 func (st *store) add(i int, n uint64) {
-	if j := i - st.offset; j >= 0 && j < len(st.counts) {
+	if j := i - st.offset; uint(j) < uint(len(st.counts)) {
 		st.counts[j] += n
 		return
 	}
+	st.growAdd(i, n)
+}
+
+// growAdd makes room for bucket i and adds n to it.
+func (st *store) growAdd(i int, n uint64) {
 	st.grow(i)
 	st.counts[i-st.offset] += n
 }
