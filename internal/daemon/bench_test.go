@@ -13,12 +13,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sentinel-ml/sentinel/internal/config"
-	"github.com/sentinel-ml/sentinel/internal/dataset"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/ingest/kafkatest"
 	"github.com/sentinel-ml/sentinel/internal/pipeline"
-	"github.com/sentinel-ml/sentinel/internal/profile"
 	"github.com/sentinel-ml/sentinel/internal/store"
 )
 
@@ -37,7 +34,6 @@ func (memStore) Ping(context.Context) error { return nil }
 
 // eventModel is the model of kafkatest.Event: 20 features.
 func eventModel(b *testing.B) *pipeline.Model {
-	b.Helper()
 	var yaml strings.Builder
 	yaml.WriteString("model: fraud\nprediction: {kind: probability}\nfeatures:\n" +
 		"  - {name: amount, type: numeric, min: 0}\n  - {name: country, type: categorical, categories: [DE, ES, FR, GB, IT, US]}\n" +
@@ -45,39 +41,13 @@ func eventModel(b *testing.B) *pipeline.Model {
 	for f := 0; f < 15; f++ {
 		fmt.Fprintf(&yaml, "  - {name: f%02d, type: numeric}\n", f)
 	}
-	c, err := config.ParseContract([]byte(yaml.String()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var csv strings.Builder
-	for i, f := range c.Features {
-		if i > 0 {
-			csv.WriteByte(',')
-		}
-		csv.WriteString(f.Name)
-	}
-	csv.WriteByte('\n')
-	r := rand.New(rand.NewPCG(3, 3))
-	for row := 0; row < 2000; row++ {
-		fmt.Fprintf(&csv, "%.2f,%s,%s,%t,%d", r.Float64()*50000, []string{"DE", "ES", "FR", "GB", "IT", "US"}[r.IntN(6)],
+	return buildModel(b, yaml.String(), func(r *rand.Rand, csv *strings.Builder) {
+		fmt.Fprintf(csv, "%.2f,%s,%s,%t,%d", r.Float64()*50000, []string{"DE", "ES", "FR", "GB", "IT", "US"}[r.IntN(6)],
 			[]string{"ios", "android", "web", "desktop"}[r.IntN(4)], r.IntN(7) == 0, 18+r.IntN(60))
 		for f := 0; f < 15; f++ {
-			fmt.Fprintf(&csv, ",%.6f", r.Float64()*1000/7)
+			fmt.Fprintf(csv, ",%.6f", r.Float64()*1000/7)
 		}
-		csv.WriteByte('\n')
-	}
-	bl, err := profile.Build(context.Background(), c, func() (dataset.Reader, io.Closer, error) {
-		rd, err := dataset.NewCSV(strings.NewReader(csv.String()))
-		return rd, io.NopCloser(nil), err
-	}, profile.BuildOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := pipeline.NewModel(c, bl)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return m
+	})
 }
 
 // counting is a Source that signals when n messages have been delivered.

@@ -249,6 +249,18 @@ func (d *Daemon) run(ctx context.Context) error {
 		select {
 		case stopCtx := <-d.stop:
 			stopFetching()
+			// What was fetched is processed before the drain: left in the buffer,
+			// it would be read again after the restart and found to belong to
+			// windows this drain writes.
+			for len(msgs) > 0 {
+				f := <-msgs
+				if f.err != nil {
+					break
+				}
+				if err := d.p.Process(stopCtx, f.msg); err != nil {
+					return err
+				}
+			}
 			if err := d.p.Flush(stopCtx); err != nil {
 				return fmt.Errorf("draining open windows: %w", err)
 			}

@@ -49,19 +49,26 @@ func logger(tb testing.TB) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-// testModel is a two-feature model with a baseline from generated data.
-func testModel(tb testing.TB) *pipeline.Model {
+// buildModel returns the model of a contract with a baseline of 2,000 rows
+// written by row, a CSV line per call (header excluded).
+func buildModel(tb testing.TB, contract string, row func(r *rand.Rand, csv *strings.Builder)) *pipeline.Model {
 	tb.Helper()
-	c, err := config.ParseContract([]byte("model: fraud\nprediction: {kind: probability}\nfeatures:\n" +
-		"  - {name: amount, type: numeric, min: 0}\n  - {name: country, type: categorical, categories: [DE, FR, US]}\n"))
+	c, err := config.ParseContract([]byte(contract))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	var csv strings.Builder
-	csv.WriteString("amount,country\n")
+	for i, f := range c.Features {
+		if i > 0 {
+			csv.WriteByte(',')
+		}
+		csv.WriteString(f.Name)
+	}
+	csv.WriteByte('\n')
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 2000; i++ {
-		fmt.Fprintf(&csv, "%.2f,%s\n", r.ExpFloat64()*50, []string{"DE", "FR", "US"}[r.IntN(3)])
+		row(r, &csv)
+		csv.WriteByte('\n')
 	}
 	b, err := profile.Build(context.Background(), c, func() (dataset.Reader, io.Closer, error) {
 		rd, err := dataset.NewCSV(strings.NewReader(csv.String()))
@@ -75,6 +82,15 @@ func testModel(tb testing.TB) *pipeline.Model {
 		tb.Fatal(err)
 	}
 	return m
+}
+
+// testModel is a two-feature model.
+func testModel(tb testing.TB) *pipeline.Model {
+	return buildModel(tb, "model: fraud\nprediction: {kind: probability}\nfeatures:\n"+
+		"  - {name: amount, type: numeric, min: 0}\n  - {name: country, type: categorical, categories: [DE, FR, US]}\n",
+		func(r *rand.Rand, csv *strings.Builder) {
+			fmt.Fprintf(csv, "%.2f,%s", r.ExpFloat64()*50, []string{"DE", "FR", "US"}[r.IntN(3)])
+		})
 }
 
 var t0 = time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC)

@@ -18,21 +18,22 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/store"
 )
 
-// wideModel is the benchmark model of the issue: 20 features, 12 numeric and 8
-// categorical, with a baseline from generated training data.
-func wideModel(b testing.TB) *Model {
-	b.Helper()
+// generatedModel returns a model of numeric then categorical features, with
+// the given YAML attributes on each, and a baseline from generated data:
+// normal numbers scaled by the feature's position, categories c0…c<categories-1>.
+func generatedModel(tb testing.TB, name string, numeric, categorical, categories int, numericAttrs, categoricalAttrs string) *Model {
+	tb.Helper()
 	var yaml strings.Builder
-	yaml.WriteString("model: wide\nprediction: {kind: probability}\nfeatures:\n")
-	for i := 0; i < 12; i++ {
-		fmt.Fprintf(&yaml, "  - {name: n%d, type: numeric, nullable: true, min: -1000, max: 1000}\n", i)
+	fmt.Fprintf(&yaml, "model: %s\nprediction: {kind: probability}\nfeatures:\n", name)
+	for i := 0; i < numeric; i++ {
+		fmt.Fprintf(&yaml, "  - {name: n%d, type: numeric, %s}\n", i, numericAttrs)
 	}
-	for i := 0; i < 8; i++ {
-		fmt.Fprintf(&yaml, "  - {name: c%d, type: categorical, categories: [a, b, c, d, e, f, g, h]}\n", i)
+	for i := 0; i < categorical; i++ {
+		fmt.Fprintf(&yaml, "  - {name: c%d, type: categorical, %s}\n", i, categoricalAttrs)
 	}
 	c, err := config.ParseContract([]byte(yaml.String()))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	var csv strings.Builder
 	for i, f := range c.Features {
@@ -43,28 +44,34 @@ func wideModel(b testing.TB) *Model {
 	}
 	csv.WriteByte('\n')
 	r := rand.New(rand.NewPCG(1, 1))
-	for row := 0; row < 5000; row++ {
-		for i := 0; i < 20; i++ {
+	for row := 0; row < 2000; row++ {
+		for i := 0; i < numeric+categorical; i++ {
 			if i > 0 {
 				csv.WriteByte(',')
 			}
-			if i < 12 {
+			if i < numeric {
 				fmt.Fprintf(&csv, "%.3f", r.NormFloat64()*float64(i+1))
 			} else {
-				csv.WriteByte(byte('a' + r.IntN(8)))
+				fmt.Fprintf(&csv, "c%d", r.IntN(categories))
 			}
 		}
 		csv.WriteByte('\n')
 	}
 	bl, err := profile.Build(context.Background(), c, csvOpener(csv.String()), profile.BuildOptions{})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	m, err := NewModel(c, bl)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return m
+}
+
+// wideModel is the benchmark model of the issue: 20 features, 12 numeric and 8
+// categorical.
+func wideModel(b testing.TB) *Model {
+	return generatedModel(b, "wide", 12, 8, 8, "nullable: true, min: -1000, max: 1000", "categories: [c0, c1, c2, c3, c4, c5, c6, c7]")
 }
 
 // wideEvents returns n events of the wide model, 1,000 per second of event time.
@@ -83,7 +90,7 @@ func wideEvents(n int) [][]byte {
 			if i < 12 {
 				fmt.Fprintf(&sb, `"n%d": %.3f`, i, r.NormFloat64()*float64(i+1))
 			} else {
-				fmt.Fprintf(&sb, `"c%d": "%c"`, i-12, 'a'+r.IntN(8))
+				fmt.Fprintf(&sb, `"c%d": "c%d"`, i-12, r.IntN(8))
 			}
 		}
 		fmt.Fprintf(&sb, `}, "prediction": %.4f, "latency_ms": %.1f}`, r.Float64(), 5+r.Float64()*20)

@@ -7,67 +7,27 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
-	"github.com/sentinel-ml/sentinel/internal/profile"
 )
 
 // manyModels returns n models of 50 features each (35 numeric, 15 categorical)
 // sharing one baseline, as a daemon monitoring a fleet holds them.
 func manyModels(b *testing.B, n int) []*Model {
 	b.Helper()
-	var yaml strings.Builder
-	yaml.WriteString("model: m\nprediction: {kind: probability}\nfeatures:\n")
-	for i := 0; i < 35; i++ {
-		fmt.Fprintf(&yaml, "  - {name: n%d, type: numeric, nullable: true}\n", i)
-	}
-	for i := 0; i < 15; i++ {
-		fmt.Fprintf(&yaml, "  - {name: c%d, type: categorical}\n", i)
-	}
-	base, err := config.ParseContract([]byte(yaml.String()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var csv strings.Builder
-	for i, f := range base.Features {
-		if i > 0 {
-			csv.WriteByte(',')
-		}
-		csv.WriteString(f.Name)
-	}
-	csv.WriteByte('\n')
-	r := rand.New(rand.NewPCG(9, 9))
-	for row := 0; row < 2000; row++ {
-		for i := 0; i < 50; i++ {
-			if i > 0 {
-				csv.WriteByte(',')
-			}
-			if i < 35 {
-				fmt.Fprintf(&csv, "%.3f", r.NormFloat64()*float64(i+1)*10)
-			} else {
-				csv.WriteString("v" + strconv.Itoa(r.IntN(20)))
-			}
-		}
-		csv.WriteByte('\n')
-	}
-	bl, err := profile.Build(context.Background(), base, csvOpener(csv.String()), profile.BuildOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	base := generatedModel(b, "m", 35, 15, 20, "nullable: true", "nullable: false")
 	models := make([]*Model, n)
 	for i := range models {
-		c := *base
+		c := *base.Contract
 		c.Model = fmt.Sprintf("model-%03d", i)
-		bm := *bl
-		bm.Model = c.Model
-		if models[i], err = NewModel(&c, &bm); err != nil {
+		bl := *base.Baseline
+		bl.Model = c.Model
+		var err error
+		if models[i], err = NewModel(&c, &bl); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -103,9 +63,9 @@ func BenchmarkMemory100Models(b *testing.B) {
 				buf = append(buf, ", "...)
 			}
 			if i < 35 {
-				buf = fmt.Appendf(buf, `"n%d": %.3f`, i, r.NormFloat64()*float64(i+1)*10)
+				buf = fmt.Appendf(buf, `"n%d": %.3f`, i, r.NormFloat64()*float64(i+1))
 			} else {
-				buf = fmt.Appendf(buf, `"c%d": "v%d"`, i-35, r.IntN(20))
+				buf = fmt.Appendf(buf, `"c%d": "c%d"`, i-35, r.IntN(20))
 			}
 		}
 		buf = fmt.Appendf(buf, `}, "prediction": %.3f}`, r.Float64())
