@@ -117,8 +117,14 @@ func (d *Daemon) Start(ctx context.Context) error {
 		return err
 	}
 	if a := opts.Anomaly; a != nil {
-		since := opts.Now().Add(-time.Duration(a.HistoryWindows) * opts.Window)
 		for _, m := range opts.Models {
+			last, ok := closed[m.Name()]
+			if !ok {
+				continue // nothing written yet
+			}
+			// History is counted back from the model's last window, in event time:
+			// traffic replayed from the past has no recent windows.
+			since := last.Add(-time.Duration(a.HistoryWindows) * opts.Window)
 			history, err := d.opts.Store.Results(ctx, m.Name(), since)
 			if err != nil {
 				return fmt.Errorf("reading the history of model %s: %w", m.Name(), err)
