@@ -30,6 +30,9 @@ func (memStore) ClosedWindows(context.Context) (map[string]time.Time, error) {
 func (memStore) Results(context.Context, string, time.Time) ([]store.CheckResult, error) {
 	return nil, nil
 }
+func (memStore) Profiles(context.Context, string, time.Time) ([]store.WindowProfile, error) {
+	return nil, nil
+}
 func (memStore) Ping(context.Context) error { return nil }
 
 // eventModel is the model of kafkatest.Event: 20 features.

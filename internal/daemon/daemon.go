@@ -116,6 +116,30 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if d.p, err = pipeline.New(opts); err != nil {
 		return err
 	}
+	// The last windows written may have been drained before their time, at a
+	// shutdown: they are reopened from their profiles so that the events still
+	// due to them are added, not skipped. Any window that could still have been
+	// open ends within a window and the lateness of the last one written.
+	for _, m := range opts.Models {
+		last, ok := closed[m.Name()]
+		if !ok {
+			continue
+		}
+		reopen := last.Add(-opts.Window - opts.Lateness)
+		rows, err := d.opts.Store.Profiles(ctx, m.Name(), reopen.Add(-opts.Window))
+		if err != nil {
+			return fmt.Errorf("reading the last windows of model %s: %w", m.Name(), err)
+		}
+		recent := rows[:0]
+		for _, r := range rows {
+			if r.WindowEnd.After(reopen) {
+				recent = append(recent, r)
+			}
+		}
+		if err := d.p.Restore(m.Name(), recent); err != nil {
+			return err
+		}
+	}
 	if a := opts.Anomaly; a != nil {
 		for _, m := range opts.Models {
 			last, ok := closed[m.Name()]

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/drift"
 	"github.com/sentinel-ml/sentinel/internal/event"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/profile"
 	"github.com/sentinel-ml/sentinel/internal/skew"
 	"github.com/sentinel-ml/sentinel/internal/stats"
 	"github.com/sentinel-ml/sentinel/internal/store"
@@ -148,8 +150,11 @@ type modelState struct {
 	// slowest partition still delivering, minus the allowed lateness.
 	parts      map[topicPartition]*partition
 	closedUpTo time.Time
-	lastEvent  time.Time // wall clock, for staleness and idle windows
-	prev       *window
+	// written is the end of the windows written before a restart: events of
+	// earlier windows were counted then.
+	written   time.Time
+	lastEvent time.Time // wall clock, for staleness and idle windows
+	prev      *window
 	// ref is the previous complete reference period; refNext accumulates the
 	// current one.
 	ref, refNext *window
@@ -209,7 +214,7 @@ func New(opts Options) (*Pipeline, error) {
 	p.started = now
 	names := make([]string, 0, len(opts.Models))
 	for _, m := range opts.Models {
-		ms := &modelState{m: m, open: make(map[int64]*window), closedUpTo: opts.Closed[m.Name()], lastEvent: now,
+		ms := &modelState{m: m, open: make(map[int64]*window), closedUpTo: opts.Closed[m.Name()], written: opts.Closed[m.Name()], lastEvent: now,
 			parts: make(map[topicPartition]*partition)}
 		if opts.Anomaly != nil {
 			ms.detector = newDetector(m, opts.Window, *opts.Anomaly)
@@ -309,7 +314,7 @@ func (p *Pipeline) Process(ctx context.Context, msg ingest.Message) error {
 	start := ev.Timestamp.Truncate(p.opts.Window)
 	end := start.Add(p.opts.Window)
 	if !end.After(ms.closedUpTo) {
-		if p.opts.Closed != nil && !end.After(p.opts.Closed[name]) {
+		if !end.After(ms.written) {
 			// Written before a restart: this event was counted then.
 			p.stats.Skipped++
 			p.metrics.skipped.WithLabelValues(name).Inc()
@@ -326,6 +331,12 @@ func (p *Pipeline) Process(ctx context.Context, msg ingest.Message) error {
 			return fmt.Errorf("opening window: %w", err)
 		}
 		ms.open[start.UnixNano()] = w
+	}
+	if last, ok := w.counted[tp]; ok && msg.Offset <= last {
+		// Counted in the window's stored profiles before the restart.
+		p.stats.Skipped++
+		p.metrics.skipped.WithLabelValues(name).Inc()
+		return nil
 	}
 	w.hold(tp, msg.Offset)
 	switch {
@@ -500,7 +511,7 @@ func (p *Pipeline) closeWindow(ms *modelState, w *window, b *store.Batch) error 
 		}
 	}
 	b.Results = append(b.Results, results...)
-	b.Profiles = append(b.Profiles, profiles(ms.m, w, p.opts.Logger)...)
+	b.Profiles = append(b.Profiles, profiles(ms.m, w, p.processed(), p.opts.Logger)...)
 	p.metrics.observe(ms.m.Name(), results)
 	delete(ms.open, w.start.UnixNano())
 	if w.end.After(ms.closedUpTo) {
@@ -578,6 +589,108 @@ func (p *Pipeline) Tick(ctx context.Context) error {
 		b.Results = append(b.Results, r.out...)
 	}
 	return p.write(ctx, b)
+}
+
+// processed lists the last offset processed in each partition.
+func (p *Pipeline) processed() []partitionOffset {
+	out := make([]partitionOffset, 0, len(p.seen))
+	for tp, s := range p.seen {
+		out = append(out, partitionOffset{Topic: tp.topic, Partition: tp.partition, Offset: s[1]})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Topic != out[j].Topic {
+			return out[i].Topic < out[j].Topic
+		}
+		return out[i].Partition < out[j].Partition
+	})
+	return out
+}
+
+// Restore reopens windows written before a restart — drained at a shutdown, or
+// written before a crash — from their stored profiles, so that the events still
+// arriving for them are added rather than skipped. Messages a reopened window had
+// counted (at or below the offsets stored with it) are skipped when read again.
+// Windows are identified by start; rows of other models are an error.
+func (p *Pipeline) Restore(model string, rows []store.WindowProfile) error {
+	ms := p.models[model]
+	if ms == nil {
+		return fmt.Errorf("restoring windows: model %q is not monitored", model)
+	}
+	byStart := make(map[int64][]store.WindowProfile)
+	for _, r := range rows {
+		if r.Model != model {
+			return fmt.Errorf("restoring windows of model %s: row of model %s", model, r.Model)
+		}
+		byStart[r.WindowStart.UnixNano()] = append(byStart[r.WindowStart.UnixNano()], r)
+	}
+	for start, group := range byStart {
+		w, err := ms.restore(time.Unix(0, start).UTC(), p.opts.Window, group)
+		if err != nil {
+			return fmt.Errorf("restoring window %s of model %s: %w", time.Unix(0, start).UTC().Format(time.RFC3339), model, err)
+		}
+		if w == nil {
+			continue
+		}
+		ms.open[start] = w
+		if w.start.Before(ms.closedUpTo) {
+			ms.closedUpTo = w.start
+		}
+		if w.start.Before(ms.written) {
+			ms.written = w.start
+		}
+	}
+	return nil
+}
+
+// restore rebuilds one window from its rows; nil when the model-level row,
+// which carries the offsets, is missing (a window written by an older version).
+func (ms *modelState) restore(start time.Time, size time.Duration, rows []store.WindowProfile) (*window, error) {
+	w, err := newWindow(ms.m, start, size)
+	if err != nil {
+		return nil, err
+	}
+	index := make(map[string]int, len(ms.m.specs))
+	for i, s := range ms.m.specs {
+		index[s.Name] = i
+	}
+	var state *windowState
+	for _, r := range rows {
+		switch {
+		case r.Feature == "":
+			state = &windowState{}
+			if err := json.Unmarshal(r.State, state); err != nil {
+				return nil, fmt.Errorf("reading window state: %w", err)
+			}
+			if state.Version != windowStateVersion {
+				return nil, fmt.Errorf("window state version %d is not supported", state.Version)
+			}
+		case r.Feature == "prediction":
+			if w.prediction, err = profile.UnmarshalState(ms.m.predictionSpec(), r.State); err != nil {
+				return nil, err
+			}
+		case r.Feature == "latency_ms":
+			if w.latency, err = profile.UnmarshalState(ms.m.latencySpec(), r.State); err != nil {
+				return nil, err
+			}
+		default:
+			i, ok := index[r.Feature]
+			if !ok {
+				continue // a feature since removed from the contract
+			}
+			if w.features.Features[i], err = profile.UnmarshalState(ms.m.specs[i], r.State); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if state == nil {
+		return nil, nil
+	}
+	w.events, w.probabilityOutOfRange, w.badLabels = state.Events, state.ProbabilityOutOfRange, state.BadLabels
+	w.counted = make(map[topicPartition]int64, len(state.Offsets))
+	for _, o := range state.Offsets {
+		w.counted[topicPartition{o.Topic, o.Partition}] = o.Offset
+	}
+	return w, nil
 }
 
 // Flush closes every open window, as at shutdown or the end of a replay.

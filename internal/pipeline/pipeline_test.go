@@ -613,3 +613,58 @@ func TestKeyedSkew(t *testing.T) {
 		t.Errorf("stats %+v, want 3 offline records and 5 events", st)
 	}
 }
+
+// TestRestore: a window written at a drain is reopened from its profiles; a
+// message it had counted is skipped when read again, a new one is added.
+func TestRestore(t *testing.T) {
+	m := exampleModel(t)
+	rec := &recorder{}
+	p, err := New(testOptions(m, rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := int64(0); i < 3; i++ {
+		if err := p.Process(ctx, msg(i, ev(t0.Add(time.Duration(i)*time.Second), "7"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil { // the drain: 10:00 written with three events
+		t.Fatal(err)
+	}
+	rows := rec.batches[len(rec.batches)-1].Profiles
+
+	rec2 := &recorder{}
+	opts := testOptions(m, rec2)
+	opts.Closed = map[string]time.Time{"fraud": t0.Add(time.Minute)}
+	q, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Restore("fraud", rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []int64{2, 3} { // offset 2 was counted; 3 is new
+		if err := q.Process(ctx, msg(o, ev(t0.Add(30*time.Second), "7"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec2.windows(); !slices.Equal(got, []string{"fraud 10:00 4"}) {
+		t.Errorf("rewritten windows %v, want 10:00 with 4 events", got)
+	}
+	var amountRows uint64
+	for _, r := range rec2.batches[len(rec2.batches)-1].Profiles {
+		if r.Feature == "amount" {
+			amountRows = r.Rows
+		}
+	}
+	if st := q.Stats(); st.Skipped != 1 || amountRows != 4 {
+		t.Errorf("skipped %d, amount rows %d; want 1 and 4", st.Skipped, amountRows)
+	}
+	if err := q.Restore("churn", nil); err == nil {
+		t.Error("restoring an unknown model succeeded")
+	}
+}

@@ -36,6 +36,9 @@ type window struct {
 	// served and offline values were compared and found different.
 	keyedCompared, keyedMismatch []uint64
 	minOffset                    map[topicPartition]int64
+	// counted is set on a window reopened after a restart: per partition, the
+	// last offset its stored profiles already include.
+	counted map[topicPartition]int64
 }
 
 func newWindow(m *Model, start time.Time, size time.Duration) (*window, error) {

@@ -321,15 +321,55 @@ func (c *ClickHouse) ClosedWindows(ctx context.Context) (map[string]time.Time, e
 	return out, nil
 }
 
-// Results returns model's check results with window_start ≥ since, ordered by
-// window, kind, feature and metric. FINAL collapses rows written more than
-// once to the latest copy.
-func (c *ClickHouse) Results(ctx context.Context, model string, since time.Time) ([]CheckResult, error) {
+// Profiles returns model's window profiles with window_start ≥ since, ordered by
+// window and feature, with FINAL so that a rewritten window reads once.
+func (c *ClickHouse) Profiles(ctx context.Context, model string, since time.Time) ([]WindowProfile, error) {
+	secs, ms := sinceArgs(since)
+	query := fmt.Sprintf("SELECT feature, window_start, window_start_ms, window_end, window_end_ms, kafka_partition, row_count, state"+
+		" FROM `%s`.%s FINAL"+
+		" WHERE model = ? AND window_start >= toDateTime(?) AND (window_start > toDateTime(?) OR window_start_ms >= ?)"+
+		" ORDER BY window_start, window_start_ms, feature, kafka_partition", c.db, tableProfiles)
+	rows, err := c.conn.Query(ctx, query, model, secs, secs, ms)
+	if err != nil {
+		return nil, fmt.Errorf("store: querying profiles of model %q: %w", model, err)
+	}
+	defer rows.Close()
+	var out []WindowProfile
+	for rows.Next() {
+		var (
+			p              = WindowProfile{Model: model}
+			start, end     time.Time
+			startMS, endMS uint16
+			state          string
+		)
+		if err := rows.Scan(&p.Feature, &start, &startMS, &end, &endMS, &p.Partition, &p.Rows, &state); err != nil {
+			return nil, fmt.Errorf("store: reading profiles of model %q: %w", model, err)
+		}
+		p.WindowStart, p.WindowEnd, p.State = joinTime(start, startMS), joinTime(end, endMS), []byte(state)
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: reading profiles of model %q: %w", model, err)
+	}
+	return out, nil
+}
+
+// sinceArgs splits a lower bound into the seconds and milliseconds columns,
+// clamped to what DateTime holds.
+func sinceArgs(since time.Time) (uint32, uint16) {
 	secs := uint32(min(max(since.Unix(), 0), math.MaxUint32))
 	ms := uint16(since.Nanosecond() / int(time.Millisecond))
 	if since.Unix() < 0 {
 		ms = 0
 	}
+	return secs, ms
+}
+
+// Results returns model's check results with window_start ≥ since, ordered by
+// window, kind, feature and metric. FINAL collapses rows written more than
+// once to the latest copy.
+func (c *ClickHouse) Results(ctx context.Context, model string, since time.Time) ([]CheckResult, error) {
+	secs, ms := sinceArgs(since)
 	query := fmt.Sprintf("SELECT window_start, window_start_ms, window_end, window_end_ms, kind, feature, metric, value, threshold, breached"+
 		" FROM `%s`.%s FINAL"+
 		" WHERE model = ? AND window_start >= toDateTime(?) AND (window_start > toDateTime(?) OR window_start_ms >= ?)"+

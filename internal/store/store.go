@@ -105,4 +105,8 @@ type History interface {
 	// Results returns a model's check results with window_start ≥ since, in
 	// window order, one row per (window, kind, feature, metric).
 	Results(ctx context.Context, model string, since time.Time) ([]CheckResult, error)
+	// Profiles returns a model's window profiles with window_start ≥ since,
+	// with their state, so that windows written at a shutdown can be reopened.
+	// Only the model, feature, window, partition, row count and state are read.
+	Profiles(ctx context.Context, model string, since time.Time) ([]WindowProfile, error)
 }

@@ -171,6 +171,18 @@ func TestWriteThenReadBack(t *testing.T) {
 		t.Errorf("rejected count %d, want 17", n)
 	}
 
+	profiles, err := s.Profiles(ctx, "fraud", start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(profiles) != 1 || profiles[0].Feature != p.Feature || !profiles[0].WindowStart.Equal(start) || !profiles[0].WindowEnd.Equal(end) ||
+		string(profiles[0].State) != string(p.State) || profiles[0].Rows != p.Rows || profiles[0].Partition != p.Partition {
+		t.Errorf("Profiles = %+v, want the written profile %+v", profiles, p)
+	}
+	if later, err := s.Profiles(ctx, "fraud", start.Add(time.Millisecond)); err != nil || len(later) != 0 {
+		t.Errorf("Profiles after the window start = %v, %v; want none", later, err)
+	}
+
 	closed, err := s.ClosedWindows(ctx)
 	if err != nil {
 		t.Fatal(err)
