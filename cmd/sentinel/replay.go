@@ -16,10 +16,11 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/drift"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/pipeline"
+	"github.com/sentinel-ml/sentinel/internal/store"
 )
 
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("replay", "replay --input events.jsonl (--config C | --contract C --baseline B [--window 1m]) [--output findings.jsonl]", stderr)
+	fs := newFlagSet("replay", "replay --input events.jsonl (--config C [--store] | --contract C --baseline B [--window 1m]) [--output findings.jsonl]", stderr)
 	input := fs.String("input", "", "recorded events, one JSON envelope per line (required)")
 	configPath := fs.String("config", "", "sentinel.yaml: its models, windows and lateness")
 	contractPath := fs.String("contract", "", "one model's contract (with --baseline, instead of --config)")
@@ -29,6 +30,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	output := fs.String("output", "-", "where to write findings as JSON lines (- for standard output)")
 	fitAfter := fs.Int("fit-after", 0, "windows of history before the anomaly detector scores (default: the configuration's anomaly.fit_after, 60)")
 	noAnomaly := fs.Bool("no-anomaly", false, "do not run the anomaly detector")
+	toStore := fs.Bool("store", false, "also write the results to the configuration's ClickHouse (with --config); off by default, since replayed windows replace the stored ones")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -51,6 +53,9 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			d.Drift.ReferencePeriod = *window
 		}
 		refs = []config.ModelRef{{Contract: *contractPath, Baseline: *baselinePath}}
+	}
+	if *toStore && *configPath == "" {
+		return fail(stderr, "replay", errors.New("--store needs --config, which says where ClickHouse is"))
 	}
 	if *fitAfter > 0 {
 		d.Anomaly.FitAfter = *fitAfter
@@ -79,12 +84,29 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		out = f
 	}
 	findings := pipeline.NewFindingsWriter(out)
+	var writer store.Writer = findings
+	if *toStore {
+		dsn := d.ClickHouse.DSN
+		if dsn == "" {
+			var err error
+			if dsn, err = d.ClickHouse.DSNSecret.Resolve(); err != nil {
+				return fail(stderr, "replay", fmt.Errorf("clickhouse.dsn_from: %w", err))
+			}
+		}
+		st, err := store.Open(ctx, store.Options{DSN: dsn, Database: d.ClickHouse.Database, Registerer: prometheus.NewRegistry(),
+			Logger: slog.New(slog.NewJSONHandler(stderr, nil))})
+		if err != nil {
+			return fail(stderr, "replay", err)
+		}
+		defer st.Close()
+		writer = store.Tee(st, findings)
+	}
 	p, err := pipeline.New(pipeline.Options{
 		Models: models, Window: d.Windows.Size, Lateness: d.Windows.AllowedLateness,
 		ReferencePeriod: d.Drift.ReferencePeriod, MinSamples: d.Drift.MinSamples, MaxMessageBytes: d.Kafka.MaxMessageBytes,
 		Labels:  &drift.JoinerConfig{MaxDelay: d.Labels.MaxDelay, MaxPending: d.Labels.MaxPending},
 		Anomaly: anomalyOpts,
-		Writer:  findings, Now: time.Now, Registerer: prometheus.NewRegistry(),
+		Writer:  writer, Now: time.Now, Registerer: prometheus.NewRegistry(),
 		Logger: slog.New(slog.NewJSONHandler(stderr, nil)),
 	})
 	if err != nil {

@@ -186,3 +186,45 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Fatal("run did not drain and exit")
 	}
 }
+
+// TestReplayToStore: replay with --config --store writes its windows to the
+// configured ClickHouse as well as printing findings.
+func TestReplayToStore(t *testing.T) {
+	dsn := os.Getenv("SENTINEL_CLICKHOUSE_DSN")
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("SENTINEL_CLICKHOUSE_DSN is unset under CI")
+		}
+		t.Skip("SENTINEL_CLICKHOUSE_DSN is unset")
+	}
+	path := writeConfig(t, []string{"127.0.0.1:9092"}, dsn, "")
+	code, stdout, stderr := run(t, "replay", "--input", example+"events.jsonl", "--config", path, "--store", "--no-anomaly")
+	if code != 0 || !strings.Contains(stdout, `"kind":"summary"`) {
+		t.Fatalf("exit %d, stderr %s", code, stderr)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := strings.Fields(strings.SplitN(string(data), "database:", 2)[1])[0]
+	opts, err := clickhouse.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var windows uint64
+	if err := conn.QueryRow(context.Background(), "SELECT count() FROM "+db+".window_profiles FINAL WHERE feature = ''").Scan(&windows); err != nil {
+		t.Fatal(err)
+	}
+	if windows != 121 {
+		t.Errorf("%d windows stored, want the 121 one-minute windows of the two hours", windows)
+	}
+	code, _, stderr = run(t, "replay", "--input", example+"events.jsonl", "--contract", example+"contract.yaml", "--baseline", "x.json", "--store")
+	if code != 2 || !strings.Contains(stderr, "--store needs --config") {
+		t.Errorf("--store without --config: exit %d, %s", code, stderr)
+	}
+}

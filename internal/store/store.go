@@ -110,3 +110,17 @@ type History interface {
 	// Only the model, feature, window, partition, row count and state are read.
 	Profiles(ctx context.Context, model string, since time.Time) ([]WindowProfile, error)
 }
+
+// Tee writes every batch to each writer in turn, stopping at the first error.
+func Tee(writers ...Writer) Writer { return tee(writers) }
+
+type tee []Writer
+
+func (t tee) Write(ctx context.Context, b Batch) error {
+	for _, w := range t {
+		if err := w.Write(ctx, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
