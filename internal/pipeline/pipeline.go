@@ -150,6 +150,10 @@ type modelState struct {
 	// slowest partition still delivering, minus the allowed lateness.
 	parts      map[topicPartition]*partition
 	closedUpTo time.Time
+	// firstEnd is the earliest end among the open windows (zero when none): no
+	// window closes while the watermark is before it, which spares the scan of
+	// the open windows on almost every event.
+	firstEnd time.Time
 	// written is the end of the windows written before a restart: events of
 	// earlier windows were counted then.
 	written   time.Time
@@ -330,7 +334,7 @@ func (p *Pipeline) Process(ctx context.Context, msg ingest.Message) error {
 		if w, err = newWindow(ms.m, start, p.opts.Window); err != nil {
 			return fmt.Errorf("opening window: %w", err)
 		}
-		ms.open[start.UnixNano()] = w
+		ms.addOpen(w)
 	}
 	if last, ok := w.counted[tp]; ok && msg.Offset <= last {
 		// Counted in the window's stored profiles before the restart.
@@ -467,6 +471,9 @@ func (p *Pipeline) reject(ctx context.Context, msg ingest.Message, model, reason
 
 // closeUpTo closes the model's windows that end at or before watermark.
 func (p *Pipeline) closeUpTo(ctx context.Context, ms *modelState, watermark time.Time) error {
+	if len(ms.open) == 0 || watermark.Before(ms.firstEnd) {
+		return nil
+	}
 	var due []*window
 	for _, w := range ms.open {
 		if !w.end.After(watermark) {
@@ -513,7 +520,7 @@ func (p *Pipeline) closeWindow(ms *modelState, w *window, b *store.Batch) error 
 	b.Results = append(b.Results, results...)
 	b.Profiles = append(b.Profiles, profiles(ms.m, w, p.processed(), p.opts.Logger)...)
 	p.metrics.observe(ms.m.Name(), results)
-	delete(ms.open, w.start.UnixNano())
+	ms.removeOpen(w)
 	if w.end.After(ms.closedUpTo) {
 		ms.closedUpTo = w.end
 	}
@@ -591,6 +598,23 @@ func (p *Pipeline) Tick(ctx context.Context) error {
 	return p.write(ctx, b)
 }
 
+func (ms *modelState) addOpen(w *window) {
+	ms.open[w.start.UnixNano()] = w
+	if ms.firstEnd.IsZero() || w.end.Before(ms.firstEnd) {
+		ms.firstEnd = w.end
+	}
+}
+
+func (ms *modelState) removeOpen(w *window) {
+	delete(ms.open, w.start.UnixNano())
+	ms.firstEnd = time.Time{}
+	for _, o := range ms.open {
+		if ms.firstEnd.IsZero() || o.end.Before(ms.firstEnd) {
+			ms.firstEnd = o.end
+		}
+	}
+}
+
 // processed lists the last offset processed in each partition.
 func (p *Pipeline) processed() []partitionOffset {
 	out := make([]partitionOffset, 0, len(p.seen))
@@ -631,7 +655,7 @@ func (p *Pipeline) Restore(model string, rows []store.WindowProfile) error {
 		if w == nil {
 			continue
 		}
-		ms.open[start] = w
+		ms.addOpen(w)
 		if w.start.Before(ms.closedUpTo) {
 			ms.closedUpTo = w.start
 		}
