@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -25,12 +26,16 @@ type AnomalyOptions struct {
 // first fit, then scores every window and refits on its own schedule. Metrics are
 // fixed at the first fit; ones that appear later wait for a restart's fit.
 type detector struct {
-	cfg     anomaly.Config
-	opts    AnomalyOptions
-	det     *anomaly.Detector
+	cfg  anomaly.Config
+	opts AnomalyOptions
+	det  *anomaly.Detector
+	// names and index are the metrics seen so far; pending holds the history
+	// gathered before the first fit, one row per window over names (a metric
+	// first seen later is NaN in earlier rows). Rows, not maps: a model's history
+	// is hundreds of metrics times up to history_windows windows.
 	names   []string
 	index   map[string]int
-	pending []map[string]float64
+	pending [][]float64
 }
 
 func newDetector(m *Model, window time.Duration, opts AnomalyOptions) *detector {
@@ -45,8 +50,30 @@ func newDetector(m *Model, window time.Duration, opts AnomalyOptions) *detector 
 		refit = period
 	}
 	return &detector{
-		cfg:  anomaly.Config{Period: period, FalseAlarmRate: opts.FalseAlarmRate, RefitEvery: refit, HistoryRows: opts.HistoryWindows},
-		opts: opts,
+		cfg:   anomaly.Config{Period: period, FalseAlarmRate: opts.FalseAlarmRate, RefitEvery: refit, HistoryRows: opts.HistoryWindows},
+		opts:  opts,
+		index: make(map[string]int),
+	}
+}
+
+// gather adds a window's values to the pending history.
+func (d *detector) gather(values map[string]float64) {
+	for name := range values {
+		if _, ok := d.index[name]; !ok {
+			d.index[name] = len(d.names)
+			d.names = append(d.names, name)
+		}
+	}
+	row := make([]float64, len(d.names))
+	for i := range row {
+		row[i] = math.NaN()
+	}
+	for name, v := range values {
+		row[d.index[name]] = v
+	}
+	d.pending = append(d.pending, row)
+	if len(d.pending) > d.opts.HistoryWindows {
+		d.pending = d.pending[1:]
 	}
 }
 
@@ -91,22 +118,20 @@ func (d *detector) observe(model string, w *window, results []store.CheckResult)
 		}
 	}
 	if d.det == nil {
-		d.pending = append(d.pending, values)
-		if len(d.pending) > d.opts.HistoryWindows {
-			d.pending = d.pending[1:]
-		}
+		d.gather(values)
 		if len(d.pending) < d.opts.FitAfter {
 			return nil, nil
 		}
 		return nil, d.fit()
 	}
 	row := make([]float64, len(d.names))
-	for i, name := range d.names {
-		v, ok := values[name]
-		if !ok {
-			v = math.NaN()
+	for i := range row {
+		row[i] = math.NaN()
+	}
+	for name, v := range values {
+		if i, ok := d.index[name]; ok {
+			row[i] = v
 		}
-		row[i] = v
 	}
 	p, err := d.det.Score(row)
 	if err != nil {
@@ -119,32 +144,23 @@ func (d *detector) observe(model string, w *window, results []store.CheckResult)
 	return a, nil
 }
 
-// fit fixes the metric set to those seen in the gathered history and fits.
+// fit fixes the metric set to those seen in the gathered history, in name
+// order, and fits.
 func (d *detector) fit() error {
-	seen := make(map[string]bool)
-	for _, row := range d.pending {
-		for name := range row {
-			seen[name] = true
-		}
-	}
-	names := make([]string, 0, len(seen))
-	for name := range seen {
-		names = append(names, name)
-	}
+	names := slices.Clone(d.names)
 	sort.Strings(names)
 	det, err := anomaly.New(d.cfg, names)
 	if err != nil {
 		return fmt.Errorf("anomaly detector: %w", err)
 	}
 	history := make([][]float64, len(d.pending))
-	for i, values := range d.pending {
+	for i, pending := range d.pending {
 		row := make([]float64, len(names))
 		for j, name := range names {
-			v, ok := values[name]
-			if !ok {
-				v = math.NaN()
+			row[j] = math.NaN()
+			if k := d.index[name]; k < len(pending) {
+				row[j] = pending[k]
 			}
-			row[j] = v
 		}
 		history[i] = row
 	}
@@ -152,6 +168,9 @@ func (d *detector) fit() error {
 		return fmt.Errorf("anomaly detector: %w", err)
 	}
 	d.det, d.names, d.pending = det, names, nil
+	for i, name := range names {
+		d.index[name] = i
+	}
 	return nil
 }
 
@@ -172,10 +191,7 @@ func (d *detector) warm(results []store.CheckResult) error {
 	}
 	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
 	for _, k := range starts {
-		d.pending = append(d.pending, byWindow[k])
-	}
-	if len(d.pending) > d.opts.HistoryWindows {
-		d.pending = d.pending[len(d.pending)-d.opts.HistoryWindows:]
+		d.gather(byWindow[k])
 	}
 	if len(d.pending) >= d.opts.FitAfter {
 		return d.fit()
