@@ -58,7 +58,8 @@ type Spec struct {
 }
 
 // Feature is the profile of one feature's values. The Add methods allocate nothing
-// once the sketch's range and the category set have settled.
+// once the sketch's range, the category set and the distinct-count registers have
+// settled: only a value that widens one of them may.
 type Feature struct {
 	spec   Spec
 	lo, hi float64
