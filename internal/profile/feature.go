@@ -58,8 +58,7 @@ type Spec struct {
 }
 
 // Feature is the profile of one feature's values. The Add methods allocate nothing
-// once the sketch's range, the category set and the distinct-count registers have
-// settled: only a value that widens one of them may.
+// once the sketch's range and the category set have settled.
 type Feature struct {
 	spec   Spec
 	lo, hi float64
