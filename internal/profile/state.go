@@ -44,7 +44,7 @@ type state struct {
 func (f *Feature) MarshalState() ([]byte, error) {
 	s := state{Version: stateVersion, Name: f.spec.Name, Type: f.spec.Type, Rows: f.Rows, Nulls: f.Nulls,
 		NaN: f.NaN, PosInf: f.PosInf, NegInf: f.NegInf, Violations: f.Violations[:], Finite: f.Finite,
-		Mean: jsonFloat(f.Mean), M2: jsonFloat(f.m2), Edges: f.spec.Edges, Bins: f.Bins, Other: f.Other, HLL: f.Distinct.registers()}
+		Mean: jsonFloat(f.Mean), M2: jsonFloat(f.m2), Edges: f.spec.Edges, Bins: f.Bins, Other: f.Other, HLL: f.Distinct.reg[:]}
 	if f.Finite > 0 {
 		lo, hi := jsonFloat(f.Min), jsonFloat(f.Max)
 		s.Min, s.Max = &lo, &hi
@@ -86,7 +86,7 @@ func UnmarshalState(spec Spec, data []byte) (*Feature, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(s.Violations) != len(f.Violations) || len(s.HLL) != hllRegisters || len(s.Bins) != len(f.Bins) {
+	if len(s.Violations) != len(f.Violations) || len(s.HLL) != len(f.Distinct.reg) || len(s.Bins) != len(f.Bins) {
 		return nil, fmt.Errorf("profile state of %s is malformed", s.Name)
 	}
 	f.Rows, f.Nulls, f.NaN, f.PosInf, f.NegInf = s.Rows, s.Nulls, s.NaN, s.PosInf, s.NegInf
@@ -106,7 +106,7 @@ func UnmarshalState(spec Spec, data []byte) (*Feature, error) {
 		f.mergeCategory(k, n)
 	}
 	f.Other += s.Other
-	f.Distinct.setRegisters(s.HLL)
+	copy(f.Distinct.reg[:], s.HLL)
 	return f, nil
 }
 
