@@ -149,6 +149,8 @@ type modelState struct {
 	// are read concurrently and one may lag another, so the watermark follows the
 	// slowest partition still delivering, minus the allowed lateness.
 	parts      map[topicPartition]*partition
+	lastPartTP topicPartition
+	lastPart   *partition
 	closedUpTo time.Time
 	// firstEnd is the earliest end among the open windows (zero when none): no
 	// window closes while the watermark is before it, which spares the scan of
@@ -183,8 +185,12 @@ type Pipeline struct {
 	models map[string]*modelState
 	dec    *event.Decoder
 	ev     event.Event
-	// seen is the first and last offset processed per partition.
-	seen     map[topicPartition][2]int64
+	// seen is the first and last offset processed per partition; lastSeen is
+	// the entry of the partition of the previous message, which the next
+	// message usually shares.
+	seen     map[topicPartition]*[2]int64
+	lastTP   topicPartition
+	lastSeen *[2]int64
 	rejected map[rejectedKey]uint64
 	// unwritten holds closed windows whose results are not yet durable: their
 	// offsets stay held.
@@ -211,7 +217,7 @@ func New(opts Options) (*Pipeline, error) {
 		opts:     opts,
 		models:   make(map[string]*modelState, len(opts.Models)),
 		dec:      event.NewDecoder(event.Options{Layout: event.LayoutEnvelope}),
-		seen:     make(map[topicPartition][2]int64),
+		seen:     make(map[topicPartition]*[2]int64),
 		rejected: make(map[rejectedKey]uint64),
 	}
 	now := opts.Now()
@@ -285,11 +291,15 @@ func (p *Pipeline) Stats() Stats { return p.stats }
 func (p *Pipeline) Process(ctx context.Context, msg ingest.Message) error {
 	p.stats.Messages++
 	tp := topicPartition{msg.Topic, msg.Partition}
-	if s, ok := p.seen[tp]; ok {
-		p.seen[tp] = [2]int64{s[0], msg.Offset}
-	} else {
-		p.seen[tp] = [2]int64{msg.Offset, msg.Offset}
+	if p.lastSeen == nil || tp != p.lastTP {
+		s, ok := p.seen[tp]
+		if !ok {
+			s = &[2]int64{msg.Offset, msg.Offset}
+			p.seen[tp] = s
+		}
+		p.lastTP, p.lastSeen = tp, s
 	}
+	p.lastSeen[1] = msg.Offset
 	if len(msg.Value) > p.opts.MaxMessageBytes {
 		return p.reject(ctx, msg, unknownModel, ReasonOversized, fmt.Sprintf("message of %d bytes exceeds the limit of %d", len(msg.Value), p.opts.MaxMessageBytes))
 	}
@@ -368,10 +378,13 @@ func (p *Pipeline) Process(ctx context.Context, msg ingest.Message) error {
 			w.addMatch(match)
 		}
 	}
-	part := ms.parts[tp]
-	if part == nil {
-		part = &partition{}
-		ms.parts[tp] = part
+	part := ms.lastPart
+	if part == nil || tp != ms.lastPartTP {
+		if part = ms.parts[tp]; part == nil {
+			part = &partition{}
+			ms.parts[tp] = part
+		}
+		ms.lastPartTP, ms.lastPart = tp, part
 	}
 	part.lastWall = now
 	if ev.Timestamp.After(part.maxEvent) {

@@ -36,6 +36,8 @@ type window struct {
 	// served and offline values were compared and found different.
 	keyedCompared, keyedMismatch []uint64
 	minOffset                    map[topicPartition]int64
+	held                         bool
+	lastHeld                     topicPartition
 	// counted is set on a window reopened after a restart: per partition, the
 	// last offset its stored profiles already include.
 	counted map[topicPartition]int64
@@ -60,9 +62,15 @@ func newWindow(m *Model, start time.Time, size time.Duration) (*window, error) {
 
 // hold records that the message at offset feeds this window.
 func (w *window) hold(tp topicPartition, offset int64) {
+	// A partition's offsets only grow, so its first message in the window holds
+	// the lowest; consecutive messages mostly come from one partition.
+	if w.held && tp == w.lastHeld {
+		return
+	}
 	if o, ok := w.minOffset[tp]; !ok || offset < o {
 		w.minOffset[tp] = offset
 	}
+	w.held, w.lastHeld = true, tp
 }
 
 func (w *window) add(m *Model, ev *event.Event) {
