@@ -207,6 +207,9 @@ func (d *Daemon) Addr() net.Addr {
 // a store outage), it abandons the drain; uncommitted messages are read again by
 // the next instance.
 func (d *Daemon) Stop(ctx context.Context) error {
+	if d.abort == nil {
+		return errors.New("stopping a daemon that was not started")
+	}
 	select {
 	case d.stop <- ctx:
 	case <-d.done:

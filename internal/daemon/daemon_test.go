@@ -531,3 +531,39 @@ func TestGracefulRestartLosesNothing(t *testing.T) {
 		t.Errorf("%d windows holding %d events, want %d holding %d (%d windows drained at the stop)", len(got), total, minutes, events, len(drained))
 	}
 }
+
+func TestOptionsValidate(t *testing.T) {
+	valid := func() Options {
+		return Options{Source: &gate{}, Store: memStore{}, Listen: "127.0.0.1:0", Gatherer: prometheus.NewRegistry(),
+			TickEvery: time.Second, CommitEvery: time.Second, Logger: logger(t)}
+	}
+	if o := valid(); o.Validate() != nil {
+		t.Fatalf("valid options: %v", o.Validate())
+	}
+	tests := []struct {
+		name   string
+		change func(*Options)
+		want   string
+	}{
+		{"source", func(o *Options) { o.Source = nil }, "no source"},
+		{"store", func(o *Options) { o.Store = nil }, "no store"},
+		{"gatherer", func(o *Options) { o.Gatherer = nil }, "needs a gatherer"},
+		{"tick", func(o *Options) { o.TickEvery = 0 }, "tick interval 0s"},
+		{"commit", func(o *Options) { o.CommitEvery = -time.Second }, "commit interval -1s"},
+		{"logger", func(o *Options) { o.Logger = nil }, "no logger"},
+	}
+	for _, tc := range tests {
+		o := valid()
+		tc.change(&o)
+		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	d, err := New(valid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stop(context.Background()); err == nil {
+		t.Error("stopping a daemon never started succeeded")
+	}
+}
