@@ -14,6 +14,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/sentinel-ml/sentinel/internal/ingest/kafkatest"
+	"github.com/sentinel-ml/sentinel/internal/store/storetest"
 )
 
 // writeConfig writes a sentinel.yaml for the example model, with the example's
@@ -105,13 +106,7 @@ func TestRunCheckConfig(t *testing.T) {
 // test ClickHouse: it serves metrics while consuming, and exits 0 when its
 // context ends as on SIGTERM.
 func TestRunEndToEnd(t *testing.T) {
-	dsn := os.Getenv("SENTINEL_CLICKHOUSE_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("SENTINEL_CLICKHOUSE_DSN is unset under CI")
-		}
-		t.Skip("SENTINEL_CLICKHOUSE_DSN is unset")
-	}
+	dsn := storetest.DSN(t)
 	cluster := kafkatest.Start(t, kafkatest.Topic{Name: "events", Partitions: 2}, kafkatest.Topic{Name: "labels", Partitions: 1},
 		kafkatest.Topic{Name: "dead", Partitions: 1})
 	path := writeConfig(t, cluster.Brokers(), dsn, "")
@@ -190,13 +185,7 @@ func TestRunEndToEnd(t *testing.T) {
 // TestReplayToStore: replay with --config --store writes its windows to the
 // configured ClickHouse as well as printing findings.
 func TestReplayToStore(t *testing.T) {
-	dsn := os.Getenv("SENTINEL_CLICKHOUSE_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("SENTINEL_CLICKHOUSE_DSN is unset under CI")
-		}
-		t.Skip("SENTINEL_CLICKHOUSE_DSN is unset")
-	}
+	dsn := storetest.DSN(t)
 	path := writeConfig(t, []string{"127.0.0.1:9092"}, dsn, "")
 	code, stdout, stderr := run(t, "replay", "--input", example+"events.jsonl", "--config", path, "--store", "--no-anomaly")
 	if code != 0 || !strings.Contains(stdout, `"kind":"summary"`) {

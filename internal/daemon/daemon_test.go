@@ -3,11 +3,11 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"github.com/sentinel-ml/sentinel/internal/store/storetest"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,20 +29,6 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// serverDSN returns the ClickHouse test server's DSN: a developer's run without
-// one skips, CI fails.
-func serverDSN(tb testing.TB) string {
-	tb.Helper()
-	dsn := os.Getenv("SENTINEL_CLICKHOUSE_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal("SENTINEL_CLICKHOUSE_DSN is unset under CI: start a server with scripts/clickhouse.sh start and export its output")
-		}
-		tb.Skip("SENTINEL_CLICKHOUSE_DSN is unset: `export $(scripts/clickhouse.sh start)` to run against a real ClickHouse")
-	}
-	return dsn
 }
 
 func logger(tb testing.TB) *slog.Logger {
@@ -190,7 +176,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	dsn := serverDSN(t)
+	dsn := storetest.DSN(t)
 	h := &harness{t: t, cluster: kafkatest.Start(t, kafkatest.Topic{Name: "events", Partitions: 3}, kafkatest.Topic{Name: "dead", Partitions: 1}),
 		db: fmt.Sprintf("sentinel_daemon_test_%016x", rand.Uint64()), model: testModel(t)}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -3,10 +3,10 @@ package store
 import (
 	"context"
 	"fmt"
+	"github.com/sentinel-ml/sentinel/internal/store/storetest"
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"os"
 	"reflect"
 	"sync/atomic"
 	"testing"
@@ -14,20 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-// serverDSN returns the test server's DSN. Without one a developer's run skips
-// the integration tests, but CI must not pass by skipping them.
-func serverDSN(tb testing.TB) string {
-	tb.Helper()
-	dsn := os.Getenv("SENTINEL_CLICKHOUSE_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal("SENTINEL_CLICKHOUSE_DSN is unset under CI: start a server with scripts/clickhouse.sh start and export its output")
-		}
-		tb.Skip("SENTINEL_CLICKHOUSE_DSN is unset: `export $(scripts/clickhouse.sh start)` to run against a real ClickHouse")
-	}
-	return dsn
-}
 
 // testClock hands out strictly increasing times, so each Write's version is
 // later than the one before even when the wall clock's resolution is coarse.
@@ -43,7 +29,7 @@ func openTestStore(tb testing.TB) (*ClickHouse, *prometheus.Registry) {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
 	opts := Options{
-		DSN:          serverDSN(tb),
+		DSN:          storetest.DSN(tb),
 		Database:     fmt.Sprintf("sentinel_test_%016x", rand.Uint64()),
 		RetryInitial: 10 * time.Millisecond,
 		RetryMax:     200 * time.Millisecond,
