@@ -53,7 +53,9 @@ type FeatureReport struct {
 	LInfinityValue    *string  `json:"l_infinity_value,omitempty"`
 	Chi2Statistic     *float64 `json:"chi2_statistic,omitempty"`
 	Chi2PValue        *float64 `json:"chi2_p_value,omitempty"`
-	NewCategories     []string `json:"new_categories,omitempty"`
+	// NewCategories is present, possibly empty, for every categorical feature
+	// compared, so a consumer need not tell "none" from "not computed".
+	NewCategories *[]string `json:"new_categories,omitempty"`
 
 	Violations  map[string]uint64  `json:"violations"`
 	Drift       bool               `json:"drift"`
@@ -164,7 +166,8 @@ func (fr *FeatureReport) fill(c stats.Comparison, numeric bool) {
 	}
 	fr.Chi2Statistic = finite(c.Chi2Statistic)
 	fr.Chi2PValue = finite(c.Chi2PValue)
-	fr.NewCategories = c.NewCategories
+	newCategories := append([]string{}, c.NewCategories...)
+	fr.NewCategories = &newCategories
 }
 
 // finite returns a pointer to x, or nil for NaN and ±Inf, which JSON cannot hold.

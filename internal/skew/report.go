@@ -73,8 +73,8 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		add("chi2", f.Chi2Statistic)
 		add("chi2_p", f.Chi2PValue)
-		if len(f.NewCategories) > 0 {
-			parts = append(parts, "new categories: "+strings.Join(f.NewCategories, ", "))
+		if f.NewCategories != nil && len(*f.NewCategories) > 0 {
+			parts = append(parts, "new categories: "+strings.Join(*f.NewCategories, ", "))
 		}
 		if len(parts) > 0 {
 			fmt.Fprintf(&b, "  %s: %s\n", f.Name, strings.Join(parts, ", "))
