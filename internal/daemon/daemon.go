@@ -91,7 +91,7 @@ type Daemon struct {
 	done   chan struct{}
 	errMu  sync.Mutex
 	err    error
-	commit map[string]int64 // last committed offset by "topic/partition"
+	commit map[partitionKey]int64 // last committed offset per partition
 }
 
 // New checks the options; Start does the work.
@@ -100,7 +100,7 @@ func New(opts Options) (*Daemon, error) {
 		return nil, fmt.Errorf("daemon options: %w", err)
 	}
 	return &Daemon{opts: opts, log: opts.Logger, stop: make(chan context.Context), done: make(chan struct{}),
-		commit: make(map[string]int64)}, nil
+		commit: make(map[partitionKey]int64)}, nil
 }
 
 // Start reads what the store already holds — the windows written before a
@@ -237,6 +237,11 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+type partitionKey struct {
+	topic     string
+	partition int
+}
+
 type fetched struct {
 	msg ingest.Message
 	err error
@@ -323,7 +328,7 @@ func (d *Daemon) run(ctx context.Context) error {
 func (d *Daemon) commitOffsets(ctx context.Context) error {
 	var todo []ingest.Message
 	for _, m := range d.p.Committable() {
-		key := fmt.Sprintf("%s/%d", m.Topic, m.Partition)
+		key := partitionKey{m.Topic, m.Partition}
 		if last, ok := d.commit[key]; ok && m.Offset <= last {
 			continue
 		}
@@ -336,7 +341,7 @@ func (d *Daemon) commitOffsets(ctx context.Context) error {
 		return fmt.Errorf("committing offsets: %w", err)
 	}
 	for _, m := range todo {
-		d.commit[fmt.Sprintf("%s/%d", m.Topic, m.Partition)] = m.Offset
+		d.commit[partitionKey{m.Topic, m.Partition}] = m.Offset
 	}
 	return nil
 }

@@ -137,8 +137,7 @@ func percentile(q float64) string {
 // when it holds too few values.
 func (r *results) compare(t config.FeatureType, ref, cur stats.Distribution) stats.Comparison {
 	if ref.N < r.minSamples {
-		return stats.Comparison{PSI: math.NaN(), JSDivergence: math.NaN(), KSPValue: math.NaN(), LInfinity: math.NaN(),
-			WassersteinNormed: math.NaN(), Chi2PValue: math.NaN()}
+		return stats.Undefined()
 	}
 	return compare(t, ref, cur)
 }

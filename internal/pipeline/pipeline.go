@@ -330,8 +330,7 @@ func (p *Pipeline) Process(ctx context.Context, msg ingest.Message) error {
 	if !end.After(ms.closedUpTo) {
 		if !end.After(ms.written) {
 			// Written before a restart: this event was counted then.
-			p.stats.Skipped++
-			p.metrics.skipped.WithLabelValues(name).Inc()
+			p.skip(name)
 		} else {
 			p.stats.Late++
 			p.metrics.late.WithLabelValues(name).Inc()
@@ -348,8 +347,7 @@ func (p *Pipeline) Process(ctx context.Context, msg ingest.Message) error {
 	}
 	if last, ok := w.counted[tp]; ok && msg.Offset <= last {
 		// Counted in the window's stored profiles before the restart.
-		p.stats.Skipped++
-		p.metrics.skipped.WithLabelValues(name).Inc()
+		p.skip(name)
 		return nil
 	}
 	w.hold(tp, msg.Offset)
@@ -391,6 +389,12 @@ func (p *Pipeline) Process(ctx context.Context, msg ingest.Message) error {
 		part.maxEvent = ev.Timestamp
 	}
 	return p.closeUpTo(ctx, ms, p.watermark(ms, now))
+}
+
+// skip counts a message read again after a restart, already counted before it.
+func (p *Pipeline) skip(model string) {
+	p.stats.Skipped++
+	p.metrics.skipped.WithLabelValues(model).Inc()
 }
 
 // partition is what a model's watermark knows of one partition.

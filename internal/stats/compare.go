@@ -39,7 +39,9 @@ type Comparison struct {
 	NewCategories []string
 }
 
-func undefined() Comparison {
+// Undefined is the comparison of distributions too small or empty to compare:
+// every statistic NaN.
+func Undefined() Comparison {
 	nan := math.NaN()
 	return Comparison{PSI: nan, JSDivergence: nan, KSStatistic: nan, KSPValue: nan, Wasserstein: nan,
 		WassersteinNormed: nan, LInfinity: nan, Chi2Statistic: nan, Chi2PValue: nan}
@@ -48,7 +50,7 @@ func undefined() Comparison {
 // CompareNumeric compares numeric distributions: PSI and JS over the bins, KS and
 // Wasserstein over the atoms.
 func CompareNumeric(ref, cur Distribution) Comparison {
-	c := undefined()
+	c := Undefined()
 	if ref.N == 0 || cur.N == 0 {
 		return c
 	}
@@ -67,7 +69,7 @@ func CompareNumeric(ref, cur Distribution) Comparison {
 
 // CompareCategorical compares category counts over the union of categories.
 func CompareCategorical(ref, cur Distribution) Comparison {
-	c := undefined()
+	c := Undefined()
 	counts := make(map[string][2]float64, len(ref.Categories)+1)
 	for k, n := range ref.Categories {
 		if n > 0 {
