@@ -25,9 +25,7 @@ func runBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return code
 	}
 	if *input == "" || *out == "" {
-		fmt.Fprintln(stderr, "sentinel baseline: --input and --out are required")
-		fs.Usage()
-		return exitUsage
+		return usageError(fs, "--input and --out are required")
 	}
 	open := func() (dataset.Reader, io.Closer, error) {
 		f, err := dataset.Open(*input)

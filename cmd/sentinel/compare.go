@@ -22,9 +22,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return code
 	}
 	if *baselinePath == "" || *input == "" {
-		fmt.Fprintln(stderr, "sentinel compare: --baseline and --input are required")
-		fs.Usage()
-		return exitUsage
+		return usageError(fs, "--baseline and --input are required")
 	}
 	if *format != "text" && *format != "json" {
 		return fail(stderr, "compare", fmt.Errorf("--format %q: want text or json", *format))

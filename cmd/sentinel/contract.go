@@ -41,9 +41,7 @@ func runContractInfer(ctx context.Context, args []string, stdout, stderr io.Writ
 		return code
 	}
 	if *model == "" || *input == "" {
-		fmt.Fprintln(stderr, "sentinel contract infer: --model and --input are required")
-		fs.Usage()
-		return exitUsage
+		return usageError(fs, "--model and --input are required")
 	}
 	f, err := dataset.Open(*input)
 	if err != nil {

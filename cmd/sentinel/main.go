@@ -102,9 +102,7 @@ func parseFlags(fs *flag.FlagSet, args []string) int {
 	switch {
 	case err == nil:
 		if fs.NArg() > 0 {
-			fmt.Fprintf(fs.Output(), "sentinel %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-			fs.Usage()
-			return exitUsage
+			return usageError(fs, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 		}
 		return -1
 	case errors.Is(err, flag.ErrHelp):
@@ -112,6 +110,13 @@ func parseFlags(fs *flag.FlagSet, args []string) int {
 	default:
 		return exitUsage
 	}
+}
+
+// usageError reports a missing or inconsistent flag with the command's usage.
+func usageError(fs *flag.FlagSet, problem string) int {
+	fmt.Fprintf(fs.Output(), "sentinel %s: %s\n", fs.Name(), problem)
+	fs.Usage()
+	return exitUsage
 }
 
 // fail prints err for a sub-command and returns the exit code for input errors.

@@ -35,9 +35,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return code
 	}
 	if *input == "" || (*configPath == "") == (*contractPath == "") || (*contractPath != "") != (*baselinePath != "") {
-		fmt.Fprintln(stderr, "sentinel replay: --input and either --config or --contract with --baseline are required")
-		fs.Usage()
-		return exitUsage
+		return usageError(fs, "--input and either --config or --contract with --baseline are required")
 	}
 	d := config.DefaultDaemon()
 	var refs []config.ModelRef

@@ -29,9 +29,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if *configPath == "" {
-		fmt.Fprintln(stderr, "sentinel run: --config is required")
-		fs.Usage()
-		return exitUsage
+		return usageError(fs, "--config is required")
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
