@@ -148,6 +148,7 @@ type Point struct {
 type metricStatus int
 
 const (
+	// statusActive, the zero value: the metric is modelled as usual.
 	statusActive metricStatus = iota
 	// statusConstant: the metric never changed in training; any change is flagged.
 	statusConstant

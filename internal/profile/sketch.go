@@ -205,17 +205,6 @@ func (s *Sketch) bucketOf(x float64) bucket {
 	}
 }
 
-// less orders buckets by the values they hold.
-func (a bucket) less(b bucket) bool {
-	if a.sign != b.sign {
-		return a.sign < b.sign
-	}
-	if a.sign < 0 {
-		return a.i > b.i
-	}
-	return a.i < b.i
-}
-
 // buckets calls f for each non-empty bucket in value order with its count and the
 // number of values before it; it stops when f returns false.
 func (s *Sketch) buckets(f func(b bucket, below, count uint64) bool) {
