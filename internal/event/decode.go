@@ -49,7 +49,6 @@ const (
 type Decoder struct {
 	opts Options
 	data []byte
-	pos  int
 	// buf receives strings that had to be unescaped. Slices handed out from it are
 	// capacity-limited; if it has to grow mid-Decode, append moves it to a new
 	// array and the slices already handed out keep the old one, untouched.
@@ -141,7 +140,6 @@ func quoteName(name []byte) string {
 func (d *Decoder) Decode(data []byte, ev *Event) error {
 	*ev = Event{}
 	d.data = data
-	d.pos = 0
 	if cap(d.buf) < len(data) {
 		// Unescaping never lengthens a string, so this is enough unless the input
 		// has invalid UTF-8 (see buf).
@@ -156,92 +154,75 @@ func (d *Decoder) Decode(data []byte, ev *Event) error {
 	featuresObj := false
 	var env [numEnv]envField
 
-	d.ws()
-	switch c := d.peek(); c {
+	i := ws(data, 0)
+	switch c := peek(data, i); c {
 	case '{':
 	case 0:
-		return d.fail(ReasonInvalidJSON, "empty input")
+		return d.failAt(ReasonInvalidJSON, i, "empty input")
 	case '[', '"', 't', 'f', 'n', 'N', 'I', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		return d.fail(ReasonNotObject, "top level is not an object")
+		return d.failAt(ReasonNotObject, i, "top level is not an object")
 	default:
-		return d.fail(ReasonInvalidJSON, "invalid character at top level")
+		return d.failAt(ReasonInvalidJSON, i, "invalid character at top level")
 	}
-	d.pos++
-	d.ws()
-	if d.peek() == '}' {
-		d.pos++
-	} else {
-		for {
-			if d.peek() != '"' {
-				return d.fail(ReasonInvalidJSON, "expected object key")
+	i++
+	for first := true; ; first = false {
+		name, vi, closed, err := d.key(i, first)
+		if err != nil {
+			return err
+		}
+		if closed {
+			i = vi
+			break
+		}
+		k := envKey(name)
+		off := vi
+		if k == envNone && !collectTop {
+			// Nothing keeps an unknown envelope member: it is only validated.
+			if i, err = d.skipValue(vi, 1); err != nil {
+				return err
 			}
-			name, err := d.str()
+		} else {
+			// The value goes straight into the slot that keeps it.
+			var scratch Value
+			v := &scratch
+			if collectTop {
+				if len(d.top) < d.opts.MaxFeatures {
+					f := next(&d.top)
+					f.Name = name
+					v = &f.Value
+				} else {
+					topOverflow = true
+				}
+			} else if !env[k].set {
+				v = &env[k].val
+			}
+			if k == envFeatures && layout != LayoutFlat && peek(data, vi) == '{' {
+				if featuresObj {
+					return d.failAt(ReasonDuplicateKey, off, "duplicate \"features\"")
+				}
+				featuresObj = true
+				*v = Value{Kind: KindOther}
+				i, err = d.features(vi)
+			} else {
+				i, err = d.value(vi, 1, v)
+			}
 			if err != nil {
 				return err
 			}
-			if err := d.colon(); err != nil {
-				return err
-			}
-			k := envKey(name)
-			off := d.pos
-			if k == envNone && !collectTop {
-				// Nothing keeps an unknown envelope member: it is only validated.
-				if err := d.skipValue(1); err != nil {
-					return err
+			if k != envNone {
+				e := &env[k]
+				if e.set {
+					return d.failAt(ReasonDuplicateKey, off, "duplicate \""+envName(k)+"\"")
 				}
-			} else {
-				// The value goes straight into the slot that keeps it.
-				var scratch Value
-				v := &scratch
-				if collectTop {
-					if len(d.top) < d.opts.MaxFeatures {
-						f := next(&d.top)
-						f.Name = name
-						v = &f.Value
-					} else {
-						topOverflow = true
-					}
-				} else if !env[k].set {
-					v = &env[k].val
-				}
-				if k == envFeatures && layout != LayoutFlat && d.peek() == '{' {
-					if featuresObj {
-						return d.failAt(ReasonDuplicateKey, off, "duplicate \"features\"")
-					}
-					featuresObj = true
-					*v = Value{Kind: KindOther}
-					if err := d.features(); err != nil {
-						return err
-					}
-				} else if err := d.value(1, v); err != nil {
-					return err
-				}
-				if k != envNone {
-					e := &env[k]
-					if e.set {
-						return d.failAt(ReasonDuplicateKey, off, "duplicate \""+envName(k)+"\"")
-					}
-					e.set, e.off = true, off
-					if v != &e.val {
-						e.val = *v
-					}
+				e.set, e.off = true, off
+				if v != &e.val {
+					e.val = *v
 				}
 			}
-			d.ws()
-			c := d.peek()
-			d.pos++
-			if c == '}' {
-				break
-			}
-			if c != ',' {
-				return d.failAt(ReasonInvalidJSON, d.pos-1, "expected ',' or '}' after object member")
-			}
-			d.ws()
 		}
 	}
-	d.ws()
-	if d.pos != len(d.data) {
-		return d.fail(ReasonInvalidJSON, "trailing data after object")
+	if i = ws(data, i); i != len(data) {
+		return d.failAt(ReasonInvalidJSON, i, "trailing data after object")
 	}
 
 	strict := featuresObj || layout == LayoutEnvelope
@@ -331,82 +312,95 @@ func (d *Decoder) envelope(env *[numEnv]envField, ev *Event, strict bool) error 
 	return nil
 }
 
-// features decodes the "features" object (depth 2) into d.feat.
-func (d *Decoder) features() error {
+// features decodes the "features" object (depth 2) at i into d.feat and returns
+// its end.
+func (d *Decoder) features(i int) (int, error) {
 	if 2 > d.opts.MaxDepth {
-		return d.fail(ReasonTooDeep, "nesting deeper than MaxDepth")
+		return 0, d.failAt(ReasonTooDeep, i, "nesting deeper than MaxDepth")
 	}
-	d.pos++ // '{'
-	d.ws()
-	if d.peek() == '}' {
-		d.pos++
-		return nil
-	}
-	for {
-		if d.peek() != '"' {
-			return d.fail(ReasonInvalidJSON, "expected object key")
-		}
-		name, err := d.str()
+	i++
+	for first := true; ; first = false {
+		name, vi, closed, err := d.key(i, first)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		if err := d.colon(); err != nil {
-			return err
+		if closed {
+			return vi, nil
 		}
 		if len(d.feat) >= d.opts.MaxFeatures {
-			return d.fail(ReasonTooManyFeatures, "more than "+strconv.Itoa(d.opts.MaxFeatures)+" features")
+			return 0, d.failAt(ReasonTooManyFeatures, vi, "more than "+strconv.Itoa(d.opts.MaxFeatures)+" features")
 		}
 		f := next(&d.feat)
 		f.Name = name
-		if err := d.value(2, &f.Value); err != nil {
-			return err
+		if i, err = d.value(vi, 2, &f.Value); err != nil {
+			return 0, err
 		}
-		d.ws()
-		c := d.peek()
-		d.pos++
-		if c == '}' {
-			return nil
-		}
-		if c != ',' {
-			return d.failAt(ReasonInvalidJSON, d.pos-1, "expected ',' or '}' after object member")
-		}
-		d.ws()
 	}
 }
 
-// value decodes the value at d.pos, a member of a container at the given depth,
-// into *v. It writes in place because a Value is large enough for the copies of a
-// returned one to show in profiles.
-func (d *Decoder) value(depth int, v *Value) error {
-	switch c := d.peek(); c {
+// key reads from i, where the previous member's value ends (or just past the
+// opening brace, for the first member), to the start of the next member's value.
+// It returns that member's name and the offset of the value; or closed and the
+// offset past the closing brace at the end of the object.
+func (d *Decoder) key(i int, first bool) (name []byte, vi int, closed bool, err error) {
+	data := d.data
+	i = ws(data, i)
+	ch := peek(data, i)
+	if ch == '}' {
+		return nil, i + 1, true, nil
+	}
+	if !first {
+		if ch != ',' {
+			return nil, 0, false, d.failAt(ReasonInvalidJSON, i, "expected ',' or '}' after object member")
+		}
+		i = ws(data, i+1)
+		ch = peek(data, i)
+	}
+	if ch != '"' {
+		return nil, 0, false, d.failAt(ReasonInvalidJSON, i, "expected object key")
+	}
+	if name, i, err = d.str(i); err != nil {
+		return nil, 0, false, err
+	}
+	if i, err = d.colon(i); err != nil {
+		return nil, 0, false, err
+	}
+	return name, i, false, nil
+}
+
+// value decodes the value at i, a member of a container at the given depth, into
+// *v and returns its end. It writes in place because a Value is large enough for
+// the copies of a returned one to show in profiles.
+func (d *Decoder) value(i, depth int, v *Value) (int, error) {
+	switch c := peek(d.data, i); c {
 	case '"':
-		s, err := d.str()
+		s, end, err := d.str(i)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if f, ok := nonFinite(s); ok {
 			*v = Value{Kind: KindNumber, Num: f, Str: s}
 		} else {
 			*v = Value{Kind: KindString, Str: s}
 		}
+		return end, nil
 	case 't':
 		*v = Value{Kind: KindBool, Num: 1, Bool: true}
-		return d.literal("true")
+		return d.literal(i, "true")
 	case 'f':
 		*v = Value{Kind: KindBool}
-		return d.literal("false")
+		return d.literal(i, "false")
 	case 'n':
 		*v = Value{Kind: KindNull}
-		return d.literal("null")
+		return d.literal(i, "null")
 	case '{', '[':
 		*v = Value{Kind: KindOther}
-		return d.skipContainer(depth + 1)
+		return d.skipContainer(i, depth+1)
 	default:
-		f, err := d.number()
+		f, end, err := d.number(i)
 		*v = Value{Kind: KindNumber, Num: f}
-		return err
+		return end, err
 	}
-	return nil
 }
 
 // next returns a pointer to a new last element of *fields, reusing the backing
@@ -420,12 +414,13 @@ func next(fields *[]Field) *Field {
 	return &(*fields)[n]
 }
 
-// number decodes a JSON number or one of the literals NaN, Infinity, -Infinity.
-// Plain decimals, most of what events carry, are scanned and converted in one
-// pass; everything else, including every invalid number, takes numberSlow.
-func (d *Decoder) number() (float64, error) {
+// number decodes the JSON number at i, or one of the literals NaN, Infinity,
+// -Infinity, and returns its end. Plain decimals, most of what events carry, are
+// scanned and converted in one pass; everything else, including every invalid
+// number, takes numberSlow.
+func (d *Decoder) number(i int) (float64, int, error) {
 	data := d.data
-	i := d.pos
+	start := i
 	neg := i < len(data) && data[i] == '-'
 	if neg {
 		i++
@@ -444,45 +439,42 @@ func (d *Decoder) number() (float64, error) {
 			frac++
 		}
 		if frac == 0 {
-			return d.numberSlow()
+			return d.numberSlow(start)
 		}
 	}
 	// Past 19 digits mant may have wrapped; a leading zero of a longer integer
 	// part, an exponent or an empty integer part is for numberSlow to judge.
 	if digits == 0 || digits+frac > 19 || (digits > 1 && data[first] == '0') ||
 		(i < len(data) && (data[i] == 'e' || data[i] == 'E')) {
-		return d.numberSlow()
+		return d.numberSlow(start)
 	}
 	x, ok := numparse.Scale(mant, frac)
 	if !ok {
-		return d.numberSlow()
+		return d.numberSlow(start)
 	}
-	d.pos = i
 	if neg {
 		x = -x
 	}
-	return x, nil
+	return x, i, nil
 }
 
-func (d *Decoder) numberSlow() (float64, error) {
-	start := d.pos
+func (d *Decoder) numberSlow(start int) (float64, int, error) {
 	end, special, ok := scanNumber(d.data, start)
 	if !ok {
-		return 0, d.fail(ReasonInvalidJSON, "invalid value")
+		return 0, 0, d.failAt(ReasonInvalidJSON, start, "invalid value")
 	}
-	d.pos = end
 	if special != 0 {
-		return special, nil
+		return special, end, nil
 	}
 	if f, ok := numparse.Decimal(d.data[start:end]); ok {
-		return f, nil
+		return f, end, nil
 	}
 	// The grammar is already checked, so the only possible error is ErrRange, for
 	// which ParseFloat returns ±Inf or ±0: overflow is kept as the instability it
 	// is rather than rejected. unsafe.String avoids copying; ParseFloat retains the
 	// string only inside the error it returns, which is discarded here.
 	f, _ := strconv.ParseFloat(unsafe.String(&d.data[start], end-start), 64)
-	return f, nil
+	return f, end, nil
 }
 
 // scanNumber checks the number (or NaN/Infinity literal) starting at i and
@@ -592,55 +584,51 @@ func foldEq(s []byte, lower string) bool {
 	return true
 }
 
-func (d *Decoder) literal(lit string) error {
-	if !hasPrefix(d.data[d.pos:], lit) {
-		return d.fail(ReasonInvalidJSON, "invalid literal")
+func (d *Decoder) literal(i int, lit string) (int, error) {
+	if !hasPrefix(d.data[i:], lit) {
+		return 0, d.failAt(ReasonInvalidJSON, i, "invalid literal")
 	}
-	d.pos += len(lit)
-	return nil
+	return i + len(lit), nil
 }
 
-func (d *Decoder) peek() byte {
-	if d.pos < len(d.data) {
-		return d.data[d.pos]
+func peek(data []byte, i int) byte {
+	if i < len(data) {
+		return data[i]
 	}
 	return 0 // never valid outside a string, so EOF fails wherever a token is expected
 }
 
-func (d *Decoder) ws() {
-	for d.pos < len(d.data) {
+// ws returns the offset of the first non-whitespace byte from i on.
+func ws(data []byte, i int) int {
+	for i < len(data) {
 		// Every whitespace byte is at most ' ', so one comparison lets tokens through.
-		if c := d.data[d.pos]; c > ' ' || (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
-			return
+		if c := data[i]; c > ' ' || (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+			return i
 		}
-		d.pos++
+		i++
 	}
+	return i
 }
 
-func (d *Decoder) colon() error {
-	d.ws()
-	if d.peek() != ':' {
-		return d.fail(ReasonInvalidJSON, "expected ':' after object key")
+// colon reads the colon after an object key at i, and the whitespace around it.
+func (d *Decoder) colon(i int) (int, error) {
+	i = ws(d.data, i)
+	if peek(d.data, i) != ':' {
+		return 0, d.failAt(ReasonInvalidJSON, i, "expected ':' after object key")
 	}
-	d.pos++
-	d.ws()
-	return nil
+	return ws(d.data, i+1), nil
 }
 
-// str decodes the string whose opening quote is at d.pos. A string without
-// escapes or invalid UTF-8 aliases the input; others are unescaped into d.buf.
-func (d *Decoder) str() ([]byte, error) {
+// str decodes the string whose opening quote is at i and returns its end. A
+// string without escapes or invalid UTF-8 aliases the input; others are
+// unescaped into d.buf.
+func (d *Decoder) str(i int) ([]byte, int, error) {
 	data := d.data
-	start := d.pos + 1
-	i := plainEnd(data, start)
-	if i >= len(data) {
-		return nil, d.fail(ReasonInvalidJSON, "unterminated string")
+	e := plainEnd(data, i+1)
+	if e < len(data) && data[e] == '"' {
+		return data[i+1 : e : e], e + 1, nil
 	}
-	if data[i] == '"' {
-		d.pos = i + 1
-		return data[start:i:i], nil
-	}
-	return d.strSlow(start, i)
+	return d.strSlow(i, e)
 }
 
 // plainEnd returns the index of the first byte from i on that stringStop marks,
@@ -677,48 +665,50 @@ const stringStop = "" +
 	"11111111111111111111111111111111" +
 	"11111111111111111111111111111111"
 
-func (d *Decoder) strSlow(start, i int) ([]byte, error) {
+// strSlow continues str from i, where the fast scan of the string whose opening
+// quote is at q stopped.
+func (d *Decoder) strSlow(q, i int) ([]byte, int, error) {
 	data := d.data
+	start := q + 1
 	// Still aliasable as long as only valid multi-byte UTF-8 turns up.
 	for i < len(data) {
 		c := data[i]
 		switch {
 		case c == '"':
-			d.pos = i + 1
-			return data[start:i:i], nil
+			return data[start:i:i], i + 1, nil
 		case c == '\\':
-			return d.unescape(start, i)
+			return d.unescape(q, i)
 		case c < 0x20:
-			return nil, d.failAt(ReasonInvalidJSON, i, "control character in string")
+			return nil, 0, d.failAt(ReasonInvalidJSON, i, "control character in string")
 		case c < utf8.RuneSelf:
 			i++
 		default:
 			r, size := utf8.DecodeRune(data[i:])
 			if r == utf8.RuneError && size == 1 {
-				return d.unescape(start, i)
+				return d.unescape(q, i)
 			}
 			i += size
 		}
 	}
-	return nil, d.fail(ReasonInvalidJSON, "unterminated string")
+	return nil, 0, d.failAt(ReasonInvalidJSON, q, "unterminated string")
 }
 
-// unescape copies the string starting at start into d.buf, decoding escapes from
-// i on; data[start:i] needs no decoding.
-func (d *Decoder) unescape(start, i int) ([]byte, error) {
+// unescape copies the string whose opening quote is at q into d.buf, decoding
+// escapes from i on; what comes before i needs no decoding.
+func (d *Decoder) unescape(q, i int) ([]byte, int, error) {
 	data := d.data
+	start := q + 1
 	b0 := len(d.buf)
 	buf := append(d.buf, data[start:i]...)
 	for i < len(data) {
 		c := data[i]
 		switch {
 		case c == '"':
-			d.pos = i + 1
 			d.buf = buf
-			return buf[b0:len(buf):len(buf)], nil
+			return buf[b0:len(buf):len(buf)], i + 1, nil
 		case c == '\\':
 			if i+1 >= len(data) {
-				return nil, d.fail(ReasonInvalidJSON, "unterminated string")
+				return nil, 0, d.failAt(ReasonInvalidJSON, q, "unterminated string")
 			}
 			switch e := data[i+1]; e {
 			case '"', '\\', '/':
@@ -736,7 +726,7 @@ func (d *Decoder) unescape(start, i int) ([]byte, error) {
 			case 'u':
 				r, ok := hex4(data, i+2)
 				if !ok {
-					return nil, d.failAt(ReasonInvalidJSON, i, "invalid \\u escape")
+					return nil, 0, d.failAt(ReasonInvalidJSON, i, "invalid \\u escape")
 				}
 				i += 6
 				if utf16.IsSurrogate(r) {
@@ -754,11 +744,11 @@ func (d *Decoder) unescape(start, i int) ([]byte, error) {
 				buf = utf8.AppendRune(buf, r)
 				continue
 			default:
-				return nil, d.failAt(ReasonInvalidJSON, i, "invalid escape in string")
+				return nil, 0, d.failAt(ReasonInvalidJSON, i, "invalid escape in string")
 			}
 			i += 2
 		case c < 0x20:
-			return nil, d.failAt(ReasonInvalidJSON, i, "control character in string")
+			return nil, 0, d.failAt(ReasonInvalidJSON, i, "control character in string")
 		case c < utf8.RuneSelf:
 			buf = append(buf, c)
 			i++
@@ -772,7 +762,7 @@ func (d *Decoder) unescape(start, i int) ([]byte, error) {
 			i += size
 		}
 	}
-	return nil, d.fail(ReasonInvalidJSON, "unterminated string")
+	return nil, 0, d.failAt(ReasonInvalidJSON, q, "unterminated string")
 }
 
 // hex4 decodes the four hex digits at data[i:i+4].
@@ -797,104 +787,103 @@ func hex4(data []byte, i int) (rune, bool) {
 	return r, true
 }
 
-// skipString validates the string at d.pos without decoding it.
-func (d *Decoder) skipString() error {
+// skipString validates the string whose opening quote is at q, without decoding
+// it, and returns its end.
+func (d *Decoder) skipString(q int) (int, error) {
 	data := d.data
-	for i := d.pos + 1; ; i++ {
+	for i := q + 1; ; i++ {
 		// Non-ASCII bytes stop plainEnd too, and fall through the switch.
 		if i = plainEnd(data, i); i >= len(data) {
 			break
 		}
 		switch c := data[i]; {
 		case c == '"':
-			d.pos = i + 1
-			return nil
+			return i + 1, nil
 		case c == '\\':
 			if i+1 >= len(data) {
-				return d.fail(ReasonInvalidJSON, "unterminated string")
+				return 0, d.failAt(ReasonInvalidJSON, q, "unterminated string")
 			}
 			switch data[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i++
 			case 'u':
 				if _, ok := hex4(data, i+2); !ok {
-					return d.failAt(ReasonInvalidJSON, i, "invalid \\u escape")
+					return 0, d.failAt(ReasonInvalidJSON, i, "invalid \\u escape")
 				}
 				i += 5
 			default:
-				return d.failAt(ReasonInvalidJSON, i, "invalid escape in string")
+				return 0, d.failAt(ReasonInvalidJSON, i, "invalid escape in string")
 			}
 		case c < 0x20:
-			return d.failAt(ReasonInvalidJSON, i, "control character in string")
+			return 0, d.failAt(ReasonInvalidJSON, i, "control character in string")
 		}
 	}
-	return d.fail(ReasonInvalidJSON, "unterminated string")
+	return 0, d.failAt(ReasonInvalidJSON, q, "unterminated string")
 }
 
-// skipContainer validates and skips the object or array at d.pos, which sits at
-// the given depth. Recursion is bounded by MaxDepth.
-func (d *Decoder) skipContainer(depth int) error {
+// skipContainer validates and skips the object or array at i, which sits at the
+// given depth, and returns its end. Recursion is bounded by MaxDepth.
+func (d *Decoder) skipContainer(i, depth int) (int, error) {
 	if depth > d.opts.MaxDepth {
-		return d.fail(ReasonTooDeep, "nesting deeper than MaxDepth")
+		return 0, d.failAt(ReasonTooDeep, i, "nesting deeper than MaxDepth")
 	}
-	isObj := d.data[d.pos] == '{'
+	data := d.data
+	isObj := data[i] == '{'
 	closer := byte(']')
 	if isObj {
 		closer = '}'
 	}
-	d.pos++
-	d.ws()
-	if d.peek() == closer {
-		d.pos++
-		return nil
+	i = ws(data, i+1)
+	if peek(data, i) == closer {
+		return i + 1, nil
 	}
+	var err error
 	for {
 		if isObj {
-			if d.peek() != '"' {
-				return d.fail(ReasonInvalidJSON, "expected object key")
+			if peek(data, i) != '"' {
+				return 0, d.failAt(ReasonInvalidJSON, i, "expected object key")
 			}
-			if err := d.skipString(); err != nil {
-				return err
+			if i, err = d.skipString(i); err != nil {
+				return 0, err
 			}
-			if err := d.colon(); err != nil {
-				return err
+			if i, err = d.colon(i); err != nil {
+				return 0, err
 			}
 		}
-		if err := d.skipValue(depth); err != nil {
-			return err
+		if i, err = d.skipValue(i, depth); err != nil {
+			return 0, err
 		}
-		d.ws()
-		c := d.peek()
-		d.pos++
+		i = ws(data, i)
+		c := peek(data, i)
 		if c == closer {
-			return nil
+			return i + 1, nil
 		}
 		if c != ',' {
-			return d.failAt(ReasonInvalidJSON, d.pos-1, "expected ',' or closing bracket")
+			return 0, d.failAt(ReasonInvalidJSON, i, "expected ',' or closing bracket")
 		}
-		d.ws()
+		i = ws(data, i+1)
 	}
 }
 
-func (d *Decoder) skipValue(depth int) error {
-	switch d.peek() {
+// skipValue validates and skips the value at i and returns its end.
+func (d *Decoder) skipValue(i, depth int) (int, error) {
+	switch peek(d.data, i) {
 	case '"':
-		return d.skipString()
+		return d.skipString(i)
 	case 't':
-		return d.literal("true")
+		return d.literal(i, "true")
 	case 'f':
-		return d.literal("false")
+		return d.literal(i, "false")
 	case 'n':
-		return d.literal("null")
+		return d.literal(i, "null")
 	case '{', '[':
-		return d.skipContainer(depth + 1)
+		return d.skipContainer(i, depth+1)
 	}
-	end, _, ok := scanNumber(d.data, d.pos)
+	end, _, ok := scanNumber(d.data, i)
 	if !ok {
-		return d.fail(ReasonInvalidJSON, "invalid value")
+		return 0, d.failAt(ReasonInvalidJSON, i, "invalid value")
 	}
-	d.pos = end
-	return nil
+	return end, nil
 }
 
 // duplicate returns the indexes of the first repeated name in fields, or -1, -1.
@@ -968,8 +957,6 @@ func (d *Decoder) findDuplicate(fields []Field) (int, int) {
 	}
 	return -1, -1
 }
-
-func (d *Decoder) fail(r Reason, msg string) error { return d.failAt(r, d.pos, msg) }
 
 func (d *Decoder) failAt(r Reason, off int, msg string) error {
 	return &DecodeError{Reason: r, Offset: off, Msg: msg}
