@@ -57,11 +57,11 @@ type Decoder struct {
 	feat []Field  // the "features" object's members
 	set  []uint32 // open-addressing table for the duplicate check, index+1 per slot
 	seed maphash.Seed
-	// names holds, end to end, the member names of the last object found free of
-	// duplicates, and ends where each one ends in it: a producer repeats its
-	// schema, so comparing with them usually settles the check without hashing.
-	names []byte
-	ends  []int
+	// A producer repeats its schema, so the text between one member's value and
+	// the next usually repeats too: the keys of the last object at each level
+	// let most members be read with one comparison, and often settle the
+	// duplicate check without hashing.
+	topKeys, featKeys keyCache
 }
 
 // NewDecoder returns a Decoder with the given options.
@@ -165,8 +165,9 @@ func (d *Decoder) Decode(data []byte, ev *Event) error {
 		return d.failAt(ReasonInvalidJSON, i, "invalid character at top level")
 	}
 	i++
-	for first := true; ; first = false {
-		name, vi, closed, err := d.key(i, first)
+	keys := keyReader{cache: &d.topKeys, limit: d.opts.MaxFeatures}
+	for {
+		name, k, vi, closed, err := d.key(&keys, i)
 		if err != nil {
 			return err
 		}
@@ -174,7 +175,6 @@ func (d *Decoder) Decode(data []byte, ev *Event) error {
 			i = vi
 			break
 		}
-		k := envKey(name)
 		off := vi
 		if k == envNone && !collectTop {
 			// Nothing keeps an unknown envelope member: it is only validated.
@@ -221,14 +221,17 @@ func (d *Decoder) Decode(data []byte, ev *Event) error {
 			}
 		}
 	}
+	keys.close()
 	if i = ws(data, i); i != len(data) {
 		return d.failAt(ReasonInvalidJSON, i, "trailing data after object")
 	}
 
 	strict := featuresObj || layout == LayoutEnvelope
+	cache := &d.topKeys
 	if strict {
 		ev.Envelope = featuresObj
 		ev.Features = d.feat
+		cache = &d.featKeys
 		if f := env[envFeatures]; f.set && !featuresObj && f.val.Kind != KindNull {
 			return d.failAt(ReasonBadFieldType, f.off, "\"features\" is not an object")
 		}
@@ -238,7 +241,7 @@ func (d *Decoder) Decode(data []byte, ev *Event) error {
 		}
 		ev.Features = d.top
 	}
-	if i, j := d.duplicate(ev.Features); i >= 0 {
+	if i, j := d.duplicate(ev.Features, cache); i >= 0 {
 		return d.failAt(ReasonDuplicateKey, 0, "duplicate feature "+quoteName(ev.Features[j].Name)+" (members "+strconv.Itoa(i)+" and "+strconv.Itoa(j)+")")
 	}
 	return d.envelope(&env, ev, strict)
@@ -318,13 +321,15 @@ func (d *Decoder) features(i int) (int, error) {
 	if 2 > d.opts.MaxDepth {
 		return 0, d.failAt(ReasonTooDeep, i, "nesting deeper than MaxDepth")
 	}
+	keys := keyReader{cache: &d.featKeys, limit: d.opts.MaxFeatures}
 	i++
-	for first := true; ; first = false {
-		name, vi, closed, err := d.key(i, first)
+	for {
+		name, _, vi, closed, err := d.key(&keys, i)
 		if err != nil {
 			return 0, err
 		}
 		if closed {
+			keys.close()
 			return vi, nil
 		}
 		if len(d.feat) >= d.opts.MaxFeatures {
@@ -338,34 +343,122 @@ func (d *Decoder) features(i int) (int, error) {
 	}
 }
 
-// key reads from i, where the previous member's value ends (or just past the
-// opening brace, for the first member), to the start of the next member's value.
-// It returns that member's name and the offset of the value; or closed and the
-// offset past the closing brace at the end of the object.
-func (d *Decoder) key(i int, first bool) (name []byte, vi int, closed bool, err error) {
+// keyCache holds what lay, in the last object read at one level, between each
+// member's value and the next: from the end of the previous value (or the
+// opening brace) through the separator, the quoted name, the colon and the
+// whitespace up to the value. Only plain names (no escapes, ASCII) get a slot,
+// so that equal text means an equal name.
+type keyCache struct {
+	raw   []byte // the slots end to end
+	slots []keySlot
+	// known says the slots' names are those of the last object found free of
+	// duplicates, all of them and in order; any change to the slots clears it.
+	known bool
+}
+
+type keySlot struct {
+	end           int // where the slot ends in raw; it starts where the previous one ends
+	name, nameEnd int // where the name is within the slot
+	env           int // envKey of the name
+}
+
+// keyReader reads the keys of one object through its level's keyCache.
+type keyReader struct {
+	cache *keyCache
+	limit int // slots kept at most, so that one huge object cannot bloat the cache
+	k     int // index of the next member
+	// valid counts the leading slots that hold this object's members, because
+	// they matched or were recorded from it; recording stops at the first member
+	// that could not be recorded, since slot k must be member k.
+	valid int
+}
+
+// key reads from p, where the previous member's value ends (or just past the
+// opening brace), to the start of the next member's value. It returns that
+// member's name, the name's envKey, and the offset of the value; or closed and
+// the offset past the closing brace at the end of the object.
+func (d *Decoder) key(r *keyReader, p int) (name []byte, env, i int, closed bool, err error) {
 	data := d.data
-	i = ws(data, i)
+	c := r.cache
+	k := r.k
+	r.k++
+	if k == r.valid && k < len(c.slots) {
+		start := 0
+		if k > 0 {
+			start = c.slots[k-1].end
+		}
+		s := &c.slots[k]
+		if match(data, p, c.raw[start:s.end]) {
+			r.valid++
+			// The value may start after more whitespace than last time.
+			return data[p+s.name : p+s.nameEnd : p+s.nameEnd], s.env, ws(data, p+s.end-start), false, nil
+		}
+	}
+	i = ws(data, p)
 	ch := peek(data, i)
 	if ch == '}' {
-		return nil, i + 1, true, nil
+		return nil, 0, i + 1, true, nil
 	}
-	if !first {
+	if k > 0 {
 		if ch != ',' {
-			return nil, 0, false, d.failAt(ReasonInvalidJSON, i, "expected ',' or '}' after object member")
+			return nil, 0, 0, false, d.failAt(ReasonInvalidJSON, i, "expected ',' or '}' after object member")
 		}
 		i = ws(data, i+1)
 		ch = peek(data, i)
 	}
 	if ch != '"' {
-		return nil, 0, false, d.failAt(ReasonInvalidJSON, i, "expected object key")
+		return nil, 0, 0, false, d.failAt(ReasonInvalidJSON, i, "expected object key")
 	}
-	if name, i, err = d.str(i); err != nil {
-		return nil, 0, false, err
+	q := i
+	e := plainEnd(data, q+1)
+	plain := e < len(data) && data[e] == '"'
+	if plain {
+		name, i = data[q+1:e:e], e+1
+	} else if name, i, err = d.strSlow(q, e); err != nil {
+		return nil, 0, 0, false, err
 	}
 	if i, err = d.colon(i); err != nil {
-		return nil, 0, false, err
+		return nil, 0, 0, false, err
 	}
-	return name, i, false, nil
+	env = envKey(name)
+	if plain && k == r.valid && k < r.limit {
+		start := 0
+		if k > 0 {
+			start = c.slots[k-1].end
+		}
+		c.raw = append(c.raw[:start], data[p:i]...)
+		c.slots = append(c.slots[:k], keySlot{end: len(c.raw), name: q + 1 - p, nameEnd: e - p, env: env})
+		c.known = false
+		r.valid++
+	}
+	return name, env, i, false, nil
+}
+
+// close drops the slots past the object's last valid one.
+func (r *keyReader) close() {
+	c := r.cache
+	if len(c.slots) > r.valid {
+		c.slots = c.slots[:r.valid]
+		c.known = false
+	}
+}
+
+// match reports whether data holds s at p. Slots are mostly a word or two long,
+// where comparing words inline beats a call to the runtime's memequal.
+func match(data []byte, p int, s []byte) bool {
+	n := len(s)
+	if n > len(data)-p {
+		return false
+	}
+	if n < 8 {
+		return string(data[p:p+n]) == string(s)
+	}
+	for j := 0; j < n-8; j += 8 {
+		if binary.LittleEndian.Uint64(data[p+j:]) != binary.LittleEndian.Uint64(s[j:]) {
+			return false
+		}
+	}
+	return binary.LittleEndian.Uint64(data[p+n-8:]) == binary.LittleEndian.Uint64(s[n-8:])
 }
 
 // value decodes the value at i, a member of a container at the given depth, into
@@ -887,36 +980,19 @@ func (d *Decoder) skipValue(i, depth int) (int, error) {
 }
 
 // duplicate returns the indexes of the first repeated name in fields, or -1, -1.
-func (d *Decoder) duplicate(fields []Field) (int, int) {
-	if d.sameNames(fields) {
+// c is the key cache of the level the fields were read from.
+func (d *Decoder) duplicate(fields []Field, c *keyCache) (int, int) {
+	if c.known && len(c.slots) == len(fields) {
+		// Recording a slot and close both clear known, so it surviving this
+		// object means every member matched its slot: the names are those of
+		// an object already found free of duplicates.
 		return -1, -1
 	}
 	i, j := d.findDuplicate(fields)
-	if i < 0 {
-		d.names = d.names[:0]
-		d.ends = d.ends[:0]
-		for k := range fields {
-			d.names = append(d.names, fields[k].Name...)
-			d.ends = append(d.ends, len(d.names))
-		}
+	if i < 0 && len(c.slots) == len(fields) {
+		c.known = true
 	}
 	return i, j
-}
-
-// sameNames reports whether fields has the names of the last object found free
-// of duplicates, in the same order.
-func (d *Decoder) sameNames(fields []Field) bool {
-	if len(fields) != len(d.ends) {
-		return false
-	}
-	start := 0
-	for k, end := range d.ends {
-		if string(fields[k].Name) != string(d.names[start:end]) {
-			return false
-		}
-		start = end
-	}
-	return true
 }
 
 func (d *Decoder) findDuplicate(fields []Field) (int, int) {
