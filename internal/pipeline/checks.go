@@ -54,7 +54,7 @@ func (r *results) add(kind, feature, metric string, value, threshold float64, be
 
 // check runs every per-window check. prev is the previous window and ref the
 // previous reference period, either nil when there is none yet.
-func check(m *Model, w, prev, ref *window, baseline []stats.Distribution, minSamples int) []store.CheckResult {
+func check(m *Model, w *window, prev, ref *summaries, baseline []stats.Distribution, minSamples int) []store.CheckResult {
 	r := &results{w: w, m: m, minSamples: float64(minSamples)}
 	r.add(KindQuality, "", "events", float64(w.events), noThreshold(), false)
 	for _, q := range []float64{0.5, 0.95, 0.99} {
@@ -79,10 +79,10 @@ func check(m *Model, w, prev, ref *window, baseline []stats.Distribution, minSam
 			r.skew(cf, compare(cf.Type, baseline[i], cur))
 		}
 		if prev != nil {
-			r.drift(cf.Name, "_vs_previous", cf.Drift, r.compare(cf.Type, prev.features.Features[i].Distribution(), cur))
+			r.drift(cf.Name, "_vs_previous", cf.Drift, r.compare(cf.Type, prev.features[i].Distribution(), cur))
 		}
 		if ref != nil {
-			r.drift(cf.Name, "_vs_reference", cf.Drift, r.compare(cf.Type, ref.features.Features[i].Distribution(), cur))
+			r.drift(cf.Name, "_vs_reference", cf.Drift, r.compare(cf.Type, ref.features[i].Distribution(), cur))
 		}
 	}
 	if w.features.UnexpectedOther > 0 || len(w.features.Unexpected) > 0 {
@@ -225,10 +225,8 @@ func statistics(t config.FeatureType, c stats.Comparison) []namedStatistic {
 }
 
 // prediction checks the model's output: numerical stability, and drift against
-// the previous window and the reference period. Probabilities and classes have
-// shared bins, so PSI applies; scores and regressions are compared by the
-// Wasserstein distance in standard deviations.
-func (r *results) prediction(prev, ref *window) {
+// the previous window and the reference period, by the model's predictionDrift.
+func (r *results) prediction(prev, ref *summaries) {
 	p := r.w.prediction
 	if p.Rows == 0 {
 		return
@@ -242,16 +240,11 @@ func (r *results) prediction(prev, ref *window) {
 	if p.Sketch != nil && p.Finite > 0 {
 		r.add(KindQuality, "prediction", "mean", p.Mean, noThreshold(), false)
 	}
-	rule := config.DriftRule{Method: config.PSI}
+	rule := r.m.predictionDrift()
 	t := config.Categorical
 	if p.Sketch != nil {
 		t = config.Numeric
-		if p.Bins == nil {
-			rule.Method = config.WassersteinNormed
-		}
 	}
-	threshold, _ := rule.Method.DefaultThreshold()
-	rule.Threshold = &threshold
 	cur := p.Distribution()
 	if cur.N < r.minSamples {
 		return

@@ -79,6 +79,19 @@ func (m *Model) predictionSpec() profile.Spec {
 	return s
 }
 
+// predictionDrift is the drift rule of the prediction. Probabilities and classes
+// have shared bins, so PSI applies; scores and regressions are compared by the
+// Wasserstein distance in standard deviations.
+func (m *Model) predictionDrift() config.DriftRule {
+	rule := config.DriftRule{Method: config.PSI}
+	if k := m.predictionKind(); k != config.Probability && k != config.Class {
+		rule.Method = config.WassersteinNormed
+	}
+	threshold, _ := rule.Method.DefaultThreshold()
+	rule.Threshold = &threshold
+	return rule
+}
+
 func (m *Model) latencySpec() profile.Spec {
 	return profile.Spec{Name: "latency_ms", Type: config.Numeric, Nullable: true, RelativeAccuracy: m.Baseline.RelativeAccuracy}
 }

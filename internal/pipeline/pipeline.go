@@ -160,11 +160,10 @@ type modelState struct {
 	// earlier windows were counted then.
 	written   time.Time
 	lastEvent time.Time // wall clock, for staleness and idle windows
-	prev      *window
-	// ref is the previous complete reference period; refNext accumulates the
-	// current one.
-	ref, refNext *window
-	refIndex     int64
+	// prev summarises the previous window, ref the previous reference period,
+	// and refNext accumulates the current one; each is allocated once.
+	prev, ref, refNext *summaries
+	refIndex           int64
 	// The per-event series, resolved once: a label lookup per event would cost
 	// more than profiling a feature.
 	eventsTotal prometheus.Counter
@@ -226,6 +225,16 @@ func New(opts Options) (*Pipeline, error) {
 	for _, m := range opts.Models {
 		ms := &modelState{m: m, open: make(map[int64]*window), closedUpTo: opts.Closed[m.Name()], written: opts.Closed[m.Name()], lastEvent: now,
 			parts: make(map[topicPartition]*partition)}
+		var err error
+		if ms.prev, err = newSummaries(m); err != nil {
+			return nil, err
+		}
+		if ms.ref, err = newSummaries(m); err != nil {
+			return nil, err
+		}
+		if ms.refNext, err = newSummaries(m); err != nil {
+			return nil, err
+		}
 		if opts.Anomaly != nil {
 			ms.detector = newDetector(m, opts.Window, *opts.Anomaly)
 		}
@@ -520,8 +529,15 @@ func (p *Pipeline) closeUpTo(ctx context.Context, ms *modelState, watermark time
 // closeWindow checks w and adds its results to b. The window leaves the open set
 // now, but its offsets are released only when b is written.
 func (p *Pipeline) closeWindow(ms *modelState, w *window, b *store.Batch) error {
-	ref := ms.ref
-	results := check(ms.m, w, ms.prev, ref, ms.baseline, p.opts.MinSamples)
+	// A window of a new reference period is the first to compare with the
+	// period that just completed.
+	idx := w.start.UnixNano() / int64(p.opts.ReferencePeriod)
+	if !ms.refNext.empty && idx != ms.refIndex {
+		ms.ref, ms.refNext = ms.refNext, ms.ref
+		ms.refNext.reset()
+	}
+	ms.refIndex = idx
+	results := check(ms.m, w, ms.prev.orNil(), ms.ref.orNil(), ms.baseline, p.opts.MinSamples)
 	results = keyedResults(ms.m, w, p.opts.MaxMismatchRatio, results)
 	if ms.detector != nil {
 		a, err := ms.detector.observe(ms.m.Name(), w, results)
@@ -541,20 +557,12 @@ func (p *Pipeline) closeWindow(ms *modelState, w *window, b *store.Batch) error 
 	if w.end.After(ms.closedUpTo) {
 		ms.closedUpTo = w.end
 	}
-	ms.prev = w
-	idx := w.start.UnixNano() / int64(p.opts.ReferencePeriod)
-	switch {
-	case ms.refNext == nil:
-		ms.refNext, ms.refIndex = w, idx
-	case idx == ms.refIndex:
-		// The period's first window accumulates the rest; it has been written
-		// and compared already, so merging into it changes no reported result.
-		if err := ms.refNext.merge(w); err != nil {
-			return fmt.Errorf("model %s: merging window into the reference: %w", ms.m.Name(), err)
-		}
-	default:
-		ms.ref = ms.refNext
-		ms.refNext, ms.refIndex = w, idx
+	ms.prev.reset()
+	if err := ms.prev.add(w); err != nil {
+		return fmt.Errorf("model %s: summarising the window: %w", ms.m.Name(), err)
+	}
+	if err := ms.refNext.add(w); err != nil {
+		return fmt.Errorf("model %s: adding the window to the reference: %w", ms.m.Name(), err)
 	}
 	p.stats.Windows++
 	p.metrics.windows.WithLabelValues(ms.m.Name()).Inc()
@@ -574,6 +582,8 @@ func (p *Pipeline) write(ctx context.Context, b store.Batch) error {
 		return fmt.Errorf("writing window results: %w", err)
 	}
 	clear(p.rejected)
+	// The windows are garbage now, unless the array still points at them.
+	clear(p.unwritten)
 	p.unwritten = p.unwritten[:0]
 	return nil
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"math"
 	"time"
 
@@ -126,18 +127,57 @@ func (w *window) addMatch(m *skew.Match) {
 	}
 }
 
-// merge adds o's profiles to w, for the reference period.
-func (w *window) merge(o *window) error {
-	if err := w.features.Merge(o.features); err != nil {
-		return err
+// summaries is what drift compares of earlier windows of a model: per feature
+// and for the prediction, the counts the contract's statistic needs.
+type summaries struct {
+	features   []*profile.Summary
+	prediction *profile.Summary
+	empty      bool
+}
+
+func newSummaries(m *Model) (*summaries, error) {
+	s := &summaries{features: make([]*profile.Summary, len(m.specs)), empty: true}
+	for i, spec := range m.specs {
+		var err error
+		if s.features[i], err = profile.NewSummary(spec, comparesShape(m.Contract.Features[i].Drift.Method)); err != nil {
+			return nil, fmt.Errorf("model %s: %w", m.Name(), err)
+		}
 	}
-	if err := w.prediction.Merge(o.prediction); err != nil {
-		return err
+	var err error
+	if s.prediction, err = profile.NewSummary(m.predictionSpec(), comparesShape(m.predictionDrift().Method)); err != nil {
+		return nil, fmt.Errorf("model %s: %w", m.Name(), err)
 	}
-	if err := w.latency.Merge(o.latency); err != nil {
-		return err
+	return s, nil
+}
+
+// comparesShape reports whether a drift statistic compares whole distributions
+// (their sketches) rather than bin or category counts.
+func comparesShape(m config.DriftMethod) bool {
+	return m == config.KSPValue || m == config.WassersteinNormed
+}
+
+func (s *summaries) reset() {
+	for _, f := range s.features {
+		f.Reset()
 	}
-	w.events += o.events
-	w.probabilityOutOfRange += o.probabilityOutOfRange
-	return nil
+	s.prediction.Reset()
+	s.empty = true
+}
+
+func (s *summaries) add(w *window) error {
+	for i, f := range s.features {
+		if err := f.Add(w.features.Features[i]); err != nil {
+			return err
+		}
+	}
+	s.empty = false
+	return s.prediction.Add(w.prediction)
+}
+
+// orNil returns s, or nil while it holds no window.
+func (s *summaries) orNil() *summaries {
+	if s.empty {
+		return nil
+	}
+	return s
 }

@@ -139,6 +139,13 @@ func (s *Sketch) Merge(o *Sketch) error {
 	return nil
 }
 
+// reset empties the sketch but keeps its stores' memory for the values to come.
+func (s *Sketch) reset() {
+	clear(s.pos.counts)
+	clear(s.neg.counts)
+	s.zero, s.count = 0, 0
+}
+
 // Quantile returns the q-quantile (q in [0, 1]) by the lower rank ⌊q·(n−1)⌋, or NaN
 // for an empty sketch.
 func (s *Sketch) Quantile(q float64) float64 {

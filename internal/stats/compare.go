@@ -58,6 +58,11 @@ func CompareNumeric(ref, cur Distribution) Comparison {
 		e, a := Proportions(ref.Bins), Proportions(cur.Bins)
 		c.PSI, c.JSDivergence = PSI(e, a), JSDivergence(e, a)
 	}
+	// A side summarised without its shape (only bin counts) leaves the
+	// statistics of shape undefined.
+	if len(ref.Atoms) == 0 || len(cur.Atoms) == 0 {
+		return c
+	}
 	c.KSStatistic = KS(ref.Atoms, cur.Atoms)
 	c.KSPValue = KSPValue(c.KSStatistic, ref.N, cur.N)
 	c.Wasserstein = Wasserstein(ref.Atoms, cur.Atoms)

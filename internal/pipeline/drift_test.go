@@ -1,0 +1,156 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sentinel-ml/sentinel/internal/config"
+	"github.com/sentinel-ml/sentinel/internal/profile"
+	"github.com/sentinel-ml/sentinel/internal/skew"
+)
+
+// driftModel has one feature per kind of drift summary: binned (PSI), shaped
+// (KS p-value, Wasserstein) and categorical (L∞), and a score prediction, whose
+// drift is a Wasserstein distance.
+func driftModel(t *testing.T) *Model {
+	t.Helper()
+	c, err := config.ParseContract([]byte(`model: drift
+prediction: {kind: score}
+features:
+  - {name: binned, type: numeric, drift: {method: psi}}
+  - {name: ks, type: numeric, drift: {method: ks_p_value}}
+  - {name: wd, type: numeric, drift: {method: wasserstein_normed}}
+  - {name: cat, type: categorical, drift: {method: l_infinity}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(3, 3))
+	var csv strings.Builder
+	csv.WriteString("binned,ks,wd,cat\n")
+	for range 1000 {
+		fmt.Fprintf(&csv, "%.4f,%.4f,%.4f,c%d\n", r.NormFloat64(), r.NormFloat64(), r.NormFloat64(), r.IntN(5))
+	}
+	b, err := profile.Build(context.Background(), c, csvOpener(csv.String()), profile.BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewModel(c, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestDriftReferences: each window's drift against the previous window and
+// against the previous reference period equals the statistic computed from
+// whole profiles of those windows, though the pipeline keeps only summaries of
+// them.
+func TestDriftReferences(t *testing.T) {
+	m := driftModel(t)
+	rec := &recorder{}
+	opts := testOptions(m, rec)
+	opts.ReferencePeriod = 2 * time.Minute
+	opts.Lateness = 0
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const windows, perWindow = 6, 200
+	r := rand.New(rand.NewPCG(4, 4))
+	features := make([][]*profile.Feature, windows) // per window: the features, then the prediction
+	ctx := context.Background()
+	offset := int64(0)
+	for w := range windows {
+		for _, s := range append(m.specs, m.predictionSpec()) {
+			f, err := profile.NewFeature(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			features[w] = append(features[w], f)
+		}
+		// Each window moves a little, so that every reference gives another value.
+		shift := 0.1 * float64(w)
+		for k := range perWindow {
+			values := []float64{r.NormFloat64() + shift, r.NormFloat64()*(1+shift) - shift, r.ExpFloat64() + shift}
+			cat := fmt.Sprintf("c%d", min(r.IntN(5+w), 6))
+			pred := r.Float64() * (1 + shift)
+			at := t0.Add(time.Duration(w)*time.Minute + time.Duration(k)*time.Minute/perWindow)
+			e := fmt.Sprintf(`{"model": "drift", "timestamp": %q, "features": {"binned": %v, "ks": %v, "wd": %v, "cat": %q}, "prediction": %v}`,
+				at.Format(time.RFC3339Nano), values[0], values[1], values[2], cat, pred)
+			for i, v := range values {
+				features[w][i].AddNumber(v)
+			}
+			features[w][3].AddString([]byte(cat))
+			features[w][4].AddNumber(pred)
+			if err := p.Process(ctx, msg(offset, []byte(e))); err != nil {
+				t.Fatal(err)
+			}
+			offset++
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := make(map[string]float64)
+	for _, b := range rec.batches {
+		for _, res := range b.Results {
+			if res.Kind == KindDrift {
+				got[fmt.Sprintf("%s %s %s", res.WindowStart.Format("15:04"), res.Feature, res.Metric)] = res.Value
+			}
+		}
+	}
+	merged := func(ws ...int) []*profile.Feature {
+		out := make([]*profile.Feature, len(features[0]))
+		for i := range out {
+			var err error
+			if out[i], err = profile.NewFeature(features[0][i].Spec()); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range ws {
+				if err := out[i].Merge(features[w][i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		return out
+	}
+	rules := []config.DriftRule{}
+	for _, f := range m.Contract.Features {
+		rules = append(rules, f.Drift)
+	}
+	rules = append(rules, m.predictionDrift())
+	names := []string{"binned", "ks", "wd", "cat", "prediction"}
+	check := func(w int, suffix string, ref []*profile.Feature) {
+		t.Helper()
+		for i, name := range names {
+			typ := config.Numeric
+			if name == "cat" {
+				typ = config.Categorical
+			}
+			want := skew.Statistic(compare(typ, ref[i].Distribution(), features[w][i].Distribution()), rules[i].Method)
+			key := fmt.Sprintf("%s %s %s%s", t0.Add(time.Duration(w)*time.Minute).Format("15:04"), name, rules[i].Method, suffix)
+			g, ok := got[key]
+			if !ok || math.Abs(g-want) > 1e-12*math.Max(1, math.Abs(want)) {
+				t.Errorf("%s = %v (reported %v), want %v", key, g, ok, want)
+			}
+			delete(got, key)
+		}
+	}
+	for w := 1; w < windows; w++ {
+		check(w, "_vs_previous", merged(w-1))
+	}
+	// Periods of two minutes: windows 2 and 3 compare with 0+1, 4 and 5 with 2+3.
+	for w := 2; w < windows; w++ {
+		first := w/2*2 - 2
+		check(w, "_vs_reference", merged(first, first+1))
+	}
+	if len(got) > 0 {
+		t.Errorf("unexpected drift results: %v", got)
+	}
+}
