@@ -5,9 +5,15 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/profile"
@@ -153,4 +159,61 @@ func TestDriftReferences(t *testing.T) {
 	if len(got) > 0 {
 		t.Errorf("unexpected drift results: %v", got)
 	}
+}
+
+// TestCheckMetrics: the thresholded results of each model's last closed window
+// are exported, and a check the next window does not produce disappears rather
+// than repeating a stale value.
+func TestCheckMetrics(t *testing.T) {
+	opts := testOptions(driftModel(t), &recorder{})
+	opts.Lateness = 0
+	opts.MinSamples = 3
+	reg := prometheus.NewRegistry()
+	opts.Registerer = reg
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	offset := int64(0)
+	send := func(at time.Time, binned string) {
+		t.Helper()
+		e := fmt.Sprintf(`{"model": "drift", "timestamp": %q, "features": {"binned": %s, "ks": 0.5, "wd": 1, "cat": "c1"}, "prediction": 0.5}`,
+			at.Format(time.RFC3339Nano), binned)
+		if err := p.Process(ctx, msg(offset, []byte(e))); err != nil {
+			t.Fatal(err)
+		}
+		offset++
+	}
+	golden := func(name string) {
+		t.Helper()
+		path := filepath.Join("testdata", name)
+		if *update {
+			out, err := testutil.CollectAndFormat(p.metrics.checks, expfmt.TypeTextPlain, "sentinel_check_value", "sentinel_check_breached")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, out, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer want.Close()
+		if err := testutil.GatherAndCompare(reg, want, "sentinel_check_value", "sentinel_check_breached"); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// 10:00 has three events, one with a wrong type: enough samples to compare
+	// with the baseline, and the wrong type breaches its zero threshold.
+	send(t0, "1")
+	send(t0.Add(time.Second), "2")
+	send(t0.Add(2*time.Second), `"oops"`)
+	send(t0.Add(time.Minute), "1") // closes 10:00
+	golden("check_metrics_first.prom")
+	// 10:01 has one event: too few samples for skew and drift, whose series go.
+	send(t0.Add(2*time.Minute), "1") // closes 10:01
+	golden("check_metrics_second.prom")
 }

@@ -552,7 +552,7 @@ func (p *Pipeline) closeWindow(ms *modelState, w *window, b *store.Batch) error 
 	}
 	b.Results = append(b.Results, results...)
 	b.Profiles = append(b.Profiles, profiles(ms.m, w, p.processed(), p.opts.Logger)...)
-	p.metrics.observe(ms.m.Name(), results)
+	p.metrics.checks.observeWindow(ms.m.Name(), results)
 	ms.removeOpen(w)
 	if w.end.After(ms.closedUpTo) {
 		ms.closedUpTo = w.end
@@ -619,7 +619,7 @@ func (p *Pipeline) Tick(ctx context.Context) error {
 			}
 			r.add(KindStaleness, "", "model_age_seconds", now.Sub(trained).Seconds(), limit, false)
 		}
-		p.metrics.observe(ms.m.Name(), r.out)
+		p.metrics.checks.observeClock(ms.m.Name(), r.out)
 		b.Results = append(b.Results, r.out...)
 	}
 	return p.write(ctx, b)
