@@ -151,6 +151,7 @@ type modelState struct {
 	parts      map[topicPartition]*partition
 	lastPartTP topicPartition
 	lastPart   *partition
+	latest     time.Time // latest event time of any partition
 	closedUpTo time.Time
 	// firstEnd is the earliest end among the open windows (zero when none): no
 	// window closes while the watermark is before it, which spares the scan of
@@ -396,6 +397,15 @@ func (p *Pipeline) Process(ctx context.Context, msg ingest.Message) error {
 	part.lastWall = now
 	if ev.Timestamp.After(part.maxEvent) {
 		part.maxEvent = ev.Timestamp
+		if ev.Timestamp.After(ms.latest) {
+			ms.latest = ev.Timestamp
+		}
+	}
+	// The watermark is never later than the latest event less the lateness:
+	// until that passes the first open window's end, nothing can close, and
+	// the walk over the partitions is spared.
+	if len(ms.open) == 0 || ms.latest.Add(-p.opts.Lateness).Before(ms.firstEnd) {
+		return nil
 	}
 	return p.closeUpTo(ctx, ms, p.watermark(ms, now))
 }
