@@ -252,6 +252,10 @@ type fetched struct {
 // every message, and bounds what an outage leaves in memory.
 const fetchAhead = 512
 
+// processRun bounds the messages processed between looks at the stop signal
+// and the tick and commit timers.
+const processRun = 256
+
 // run owns the pipeline: one goroutine processes, ticks and commits, so the
 // pipeline needs no locks. A second goroutine fetches at most fetchAhead
 // messages ahead; when a write blocks (store outage), fetching stops too instead
@@ -306,11 +310,20 @@ func (d *Daemon) run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case f := <-msgs:
-			if f.err != nil {
-				return fmt.Errorf("consuming: %w", f.err)
-			}
-			if err := d.p.Process(ctx, f.msg); err != nil {
-				return err
+			// Messages already fetched are processed in a run, checking the
+			// other cases between runs, so that the select over five cases is
+			// paid per run rather than per message.
+			for n := 0; ; n++ {
+				if f.err != nil {
+					return fmt.Errorf("consuming: %w", f.err)
+				}
+				if err := d.p.Process(ctx, f.msg); err != nil {
+					return err
+				}
+				if n == processRun || len(msgs) == 0 {
+					break
+				}
+				f = <-msgs
 			}
 		case <-tick.C:
 			if err := d.p.Tick(ctx); err != nil {
