@@ -5,11 +5,13 @@ package profile
 
 import (
 	"fmt"
-	"github.com/sentinel-ml/sentinel/internal/numparse"
 	"math"
 	"strconv"
 
+	"github.com/cespare/xxhash/v2"
+
 	"github.com/sentinel-ml/sentinel/internal/config"
+	"github.com/sentinel-ml/sentinel/internal/numparse"
 )
 
 // Violation is a kind of contract breach, counted per feature.
@@ -127,13 +129,13 @@ func NewFeature(spec Spec) (*Feature, error) {
 		}
 		f.categories = make(map[string]*categoryCount, len(spec.Tracked)+len(spec.Categories))
 		for _, c := range spec.Tracked {
-			f.categories[c] = &categoryCount{unknown: !f.isValid(c)}
+			f.categories[c] = &categoryCount{hash: xxhash.Sum64String(c), unknown: !f.isValid(c)}
 		}
 		// The contract's categories are counted exactly too, so that checking a
 		// value against them is the same map lookup as counting it.
 		for _, c := range spec.Categories {
 			if f.categories[c] == nil {
-				f.categories[c] = &categoryCount{}
+				f.categories[c] = &categoryCount{hash: xxhash.Sum64String(c)}
 			}
 		}
 		f.limit = len(f.categories) + maxCats
@@ -281,15 +283,39 @@ func (f *Feature) AddText(s []byte) {
 	}
 }
 
+// addCategory counts a value. Counts live behind pointers because
+// incrementing m[string(b)] in place would allocate the key on every call, while
+// a lookup does not. A counted category carries its hash, which spares hashing
+// the value for the distinct count: most values are of categories already
+// counted.
 func (f *Feature) addCategory(s []byte) {
 	f.Rows++
-	f.Distinct.AddBytes(s)
-	f.countCategory(s, 1)
+	if c := f.categories[string(s)]; c != nil {
+		c.n++
+		if c.unknown {
+			f.Violations[UnknownCategory]++
+		}
+		f.Distinct.AddHash(c.hash)
+		return
+	}
+	h := xxhash.Sum64(s)
+	f.Distinct.AddHash(h)
+	unknown := !f.isValid(string(s))
+	if unknown {
+		f.Violations[UnknownCategory]++
+	}
+	if len(f.categories) < f.limit {
+		f.categories[string(s)] = &categoryCount{n: 1, hash: h, unknown: unknown}
+		return
+	}
+	f.Other++
 }
 
-// categoryCount is one category's count, and whether the contract lists it.
+// categoryCount is one category's count, its hash, and whether the contract
+// lists it.
 type categoryCount struct {
 	n       uint64
+	hash    uint64 // for the distinct count
 	unknown bool
 }
 
@@ -301,28 +327,6 @@ func (f *Feature) isValid(s string) bool {
 	return ok
 }
 
-// countCategory adds n values of a category: to its count, or to other past the
-// bound. Counts live behind pointers because incrementing m[string(b)] in place
-// would allocate the key on every call, while a lookup does not.
-func (f *Feature) countCategory(s []byte, n uint64) {
-	if c := f.categories[string(s)]; c != nil {
-		c.n += n
-		if c.unknown {
-			f.Violations[UnknownCategory] += n
-		}
-		return
-	}
-	unknown := !f.isValid(string(s))
-	if unknown {
-		f.Violations[UnknownCategory] += n
-	}
-	if len(f.categories) < f.limit {
-		f.categories[string(s)] = &categoryCount{n: n, unknown: unknown}
-		return
-	}
-	f.Other += n
-}
-
 // mergeCategory adds a count from another profile, whose unknown-category
 // violations it already counted.
 func (f *Feature) mergeCategory(s string, n uint64) {
@@ -331,7 +335,7 @@ func (f *Feature) mergeCategory(s string, n uint64) {
 		return
 	}
 	if len(f.categories) < f.limit {
-		f.categories[s] = &categoryCount{n: n, unknown: !f.isValid(s)}
+		f.categories[s] = &categoryCount{n: n, hash: xxhash.Sum64String(s), unknown: !f.isValid(s)}
 		return
 	}
 	f.Other += n

@@ -3,8 +3,6 @@ package profile
 import (
 	"math"
 	"math/bits"
-
-	"github.com/cespare/xxhash/v2"
 )
 
 // hllPrecision gives 4,096 registers: a standard error of 1.04/√4096 ≈ 1.6% on the
@@ -25,9 +23,6 @@ func (h *HLL) AddHash(x uint64) {
 		h.reg[idx] = rank
 	}
 }
-
-// AddBytes adds a string element.
-func (h *HLL) AddBytes(b []byte) { h.AddHash(xxhash.Sum64(b)) }
 
 // AddFloat adds a numeric element. -0 and +0 are one value.
 func (h *HLL) AddFloat(x float64) {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
+
 	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/dataset"
 )
@@ -184,7 +186,7 @@ func TestHLLEstimate(t *testing.T) {
 	for _, n := range []int{10, 1000, 100000} {
 		var h HLL
 		for i := 0; i < n; i++ {
-			h.AddBytes([]byte(strconv.Itoa(i)))
+			h.AddHash(xxhash.Sum64String(strconv.Itoa(i)))
 			h.AddFloat(float64(i)) // a different hash space: adds no more than n again
 		}
 		// Each value went in as a string and as a float, so about 2n distinct hashes.
