@@ -394,6 +394,14 @@ func (d *Decoder) key(r *keyReader, p int) (name []byte, env, i int, closed bool
 			return data[p+s.name : p+s.nameEnd : p+s.nameEnd], s.env, ws(data, p+s.end-start), false, nil
 		}
 	}
+	return d.keySlow(r, k, p)
+}
+
+// keySlow is key for a member that its slot does not give, kept apart so that
+// the common case runs without its stack frame and spills.
+func (d *Decoder) keySlow(r *keyReader, k, p int) (name []byte, env, i int, closed bool, err error) {
+	data := d.data
+	c := r.cache
 	i = ws(data, p)
 	ch := peek(data, i)
 	if ch == '}' {
