@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
@@ -50,8 +52,31 @@ type KafkaSource struct {
 	// lagGeneration is the generation count at the last scrape.
 	lagGeneration int64
 
+	// assigned is the number of partitions of the current generation, -1
+	// before the first join.
+	assigned atomic.Int64
+
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// subscribedFormat is how kafka-go's Reader logs the partitions it was assigned
+// after each group join, with the map of partition to offset as the only
+// argument. It says so nowhere else: the Reader exposes neither the assignment
+// nor its member id. TestKafkaSourceReady fails if an upgrade changes the text.
+const subscribedFormat = "subscribed to topics and partitions: %+v"
+
+// trackAssignment reads the assignment off the Reader's log before passing the
+// line on.
+func (s *KafkaSource) trackAssignment(next kafka.Logger) kafka.Logger {
+	return kafka.LoggerFunc(func(format string, args ...any) {
+		if format == subscribedFormat && len(args) == 1 {
+			if v := reflect.ValueOf(args[0]); v.Kind() == reflect.Map {
+				s.assigned.Store(int64(v.Len()))
+			}
+		}
+		next.Printf(format, args...)
+	})
 }
 
 type topicPartition struct {
@@ -90,6 +115,7 @@ func NewKafkaSource(opts KafkaOptions) (*KafkaSource, error) {
 		perTopic:  make(map[string]topicCounters, len(opts.Topics)),
 		lag:       make(map[topicPartition]int64),
 	}
+	s.assigned.Store(-1)
 
 	messages := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sentinel_ingest_messages_total",
@@ -128,7 +154,7 @@ func NewKafkaSource(opts KafkaOptions) (*KafkaSource, error) {
 		WatchPartitionChanges: true,
 		// Events from aborted transactions never happened.
 		IsolationLevel: kafka.ReadCommitted,
-		Logger:         slogLogger(log, slog.LevelDebug),
+		Logger:         s.trackAssignment(slogLogger(log, slog.LevelDebug)),
 		ErrorLogger:    slogLogger(log, slog.LevelWarn),
 	})
 	log.Info("kafka source started", "brokers", opts.Brokers, "topics", s.topics)
@@ -184,21 +210,21 @@ func (s *KafkaSource) Commit(ctx context.Context, msgs ...Message) error {
 
 // Ready reports whether the source can do its job: a broker answers a metadata
 // request in which every topic exists and every partition has a leader, and the
-// reader has joined the group at least once.
-//
-// kafka-go exposes neither the current assignment nor whether a rebalance is in
-// progress: its Stats only count generations joined. So Ready cannot tell a member
-// that is mid-rebalance or was assigned no partitions (more replicas than
-// partitions) from one that is reading; it does tell "never joined" (wrong group
-// ACLs, coordinator unavailable) from "joined". Each call opens one short-lived
+// group's latest generation assigned this member at least one partition. A
+// member left without partitions (more replicas than partitions) is not ready:
+// it reads nothing. During a rebalance the previous generation's assignment
+// stands until the next one is known. Each call opens one short-lived
 // connection rather than reusing kafka-go's metadata cache, which would keep
 // answering for a while after the brokers went away.
 func (s *KafkaSource) Ready(ctx context.Context) error {
 	if err := checkTopics(ctx, s.conn, s.tlsConfig, s.mech, s.topics); err != nil {
 		return err
 	}
-	if s.pollStats() == 0 {
+	switch n := s.assigned.Load(); {
+	case n < 0:
 		return fmt.Errorf("kafka group %q: not joined yet", s.groupID)
+	case n == 0:
+		return fmt.Errorf("kafka group %q: joined, but no partitions are assigned to this member (more members than partitions?)", s.groupID)
 	}
 	return nil
 }

@@ -294,6 +294,39 @@ func TestKafkaSourceReady(t *testing.T) {
 		s, _ := newTestSource(t, testSourceOptions(c.Brokers(), "ready", "events", "labels"))
 		waitReady(t, s.Ready)
 	})
+	t.Run("more members than partitions", func(t *testing.T) {
+		// Two members share the one partition of "labels": one reads it and is
+		// ready, the other has nothing to read and is not, until the first
+		// leaves and the partition moves to it.
+		a, _ := newTestSource(t, testSourceOptions(c.Brokers(), "ready-spare", "labels"))
+		waitReady(t, a.Ready)
+		b, _ := newTestSource(t, testSourceOptions(c.Brokers(), "ready-spare", "labels"))
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			errA, errB := a.Ready(context.Background()), b.Ready(context.Background())
+			if (errA == nil) != (errB == nil) && b.assigned.Load() >= 0 {
+				spare := errB
+				if errA != nil {
+					spare = errA
+				}
+				if !strings.Contains(spare.Error(), "no partitions are assigned") {
+					t.Errorf("spare member: Ready() = %v, want no partitions assigned", spare)
+				}
+				if errA != nil {
+					a, b = b, a
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after 10s: Ready() = %v and %v, want exactly one member ready", errA, errB)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err := a.Close(); err != nil {
+			t.Fatal(err)
+		}
+		waitReady(t, b.Ready)
+	})
 	t.Run("missing topic", func(t *testing.T) {
 		s, _ := newTestSource(t, testSourceOptions(c.Brokers(), "ready-missing", "events", "nope"))
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
