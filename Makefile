@@ -16,9 +16,12 @@ vet:
 
 # The store's integration tests need a ClickHouse server: scripts/clickhouse.sh
 # installs Debian's package when missing, starts a private server on loopback
-# (or reuses one) and prints its DSN. Kafka tests run an in-process broker.
+# (or reuses one) and prints its DSN. scripts/promtool.sh provides promtool, which
+# lints the exposed metrics. Kafka tests run an in-process broker.
 test: vet
-	@dsn=$$(scripts/clickhouse.sh start) && export "$$dsn" && $(GO) test -count=1 ./...
+	@dsn=$$(scripts/clickhouse.sh start) && export "$$dsn" && \
+	  tool=$$(scripts/promtool.sh) && export "$$tool" && \
+	  $(GO) test -count=1 ./...
 
 # Benchmarks: Go micro-benchmarks, then compare end to end on a generated
 # 1,000,000-row, 10-column CSV with its throughput and peak memory.

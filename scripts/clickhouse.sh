@@ -14,6 +14,8 @@
 #   dsn=$(scripts/clickhouse.sh start) && export "$dsn" && go test ./...
 set -euo pipefail
 
+. "$(dirname "$0")/lib/apt.sh"
+
 cmd=${1:-start}
 dir=${2:-bin/clickhouse}
 tcp_port=${CLICKHOUSE_TCP_PORT:-19000}
@@ -38,29 +40,7 @@ install() {
 	if command -v clickhouse-server >/dev/null && command -v clickhouse-client >/dev/null; then
 		return
 	fi
-	[ "$(id -u)" -eq 0 ] || die "clickhouse-server is not installed and installing it needs root"
-	log "installing clickhouse-server and clickhouse-client from apt"
-	# Debian's package asks no questions, but a noninteractive frontend makes sure
-	# a future one cannot hang an unattended run. The lock timeout lets this wait
-	# for another apt run on the same machine instead of failing at once.
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q -o DPkg::Lock::Timeout=300 >&2
-	# The package's postinst starts the system-wide server (ports 9000/8123,
-	# /var/lib/clickhouse) and fails the install if that fails. A policy-rc.d
-	# that says 101 tells invoke-rc.d not to; container images ship one, a
-	# fresh machine may not, so one is put in place for the install alone.
-	local policy=/usr/sbin/policy-rc.d added=
-	if [ ! -e "$policy" ]; then
-		printf '#!/bin/sh\nexit 101\n' >"$policy"
-		chmod +x "$policy"
-		added=1
-	fi
-	local rc=0
-	apt-get install -y -q -o DPkg::Lock::Timeout=300 clickhouse-server clickhouse-client >&2 || rc=$?
-	if [ -n "$added" ]; then
-		rm -f "$policy"
-	fi
-	[ "$rc" -eq 0 ] || die "apt-get install clickhouse-server clickhouse-client failed (exit $rc)"
+	apt_install clickhouse-server clickhouse-client || die "cannot install clickhouse-server"
 }
 
 write_config() {

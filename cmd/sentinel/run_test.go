@@ -14,6 +14,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/sentinel-ml/sentinel/internal/ingest/kafkatest"
+	"github.com/sentinel-ml/sentinel/internal/promtest"
 	"github.com/sentinel-ml/sentinel/internal/store/storetest"
 )
 
@@ -155,10 +156,11 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Fatal("run did not start serving")
 	}
 	deadline := time.Now().Add(30 * time.Second)
+	var body []byte
 	for {
 		resp, err := http.Get(base + "/metrics")
 		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
+			body, _ = io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if strings.Contains(string(body), `sentinel_windows_closed_total{model="fraud"}`) &&
 				!strings.Contains(string(body), `sentinel_windows_closed_total{model="fraud"} 0`) &&
@@ -171,6 +173,8 @@ func TestRunEndToEnd(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// Every series the daemon exposes, through promtool's naming lint.
+	promtest.CheckMetrics(t, body)
 	cancel() // SIGTERM
 	select {
 	case code := <-done:
