@@ -14,17 +14,20 @@ func parseRFC3339(s []byte) (time.Time, bool) {
 	if len(s) < len("2006-01-02T15:04:05Z") {
 		return time.Time{}, false
 	}
-	year, ok1 := digits(s[0:4])
-	month, ok2 := digits(s[5:7])
-	day, ok3 := digits(s[8:10])
-	hour, ok4 := digits(s[11:13])
-	minute, ok5 := digits(s[14:16])
-	sec, ok6 := digits(s[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) ||
-		s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-		s[13] != ':' || s[16] != ':' {
+	// The fixed part is read without loops and checked with one branch: a
+	// digit's value is a byte, so a byte that is not a digit gives one above 9,
+	// and so does the max.
+	c := (*[19]byte)(s)
+	digit := func(i int) byte { return c[i] - '0' }
+	if max(digit(0), digit(1), digit(2), digit(3), digit(5), digit(6), digit(8), digit(9),
+		digit(11), digit(12), digit(14), digit(15), digit(17), digit(18)) > 9 ||
+		c[4] != '-' || c[7] != '-' || (c[10] != 'T' && c[10] != 't' && c[10] != ' ') ||
+		c[13] != ':' || c[16] != ':' {
 		return time.Time{}, false
 	}
+	two := func(i int) int { return int(digit(i))*10 + int(digit(i+1)) }
+	year, month, day := two(0)*100+two(2), two(5), two(8)
+	hour, minute, sec := two(11), two(14), two(17)
 	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
 		hour > 23 || minute > 59 || sec > 59 {
 		return time.Time{}, false
@@ -34,15 +37,18 @@ func parseRFC3339(s []byte) (time.Time, bool) {
 	if s[i] == '.' {
 		i++
 		start := i
-		scale := 100_000_000
 		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
 			// Digits past nanoseconds are truncated, as time.Parse does.
-			nsec += int(s[i]-'0') * scale
-			scale /= 10
+			if i-start < 9 {
+				nsec = nsec*10 + int(s[i]-'0')
+			}
 			i++
 		}
 		if i == start {
 			return time.Time{}, false
+		}
+		if n := i - start; n < 9 {
+			nsec *= [9]int{1e9, 1e8, 1e7, 1e6, 1e5, 1e4, 1e3, 1e2, 1e1}[n]
 		}
 	}
 	if i >= len(s) {
@@ -82,13 +88,14 @@ func parseRFC3339(s []byte) (time.Time, bool) {
 // calendar, 0 being 1970-01-01. Years are counted from March, so that the leap
 // day ends them, and shifted by one 400-year cycle (146097 days), so that
 // January and February of year 0 do not make the divisions negative.
+// Unsigned, the divisions by constants need no sign corrections.
 func unixDays(year, month, day int) int64 {
-	y := year + 400
+	y, m := uint(year+400), uint(month-3) // March is 0
 	if month <= 2 {
 		y--
+		m += 12
 	}
-	m := (month + 9) % 12 // March is 0
-	days := y*365 + y/4 - y/100 + y/400 + (153*m+2)/5 + day - 1
+	days := y*365 + y/4 - y/100 + y/400 + (153*m+2)/5 + uint(day) - 1
 	return int64(days) - 146097 - 719468
 }
 
