@@ -782,7 +782,7 @@ func (d *Decoder) strSlow(q, i int) ([]byte, int, error) {
 		case c < 0x20:
 			return nil, 0, d.failAt(ReasonInvalidJSON, i, "control character in string")
 		case c < utf8.RuneSelf:
-			i++
+			i = plainEnd(data, i+1)
 		default:
 			r, size := utf8.DecodeRune(data[i:])
 			if r == utf8.RuneError && size == 1 {
@@ -851,8 +851,10 @@ func (d *Decoder) unescape(q, i int) ([]byte, int, error) {
 		case c < 0x20:
 			return nil, 0, d.failAt(ReasonInvalidJSON, i, "control character in string")
 		case c < utf8.RuneSelf:
-			buf = append(buf, c)
-			i++
+			// The run of plain bytes that follows an escape goes in one append.
+			j := plainEnd(data, i+1)
+			buf = append(buf, data[i:j]...)
+			i = j
 		default:
 			r, size := utf8.DecodeRune(data[i:])
 			if r == utf8.RuneError && size == 1 {
