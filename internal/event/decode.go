@@ -351,8 +351,9 @@ func (d *Decoder) features(i int) (int, error) {
 type keyCache struct {
 	raw   []byte // the slots end to end
 	slots []keySlot
-	// known says the slots' names are those of the last object found free of
-	// duplicates, all of them and in order; any change to the slots clears it.
+	// known says the slots' names are free of duplicates: they were found so in
+	// an object that had them in this order, and maybe more after them.
+	// Recording a slot clears it; dropping slots from the end keeps it true.
 	known bool
 }
 
@@ -442,12 +443,11 @@ func (d *Decoder) keySlow(r *keyReader, k, p int) (name []byte, env, i int, clos
 	return name, env, i, false, nil
 }
 
-// close drops the slots past the object's last valid one.
+// close drops the slots past the object's last valid one, so that the slots
+// are as many as the members only if every member matched or was recorded.
 func (r *keyReader) close() {
-	c := r.cache
-	if len(c.slots) > r.valid {
+	if c := r.cache; len(c.slots) > r.valid {
 		c.slots = c.slots[:r.valid]
-		c.known = false
 	}
 }
 
@@ -993,9 +993,8 @@ func (d *Decoder) skipValue(i, depth int) (int, error) {
 // c is the key cache of the level the fields were read from.
 func (d *Decoder) duplicate(fields []Field, c *keyCache) (int, int) {
 	if c.known && len(c.slots) == len(fields) {
-		// Recording a slot and close both clear known, so it surviving this
-		// object means every member matched its slot: the names are those of
-		// an object already found free of duplicates.
+		// Recording clears known, so none was recorded, and after close equal
+		// counts mean every member matched its slot: the names are the slots'.
 		return -1, -1
 	}
 	i, j := d.findDuplicate(fields)
