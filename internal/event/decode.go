@@ -358,7 +358,7 @@ type keyCache struct {
 }
 
 type keySlot struct {
-	end           int // where the slot ends in raw; it starts where the previous one ends
+	start, end    int // where the slot is in raw
 	name, nameEnd int // where the name is within the slot
 	env           int // envKey of the name
 }
@@ -384,15 +384,11 @@ func (d *Decoder) key(r *keyReader, p int) (name []byte, env, i int, closed bool
 	k := r.k
 	r.k++
 	if k == r.valid && k < len(c.slots) {
-		start := 0
-		if k > 0 {
-			start = c.slots[k-1].end
-		}
 		s := &c.slots[k]
-		if match(data, p, c.raw[start:s.end]) {
+		if match(data, p, c.raw[s.start:s.end]) {
 			r.valid++
 			// The value may start after more whitespace than last time.
-			return data[p+s.name : p+s.nameEnd : p+s.nameEnd], s.env, ws(data, p+s.end-start), false, nil
+			return data[p+s.name : p+s.nameEnd : p+s.nameEnd], s.env, ws(data, p+s.end-s.start), false, nil
 		}
 	}
 	return d.keySlow(r, k, p)
@@ -436,7 +432,7 @@ func (d *Decoder) keySlow(r *keyReader, k, p int) (name []byte, env, i int, clos
 			start = c.slots[k-1].end
 		}
 		c.raw = append(c.raw[:start], data[p:i]...)
-		c.slots = append(c.slots[:k], keySlot{end: len(c.raw), name: q + 1 - p, nameEnd: e - p, env: env})
+		c.slots = append(c.slots[:k], keySlot{start: start, end: len(c.raw), name: q + 1 - p, nameEnd: e - p, env: env})
 		c.known = false
 		r.valid++
 	}
