@@ -57,7 +57,13 @@ func generatedModel(tb testing.TB, name string, numeric, categorical, categories
 		}
 		csv.WriteByte('\n')
 	}
-	bl, err := profile.Build(context.Background(), c, csvOpener(csv.String()), profile.BuildOptions{})
+	return modelFromCSV(tb, c, csv.String())
+}
+
+// modelFromCSV returns the model of contract c with a baseline built from csv.
+func modelFromCSV(tb testing.TB, c *config.Contract, csv string) *Model {
+	tb.Helper()
+	bl, err := profile.Build(context.Background(), c, csvOpener(csv), profile.BuildOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}

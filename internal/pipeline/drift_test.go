@@ -42,15 +42,7 @@ features:
 	for range 1000 {
 		fmt.Fprintf(&csv, "%.4f,%.4f,%.4f,c%d\n", r.NormFloat64(), r.NormFloat64(), r.NormFloat64(), r.IntN(5))
 	}
-	b, err := profile.Build(context.Background(), c, csvOpener(csv.String()), profile.BuildOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := NewModel(c, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return modelFromCSV(t, c, csv.String())
 }
 
 // TestDriftReferences: each window's drift against the previous window and

@@ -367,14 +367,7 @@ func (f *Feature) Merge(o *Feature) error {
 		f.Violations[i] += o.Violations[i]
 	}
 	if o.Finite > 0 {
-		// Chan, Golub and LeVeque's pairwise update keeps the merged variance as
-		// accurate as a single pass.
-		n1, n2 := float64(f.Finite), float64(o.Finite)
-		n := n1 + n2
-		d := o.Mean - f.Mean
-		f.Mean += d * n2 / n
-		f.m2 += o.m2 + d*d*n1*n2/n
-		f.Finite += o.Finite
+		f.Finite, f.Mean, f.m2 = mergeMoments(f.Finite, f.Mean, f.m2, o.Finite, o.Mean, o.m2)
 		f.Min = math.Min(f.Min, o.Min)
 		f.Max = math.Max(f.Max, o.Max)
 	}
@@ -392,6 +385,16 @@ func (f *Feature) Merge(o *Feature) error {
 	f.Other += o.Other
 	f.Distinct.Merge(&o.Distinct)
 	return nil
+}
+
+// mergeMoments combines the counts, means and sums of squared deviations of two
+// runs of values by Chan, Golub and LeVeque's pairwise update, which keeps the
+// merged variance as accurate as a single pass. The second run is not empty.
+func mergeMoments(n1 uint64, mean1, m21 float64, n2 uint64, mean2, m22 float64) (uint64, float64, float64) {
+	a, b := float64(n1), float64(n2)
+	n := a + b
+	d := mean2 - mean1
+	return n1 + n2, mean1 + d*b/n, m21 + (m22 + d*d*a*b/n)
 }
 
 // Variance is the sample variance (n−1 denominator) of the finite values.

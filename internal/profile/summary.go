@@ -87,13 +87,7 @@ func (s *Summary) Add(f *Feature) error {
 		}
 	}
 	if f.Finite > 0 {
-		// Chan, Golub and LeVeque's pairwise update, as Feature.Merge.
-		n1, n2 := float64(s.finite), float64(f.Finite)
-		n := n1 + n2
-		d := f.Mean - s.mean
-		s.mean += d * n2 / n
-		s.m2 += f.m2 + d*d*n1*n2/n
-		s.finite += f.Finite
+		s.finite, s.mean, s.m2 = mergeMoments(s.finite, s.mean, s.m2, f.Finite, f.Mean, f.m2)
 	}
 	return nil
 }
