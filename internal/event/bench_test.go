@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 )
@@ -64,6 +65,28 @@ func BenchmarkEncodingJSON(b *testing.B) {
 	for b.Loop() {
 		var m map[string]any
 		if err := json.Unmarshal(data, &m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeReordered is the worst case for the keys kept from the
+// previous object: every other event has its features in another order, so
+// that no key matches and every one is recorded again.
+func BenchmarkDecodeReordered(b *testing.B) {
+	data := realisticEvent()
+	moved := bytes.Replace(data, []byte(`"amount": 12.5, `), nil, 1)
+	moved = bytes.Replace(moved, []byte(`"segment": "retail"`), []byte(`"segment": "retail", "amount": 12.5`), 1)
+	d := NewDecoder(Options{})
+	var ev Event
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for n := 0; b.Loop(); n++ {
+		in := data
+		if n%2 == 1 {
+			in = moved
+		}
+		if err := d.Decode(in, &ev); err != nil {
 			b.Fatal(err)
 		}
 	}
