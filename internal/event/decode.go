@@ -2,14 +2,16 @@ package event
 
 import (
 	"encoding/binary"
-	"github.com/sentinel-ml/sentinel/internal/numparse"
 	"hash/maphash"
 	"math"
 	"math/bits"
+	"math/rand/v2"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/sentinel-ml/sentinel/internal/numparse"
 )
 
 // Layout says how the top level of an object is interpreted.
@@ -62,6 +64,7 @@ type Decoder struct {
 	// let most members be read with one comparison, and often settle the
 	// duplicate check without hashing.
 	topKeys, featKeys keyCache
+	featLayout        uint64 // Event.Layout of the last features object
 }
 
 // NewDecoder returns a Decoder with the given options.
@@ -72,7 +75,9 @@ func NewDecoder(opts Options) *Decoder {
 	if opts.MaxDepth <= 0 {
 		opts.MaxDepth = defaultMaxDepth
 	}
-	return &Decoder{opts: opts, seed: maphash.MakeSeed()}
+	d := &Decoder{opts: opts, seed: maphash.MakeSeed()}
+	d.featKeys.gen = rand.Uint64()
+	return d
 }
 
 // Top-level members with a meaning in the envelope.
@@ -231,6 +236,9 @@ func (d *Decoder) Decode(data []byte, ev *Event) error {
 	if strict {
 		ev.Envelope = featuresObj
 		ev.Features = d.feat
+		if featuresObj {
+			ev.Layout = d.featLayout
+		}
 		cache = &d.featKeys
 		if f := env[envFeatures]; f.set && !featuresObj && f.val.Kind != KindNull {
 			return d.failAt(ReasonBadFieldType, f.off, "\"features\" is not an object")
@@ -330,6 +338,7 @@ func (d *Decoder) features(i int) (int, error) {
 		}
 		if closed {
 			keys.close()
+			d.featLayout = keys.layout()
 			return vi, nil
 		}
 		if len(d.feat) >= d.opts.MaxFeatures {
@@ -355,6 +364,9 @@ type keyCache struct {
 	// an object that had them in this order, and maybe more after them.
 	// Recording a slot clears it; dropping slots from the end keeps it true.
 	known bool
+	// gen changes whenever the slots do; it starts at random so that the
+	// layouts of two decoders do not share numbers.
+	gen uint64
 }
 
 type keySlot struct {
@@ -434,6 +446,7 @@ func (d *Decoder) keySlow(r *keyReader, k, p int) (name []byte, env, i int, clos
 		c.raw = append(c.raw[:start], data[p:i]...)
 		c.slots = append(c.slots[:k], keySlot{start: start, end: len(c.raw), name: q + 1 - p, nameEnd: e - p, env: env})
 		c.known = false
+		c.gen++
 		r.valid++
 	}
 	return name, env, i, false, nil
@@ -444,7 +457,17 @@ func (d *Decoder) keySlow(r *keyReader, k, p int) (name []byte, env, i int, clos
 func (r *keyReader) close() {
 	if c := r.cache; len(c.slots) > r.valid {
 		c.slots = c.slots[:r.valid]
+		c.gen++
 	}
+}
+
+// layout is the object's Event.Layout once closed: the slots' generation when
+// every member is in a slot, so that equal layouts mean equal names.
+func (r *keyReader) layout() uint64 {
+	if r.valid != r.k-1 {
+		return 0
+	}
+	return r.cache.gen
 }
 
 // match reports whether data holds s at p. Slots are mostly a word or two long,

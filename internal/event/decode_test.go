@@ -584,3 +584,46 @@ func TestReasonsComplete(t *testing.T) {
 		}
 	}
 }
+
+// TestLayout: events with the same feature names in the same order share a
+// layout, and any change of names, order or count gives another; names the
+// decoder does not remember give none.
+func TestLayout(t *testing.T) {
+	d := NewDecoder(Options{Layout: LayoutEnvelope})
+	layout := func(features string) uint64 {
+		t.Helper()
+		var ev Event
+		if err := d.Decode([]byte(`{"model": "m", "features": {`+features+`}}`), &ev); err != nil {
+			t.Fatal(err)
+		}
+		return ev.Layout
+	}
+	ab := layout(`"a": 1, "b": "x"`)
+	if ab == 0 {
+		t.Fatal("plain names gave no layout")
+	}
+	for _, tt := range []struct {
+		features string
+		same     bool
+	}{
+		{`"a": 2, "b": "y"`, true},
+		{`"a": 2, "b": "y", "c": 3`, false},
+		{`"a": 2`, false},
+		{`"b": "y", "a": 2`, false},
+		{`"a": 3, "b": null`, false}, // the last three changed the remembered names
+	} {
+		if got := layout(tt.features); (got == ab) != tt.same {
+			t.Errorf("%s: layout %d, first %d; want same=%t", tt.features, got, ab, tt.same)
+		}
+	}
+	if again, next := layout(`"a": 4, "b": "z"`), layout(`"a": 5, "b": "w"`); again == 0 || again != next {
+		t.Errorf("repeated names: layouts %d and %d, want one non-zero", again, next)
+	}
+	if got := layout(`"a": 1, "\u0062": 2`); got != 0 {
+		t.Errorf("escaped name: layout %d, want 0", got)
+	}
+	var flat Event
+	if err := NewDecoder(Options{Layout: LayoutFlat}).Decode([]byte(`{"a": 1}`), &flat); err != nil || flat.Layout != 0 {
+		t.Errorf("flat object: layout %d (%v), want 0", flat.Layout, err)
+	}
+}

@@ -123,6 +123,12 @@ type Event struct {
 	Features []Field
 	// Envelope is true when the object had a "features" object.
 	Envelope bool
+	// Layout identifies the names of Features in an envelope: two events from
+	// one Decoder with the same non-zero Layout have the same feature names in
+	// the same order, so a consumer can map them to its features by position
+	// once. Zero says nothing (flat objects, names with escapes, more members
+	// than the decoder remembers).
+	Layout uint64
 	// Prediction, LatencyMs and Label are KindAbsent when absent and KindNull when null.
 	Prediction Value
 	LatencyMs  Value

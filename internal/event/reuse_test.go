@@ -49,6 +49,8 @@ func checkReuse(t *testing.T, inputs [][]byte) {
 	t.Helper()
 	for _, opts := range []Options{{}, {Layout: LayoutEnvelope}, {Layout: LayoutFlat}, {MaxFeatures: 3}} {
 		reused := NewDecoder(opts)
+		// Events of one Layout must have the same feature names, in order.
+		layouts := make(map[uint64]string)
 		for _, in := range inputs {
 			var a, b Event
 			errA := NewDecoder(opts).Decode(in, &a)
@@ -56,6 +58,18 @@ func checkReuse(t *testing.T, inputs [][]byte) {
 			if diff := sameDecode(a, errA, b, errB); diff != "" {
 				t.Fatalf("options %+v, %q after %d inputs: %s", opts, in, len(inputs), diff)
 			}
+			if errB != nil || b.Layout == 0 {
+				continue
+			}
+			var names strings.Builder
+			for _, f := range b.Features {
+				names.Write(f.Name)
+				names.WriteByte(0)
+			}
+			if seen, ok := layouts[b.Layout]; ok && seen != names.String() {
+				t.Fatalf("options %+v, %q: layout %d has names %q, earlier %q", opts, in, b.Layout, names.String(), seen)
+			}
+			layouts[b.Layout] = names.String()
 		}
 	}
 }
