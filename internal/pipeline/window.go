@@ -76,7 +76,7 @@ func (w *window) hold(tp topicPartition, offset int64) {
 
 func (w *window) add(m *Model, ev *event.Event) {
 	w.events++
-	w.features.AddFields(ev.Features)
+	w.features.AddEvent(ev)
 	p := ev.Prediction
 	switch p.Kind {
 	case event.KindAbsent:

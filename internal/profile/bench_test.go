@@ -114,20 +114,22 @@ func BenchmarkSetAddEvent(b *testing.B) {
 		b.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(5, 6))
-	events := make([][]event.Field, 1024)
+	// One layout, as the decoder gives events whose names repeat.
+	events := make([]event.Event, 1024)
 	for k := range events {
+		events[k].Layout = 1
 		for i, s := range specs {
 			v := event.Value{Kind: event.KindString, Str: []byte(cats[r.IntN(8)])}
 			if i < 12 {
 				x, _ := strconv.ParseFloat(strconv.FormatFloat(r.NormFloat64()*float64(i+1), 'f', 3, 64), 64)
 				v = event.Value{Kind: event.KindNumber, Num: x}
 			}
-			events[k] = append(events[k], event.Field{Name: []byte(s.Name), Value: v})
+			events[k].Features = append(events[k].Features, event.Field{Name: []byte(s.Name), Value: v})
 		}
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		set.AddFields(events[i&1023])
+		set.AddEvent(&events[i&1023])
 	}
 }

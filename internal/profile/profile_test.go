@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/dataset"
+	"github.com/sentinel-ml/sentinel/internal/event"
 )
 
 func samples(name string, n int, seed uint64) []float64 {
@@ -428,5 +430,64 @@ func TestStateRoundTrip(t *testing.T) {
 	}
 	if _, err := UnmarshalState(specs[1], []byte(`{"v": 1, "name": "x", "type": "numeric"}`)); err == nil {
 		t.Error("state of another feature read without error")
+	}
+}
+
+// TestAddEventByLayout: profiling events by their layout, positions matched
+// once per layout, gives the profiles that matching every name gives, through
+// changes of order, missing and unexpected fields.
+func TestAddEventByLayout(t *testing.T) {
+	specs := []Spec{numericSpec([]float64{0}), {Name: "c", Type: config.Categorical}, {Name: "n", Type: config.Numeric}}
+	specs[0].Name = "x"
+	byLayout, err := NewSet(specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName, err := NewSet(specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	num := func(x float64) event.Value { return event.Value{Kind: event.KindNumber, Num: x} }
+	str := func(s string) event.Value { return event.Value{Kind: event.KindString, Str: []byte(s)} }
+	field := func(name string, v event.Value) event.Field { return event.Field{Name: []byte(name), Value: v} }
+	type step struct {
+		layout uint64
+		fields []event.Field
+	}
+	var steps []step
+	for k := range 40 {
+		x := float64(k)
+		switch k / 8 {
+		case 0: // every feature, in contract order
+			steps = append(steps, step{7, []event.Field{field("x", num(x)), field("c", str("a")), field("n", num(-x))}})
+		case 1: // another order, one feature missing
+			steps = append(steps, step{8, []event.Field{field("n", num(x)), field("x", num(x/2))}})
+		case 2: // an unexpected field
+			steps = append(steps, step{9, []event.Field{field("x", num(x)), field("zz", num(1)), field("c", str("b")), field("n", num(0))}})
+		case 3: // no layout
+			steps = append(steps, step{0, []event.Field{field("c", str("d")), field("x", num(x))}})
+		default: // the first layout again
+			steps = append(steps, step{7, []event.Field{field("x", num(-x)), field("c", str("e")), field("n", num(x))}})
+		}
+	}
+	for _, s := range steps {
+		byLayout.AddEvent(&event.Event{Layout: s.layout, Features: s.fields})
+		byName.Add(&dataset.Record{Fields: s.fields})
+	}
+	if byLayout.Records != byName.Records || !maps.Equal(byLayout.Unexpected, byName.Unexpected) {
+		t.Errorf("records %d, unexpected %v; by name %d, %v", byLayout.Records, byLayout.Unexpected, byName.Records, byName.Unexpected)
+	}
+	for i, f := range byLayout.Features {
+		got, err := f.MarshalState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := byName.Features[i].MarshalState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s by layout:\n%s\nby name:\n%s", specs[i].Name, got, want)
+		}
 	}
 }

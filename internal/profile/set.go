@@ -39,6 +39,10 @@ type Set struct {
 	// events from one producer list their features in the same order, so a byte
 	// comparison usually replaces a map lookup.
 	layout []layoutEntry
+	// layoutID is the event.Event.Layout whose names layout holds, in full;
+	// absent lists the features none of them names.
+	layoutID uint64
+	absent   []int
 }
 
 // NewSet returns profiles for specs.
@@ -235,8 +239,47 @@ func (s *Set) Merge(o *Set) error {
 	return nil
 }
 
-// AddFields profiles one record given as fields (an event's features); typed
-// values, not CSV text.
-func (s *Set) AddFields(fields []event.Field) {
-	s.Add(&dataset.Record{Fields: fields})
+// AddEvent profiles an event's features. Events of one layout (see
+// event.Event.Layout) name the same features in the same order, so after the
+// first the fields are matched by position alone, without a name compared.
+func (s *Set) AddEvent(ev *event.Event) {
+	fields := ev.Features
+	if ev.Layout == 0 || ev.Layout != s.layoutID {
+		s.Add(&dataset.Record{Fields: fields})
+		s.learn(ev.Layout, len(fields))
+		return
+	}
+	s.Records++
+	for c := range fields {
+		if i := s.layout[c].feature; i >= 0 {
+			addValue(s.Features[i], fields[c].Value, false)
+		} else {
+			s.addUnexpected(fields[c].Name)
+		}
+	}
+	for _, i := range s.absent {
+		s.Features[i].AddMissing()
+	}
+}
+
+// learn notes that layout holds the names of the n fields just added, when it
+// holds them all.
+func (s *Set) learn(id uint64, n int) {
+	s.layoutID = 0
+	if id == 0 || n > len(s.layout) {
+		return
+	}
+	named := make([]bool, len(s.Features))
+	for _, e := range s.layout[:n] {
+		if e.feature >= 0 {
+			named[e.feature] = true
+		}
+	}
+	s.absent = s.absent[:0]
+	for i, ok := range named {
+		if !ok {
+			s.absent = append(s.absent, i)
+		}
+	}
+	s.layoutID = id
 }
