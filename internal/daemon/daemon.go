@@ -311,14 +311,20 @@ func (d *Daemon) run(ctx context.Context) error {
 			return ctx.Err()
 		case f := <-msgs:
 			// Messages already fetched are processed in a run, checking the
-			// other cases between runs, so that the select over five cases is
-			// paid per run rather than per message.
+			// other cases between runs, so that the select over five cases and
+			// the clock are paid per run rather than per message.
+			now, blocked := d.opts.Pipeline.Now(), d.blockingCalls()
 			for n := 0; ; n++ {
 				if f.err != nil {
 					return fmt.Errorf("consuming: %w", f.err)
 				}
-				if err := d.p.Process(ctx, f.msg); err != nil {
+				if err := d.p.ProcessAt(ctx, f.msg, now); err != nil {
 					return err
+				}
+				// A write or a dead letter may have taken long: the time read
+				// before it would make the next events look late or early.
+				if b := d.blockingCalls(); b != blocked {
+					now, blocked = d.opts.Pipeline.Now(), b
 				}
 				if n == processRun || len(msgs) == 0 {
 					break
@@ -335,6 +341,13 @@ func (d *Daemon) run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// blockingCalls counts what the pipeline did that waits on the network:
+// windows written and messages dead-lettered.
+func (d *Daemon) blockingCalls() uint64 {
+	st := d.p.Stats()
+	return st.Windows + st.Rejected
 }
 
 // commitOffsets commits what the pipeline says is durable and not yet committed.

@@ -299,6 +299,13 @@ func (p *Pipeline) Stats() Stats { return p.stats }
 // pipeline is then unusable, and its owner stops consuming and exits so that a
 // restart resumes from the committed offsets.
 func (p *Pipeline) Process(ctx context.Context, msg ingest.Message) error {
+	return p.ProcessAt(ctx, msg, p.opts.Now())
+}
+
+// ProcessAt is Process at a wall-clock time the caller read (Options.Now): a
+// consumer handling a run of messages already fetched reads the clock once for
+// the run, which is the time they are seen at to well within a second.
+func (p *Pipeline) ProcessAt(ctx context.Context, msg ingest.Message, now time.Time) error {
 	p.stats.Messages++
 	tp := topicPartition{msg.Topic, msg.Partition}
 	if p.lastSeen == nil || tp != p.lastTP {
@@ -328,7 +335,6 @@ func (p *Pipeline) Process(ctx context.Context, msg ingest.Message) error {
 	if !ev.HasTimestamp {
 		return p.reject(ctx, msg, name, ReasonMissingTimestamp, "event has no timestamp")
 	}
-	now := p.opts.Now()
 	if (p.opts.MaxFutureSkew > 0 && ev.Timestamp.After(now.Add(p.opts.MaxFutureSkew))) ||
 		(p.opts.MaxAge > 0 && ev.Timestamp.Before(now.Add(-p.opts.MaxAge))) {
 		return p.reject(ctx, msg, name, ReasonAbsurdTimestamp, fmt.Sprintf("event time %s is too far from now (%s)", ev.Timestamp.Format(time.RFC3339), now.Format(time.RFC3339)))
