@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -84,43 +85,60 @@ const benchEvents = 100_000
 // BenchmarkDaemonThroughKafka drains a topic of 20-feature events through the
 // whole daemon (Kafka source, decoding, windows, checks, commits) and reports its
 // rate as a share of a bare kafka-go reader draining the same topic. Goal: a
-// ratio of at least 0.5.
+// ratio of at least 0.5. The broker shares the machine, so one drain varies by
+// 10-15%: each iteration alternates five bare and five daemon drains and
+// reports the medians.
 func BenchmarkDaemonThroughKafka(b *testing.B) {
 	c := kafkatest.Start(b, kafkatest.Topic{Name: "events", Partitions: 4})
 	c.Seed(b, "events", benchEvents, kafkatest.Event)
 	m := eventModel(b)
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	var daemonTime, bareTime time.Duration
-	for i := 0; b.Loop(); i++ {
-		bareTime += c.DrainBare(b, "events", benchEvents)
-		src, err := ingest.NewKafkaSource(ingest.KafkaOptions{KafkaConn: ingest.KafkaConn{Brokers: c.Brokers()},
-			GroupID: fmt.Sprintf("bench-%d", i), Topics: []string{"events"}})
-		if err != nil {
-			b.Fatal(err)
+	const rounds = 5
+	var rates, bares, ratios []float64
+	group := 0
+	for b.Loop() {
+		for range rounds {
+			bare := float64(benchEvents-1) / c.DrainBare(b, "events", benchEvents).Seconds()
+			group++
+			rate := float64(benchEvents-1) / drainDaemon(b, c, m, log, fmt.Sprintf("bench-%d", group)).Seconds()
+			rates, bares, ratios = append(rates, rate), append(bares, bare), append(ratios, rate/bare)
 		}
-		cs := &counting{Source: src, n: benchEvents, done: make(chan struct{})}
-		reg := prometheus.NewRegistry()
-		d, err := New(Options{
-			Pipeline: pipeline.Options{Models: []*pipeline.Model{m}, Window: time.Minute, Lateness: 5 * time.Second,
-				ReferencePeriod: time.Hour, MinSamples: 100, MaxMessageBytes: 1 << 20, Now: time.Now, Registerer: reg, Logger: log},
-			Source: cs, Store: memStore{}, TickEvery: time.Second, CommitEvery: time.Second, Logger: log,
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := d.Start(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		<-cs.done
-		daemonTime += cs.last.Sub(cs.first)
-		if err := d.Stop(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		src.Close()
 	}
-	rate := float64(b.N*(benchEvents-1)) / daemonTime.Seconds()
-	bare := float64(b.N*(benchEvents-1)) / bareTime.Seconds()
-	b.ReportMetric(rate, "events/s")
-	b.ReportMetric(bare, "bare_events/s")
-	b.ReportMetric(rate/bare, "ratio")
+	b.ReportMetric(median(rates), "events/s")
+	b.ReportMetric(median(bares), "bare_events/s")
+	b.ReportMetric(median(ratios), "ratio")
+}
+
+// drainDaemon runs a daemon on a new consumer group until it has fetched the
+// whole topic, and returns the time from its first message to its last.
+func drainDaemon(b *testing.B, c *kafkatest.Cluster, m *pipeline.Model, log *slog.Logger, group string) time.Duration {
+	src, err := ingest.NewKafkaSource(ingest.KafkaOptions{KafkaConn: ingest.KafkaConn{Brokers: c.Brokers()},
+		GroupID: group, Topics: []string{"events"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	cs := &counting{Source: src, n: benchEvents, done: make(chan struct{})}
+	d, err := New(Options{
+		Pipeline: pipeline.Options{Models: []*pipeline.Model{m}, Window: time.Minute, Lateness: 5 * time.Second,
+			ReferencePeriod: time.Hour, MinSamples: 100, MaxMessageBytes: 1 << 20, Now: time.Now, Registerer: prometheus.NewRegistry(), Logger: log},
+		Source: cs, Store: memStore{}, TickEvery: time.Second, CommitEvery: time.Second, Logger: log,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := d.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	<-cs.done
+	if err := d.Stop(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return cs.last.Sub(cs.first)
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
