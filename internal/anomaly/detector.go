@@ -177,8 +177,10 @@ type Detector struct {
 	names []string
 	m     *model
 
-	// Recent windows for scheduled refits, oldest first.
-	history  [][]float64
+	// Recent windows for scheduled refits, oldest first, in single precision:
+	// history_windows rows of every metric are most of a daemon's memory for a
+	// wide model, and window metrics carry nowhere near seven digits.
+	history  [][]float32
 	sinceFit int
 }
 
@@ -241,12 +243,25 @@ func (d *Detector) Fit(history [][]float64) error {
 	}
 	if d.cfg.RefitEvery > 0 {
 		start := max(0, len(history)-keep)
-		d.history = make([][]float64, 0, keep)
+		d.history = make([][]float32, 0, keep)
 		for _, row := range history[start:] {
-			d.history = append(d.history, slices.Clone(row))
+			d.history = append(d.history, toFloat32(row))
 		}
 	}
 	return nil
+}
+
+// toFloat32 narrows a row for the history; a value past float32's range is
+// kept as missing rather than as an infinity the fit would choke on.
+func toFloat32(row []float64) []float32 {
+	out := make([]float32, len(row))
+	for i, x := range row {
+		if math.Abs(x) > math.MaxFloat32 {
+			x = math.NaN()
+		}
+		out[i] = float32(x)
+	}
+	return out
 }
 
 func fitModel(cfg Config, names []string, history [][]float64) (*model, error) {
@@ -604,11 +619,11 @@ func (md *model) retune(period int) error {
 // A flagged window is kept as its expected values, so that an incident does not
 // teach the next model that it is normal.
 func (d *Detector) remember(row []float64, p Point) error {
-	keep := slices.Clone(row)
+	keep := toFloat32(row)
 	if p.Anomaly {
 		for j, e := range p.Expected {
-			if !math.IsNaN(e) {
-				keep[j] = e
+			if !math.IsNaN(e) && math.Abs(e) <= math.MaxFloat32 {
+				keep[j] = float32(e)
 			}
 		}
 	}
@@ -622,7 +637,14 @@ func (d *Detector) remember(row []float64, p Point) error {
 	if d.sinceFit < d.cfg.RefitEvery {
 		return nil
 	}
-	m, err := fitModel(d.cfg, d.names, d.history)
+	history := make([][]float64, len(d.history))
+	for i, row := range d.history {
+		history[i] = make([]float64, len(row))
+		for j, x := range row {
+			history[i][j] = float64(x)
+		}
+	}
+	m, err := fitModel(d.cfg, d.names, history)
 	if err != nil {
 		return fmt.Errorf("scheduled refit: %w", err)
 	}

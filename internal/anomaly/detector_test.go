@@ -265,3 +265,17 @@ func TestScheduledRefit(t *testing.T) {
 		t.Errorf("after refits the model was trained on %d rows, want the %d kept", got, 6*period)
 	}
 }
+
+// TestHistoryFloat32: the refit history keeps a value past float32's range as
+// missing, not as an infinity.
+func TestHistoryFloat32(t *testing.T) {
+	got := toFloat32([]float64{1.5, -2e38, 1e39, -1e300, math.NaN(), 3.4e38})
+	if got[0] != 1.5 || got[1] != -2e38 || got[5] != 3.4e38 {
+		t.Errorf("in range: %v", got)
+	}
+	for _, i := range []int{2, 3, 4} {
+		if !math.IsNaN(float64(got[i])) {
+			t.Errorf("value %d = %v, want NaN", i, got[i])
+		}
+	}
+}
