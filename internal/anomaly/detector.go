@@ -177,10 +177,10 @@ type Detector struct {
 	names []string
 	m     *model
 
-	// Recent windows for scheduled refits, oldest first, in single precision:
-	// history_windows rows of every metric are most of a daemon's memory for a
-	// wide model, and window metrics carry nowhere near seven digits.
-	history  [][]float32
+	// Recent windows for scheduled refits, in single precision: history_windows
+	// rows of every metric are most of a daemon's memory for a wide model, and
+	// window metrics carry nowhere near seven digits.
+	history  *ring
 	sinceFit int
 }
 
@@ -243,23 +243,68 @@ func (d *Detector) Fit(history [][]float64) error {
 	}
 	if d.cfg.RefitEvery > 0 {
 		start := max(0, len(history)-keep)
-		d.history = make([][]float32, 0, keep)
+		d.history = newRing(keep, len(d.names))
 		for _, row := range history[start:] {
-			d.history = append(d.history, toFloat32(row))
+			narrow(d.history.next(), row)
 		}
 	}
 	return nil
 }
 
-// toFloat32 narrows a row for the history; a value past float32's range is
-// kept as missing rather than as an infinity the fit would choke on.
-func toFloat32(row []float64) []float32 {
-	out := make([]float32, len(row))
+// narrow copies a row into the history's precision; a value past float32's
+// range is kept as missing rather than as an infinity the fit would choke on.
+func narrow(dst []float32, row []float64) {
 	for i, x := range row {
 		if math.Abs(x) > math.MaxFloat32 {
 			x = math.NaN()
 		}
-		out[i] = float32(x)
+		dst[i] = float32(x)
+	}
+}
+
+// ring holds the latest rows of a history, up to a capacity, in chunks of
+// rows allocated as the rows arrive: remembering a window allocates a chunk
+// once in chunkRows windows, and the chunks are large enough to live apart
+// from the small, short-lived memory of the daemon's windows.
+type ring struct {
+	chunks          [][]float32 // chunkRows rows of width values each
+	width, capacity int
+	first, rows     int // the oldest row's slot, and how many are held
+}
+
+const chunkRows = 64
+
+func newRing(capacity, width int) *ring {
+	return &ring{width: width, capacity: capacity}
+}
+
+func (r *ring) slot(k int) []float32 {
+	o := (k % chunkRows) * r.width
+	return r.chunks[k/chunkRows][o : o+r.width]
+}
+
+// next returns the slot of a new latest row, the oldest one's when full.
+func (r *ring) next() []float32 {
+	k := (r.first + r.rows) % r.capacity
+	if r.rows == r.capacity {
+		r.first = (r.first + 1) % r.capacity
+	} else {
+		r.rows++
+	}
+	for k/chunkRows >= len(r.chunks) {
+		r.chunks = append(r.chunks, make([]float32, chunkRows*r.width))
+	}
+	return r.slot(k)
+}
+
+// widened returns the rows, oldest first, in double precision for a fit.
+func (r *ring) widened() [][]float64 {
+	out := make([][]float64, r.rows)
+	for i := range out {
+		out[i] = make([]float64, r.width)
+		for j, x := range r.slot((r.first + i) % r.capacity) {
+			out[i][j] = float64(x)
+		}
 	}
 	return out
 }
@@ -619,7 +664,8 @@ func (md *model) retune(period int) error {
 // A flagged window is kept as its expected values, so that an incident does not
 // teach the next model that it is normal.
 func (d *Detector) remember(row []float64, p Point) error {
-	keep := toFloat32(row)
+	keep := d.history.next()
+	narrow(keep, row)
 	if p.Anomaly {
 		for j, e := range p.Expected {
 			if !math.IsNaN(e) && math.Abs(e) <= math.MaxFloat32 {
@@ -627,24 +673,11 @@ func (d *Detector) remember(row []float64, p Point) error {
 			}
 		}
 	}
-	if len(d.history) == cap(d.history) && len(d.history) > 0 {
-		copy(d.history, d.history[1:])
-		d.history[len(d.history)-1] = keep
-	} else {
-		d.history = append(d.history, keep)
-	}
 	d.sinceFit++
 	if d.sinceFit < d.cfg.RefitEvery {
 		return nil
 	}
-	history := make([][]float64, len(d.history))
-	for i, row := range d.history {
-		history[i] = make([]float64, len(row))
-		for j, x := range row {
-			history[i][j] = float64(x)
-		}
-	}
-	m, err := fitModel(d.cfg, d.names, history)
+	m, err := fitModel(d.cfg, d.names, d.history.widened())
 	if err != nil {
 		return fmt.Errorf("scheduled refit: %w", err)
 	}

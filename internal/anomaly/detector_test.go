@@ -2,6 +2,7 @@ package anomaly
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -266,16 +267,34 @@ func TestScheduledRefit(t *testing.T) {
 	}
 }
 
-// TestHistoryFloat32: the refit history keeps a value past float32's range as
-// missing, not as an infinity.
-func TestHistoryFloat32(t *testing.T) {
-	got := toFloat32([]float64{1.5, -2e38, 1e39, -1e300, math.NaN(), 3.4e38})
-	if got[0] != 1.5 || got[1] != -2e38 || got[5] != 3.4e38 {
-		t.Errorf("in range: %v", got)
+// TestHistoryRing: the refit history keeps the latest rows, oldest first, and a
+// value past float32's range as missing, not as an infinity.
+func TestHistoryRing(t *testing.T) {
+	r := newRing(3, 2)
+	for i := range 5 {
+		narrow(r.next(), []float64{float64(i), -float64(i)})
+	}
+	got := r.widened()
+	want := [][]float64{{2, -2}, {3, -3}, {4, -4}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("rows %v, want %v", got, want)
+	}
+	// Past one chunk of rows: capacity 100 after 150 rows holds rows 50 to 149.
+	r = newRing(100, 1)
+	for i := range 150 {
+		narrow(r.next(), []float64{float64(i)})
+	}
+	if got := r.widened(); len(got) != 100 || got[0][0] != 50 || got[99][0] != 149 || got[13][0] != 63 || got[14][0] != 64 {
+		t.Errorf("%d rows from %v to %v, want 100 from 50 to 149", len(got), got[0], got[len(got)-1])
+	}
+	row := make([]float32, 6)
+	narrow(row, []float64{1.5, -2e38, 1e39, -1e300, math.NaN(), 3.4e38})
+	if row[0] != 1.5 || row[1] != -2e38 || row[5] != 3.4e38 {
+		t.Errorf("in range: %v", row)
 	}
 	for _, i := range []int{2, 3, 4} {
-		if !math.IsNaN(float64(got[i])) {
-			t.Errorf("value %d = %v, want NaN", i, got[i])
+		if !math.IsNaN(float64(row[i])) {
+			t.Errorf("value %d = %v, want NaN", i, row[i])
 		}
 	}
 }
