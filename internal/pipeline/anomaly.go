@@ -3,7 +3,6 @@ package pipeline
 import (
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"time"
 
@@ -32,11 +31,18 @@ type detector struct {
 	// names and index are the metrics seen so far; pending holds the history
 	// gathered before the first fit, one row per window over names (a metric
 	// first seen later is NaN in earlier rows). Rows, not maps: a model's history
-	// is hundreds of metrics times up to history_windows windows.
+	// is hundreds of metrics times up to history_windows windows. The rows are
+	// cut from slabs, so that they do not sit among the windows' memory that
+	// is freed every minute and keep it from being returned.
 	names   []string
-	index   map[string]int
+	index   map[metricKey]int
 	pending [][]float64
+	slab    []float64
+	row     []float64 // scratch for scoring
 }
+
+// metricKey identifies a watched metric without building its name.
+type metricKey struct{ feature, metric string }
 
 func newDetector(m *Model, window time.Duration, opts AnomalyOptions) *detector {
 	season := m.Contract.Seasonality
@@ -52,29 +58,56 @@ func newDetector(m *Model, window time.Duration, opts AnomalyOptions) *detector 
 	return &detector{
 		cfg:   anomaly.Config{Period: period, FalseAlarmRate: opts.FalseAlarmRate, RefitEvery: refit, HistoryRows: opts.HistoryWindows},
 		opts:  opts,
-		index: make(map[string]int),
+		index: make(map[metricKey]int),
 	}
 }
 
-// gather adds a window's values to the pending history.
-func (d *detector) gather(values map[string]float64) {
-	for name := range values {
-		if _, ok := d.index[name]; !ok {
-			d.index[name] = len(d.names)
-			d.names = append(d.names, name)
+// slabRows is how many rows of the current width a slab holds.
+const slabRows = 16
+
+// gather adds a window's watched results to the pending history.
+func (d *detector) gather(results []store.CheckResult) {
+	for _, r := range results {
+		if k, ok := watchedKey(r); ok {
+			if _, seen := d.index[k]; !seen {
+				d.index[k] = len(d.names)
+				d.names = append(d.names, metricName(r))
+			}
 		}
 	}
-	row := make([]float64, len(d.names))
-	for i := range row {
-		row[i] = math.NaN()
+	n := len(d.names)
+	if cap(d.slab)-len(d.slab) < n {
+		d.slab = make([]float64, 0, slabRows*n)
 	}
-	for name, v := range values {
-		row[d.index[name]] = v
-	}
+	row := d.slab[len(d.slab) : len(d.slab)+n : len(d.slab)+n]
+	d.slab = d.slab[:len(d.slab)+n]
+	d.fill(row, results)
 	d.pending = append(d.pending, row)
 	if len(d.pending) > d.opts.HistoryWindows {
 		d.pending = d.pending[1:]
 	}
+}
+
+// fill sets row to the results' values of the known metrics, NaN elsewhere.
+func (d *detector) fill(row []float64, results []store.CheckResult) {
+	for i := range row {
+		row[i] = math.NaN()
+	}
+	for _, r := range results {
+		if k, ok := watchedKey(r); ok {
+			if i, known := d.index[k]; known {
+				row[i] = r.Value
+			}
+		}
+	}
+}
+
+// watchedKey returns the metric a result feeds to the detector, if any.
+func watchedKey(r store.CheckResult) (metricKey, bool) {
+	if !watched(r) || math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
+		return metricKey{}, false
+	}
+	return metricKey{r.Feature, r.Metric}, true
 }
 
 // watched selects the metrics the detector sees: the headline value of each
@@ -111,28 +144,18 @@ func metricName(r store.CheckResult) string {
 // observe feeds a window's results to the detector and returns its verdict, or
 // nil while it is still gathering history.
 func (d *detector) observe(model string, w *window, results []store.CheckResult) (*store.Anomaly, error) {
-	values := make(map[string]float64)
-	for _, r := range results {
-		if watched(r) && !math.IsInf(r.Value, 0) {
-			values[metricName(r)] = r.Value
-		}
-	}
 	if d.det == nil {
-		d.gather(values)
+		d.gather(results)
 		if len(d.pending) < d.opts.FitAfter {
 			return nil, nil
 		}
 		return nil, d.fit()
 	}
-	row := make([]float64, len(d.names))
-	for i := range row {
-		row[i] = math.NaN()
+	if cap(d.row) < len(d.names) {
+		d.row = make([]float64, len(d.names))
 	}
-	for name, v := range values {
-		if i, ok := d.index[name]; ok {
-			row[i] = v
-		}
-	}
+	row := d.row[:len(d.names)]
+	d.fill(row, results)
 	p, err := d.det.Score(row)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: scoring window %s: %w", model, w.start.Format(time.RFC3339), err)
@@ -147,8 +170,15 @@ func (d *detector) observe(model string, w *window, results []store.CheckResult)
 // fit fixes the metric set to those seen in the gathered history, in name
 // order, and fits.
 func (d *detector) fit() error {
-	names := slices.Clone(d.names)
-	sort.Strings(names)
+	order := make([]int, len(d.names)) // order[j]: the gathering index of the j-th name
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return d.names[order[a]] < d.names[order[b]] })
+	names := make([]string, len(order))
+	for j, i := range order {
+		names[j] = d.names[i]
+	}
 	det, err := anomaly.New(d.cfg, names)
 	if err != nil {
 		return fmt.Errorf("anomaly detector: %w", err)
@@ -156,9 +186,9 @@ func (d *detector) fit() error {
 	history := make([][]float64, len(d.pending))
 	for i, pending := range d.pending {
 		row := make([]float64, len(names))
-		for j, name := range names {
+		for j, k := range order {
 			row[j] = math.NaN()
-			if k := d.index[name]; k < len(pending) {
+			if k < len(pending) {
 				row[j] = pending[k]
 			}
 		}
@@ -167,27 +197,32 @@ func (d *detector) fit() error {
 	if err := det.Fit(history); err != nil {
 		return fmt.Errorf("anomaly detector: %w", err)
 	}
-	d.det, d.names, d.pending = det, names, nil
-	for i, name := range names {
-		d.index[name] = i
+	at := make([]int, len(order)) // at[i]: where the i-th name gathered now stands
+	for j, i := range order {
+		at[i] = j
 	}
+	for key, i := range d.index {
+		d.index[key] = at[i]
+	}
+	d.det, d.names, d.pending, d.slab = det, names, nil, nil
 	return nil
 }
 
 // warm loads history written before a restart, so detection resumes at once.
 func (d *detector) warm(results []store.CheckResult) error {
-	byWindow := make(map[int64]map[string]float64)
+	byWindow := make(map[int64][]store.CheckResult)
 	var starts []int64
 	for _, r := range results {
-		if !watched(r) || math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
+		// Only windows with a watched metric are history: the clock's
+		// staleness rows are not windows.
+		if _, ok := watchedKey(r); !ok {
 			continue
 		}
 		k := r.WindowStart.UnixNano()
-		if byWindow[k] == nil {
-			byWindow[k] = make(map[string]float64)
+		if _, ok := byWindow[k]; !ok {
 			starts = append(starts, k)
 		}
-		byWindow[k][metricName(r)] = r.Value
+		byWindow[k] = append(byWindow[k], r)
 	}
 	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
 	for _, k := range starts {
