@@ -455,7 +455,7 @@ func TestAddEventByLayout(t *testing.T) {
 		fields []event.Field
 	}
 	var steps []step
-	for k := range 40 {
+	for k := range 48 {
 		x := float64(k)
 		switch k / 8 {
 		case 0: // every feature, in contract order
@@ -466,6 +466,8 @@ func TestAddEventByLayout(t *testing.T) {
 			steps = append(steps, step{9, []event.Field{field("x", num(x)), field("zz", num(1)), field("c", str("b")), field("n", num(0))}})
 		case 3: // no layout
 			steps = append(steps, step{0, []event.Field{field("c", str("d")), field("x", num(x))}})
+		case 4: // the first layout again, values of the wrong type and null
+			steps = append(steps, step{7, []event.Field{field("x", str("oops")), field("c", num(x)), field("n", event.Value{Kind: event.KindNull})}})
 		default: // the first layout again
 			steps = append(steps, step{7, []event.Field{field("x", num(-x)), field("c", str("e")), field("n", num(x))}})
 		}

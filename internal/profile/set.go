@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/sentinel-ml/sentinel/internal/numparse"
 
+	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/dataset"
 	"github.com/sentinel-ml/sentinel/internal/event"
+	"github.com/sentinel-ml/sentinel/internal/numparse"
 )
 
 // maxUnexpected bounds the names of unexpected fields kept, so that a producer
@@ -251,10 +252,22 @@ func (s *Set) AddEvent(ev *event.Event) {
 	}
 	s.Records++
 	for c := range fields {
-		if i := s.layout[c].feature; i >= 0 {
-			addValue(s.Features[i], fields[c].Value, false)
-		} else {
+		i := s.layout[c].feature
+		if i < 0 {
 			s.addUnexpected(fields[c].Name)
+			continue
+		}
+		// Numbers of numeric features and strings of categorical ones, nearly
+		// every value, go straight to their update: the general path is
+		// three calls deep, which cost more than a tenth of an event.
+		f, v := s.Features[i], &fields[c].Value
+		switch {
+		case v.Kind == event.KindNumber && f.Sketch != nil:
+			f.addNumeric(v.Num)
+		case v.Kind == event.KindString && f.spec.Type == config.Categorical:
+			f.addCategory(v.Str)
+		default:
+			addValue(f, *v, false)
 		}
 	}
 	for _, i := range s.absent {
