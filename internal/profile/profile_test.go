@@ -493,3 +493,13 @@ func TestAddEventByLayout(t *testing.T) {
 		}
 	}
 }
+
+// TestHLLSignedZero: -0 and +0 are one distinct value.
+func TestHLLSignedZero(t *testing.T) {
+	var a, b HLL
+	a.AddFloat(0)
+	b.AddFloat(math.Copysign(0, -1))
+	if a != b {
+		t.Error("-0 and +0 set different registers")
+	}
+}
