@@ -125,16 +125,23 @@ func (d *Daemon) Start(ctx context.Context) error {
 		if !ok {
 			continue
 		}
+		// The window before those is read too: drift compares the next
+		// window closed with it.
 		reopen := last.Add(-opts.Window - opts.Lateness)
-		rows, err := d.opts.Store.Profiles(ctx, m.Name(), reopen.Add(-opts.Window))
+		rows, err := d.opts.Store.Profiles(ctx, m.Name(), reopen.Add(-2*opts.Window))
 		if err != nil {
 			return fmt.Errorf("reading the last windows of model %s: %w", m.Name(), err)
 		}
-		recent := rows[:0]
+		var recent, earlier []store.WindowProfile
 		for _, r := range rows {
 			if r.WindowEnd.After(reopen) {
 				recent = append(recent, r)
+			} else {
+				earlier = append(earlier, r)
 			}
+		}
+		if err := d.p.RestorePrevious(m.Name(), earlier); err != nil {
+			return err
 		}
 		if err := d.p.Restore(m.Name(), recent); err != nil {
 			return err

@@ -709,6 +709,44 @@ func (p *Pipeline) Restore(model string, rows []store.WindowProfile) error {
 	return nil
 }
 
+// RestorePrevious gives the model's drift its previous window back after a
+// restart: of the written windows in rows, the latest, which the first window
+// closed next is compared with. Rows of windows that Restore reopens do not
+// belong here: they become the previous window when they close again.
+func (p *Pipeline) RestorePrevious(model string, rows []store.WindowProfile) error {
+	ms := p.models[model]
+	if ms == nil {
+		return fmt.Errorf("restoring the previous window: model %q is not monitored", model)
+	}
+	var latest time.Time
+	for _, r := range rows {
+		if r.Model != model {
+			return fmt.Errorf("restoring the previous window of model %s: row of model %s", model, r.Model)
+		}
+		if r.WindowStart.After(latest) {
+			latest = r.WindowStart
+		}
+	}
+	var group []store.WindowProfile
+	for _, r := range rows {
+		if r.WindowStart.Equal(latest) {
+			group = append(group, r)
+		}
+	}
+	if len(group) == 0 {
+		return nil
+	}
+	w, err := ms.restore(latest, p.opts.Window, group)
+	if err != nil {
+		return fmt.Errorf("restoring window %s of model %s: %w", latest.Format(time.RFC3339), model, err)
+	}
+	if w == nil {
+		return nil
+	}
+	ms.prev.reset()
+	return ms.prev.add(w)
+}
+
 // restore rebuilds one window from its rows; nil when the model-level row,
 // which carries the offsets, is missing (a window written by an older version).
 func (ms *modelState) restore(start time.Time, size time.Duration, rows []store.WindowProfile) (*window, error) {

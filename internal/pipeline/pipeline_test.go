@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -665,6 +666,72 @@ func TestRestore(t *testing.T) {
 		t.Errorf("skipped %d, amount rows %d; want 1 and 4", st.Skipped, amountRows)
 	}
 	if err := q.Restore("churn", nil); err == nil {
+		t.Error("restoring an unknown model succeeded")
+	}
+}
+
+// TestRestorePrevious: after a restart, the window reopened from the store is
+// compared with the window before it, restored from the store too, exactly as
+// the pipeline that wrote them compared it.
+func TestRestorePrevious(t *testing.T) {
+	m := exampleModel(t)
+	rec := &recorder{}
+	p, err := New(testOptions(m, rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := int64(0); i < 90; i++ {
+		at := t0.Add(time.Duration(i) * 2 * time.Second) // 10:00 to 10:02:58
+		if err := p.Process(ctx, msg(i, ev(at, fmt.Sprint(10+i%7+i/30*20)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows := func(r *recorder, start time.Time) (profiles []store.WindowProfile, drift map[string]float64) {
+		drift = make(map[string]float64)
+		for _, b := range r.batches {
+			for _, p := range b.Profiles {
+				if p.WindowStart.Equal(start) {
+					profiles = append(profiles, p)
+				}
+			}
+			for _, c := range b.Results {
+				if c.WindowStart.Equal(start) && c.Kind == KindDrift && strings.HasSuffix(c.Metric, "_vs_previous") {
+					drift[c.Feature+" "+c.Metric] = c.Value
+				}
+			}
+		}
+		return profiles, drift
+	}
+	previous, _ := rows(rec, t0.Add(time.Minute))
+	last, want := rows(rec, t0.Add(2*time.Minute))
+	if len(want) == 0 {
+		t.Fatal("the first pipeline reported no drift against the previous window")
+	}
+
+	rec2 := &recorder{}
+	opts := testOptions(m, rec2)
+	opts.Closed = map[string]time.Time{"fraud": t0.Add(3 * time.Minute)}
+	q, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.RestorePrevious("fraud", previous); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Restore("fraud", last); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Flush(ctx); err != nil { // 10:02 closes again, with nothing new
+		t.Fatal(err)
+	}
+	if _, got := rows(rec2, t0.Add(2*time.Minute)); !maps.Equal(got, want) {
+		t.Errorf("after the restart, drift against the previous window %v; before it %v", got, want)
+	}
+	if err := q.RestorePrevious("churn", nil); err == nil {
 		t.Error("restoring an unknown model succeeded")
 	}
 }
