@@ -177,7 +177,11 @@ func (s *Sketch) Quantile(q float64) float64 {
 // Atoms returns the sketch as sorted point masses at the bucket representatives, the
 // form KS and Wasserstein take.
 func (s *Sketch) Atoms() []stats.Atom {
-	atoms := make([]stats.Atom, 0, 16)
+	return s.AppendAtoms(make([]stats.Atom, 0, 16))
+}
+
+// AppendAtoms appends the atoms to dst, for callers that reuse a buffer.
+func (s *Sketch) AppendAtoms(atoms []stats.Atom) []stats.Atom {
 	for i := len(s.neg.counts) - 1; i >= 0; i-- {
 		if c := s.neg.counts[i]; c > 0 {
 			atoms = append(atoms, stats.Atom{X: -s.value(s.neg.offset + i), W: float64(c)})

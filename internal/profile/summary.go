@@ -41,13 +41,20 @@ func NewSummary(spec Spec, shape bool) (*Summary, error) {
 		return nil, err
 	}
 	s := &Summary{numeric: f.Sketch != nil, limit: f.limit, dirty: true}
+	// Everything is sized here, for the categories the baseline and contract
+	// know, so that a daemon's memory is set when a model is configured rather
+	// than growing through its first windows, and the distribution is refilled
+	// in place instead of reallocated each time the summary changes.
 	if s.numeric {
 		s.bins = f.Bins
+		s.dist.Bins = make([]float64, len(f.Bins))
 		if shape {
 			s.sketch = f.Sketch
 		}
 	} else {
-		s.categories = make(map[string]uint64)
+		known := len(f.categories)
+		s.categories = make(map[string]uint64, known)
+		s.dist.Categories = make(map[string]float64, known)
 	}
 	return s, nil
 }
@@ -93,32 +100,33 @@ func (s *Summary) Add(f *Feature) error {
 }
 
 // Distribution is what the statistics compare; it is computed once per change,
-// as a reference period's is compared with every window of the next one.
+// as a reference period's is compared with every window of the next one. It
+// shares the summary's memory: it is valid until the summary next changes.
 func (s *Summary) Distribution() stats.Distribution {
 	if !s.dirty {
 		return s.dist
 	}
 	s.dirty = false
+	d := &s.dist
 	if !s.numeric {
-		d := stats.Distribution{Categories: make(map[string]float64, len(s.categories)), Other: float64(s.other)}
+		clear(d.Categories)
+		d.N, d.Other = 0, float64(s.other)
 		for k, c := range s.categories {
 			d.Categories[k] = float64(c)
 			d.N += float64(c)
 		}
 		d.N += d.Other
-		s.dist = d
-		return d
+		return *d
 	}
-	d := stats.Distribution{N: float64(s.finite), Bins: make([]float64, len(s.bins))}
+	d.N, d.StdDev = float64(s.finite), 0
 	for i, c := range s.bins {
 		d.Bins[i] = float64(c)
 	}
 	if s.sketch != nil {
-		d.Atoms = s.sketch.Atoms()
+		d.Atoms = s.sketch.AppendAtoms(d.Atoms[:0])
 	}
 	if s.finite > 1 {
 		d.StdDev = math.Sqrt(s.m2 / float64(s.finite-1))
 	}
-	s.dist = d
-	return d
+	return *d
 }
