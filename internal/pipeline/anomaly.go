@@ -28,16 +28,19 @@ type detector struct {
 	cfg  anomaly.Config
 	opts AnomalyOptions
 	det  *anomaly.Detector
-	// names and index are the metrics seen so far; pending holds the history
-	// gathered before the first fit, one row per window over names (a metric
-	// first seen later is NaN in earlier rows). Rows, not maps: a model's history
+	// keys and index are the metrics seen so far, names what the fit calls
+	// them; pending holds the history gathered before the first fit, one row per
+	// window over keys (a metric first seen later is NaN in earlier rows). Rows, not maps: a model's history
 	// is hundreds of metrics times up to history_windows windows. The rows are
-	// cut from slabs, so that they do not sit among the windows' memory that
-	// is freed every minute and keep it from being returned.
+	// cut from a slab allocated with the detector for fit_after windows of the
+	// widest row the model can produce, so that its memory is set when the
+	// model is configured; float32 is the precision the detector keeps its
+	// history in after the fit.
+	keys    []metricKey
 	names   []string
 	index   map[metricKey]int
-	pending [][]float64
-	slab    []float64
+	pending [][]float32
+	slab    []float32
 	row     []float64 // scratch for scoring
 }
 
@@ -55,14 +58,19 @@ func newDetector(m *Model, window time.Duration, opts AnomalyOptions) *detector 
 	if refit == 0 {
 		refit = period
 	}
+	width, _ := resultBounds(m)
 	return &detector{
-		cfg:   anomaly.Config{Period: period, FalseAlarmRate: opts.FalseAlarmRate, RefitEvery: refit, HistoryRows: opts.HistoryWindows},
-		opts:  opts,
-		index: make(map[metricKey]int),
+		cfg:     anomaly.Config{Period: period, FalseAlarmRate: opts.FalseAlarmRate, RefitEvery: refit, HistoryRows: opts.HistoryWindows},
+		opts:    opts,
+		keys:    make([]metricKey, 0, width),
+		index:   make(map[metricKey]int, width),
+		pending: make([][]float32, 0, opts.FitAfter),
+		slab:    make([]float32, 0, opts.FitAfter*width),
 	}
 }
 
-// slabRows is how many rows of the current width a slab holds.
+// slabRows is how many rows of the current width a further slab holds: only a
+// warm start from more stored windows than fit_after needs one.
 const slabRows = 16
 
 // gather adds a window's watched results to the pending history.
@@ -70,18 +78,25 @@ func (d *detector) gather(results []store.CheckResult) {
 	for _, r := range results {
 		if k, ok := watchedKey(r); ok {
 			if _, seen := d.index[k]; !seen {
-				d.index[k] = len(d.names)
-				d.names = append(d.names, metricName(r))
+				d.index[k] = len(d.keys)
+				d.keys = append(d.keys, k)
 			}
 		}
 	}
-	n := len(d.names)
+	n := len(d.keys)
 	if cap(d.slab)-len(d.slab) < n {
-		d.slab = make([]float64, 0, slabRows*n)
+		d.slab = make([]float32, 0, slabRows*n)
 	}
 	row := d.slab[len(d.slab) : len(d.slab)+n : len(d.slab)+n]
 	d.slab = d.slab[:len(d.slab)+n]
-	d.fill(row, results)
+	fill(d, row, results)
+	for i, x := range row {
+		// Past float32's range a value is kept as missing, as the detector's
+		// own history does, rather than as an infinity the fit would choke on.
+		if math.IsInf(float64(x), 0) {
+			row[i] = float32(math.NaN())
+		}
+	}
 	d.pending = append(d.pending, row)
 	if len(d.pending) > d.opts.HistoryWindows {
 		d.pending = d.pending[1:]
@@ -89,14 +104,14 @@ func (d *detector) gather(results []store.CheckResult) {
 }
 
 // fill sets row to the results' values of the known metrics, NaN elsewhere.
-func (d *detector) fill(row []float64, results []store.CheckResult) {
+func fill[T float32 | float64](d *detector, row []T, results []store.CheckResult) {
 	for i := range row {
-		row[i] = math.NaN()
+		row[i] = T(math.NaN())
 	}
 	for _, r := range results {
 		if k, ok := watchedKey(r); ok {
 			if i, known := d.index[k]; known {
-				row[i] = r.Value
+				row[i] = T(r.Value)
 			}
 		}
 	}
@@ -133,12 +148,12 @@ func watched(r store.CheckResult) bool {
 	return false
 }
 
-// metricName is how an alert names a metric: "amount.null_ratio".
-func metricName(r store.CheckResult) string {
-	if r.Feature == "" {
-		return r.Metric
+// name is how an alert names a metric: "amount.null_ratio".
+func (k metricKey) name() string {
+	if k.feature == "" {
+		return k.metric
 	}
-	return r.Feature + "." + r.Metric
+	return k.feature + "." + k.metric
 }
 
 // observe feeds a window's results to the detector and returns its verdict, or
@@ -155,7 +170,7 @@ func (d *detector) observe(model string, w *window, results []store.CheckResult)
 		d.row = make([]float64, len(d.names))
 	}
 	row := d.row[:len(d.names)]
-	d.fill(row, results)
+	fill(d, row, results)
 	p, err := d.det.Score(row)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: scoring window %s: %w", model, w.start.Format(time.RFC3339), err)
@@ -170,14 +185,18 @@ func (d *detector) observe(model string, w *window, results []store.CheckResult)
 // fit fixes the metric set to those seen in the gathered history, in name
 // order, and fits.
 func (d *detector) fit() error {
-	order := make([]int, len(d.names)) // order[j]: the gathering index of the j-th name
+	gathered := make([]string, len(d.keys))
+	for i, k := range d.keys {
+		gathered[i] = k.name()
+	}
+	order := make([]int, len(gathered)) // order[j]: the gathering index of the j-th name
 	for i := range order {
 		order[i] = i
 	}
-	sort.Slice(order, func(a, b int) bool { return d.names[order[a]] < d.names[order[b]] })
+	sort.Slice(order, func(a, b int) bool { return gathered[order[a]] < gathered[order[b]] })
 	names := make([]string, len(order))
 	for j, i := range order {
-		names[j] = d.names[i]
+		names[j] = gathered[i]
 	}
 	det, err := anomaly.New(d.cfg, names)
 	if err != nil {
@@ -189,7 +208,7 @@ func (d *detector) fit() error {
 		for j, k := range order {
 			row[j] = math.NaN()
 			if k < len(pending) {
-				row[j] = pending[k]
+				row[j] = float64(pending[k])
 			}
 		}
 		history[i] = row
@@ -204,7 +223,7 @@ func (d *detector) fit() error {
 	for key, i := range d.index {
 		d.index[key] = at[i]
 	}
-	d.det, d.names, d.pending, d.slab = det, names, nil, nil
+	d.det, d.names, d.keys, d.pending, d.slab = det, names, nil, nil, nil
 	return nil
 }
 

@@ -52,6 +52,24 @@ func (r *results) add(kind, feature, metric string, value, threshold float64, be
 	})
 }
 
+// resultBounds bounds what check and keyedResults report for one window of m:
+// how many results the anomaly detector watches, and how many carry a
+// threshold (the published series, with the anomaly score). They size, when a
+// model is configured, the memory its results need, so that memory is set at
+// start rather than growing through the first windows; a window with more only
+// costs an allocation. Per feature the watched are null, wrong-type,
+// out-of-range or unknown-category ratios, mean, missing ratio, type mismatch,
+// the contract's skew statistic and keyed mismatch; per model events, latency
+// p99, the non-finite feature ratio, three numerical ratios of the prediction,
+// its missing ratio and mean, and four quality metrics. The thresholded add both
+// drift statistics and lose the mean: nine per feature; per model unexpected
+// fields, non-finite features, the prediction's numerical ratios and drift, bad
+// labels and the anomaly score. TestResultBounds holds check to them.
+func resultBounds(m *Model) (watched, thresholded int) {
+	n := len(m.Contract.Features)
+	return 8*n + 12, 9*n + 9
+}
+
 // check runs every per-window check. prev is the previous window and ref the
 // previous reference period, either nil when there is none yet.
 func check(m *Model, w *window, prev, ref *summaries, baseline []stats.Distribution, minSamples int) []store.CheckResult {
@@ -79,10 +97,10 @@ func check(m *Model, w *window, prev, ref *summaries, baseline []stats.Distribut
 			r.skew(cf, compare(cf.Type, baseline[i], cur))
 		}
 		if prev != nil {
-			r.drift(cf.Name, "_vs_previous", cf.Drift, r.compare(cf.Type, prev.features[i].Distribution(), cur))
+			r.drift(cf.Name, vsPrevious, cf.Drift, r.compare(cf.Type, prev.features[i].Distribution(), cur))
 		}
 		if ref != nil {
-			r.drift(cf.Name, "_vs_reference", cf.Drift, r.compare(cf.Type, ref.features[i].Distribution(), cur))
+			r.drift(cf.Name, vsReference, cf.Drift, r.compare(cf.Type, ref.features[i].Distribution(), cur))
 		}
 	}
 	if w.features.UnexpectedOther > 0 || len(w.features.Unexpected) > 0 {
@@ -205,8 +223,8 @@ func (r *results) skew(cf *config.Feature, c stats.Comparison) {
 }
 
 // drift reports the contract's drift statistic against an earlier distribution.
-func (r *results) drift(feature, suffix string, rule config.DriftRule, c stats.Comparison) {
-	r.add(KindDrift, feature, string(rule.Method)+suffix, skew.Statistic(c, rule.Method), *rule.Threshold, rule.Method.Below())
+func (r *results) drift(feature string, against comparedWith, rule config.DriftRule, c stats.Comparison) {
+	r.add(KindDrift, feature, r.m.driftMetric(rule.Method, against), skew.Statistic(c, rule.Method), *rule.Threshold, rule.Method.Below())
 }
 
 type namedStatistic struct {
@@ -250,10 +268,10 @@ func (r *results) prediction(prev, ref *summaries) {
 		return
 	}
 	if prev != nil {
-		r.drift("prediction", "_vs_previous", rule, r.compare(t, prev.prediction.Distribution(), cur))
+		r.drift("prediction", vsPrevious, rule, r.compare(t, prev.prediction.Distribution(), cur))
 	}
 	if ref != nil {
-		r.drift("prediction", "_vs_reference", rule, r.compare(t, ref.prediction.Distribution(), cur))
+		r.drift("prediction", vsReference, rule, r.compare(t, ref.prediction.Distribution(), cur))
 	}
 }
 

@@ -116,6 +116,14 @@ func (c *checkCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// reserve sizes a model's published results for n samples, ahead of its first
+// window.
+func (c *checkCollector) reserve(model string, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.byModel[model].window = make([]checkSample, 0, n)
+}
+
 // observeWindow replaces the model's published window results.
 func (c *checkCollector) observeWindow(model string, results []store.CheckResult) {
 	c.mu.Lock()

@@ -17,6 +17,30 @@ type Model struct {
 	Contract *config.Contract
 	Baseline *profile.Baseline
 	specs    []profile.Spec
+	// driftMetrics names the drift results of each method the model uses. Built
+	// per window, the names were strings of every feature that the published
+	// results then kept alive among the windows' short-lived memory.
+	driftMetrics map[config.DriftMethod][2]string
+}
+
+// comparedWith is what a drift statistic compares the window with.
+type comparedWith int
+
+const (
+	vsPrevious comparedWith = iota
+	vsReference
+)
+
+func driftMetricNames(method config.DriftMethod) [2]string {
+	return [2]string{string(method) + "_vs_previous", string(method) + "_vs_reference"}
+}
+
+// driftMetric names a drift result: "psi_vs_previous".
+func (m *Model) driftMetric(method config.DriftMethod, against comparedWith) string {
+	if names, ok := m.driftMetrics[method]; ok {
+		return names[against]
+	}
+	return driftMetricNames(method)[against]
 }
 
 // LoadModel reads a model's contract and baseline files.
@@ -45,6 +69,11 @@ func NewModel(c *config.Contract, b *profile.Baseline) (*Model, error) {
 		}
 		m.specs = append(m.specs, b.Spec(f, c.MaxCategories))
 	}
+	m.driftMetrics = make(map[config.DriftMethod][2]string)
+	for _, f := range c.Features {
+		m.driftMetrics[f.Drift.Method] = driftMetricNames(f.Drift.Method)
+	}
+	m.driftMetrics[m.predictionDrift().Method] = driftMetricNames(m.predictionDrift().Method)
 	return m, nil
 }
 

@@ -273,6 +273,8 @@ func New(opts Options) (*Pipeline, error) {
 	for name, ms := range p.models {
 		ms.eventsTotal = p.metrics.events.WithLabelValues(name)
 		ms.lastSeen = p.metrics.lastEvent.WithLabelValues(name)
+		_, published := resultBounds(ms.m)
+		p.metrics.checks.reserve(name, published)
 	}
 	return p, nil
 }
