@@ -77,17 +77,32 @@ type RejectedCount struct {
 	Count       uint64
 }
 
+// ReferenceSummary is what drift keeps of one feature (or "prediction") over
+// one reference period: written when the period completes, and for the period
+// in progress at a shutdown, so that a restart compares against the reference
+// at once instead of after one or two periods. A later row of the same model,
+// feature and period replaces an earlier one.
+type ReferenceSummary struct {
+	Model       string
+	Feature     string
+	PeriodStart time.Time
+	// State is the serialised summary, opaque to the store.
+	State []byte
+}
+
 // Batch is what the pipeline writes when windows close.
 type Batch struct {
-	Profiles  []WindowProfile
-	Results   []CheckResult
-	Anomalies []Anomaly
-	Rejected  []RejectedCount
+	Profiles   []WindowProfile
+	Results    []CheckResult
+	Anomalies  []Anomaly
+	Rejected   []RejectedCount
+	References []ReferenceSummary
 }
 
 // Empty reports whether the batch holds nothing.
 func (b *Batch) Empty() bool {
-	return len(b.Profiles) == 0 && len(b.Results) == 0 && len(b.Anomalies) == 0 && len(b.Rejected) == 0
+	return len(b.Profiles) == 0 && len(b.Results) == 0 && len(b.Anomalies) == 0 && len(b.Rejected) == 0 &&
+		len(b.References) == 0
 }
 
 // Writer stores batches durably: when Write returns nil, the batch survives a
@@ -109,6 +124,10 @@ type History interface {
 	// with their state, so that windows written at a shutdown can be reopened.
 	// Only the model, feature, window, partition, row count and state are read.
 	Profiles(ctx context.Context, model string, since time.Time) ([]WindowProfile, error)
+	// References returns a model's reference summaries of periods starting at
+	// or after since, the latest row of each (feature, period), ordered by
+	// period and feature.
+	References(ctx context.Context, model string, since time.Time) ([]ReferenceSummary, error)
 }
 
 // Tee writes every batch to each writer in turn, stopping at the first error.
