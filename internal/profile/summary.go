@@ -1,9 +1,13 @@
 package profile
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 
+	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/stats"
 )
 
@@ -16,6 +20,7 @@ import (
 // counters, violation counts) made its memory several times that of the open
 // windows.
 type Summary struct {
+	spec    Spec
 	numeric bool
 	limit   int
 
@@ -40,7 +45,7 @@ func NewSummary(spec Spec, shape bool) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Summary{numeric: f.Sketch != nil, limit: f.limit, dirty: true}
+	s := &Summary{spec: spec, numeric: f.Sketch != nil, limit: f.limit, dirty: true}
 	// Everything is sized here, for the categories the baseline and contract
 	// know, so that a daemon's memory is set when a model is configured rather
 	// than growing through its first windows, and the distribution is refilled
@@ -129,4 +134,116 @@ func (s *Summary) Distribution() stats.Distribution {
 		d.StdDev = math.Sqrt(s.m2 / float64(s.finite-1))
 	}
 	return *d
+}
+
+// summaryStateVersion versions the serialised summary, which outlives the
+// process in the store.
+const summaryStateVersion = 1
+
+// summaryState is a Summary as stored. It names the feature and carries the bin
+// edges and sketch accuracy it was counted with: a summary read back after the
+// contract or baseline changed must be refused, not compared as if its bins
+// were today's.
+type summaryState struct {
+	Version    int                `json:"v"`
+	Name       string             `json:"name"`
+	Type       config.FeatureType `json:"type"`
+	Edges      []float64          `json:"edges,omitempty"`
+	Bins       []uint64           `json:"bins,omitempty"`
+	Categories map[string]uint64  `json:"categories,omitempty"`
+	Other      uint64             `json:"other,omitempty"`
+	Finite     uint64             `json:"finite,omitempty"`
+	Mean       jsonFloat          `json:"mean,omitempty"`
+	M2         jsonFloat          `json:"m2,omitempty"`
+	Alpha      float64            `json:"alpha,omitempty"`
+	Sketch     *SketchBuckets     `json:"sketch,omitempty"`
+}
+
+// ErrStateMismatch says that a stored summary was counted under another spec
+// (feature, type, bin edges, sketch accuracy) than the one it is read into.
+var ErrStateMismatch = errors.New("summary state does not match the feature's spec")
+
+// maxSketchOffset bounds the bucket offsets read from a stored sketch: far
+// beyond any float64's bucket, they could only make the sketch allocate
+// without bound.
+const maxSketchOffset = 1 << 20
+
+// MarshalState serialises the summary, for the store.
+func (s *Summary) MarshalState() ([]byte, error) {
+	st := summaryState{Version: summaryStateVersion, Name: s.spec.Name, Type: s.spec.Type, Edges: s.spec.Edges,
+		Bins: s.bins, Categories: s.categories, Other: s.other, Finite: s.finite, Mean: jsonFloat(s.mean), M2: jsonFloat(s.m2)}
+	if s.sketch != nil {
+		st.Alpha = s.sketch.alpha
+		sb := &SketchBuckets{Zero: s.sketch.zero}
+		sb.PosOffset, sb.Pos = s.sketch.pos.sparse()
+		sb.NegOffset, sb.Neg = s.sketch.neg.sparse()
+		st.Sketch = sb
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("serialising summary of %s: %w", s.spec.Name, err)
+	}
+	return b, nil
+}
+
+// AddState adds a summary written by MarshalState. It changes nothing when it
+// returns an error: a state of another spec wraps ErrStateMismatch.
+func (s *Summary) AddState(data []byte) error {
+	var st summaryState
+	if err := json.Unmarshal(data, &st); err != nil {
+		return fmt.Errorf("reading summary state: %w", err)
+	}
+	if st.Version != summaryStateVersion {
+		return fmt.Errorf("summary state version %d is not supported (want %d)", st.Version, summaryStateVersion)
+	}
+	switch {
+	case st.Name != s.spec.Name || st.Type != s.spec.Type:
+		return fmt.Errorf("%w: state of %s (%s), feature %s (%s)", ErrStateMismatch, st.Name, st.Type, s.spec.Name, s.spec.Type)
+	case !slices.Equal(st.Edges, s.spec.Edges) || len(st.Bins) != len(s.bins):
+		return fmt.Errorf("%w: %s was binned at other edges", ErrStateMismatch, s.spec.Name)
+	case s.sketch != nil && (st.Sketch == nil || st.Alpha != s.sketch.alpha):
+		return fmt.Errorf("%w: %s has no sketch of relative accuracy %v", ErrStateMismatch, s.spec.Name, s.sketch.alpha)
+	case !s.numeric && (len(st.Bins) > 0 || st.Sketch != nil), s.numeric && len(st.Categories) > 0:
+		return fmt.Errorf("summary state of %s is malformed", s.spec.Name)
+	}
+	var sk *Sketch
+	if s.sketch != nil {
+		b := st.Sketch
+		if abs(b.PosOffset) > maxSketchOffset || abs(b.NegOffset) > maxSketchOffset ||
+			len(b.Pos) > maxSketchOffset || len(b.Neg) > maxSketchOffset {
+			return fmt.Errorf("summary state of %s is malformed: sketch offsets out of range", s.spec.Name)
+		}
+		var err error
+		if sk, err = (&FeatureBaseline{Sketch: b}).sketch(st.Alpha); err != nil {
+			return fmt.Errorf("reading summary state of %s: %w", s.spec.Name, err)
+		}
+	}
+	s.dirty = true
+	for i, c := range st.Bins {
+		s.bins[i] += c
+	}
+	for k, c := range st.Categories {
+		if _, ok := s.categories[k]; ok || len(s.categories) < s.limit {
+			s.categories[k] += c
+		} else {
+			s.other += c
+		}
+	}
+	s.other += st.Other
+	if sk != nil {
+		if err := s.sketch.Merge(sk); err != nil {
+			return fmt.Errorf("reading summary state of %s: %w", s.spec.Name, err)
+		}
+	}
+	if st.Finite > 0 {
+		s.finite, s.mean, s.m2 = mergeMoments(s.finite, s.mean, s.m2, st.Finite, float64(st.Mean), float64(st.M2))
+	}
+	return nil
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
 }

@@ -1,9 +1,11 @@
 package profile
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/sentinel-ml/sentinel/internal/config"
@@ -67,10 +69,148 @@ func TestSummaryReuse(t *testing.T) {
 	}
 }
 
-// equalDistributions treats nil and empty alike: a reused buffer is empty, a
-// fresh one may be nil.
+// equalDistributions treats nil and empty alike (a reused buffer is empty, a
+// fresh one may be nil) and NaN as equal to itself (the sketch's atoms of
+// values near the float64 limit are NaN).
 func equalDistributions(a, b stats.Distribution) bool {
-	same := func(x, y []stats.Atom) bool { return len(x) == 0 && len(y) == 0 || reflect.DeepEqual(x, y) }
+	same := func(x, y []stats.Atom) bool { return len(x) == 0 && len(y) == 0 || fmt.Sprint(x) == fmt.Sprint(y) }
 	return a.N == b.N && a.Other == b.Other && reflect.DeepEqual(a.Bins, b.Bins) && reflect.DeepEqual(a.Categories, b.Categories) &&
 		same(a.Atoms, b.Atoms) && (a.StdDev == b.StdDev || math.IsNaN(a.StdDev) && math.IsNaN(b.StdDev))
+}
+
+// summaryOf is a summary of spec holding one window of values made by add.
+func summaryOf(t testing.TB, spec Spec, shape bool, n int, add func(f *Feature, i int)) *Summary {
+	t.Helper()
+	f, err := NewFeature(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		add(f, i)
+	}
+	s, err := NewSummary(spec, shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(f); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestSummaryStateRoundTrip: a summary read back from its state compares as
+// the original does.
+func TestSummaryStateRoundTrip(t *testing.T) {
+	numeric := numericSpec([]float64{-1, 0, 1})
+	categorical := Spec{Name: "c", Type: config.Categorical, Tracked: []string{"a", "b"}, MaxCategories: 3}
+	for _, tc := range []struct {
+		name  string
+		spec  Spec
+		shape bool
+		add   func(f *Feature, i int)
+	}{
+		{"numeric shape", numeric, true, func(f *Feature, i int) { f.AddNumber(float64(i*i%97) - 40.5) }},
+		{"numeric bins", numeric, false, func(f *Feature, i int) { f.AddNumber(math.Sin(float64(i))) }},
+		{"numeric non-finite moments", numeric, true, func(f *Feature, i int) { f.AddNumber(math.MaxFloat64 / float64(i%3+1)) }},
+		{"categorical", categorical, false, func(f *Feature, i int) { f.AddString(fmt.Appendf(nil, "v%d", i%9)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			orig := summaryOf(t, tc.spec, tc.shape, 500, tc.add)
+			state, err := orig.MarshalState()
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := NewSummary(tc.spec, tc.shape)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := back.AddState(state); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := back.Distribution(), orig.Distribution(); !equalDistributions(got, want) {
+				t.Fatalf("read back %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
+// TestSummaryStateRefused: a state counted under another spec, or not a state,
+// is refused and changes nothing.
+func TestSummaryStateRefused(t *testing.T) {
+	numeric := numericSpec([]float64{-1, 0, 1})
+	add := func(f *Feature, i int) { f.AddNumber(float64(i%5) - 2) }
+	stateOf := func(spec Spec, shape bool) []byte {
+		b, err := summaryOf(t, spec, shape, 100, add).MarshalState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	otherName := numeric
+	otherName.Name = "y"
+	otherEdges := numericSpec([]float64{-1, 0, 2})
+	otherAlpha := numeric
+	otherAlpha.RelativeAccuracy = 0.02
+	for _, tc := range []struct {
+		name     string
+		state    []byte
+		shape    bool
+		mismatch bool
+	}{
+		{"other feature", stateOf(otherName, false), false, true},
+		{"other edges", stateOf(otherEdges, false), false, true},
+		{"no sketch for a shape rule", stateOf(numeric, false), true, true},
+		{"other sketch accuracy", stateOf(otherAlpha, true), true, true},
+		{"categorical", stateOf(Spec{Name: "x", Type: config.Categorical}, false), false, true},
+		{"other version", []byte(`{"v": 2, "name": "x", "type": "numeric"}`), false, false},
+		{"not JSON", []byte(`{"v": 1,`), false, false},
+		{"sketch far away", fmt.Appendf(nil, `{"v": 1, "name": "x", "type": "numeric", "edges": [-1, 0, 1], "bins": [0, 0, 0, 0], "alpha": %v,
+			"sketch": {"positive_offset": 1099511627776, "positive": [1], "negative_offset": 0, "negative": [], "zero": 0}}`, DefaultRelativeAccuracy), true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := summaryOf(t, numeric, tc.shape, 50, add)
+			before := s.Distribution()
+			before.Bins = slices.Clone(before.Bins)
+			before.Atoms = slices.Clone(before.Atoms)
+			err := s.AddState(tc.state)
+			if err == nil {
+				t.Fatal("state accepted")
+			}
+			if got := errors.Is(err, ErrStateMismatch); got != tc.mismatch {
+				t.Errorf("error %v: mismatch %v, want %v", err, got, tc.mismatch)
+			}
+			if after := s.Distribution(); !equalDistributions(after, before) {
+				t.Errorf("refused state changed the summary: %+v, was %+v", after, before)
+			}
+		})
+	}
+}
+
+// FuzzSummaryState: any bytes read as a stored summary are refused or added
+// without panicking, and what was added serialises again.
+func FuzzSummaryState(f *testing.F) {
+	spec := numericSpec([]float64{-1, 0, 1})
+	for _, shape := range []bool{false, true} {
+		b, err := summaryOf(f, spec, shape, 100, func(f *Feature, i int) { f.AddNumber(float64(i) - 50) }).MarshalState()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"v": 1, "name": "x", "type": "numeric", "edges": [-1, 0, 1], "bins": [1, 2, 3, 4], "finite": 3, "mean": "NaN"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, shape := range []bool{false, true} {
+			s, err := NewSummary(spec, shape)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.AddState(data) != nil {
+				continue
+			}
+			if _, err := s.MarshalState(); err != nil {
+				t.Fatalf("an accepted state does not serialise again: %v", err)
+			}
+			s.Distribution()
+		}
+	})
 }
