@@ -62,7 +62,7 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 		registered = append(registered, c)
 	}
 	// Series for every table from the start, so rate() sees the first write.
-	for _, t := range []string{tableProfiles, tableResults, tableAnomalies, tableRejected} {
+	for _, t := range []string{tableProfiles, tableResults, tableAnomalies, tableRejected, tableReferences} {
 		m.retries.WithLabelValues(t)
 		m.rows.WithLabelValues(t)
 	}
@@ -350,6 +350,40 @@ func (c *ClickHouse) Profiles(ctx context.Context, model string, since time.Time
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: reading profiles of model %q: %w", model, err)
+	}
+	return out, nil
+}
+
+// References returns model's reference summaries of periods starting at or
+// after since, ordered by period and feature. FINAL keeps the latest row of
+// each (feature, period).
+func (c *ClickHouse) References(ctx context.Context, model string, since time.Time) ([]ReferenceSummary, error) {
+	secs, ms := sinceArgs(since)
+	query := fmt.Sprintf("SELECT feature, window_start, window_start_ms, state"+
+		" FROM `%s`.%s FINAL"+
+		" WHERE model = ? AND window_start >= toDateTime(?) AND (window_start > toDateTime(?) OR window_start_ms >= ?)"+
+		" ORDER BY window_start, window_start_ms, feature", c.db, tableReferences)
+	rows, err := c.conn.Query(ctx, query, model, secs, secs, ms)
+	if err != nil {
+		return nil, fmt.Errorf("store: querying reference summaries of model %q: %w", model, err)
+	}
+	defer rows.Close()
+	var out []ReferenceSummary
+	for rows.Next() {
+		var (
+			r       = ReferenceSummary{Model: model}
+			start   time.Time
+			startMS uint16
+			state   string
+		)
+		if err := rows.Scan(&r.Feature, &start, &startMS, &state); err != nil {
+			return nil, fmt.Errorf("store: reading reference summaries of model %q: %w", model, err)
+		}
+		r.PeriodStart, r.State = joinTime(start, startMS), []byte(state)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: reading reference summaries of model %q: %w", model, err)
 	}
 	return out, nil
 }

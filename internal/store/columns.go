@@ -170,7 +170,26 @@ func rejectedColumns(rs []RejectedCount, version uint64) (insert, error) {
 	}}, nil
 }
 
-// inserts turns a batch into one insert per non-empty table. check_results
+func referenceColumns(rs []ReferenceSummary, version uint64) (insert, error) {
+	n := len(rs)
+	var (
+		model, feature = make([]string, n), make([]string, n)
+		start          = newTimeColumn(n)
+		state          = make([]string, n)
+		versions       = make([]uint64, n)
+	)
+	for i, r := range rs {
+		if err := start.add("reference_summaries: period start", r.PeriodStart); err != nil {
+			return insert{}, err
+		}
+		model[i], feature[i], state[i], versions[i] = r.Model, r.Feature, string(r.State), version
+	}
+	return insert{table: referencesTable(), rows: n, columns: []any{
+		model, feature, start.secs, start.ms, state, versions,
+	}}, nil
+}
+
+// inserts turns a batch into one insert per non-empty table. window_profiles
 // comes last because ClosedWindows reads it: a window counts as closed only
 // once everything else written with it is durable.
 func inserts(b Batch, version uint64) ([]insert, error) {
@@ -195,6 +214,9 @@ func inserts(b Batch, version uint64) ([]insert, error) {
 		return nil, err
 	}
 	if err := add(len(b.Rejected), func() (insert, error) { return rejectedColumns(b.Rejected, version) }); err != nil {
+		return nil, err
+	}
+	if err := add(len(b.References), func() (insert, error) { return referenceColumns(b.References, version) }); err != nil {
 		return nil, err
 	}
 	if err := add(len(b.Profiles), func() (insert, error) { return profileColumns(b.Profiles, version) }); err != nil {

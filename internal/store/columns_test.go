@@ -50,7 +50,8 @@ func sampleBatch() Batch {
 			Model: "fraud", WindowStart: start, WindowEnd: end, Score: 4.2, Anomaly: true, Statistic: "residual",
 			Causes: []Cause{{Metric: "amount/psi", Actual: 0.3, Expected: 0.01, Contribution: 0.8}, {Metric: "volume", Actual: 10, Expected: 12, Contribution: 0.2}},
 		}},
-		Rejected: []RejectedCount{{Model: "unknown", WindowStart: start, Reason: "malformed", Partition: 3, Count: 17}},
+		Rejected:   []RejectedCount{{Model: "unknown", WindowStart: start, Reason: "malformed", Partition: 3, Count: 17}},
+		References: []ReferenceSummary{{Model: "fraud", Feature: "amount", PeriodStart: start, State: []byte{9, 0, 8}}},
 	}
 }
 
@@ -81,7 +82,7 @@ func TestInsertsMatchTheirTables(t *testing.T) {
 		}
 	}
 	// window_profiles last: ClosedWindows trusts it to mean "all written".
-	if want := "check_results anomalies rejected_counts window_profiles"; strings.Join(names, " ") != want {
+	if want := "check_results anomalies rejected_counts reference_summaries window_profiles"; strings.Join(names, " ") != want {
 		t.Errorf("insert order %v, want %s", names, want)
 	}
 }
@@ -105,7 +106,7 @@ func TestColumnValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	results, anomalies, rejected, profiles := ins[0], ins[1], ins[2], ins[3]
+	results, anomalies, rejected, references, profiles := ins[0], ins[1], ins[2], ins[3], ins[4]
 
 	if got := col[time.Time](t, profiles, "window_start")[0]; !got.Equal(start.Truncate(time.Second)) {
 		t.Errorf("window_start = %v, want whole seconds of %v", got, start)
@@ -140,6 +141,15 @@ func TestColumnValues(t *testing.T) {
 	if got := col[uint64](t, rejected, "message_count")[0]; got != 17 {
 		t.Errorf("message_count = %d, want 17", got)
 	}
+	if got := col[string](t, references, "state")[0]; got != string(b.References[0].State) {
+		t.Errorf("reference state = %q, want the summary's bytes", got)
+	}
+	if got := joinTime(col[time.Time](t, references, "window_start")[0], col[uint16](t, references, "window_start_ms")[0]); !got.Equal(start) {
+		t.Errorf("reference period start = %v, want %v with its milliseconds", got, start)
+	}
+	if got := col[string](t, references, "feature")[0]; got != "amount" {
+		t.Errorf("reference feature = %q, want amount", got)
+	}
 	if got := joinTime(col[time.Time](t, results, "window_end")[0], col[uint16](t, results, "window_end_ms")[0]); !got.Equal(end) {
 		t.Errorf("joinTime(split(end)) = %v, want %v", got, end)
 	}
@@ -155,6 +165,22 @@ func TestInsertsSkipEmptyTables(t *testing.T) {
 	}
 }
 
+// A batch of only reference summaries, as drift writes at a shutdown, is a
+// batch to write, not an empty one.
+func TestReferencesOnlyBatch(t *testing.T) {
+	b := Batch{References: sampleBatch().References}
+	if b.Empty() {
+		t.Fatal("a batch with only reference summaries reports Empty")
+	}
+	ins, err := inserts(b, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ins) != 1 || ins[0].table.name != tableReferences || ins[0].rows != 1 {
+		t.Errorf("got %d inserts, want one row of reference_summaries", len(ins))
+	}
+}
+
 func TestInsertsRejectTimesDateTimeCannotHold(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -165,6 +191,7 @@ func TestInsertsRejectTimesDateTimeCannotHold(t *testing.T) {
 		{"result end before 1970", func(b *Batch) { b.Results[1].WindowEnd = time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC) }, "check_results: window end"},
 		{"anomaly start after 2106", func(b *Batch) { b.Anomalies[0].WindowStart = time.Date(2107, 1, 1, 0, 0, 0, 0, time.UTC) }, "anomalies: window start"},
 		{"zero rejected start", func(b *Batch) { b.Rejected[0].WindowStart = time.Time{} }, "rejected_counts: window start"},
+		{"zero reference period start", func(b *Batch) { b.References[0].PeriodStart = time.Time{} }, "reference_summaries: period start"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

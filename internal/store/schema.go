@@ -29,10 +29,11 @@ type table struct {
 
 // Table names, as the metrics label them.
 const (
-	tableProfiles  = "window_profiles"
-	tableResults   = "check_results"
-	tableAnomalies = "anomalies"
-	tableRejected  = "rejected_counts"
+	tableProfiles   = "window_profiles"
+	tableResults    = "check_results"
+	tableAnomalies  = "anomalies"
+	tableRejected   = "rejected_counts"
+	tableReferences = "reference_summaries"
 )
 
 func windowStartColumns() []column {
@@ -137,6 +138,23 @@ func rejectedTable() table {
 	}
 }
 
+// referencesTable holds drift's reference summaries. window_start is the
+// period's start, so the table partitions and sorts like the others.
+func referencesTable() table {
+	return table{
+		name: tableReferences,
+		columns: concat(
+			[]column{{"model", "String"}, {"feature", "String"}},
+			windowStartColumns(),
+			[]column{
+				{"state", "String"},
+				{"version", "UInt64"},
+			},
+		),
+		orderBy: []string{"model", "feature", "window_start", "window_start_ms"},
+	}
+}
+
 func (t table) createSQL(db string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS `%s`.`%s` (\n", db, t.name)
@@ -173,6 +191,9 @@ func migrations(db string) []migration {
 			resultsTable().createSQL(db),
 			anomaliesTable().createSQL(db),
 			rejectedTable().createSQL(db),
+		}},
+		{version: 2, statements: []string{
+			referencesTable().createSQL(db),
 		}},
 	}
 }

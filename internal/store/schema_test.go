@@ -36,7 +36,7 @@ func TestSchemaGolden(t *testing.T) {
 }
 
 func allTables() []table {
-	return []table{profilesTable(), resultsTable(), anomaliesTable(), rejectedTable()}
+	return []table{profilesTable(), resultsTable(), anomaliesTable(), rejectedTable(), referencesTable()}
 }
 
 // ClickHouse 18.16 has none of these types; current releases would accept
@@ -75,9 +75,46 @@ func TestSchemaRunsOn1816(t *testing.T) {
 }
 
 func TestInsertSQLNamesEveryColumn(t *testing.T) {
-	got := resultsTable().insertSQL("db")
-	want := "INSERT INTO `db`.`check_results` (model, window_start, window_start_ms, window_end, window_end_ms, kind, feature, metric, value, threshold, breached, version)"
-	if got != want {
-		t.Errorf("insertSQL =\n%s\nwant\n%s", got, want)
+	tests := []struct {
+		table table
+		want  string
+	}{
+		{resultsTable(), "INSERT INTO `db`.`check_results` (model, window_start, window_start_ms, window_end, window_end_ms, kind, feature, metric, value, threshold, breached, version)"},
+		{referencesTable(), "INSERT INTO `db`.`reference_summaries` (model, feature, window_start, window_start_ms, state, version)"},
+	}
+	for _, tt := range tests {
+		if got := tt.table.insertSQL("db"); got != tt.want {
+			t.Errorf("insertSQL =\n%s\nwant\n%s", got, tt.want)
+		}
+	}
+	// Every table's INSERT names all its columns, in order, so that the
+	// server never fills one with a default.
+	for _, tb := range allTables() {
+		names := make([]string, len(tb.columns))
+		for i, c := range tb.columns {
+			names[i] = c.name
+		}
+		if got, want := tb.insertSQL("db"), "("+strings.Join(names, ", ")+")"; !strings.HasSuffix(got, want) {
+			t.Errorf("%s: insertSQL = %s, want it to end with %s", tb.name, got, want)
+		}
+	}
+}
+
+// Migrations are append-only and numbered in order from 1, so that Migrate,
+// which applies the steps above the recorded max(version), never skips one.
+func TestMigrationVersionsAscend(t *testing.T) {
+	created := map[string]bool{}
+	for i, m := range migrations("db") {
+		if m.version != uint32(i+1) {
+			t.Errorf("migration %d has version %d, want %d", i, m.version, i+1)
+		}
+		for _, s := range m.statements {
+			created[s] = true
+		}
+	}
+	for _, tb := range allTables() {
+		if !created[tb.createSQL("db")] {
+			t.Errorf("no migration creates %s as its table definition says", tb.name)
+		}
 	}
 }

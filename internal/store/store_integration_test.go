@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,12 +24,11 @@ func (c *testClock) Now() time.Time {
 	return time.Unix(0, c.ns.Add(int64(time.Millisecond))+1_800_000_000_000_000_000)
 }
 
-// openTestStore opens a store on a database of its own, dropped when the test
-// ends, so tests and parallel runs never see each other's rows.
-func openTestStore(tb testing.TB) (*ClickHouse, *prometheus.Registry) {
+// testOptions names a database of the test's own, so tests and parallel runs
+// never see each other's rows.
+func testOptions(tb testing.TB, reg prometheus.Registerer) Options {
 	tb.Helper()
-	reg := prometheus.NewRegistry()
-	opts := Options{
+	return Options{
 		DSN:          storetest.DSN(tb),
 		Database:     fmt.Sprintf("sentinel_test_%016x", rand.Uint64()),
 		RetryInitial: 10 * time.Millisecond,
@@ -37,12 +37,26 @@ func openTestStore(tb testing.TB) (*ClickHouse, *prometheus.Registry) {
 		Logger:       slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Now:          new(testClock).Now,
 	}
+}
+
+// openTestStore opens a store on a database of its own, dropped when the test
+// ends.
+func openTestStore(tb testing.TB) (*ClickHouse, *prometheus.Registry) {
+	tb.Helper()
+	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := Open(ctx, opts)
+	s, err := Open(ctx, testOptions(tb, reg))
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
 	}
+	dropOnCleanup(tb, s)
+	return s, reg
+}
+
+// dropOnCleanup drops s's database and closes s when the test ends.
+func dropOnCleanup(tb testing.TB, s *ClickHouse) {
+	tb.Helper()
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -53,7 +67,6 @@ func openTestStore(tb testing.TB) (*ClickHouse, *prometheus.Registry) {
 			tb.Error(err)
 		}
 	})
-	return s, reg
 }
 
 func testContext(tb testing.TB) context.Context {
@@ -77,10 +90,18 @@ func TestMigrateTwiceIsNoOp(t *testing.T) {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("second Migrate: %v", err)
 	}
-	if n := queryUint64(t, s, "SELECT count() FROM %s.schema_migrations"); n != 1 {
-		t.Errorf("schema_migrations has %d rows, want 1: the second Migrate re-applied a step", n)
+	if n, want := queryUint64(t, s, "SELECT count() FROM %s.schema_migrations"), uint64(len(migrations(s.db))); n != want {
+		t.Errorf("schema_migrations has %d rows, want %d: the second Migrate re-applied a step", n, want)
 	}
-	rows, err := s.conn.Query(ctx, "SELECT name FROM system.tables WHERE database = ? ORDER BY name", s.db)
+	want := []string{"anomalies", "check_results", "reference_summaries", "rejected_counts", "schema_migrations", "window_profiles"}
+	if names := tableNames(t, s); !reflect.DeepEqual(names, want) {
+		t.Errorf("tables %v, want %v", names, want)
+	}
+}
+
+func tableNames(t *testing.T, s *ClickHouse) []string {
+	t.Helper()
+	rows, err := s.conn.Query(testContext(t), "SELECT name FROM system.tables WHERE database = ? ORDER BY name", s.db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,9 +114,61 @@ func TestMigrateTwiceIsNoOp(t *testing.T) {
 		}
 		names = append(names, n)
 	}
-	want := []string{"anomalies", "check_results", "rejected_counts", "schema_migrations", "window_profiles"}
-	if !reflect.DeepEqual(names, want) {
-		t.Errorf("tables %v, want %v", names, want)
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// A database an earlier release created, at schema version 1, gains
+// reference_summaries and keeps its rows; step 1 is not applied again.
+func TestMigrateUpgradesFromVersion1(t *testing.T) {
+	ctx := testContext(t)
+	s, err := newClickHouse(testOptions(t, prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropOnCleanup(t, s)
+	// What Migrate did when step 1 was the last.
+	setup := []string{createDatabaseSQL(s.db), createMigrationsSQL(s.db)}
+	setup = append(setup, migrations(s.db)[0].statements...)
+	for _, sql := range setup {
+		if err := s.conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	if err := s.sendRows(ctx, fmt.Sprintf("INSERT INTO `%s`.schema_migrations (version, applied_at)", s.db),
+		[]any{[]uint32{1}, []time.Time{time.Unix(1_700_000_000, 0).UTC()}}); err != nil {
+		t.Fatal(err)
+	}
+	old := sampleBatch()
+	old.References = nil
+	if err := s.Write(ctx, old); err != nil {
+		t.Fatalf("Write at version 1: %v", err)
+	}
+
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate from version 1: %v", err)
+	}
+	want := []string{"anomalies", "check_results", "reference_summaries", "rejected_counts", "schema_migrations", "window_profiles"}
+	if names := tableNames(t, s); !reflect.DeepEqual(names, want) {
+		t.Errorf("tables after the upgrade %v, want %v", names, want)
+	}
+	if n := queryUint64(t, s, "SELECT count() FROM %s.schema_migrations WHERE version = 1"); n != 1 {
+		t.Errorf("schema_migrations has %d rows of version 1, want 1: step 1 was applied again", n)
+	}
+	if n := queryUint64(t, s, "SELECT toUInt64(max(version)) FROM %s.schema_migrations"); n != 2 {
+		t.Errorf("schema version %d after the upgrade, want 2", n)
+	}
+	if n := queryUint64(t, s, "SELECT count() FROM %s.window_profiles FINAL"); n != 1 {
+		t.Errorf("window_profiles has %d rows after the upgrade, want the 1 written before it", n)
+	}
+	if err := s.Write(ctx, sampleBatch()); err != nil {
+		t.Fatalf("Write after the upgrade: %v", err)
+	}
+	start, _ := sampleWindow()
+	if got, err := s.References(ctx, "fraud", start); err != nil || len(got) != 1 {
+		t.Errorf("References after the upgrade = %v, %v; want the one written", got, err)
 	}
 }
 
@@ -176,8 +249,15 @@ func TestWriteThenReadBack(t *testing.T) {
 	if !reflect.DeepEqual(closed, map[string]time.Time{"fraud": end}) {
 		t.Errorf("ClosedWindows = %v, want fraud: %v", closed, end)
 	}
-	if n := counterSum(t, reg, "sentinel_store_rows_written_total"); n != 5 {
-		t.Errorf("rows_written_total = %v, want 5", n)
+	refs, err := s.References(ctx, "fraud", start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(refs, b.References) {
+		t.Errorf("References = %+v, want %+v", refs, b.References)
+	}
+	if n := counterSum(t, reg, "sentinel_store_rows_written_total"); n != 6 {
+		t.Errorf("rows_written_total = %v, want 6", n)
 	}
 }
 
@@ -203,6 +283,7 @@ func TestRewrittenWindowReplacesFirstCopy(t *testing.T) {
 	second.Profiles[0].Rows = 11
 	second.Anomalies[0].Score = 5
 	second.Rejected[0].Count = 18
+	second.References[0].State = []byte("replayed")
 	if err := s.Write(ctx, second); err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +292,7 @@ func TestRewrittenWindowReplacesFirstCopy(t *testing.T) {
 		table string
 		want  uint64
 	}{
-		{"window_profiles", 1}, {"check_results", 2}, {"anomalies", 1}, {"rejected_counts", 1},
+		{"window_profiles", 1}, {"check_results", 2}, {"anomalies", 1}, {"rejected_counts", 1}, {"reference_summaries", 1},
 	} {
 		if n := queryUint64(t, s, "SELECT count() FROM %s."+tc.table+" FINAL"); n != tc.want {
 			t.Errorf("%s FINAL has %d rows, want %d", tc.table, n, tc.want)
@@ -332,6 +413,95 @@ func TestResultsSinceAndClosedWindowsPerModel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Reference summaries round-trip with their milliseconds, the later write of a
+// (model, feature, period) wins, and since filters by period start.
+func TestReferencesRoundTrip(t *testing.T) {
+	s, _ := openTestStore(t)
+	ctx := testContext(t)
+	// Two daily periods either side of a month boundary, so two partitions,
+	// and a third half a second after the second.
+	p1 := time.Date(2026, 11, 30, 0, 0, 0, 250*int(time.Millisecond), time.UTC)
+	p2 := p1.Add(24 * time.Hour)
+	p3 := p2.Add(500 * time.Millisecond)
+	ref := func(model, feature string, period time.Time, state string) ReferenceSummary {
+		return ReferenceSummary{Model: model, Feature: feature, PeriodStart: period, State: []byte(state)}
+	}
+	first := Batch{References: []ReferenceSummary{
+		ref("fraud", "amount", p1, "amount p1, first write"),
+		ref("fraud", "prediction", p1, "prediction p1"),
+		ref("churn", "amount", p1, "churn amount p1"),
+		ref("fraud", "amount", p3, "amount p3"),
+	}}
+	second := Batch{References: []ReferenceSummary{
+		ref("fraud", "amount", p1, "amount p1, second write\x00\xff"),
+		ref("fraud", "amount", p2, "amount p2"),
+	}}
+	for _, b := range []Batch{first, second} {
+		if err := s.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Both copies of the rewritten row stay in the table until a merge; FINAL
+	// must pick the later one, not the first found.
+	if n := queryUint64(t, s, "SELECT count() FROM %s.reference_summaries"); n != 6 {
+		t.Errorf("reference_summaries holds %d rows without FINAL, want 6", n)
+	}
+
+	wantFraud := []ReferenceSummary{
+		second.References[0], // the later write of amount p1
+		first.References[1],  // prediction sorts after amount within p1
+		second.References[1],
+		first.References[3],
+	}
+	tests := []struct {
+		name  string
+		model string
+		since time.Time
+		want  []ReferenceSummary
+	}{
+		{"all of fraud", "fraud", time.Time{}, wantFraud},
+		{"since the first period's start", "fraud", p1, wantFraud},
+		{"a millisecond after the first period's start", "fraud", p1.Add(time.Millisecond), wantFraud[2:]},
+		{"sub-second period start included", "fraud", p3, wantFraud[3:]},
+		{"sub-second period start excluded", "fraud", p3.Add(time.Millisecond), nil},
+		{"another model", "churn", time.Time{}, []ReferenceSummary{first.References[2]}},
+		{"unknown model", "nobody", time.Time{}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.References(ctx, tt.model, tt.since)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("References(%q, %v) =\n%s\nwant\n%s", tt.model, tt.since, formatRefs(got), formatRefs(tt.want))
+			}
+			for _, r := range got {
+				if r.PeriodStart.Location() != time.UTC {
+					t.Errorf("period start %v is not in UTC", r.PeriodStart)
+				}
+			}
+		})
+	}
+
+	// Reference rows close no window: only profiles do.
+	closed, err := s.ClosedWindows(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(closed) != 0 {
+		t.Errorf("ClosedWindows = %v after writing only reference summaries, want none", closed)
+	}
+}
+
+func formatRefs(rs []ReferenceSummary) string {
+	var b strings.Builder
+	for _, r := range rs {
+		fmt.Fprintf(&b, "  %s %s %s %q\n", r.Model, r.Feature, r.PeriodStart.Format(time.RFC3339Nano), r.State)
+	}
+	return b.String()
 }
 
 // manyResults makes n check results over n/100 one-minute windows.

@@ -81,3 +81,16 @@ CREATE TABLE IF NOT EXISTS `sentinel`.`rejected_counts` (
 ) ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (model, reason, window_start, window_start_ms, kafka_partition);
+
+-- schema version 2
+
+CREATE TABLE IF NOT EXISTS `sentinel`.`reference_summaries` (
+    model String,
+    feature String,
+    window_start DateTime,
+    window_start_ms UInt16,
+    state String,
+    version UInt64
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, feature, window_start, window_start_ms);
