@@ -164,7 +164,9 @@ type modelState struct {
 	// prev summarises the previous window, ref the previous reference period,
 	// and refNext accumulates the current one; each is allocated once.
 	prev, ref, refNext *summaries
-	refIndex           int64
+	// refIndex numbers the period refNext accumulates, refDoneIndex the one
+	// ref holds (earlier than refIndex-1 after a silence).
+	refIndex, refDoneIndex int64
 	// The per-event series, resolved once: a label lookup per event would cost
 	// more than profiling a feature.
 	eventsTotal prometheus.Counter
@@ -553,6 +555,10 @@ func (p *Pipeline) closeWindow(ms *modelState, w *window, b *store.Batch) error 
 	if !ms.refNext.empty && idx != ms.refIndex {
 		ms.ref, ms.refNext = ms.refNext, ms.ref
 		ms.refNext.reset()
+		ms.refDoneIndex = ms.refIndex
+		// The completed period is stored with this window, so that a restart,
+		// even after a crash, compares with it at once.
+		b.References = append(b.References, ms.ref.rows(ms.m, p.periodStart(ms.refDoneIndex), p.opts.Logger)...)
 	}
 	ms.refIndex = idx
 	results := check(ms.m, w, ms.prev.orNil(), ms.ref.orNil(), ms.baseline, p.opts.MinSamples)
@@ -579,8 +585,12 @@ func (p *Pipeline) closeWindow(ms *modelState, w *window, b *store.Batch) error 
 	if err := ms.prev.add(w); err != nil {
 		return fmt.Errorf("model %s: summarising the window: %w", ms.m.Name(), err)
 	}
-	if err := ms.refNext.add(w); err != nil {
-		return fmt.Errorf("model %s: adding the window to the reference: %w", ms.m.Name(), err)
+	// A window reopened after a restart that the stored summaries already
+	// held is not counted twice.
+	if w.end.After(ms.refNext.through) {
+		if err := ms.refNext.add(w); err != nil {
+			return fmt.Errorf("model %s: adding the window to the reference: %w", ms.m.Name(), err)
+		}
 	}
 	p.stats.Windows++
 	p.metrics.windows.WithLabelValues(ms.m.Name()).Inc()
@@ -800,14 +810,76 @@ func (ms *modelState) restore(start time.Time, size time.Duration, rows []store.
 	return w, nil
 }
 
-// Flush closes every open window, as at shutdown or the end of a replay.
+// Flush closes every open window, as at shutdown or the end of a replay, and
+// stores the reference periods drift holds, so that a restart resumes them.
 func (p *Pipeline) Flush(ctx context.Context) error {
+	// The summaries are taken before the open windows close: those windows are
+	// reopened after a restart and added when they close again.
+	var refs []store.ReferenceSummary
+	for _, ms := range p.models {
+		if !ms.ref.empty {
+			refs = append(refs, ms.ref.rows(ms.m, p.periodStart(ms.refDoneIndex), p.opts.Logger)...)
+		}
+		if !ms.refNext.empty {
+			refs = append(refs, ms.refNext.rows(ms.m, p.periodStart(ms.refIndex), p.opts.Logger)...)
+		}
+	}
 	for _, ms := range p.models {
 		if err := p.closeUpTo(ctx, ms, maxTime()); err != nil {
 			return err
 		}
 	}
-	return p.write(ctx, store.Batch{})
+	return p.write(ctx, store.Batch{References: refs})
+}
+
+// periodStart is the start of the reference period of index idx.
+func (p *Pipeline) periodStart(idx int64) time.Time {
+	return time.Unix(0, idx*int64(p.opts.ReferencePeriod)).UTC()
+}
+
+// RestoreReferences gives drift its reference periods back after a restart:
+// of the stored summaries in rows, the latest period becomes the one in
+// progress, and the period before it, when stored, the completed reference. A
+// feature whose stored summary was counted under another contract or baseline
+// (other bins, another sketch) starts empty, as do all when the reference
+// period was changed.
+func (p *Pipeline) RestoreReferences(model string, rows []store.ReferenceSummary) error {
+	ms := p.models[model]
+	if ms == nil {
+		return fmt.Errorf("restoring the reference periods: model %q is not monitored", model)
+	}
+	period := int64(p.opts.ReferencePeriod)
+	byPeriod := make(map[int64][]store.ReferenceSummary)
+	var idx []int64
+	for _, r := range rows {
+		if r.Model != model {
+			return fmt.Errorf("restoring the reference periods of model %s: row of model %s", model, r.Model)
+		}
+		start := r.PeriodStart.UnixNano()
+		if start%period != 0 {
+			p.opts.Logger.Warn("reference summary of another reference period length ignored", "model", model,
+				"period_start", r.PeriodStart, "reference_period", p.opts.ReferencePeriod)
+			continue
+		}
+		if _, ok := byPeriod[start/period]; !ok {
+			idx = append(idx, start/period)
+		}
+		byPeriod[start/period] = append(byPeriod[start/period], r)
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	sort.Slice(idx, func(i, j int) bool { return idx[i] < idx[j] })
+	latest := idx[len(idx)-1]
+	ms.refNext.reset()
+	ms.refNext.restore(ms.m, byPeriod[latest], p.opts.Logger)
+	ms.refIndex = latest
+	ms.ref.reset()
+	if len(idx) > 1 {
+		ms.refDoneIndex = idx[len(idx)-2]
+		ms.ref.restore(ms.m, byPeriod[ms.refDoneIndex], p.opts.Logger)
+	}
+	return nil
 }
 
 // maxTime is later than any event time the decoder accepts (years up to 9999).

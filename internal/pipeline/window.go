@@ -1,8 +1,11 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/sentinel-ml/sentinel/internal/config"
@@ -10,6 +13,7 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/event"
 	"github.com/sentinel-ml/sentinel/internal/profile"
 	"github.com/sentinel-ml/sentinel/internal/skew"
+	"github.com/sentinel-ml/sentinel/internal/store"
 )
 
 // topicPartition identifies where a message came from, for offset tracking.
@@ -133,6 +137,10 @@ type summaries struct {
 	features   []*profile.Summary
 	prediction *profile.Summary
 	empty      bool
+	// through is the end of the latest window added. It is stored with the
+	// summaries: windows a restart reopens that they already hold are not
+	// added again when they close again.
+	through time.Time
 }
 
 func newSummaries(m *Model) (*summaries, error) {
@@ -162,6 +170,7 @@ func (s *summaries) reset() {
 	}
 	s.prediction.Reset()
 	s.empty = true
+	s.through = time.Time{}
 }
 
 func (s *summaries) add(w *window) error {
@@ -171,7 +180,76 @@ func (s *summaries) add(w *window) error {
 		}
 	}
 	s.empty = false
+	if w.end.After(s.through) {
+		s.through = w.end
+	}
 	return s.prediction.Add(w.prediction)
+}
+
+// rows serialises the summaries as the store keeps them, for the reference
+// period starting at start. A summary that cannot be serialised is a bug, not
+// an input problem: it is logged and left out, and a restart finds that
+// feature's reference empty.
+func (s *summaries) rows(m *Model, start time.Time, log *slog.Logger) []store.ReferenceSummary {
+	out := make([]store.ReferenceSummary, 0, len(s.features)+1)
+	add := func(feature string, sum *profile.Summary) {
+		state, err := sum.MarshalState()
+		if err != nil {
+			log.Error("reference summary not stored", "model", m.Name(), "feature", feature, "period_start", start, "err", err)
+			return
+		}
+		out = append(out, store.ReferenceSummary{Model: m.Name(), Feature: feature, PeriodStart: start, State: state})
+	}
+	for i, f := range s.features {
+		add(m.specs[i].Name, f)
+	}
+	add("prediction", s.prediction)
+	// The model-level row, as in window profiles, says which windows are in.
+	state, err := json.Marshal(summariesState{Version: summariesStateVersion, Through: s.through})
+	if err != nil {
+		log.Error("reference summary not stored", "model", m.Name(), "period_start", start, "err", err)
+		return out
+	}
+	return append(out, store.ReferenceSummary{Model: m.Name(), PeriodStart: start, State: state})
+}
+
+// summariesStateVersion versions summariesState, which outlives the process.
+const summariesStateVersion = 1
+
+// summariesState is the model-level row of stored summaries.
+type summariesState struct {
+	Version int       `json:"v"`
+	Through time.Time `json:"through"`
+}
+
+// restore adds stored summaries of one period. A state of another spec (the
+// contract or baseline changed since) leaves that feature empty.
+func (s *summaries) restore(m *Model, rows []store.ReferenceSummary, log *slog.Logger) {
+	for _, r := range rows {
+		if r.Feature == "" {
+			var st summariesState
+			if err := json.Unmarshal(r.State, &st); err != nil || st.Version != summariesStateVersion {
+				log.Warn("stored reference period not read", "model", m.Name(), "period_start", r.PeriodStart, "err", err, "version", st.Version)
+				continue
+			}
+			s.through = st.Through
+			continue
+		}
+		sum := s.prediction
+		if r.Feature != "prediction" {
+			i := slices.IndexFunc(m.specs, func(spec profile.Spec) bool { return spec.Name == r.Feature })
+			if i < 0 {
+				continue // a feature since removed from the contract
+			}
+			sum = s.features[i]
+		}
+		if err := sum.AddState(r.State); err != nil {
+			log.Warn("stored reference summary not restored", "model", m.Name(), "feature", r.Feature,
+				"period_start", r.PeriodStart, "err", err)
+			continue
+		}
+		s.empty = false
+	}
 }
 
 // orNil returns s, or nil while it holds no window.

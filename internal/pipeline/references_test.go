@@ -1,0 +1,151 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sentinel-ml/sentinel/internal/store"
+)
+
+// TestRestoreReferences: a pipeline drained in the middle of a reference period
+// and a new one restored from what it stored report the same drift against
+// the reference as one that ran through — for the windows of the period in
+// progress, compared with the stored completed period, and for those of the
+// next, compared with a period that straddles the restart.
+func TestRestoreReferences(t *testing.T) {
+	m := exampleModel(t)
+	options := func(rec *recorder) Options {
+		opts := testOptions(m, rec)
+		opts.ReferencePeriod = 5 * time.Minute
+		return opts
+	}
+	const n = 540 // one event every 2 s, 10:00 to 10:17:58
+	event := func(i int) []byte {
+		return ev(t0.Add(time.Duration(i)*2*time.Second), fmt.Sprint(10+i%7+i/100*20))
+	}
+	restartAt := 375 // 10:12:30, in the third period
+	ctx := context.Background()
+	process := func(p *Pipeline, from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			if err := p.Process(ctx, msg(int64(i), event(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vsReference := func(r *recorder, from time.Time) map[string]float64 {
+		out := make(map[string]float64)
+		for _, b := range r.batches {
+			for _, c := range b.Results {
+				if !c.WindowStart.Before(from) && strings.HasSuffix(c.Metric, "_vs_reference") {
+					out[c.WindowStart.Format("15:04")+" "+c.Feature+" "+c.Metric] = c.Value
+				}
+			}
+		}
+		return out
+	}
+
+	whole := &recorder{}
+	p, err := New(options(whole))
+	if err != nil {
+		t.Fatal(err)
+	}
+	process(p, 0, n)
+	restart := t0.Add(12 * time.Minute)
+	want := vsReference(whole, restart)
+	for _, w := range []string{"10:12", "10:15"} {
+		if _, ok := want[w+" amount psi_vs_reference"]; !ok {
+			t.Fatalf("the uninterrupted pipeline reported no drift of amount against the reference at %s: %v", w, want)
+		}
+	}
+
+	before := &recorder{}
+	p, err = New(options(before))
+	if err != nil {
+		t.Fatal(err)
+	}
+	process(p, 0, restartAt)
+	// What the daemon reads back at start.
+	var last time.Time
+	var refs []store.ReferenceSummary
+	for _, b := range before.batches {
+		for _, r := range b.Profiles {
+			if r.WindowEnd.After(last) {
+				last = r.WindowEnd
+			}
+		}
+		refs = append(refs, b.References...)
+	}
+	reopen := last.Add(-time.Minute - 10*time.Second)
+	var recent, earlier []store.WindowProfile
+	for _, b := range before.batches {
+		for _, r := range b.Profiles {
+			if r.WindowEnd.After(reopen) {
+				recent = append(recent, r)
+			} else {
+				earlier = append(earlier, r)
+			}
+		}
+	}
+	after := &recorder{}
+	opts := options(after)
+	opts.Closed = map[string]time.Time{m.Name(): last}
+	q, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.RestorePrevious(m.Name(), earlier); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Restore(m.Name(), recent); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.RestoreReferences(m.Name(), refs); err != nil {
+		t.Fatal(err)
+	}
+	process(q, restartAt, n)
+	if got := vsReference(after, restart); !maps.Equal(got, want) {
+		t.Errorf("after the restart, drift against the reference\n%v\nwithout one\n%v", got, want)
+	}
+
+	// A feature binned otherwise when it was stored (its baseline was rebuilt)
+	// starts empty; the others are restored.
+	var rebinned []store.ReferenceSummary
+	for _, r := range refs {
+		if r.Feature == "amount" {
+			r.State = []byte(strings.Replace(string(r.State), `"edges":[`, `"edges":[-1e9,`, 1))
+		}
+		rebinned = append(rebinned, r)
+	}
+	again := &recorder{}
+	opts = options(again)
+	opts.Closed = map[string]time.Time{m.Name(): last}
+	q, err = New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.RestoreReferences(m.Name(), rebinned); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Restore(m.Name(), recent); err != nil {
+		t.Fatal(err)
+	}
+	process(q, restartAt, n)
+	got := vsReference(again, restart)
+	if _, ok := got["10:12 amount psi_vs_reference"]; ok {
+		t.Error("a summary of other bins was compared with")
+	}
+	if v, ok := got["10:12 country chi2_p_value_vs_reference"]; !ok || v != want["10:12 country chi2_p_value_vs_reference"] {
+		t.Errorf("country against the reference %v (reported %v), want %v", v, ok, want["10:12 country chi2_p_value_vs_reference"])
+	}
+	if err := q.RestoreReferences("churn", nil); err == nil {
+		t.Error("restoring an unknown model succeeded")
+	}
+}
