@@ -34,6 +34,9 @@ func (memStore) Results(context.Context, string, time.Time) ([]store.CheckResult
 func (memStore) Profiles(context.Context, string, time.Time) ([]store.WindowProfile, error) {
 	return nil, nil
 }
+func (memStore) References(context.Context, string, time.Time) ([]store.ReferenceSummary, error) {
+	return nil, nil
+}
 func (memStore) Ping(context.Context) error { return nil }
 
 // eventModel is the model of kafkatest.Event: 20 features.

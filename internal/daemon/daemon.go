@@ -146,6 +146,15 @@ func (d *Daemon) Start(ctx context.Context) error {
 		if err := d.p.Restore(m.Name(), recent); err != nil {
 			return err
 		}
+		// Drift's reference: the period in progress and the one before, with
+		// room for a silence between them.
+		refs, err := d.opts.Store.References(ctx, m.Name(), last.Add(-3*opts.ReferencePeriod))
+		if err != nil {
+			return fmt.Errorf("reading the reference periods of model %s: %w", m.Name(), err)
+		}
+		if err := d.p.RestoreReferences(m.Name(), refs); err != nil {
+			return err
+		}
 	}
 	if a := opts.Anomaly; a != nil {
 		for _, m := range opts.Models {

@@ -172,13 +172,15 @@ type harness struct {
 	conn    clickhouse.Conn
 	db      string
 	model   *pipeline.Model
+	// referencePeriod is drift's, an hour unless a test shortens it.
+	referencePeriod time.Duration
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	dsn := storetest.DSN(t)
 	h := &harness{t: t, cluster: kafkatest.Start(t, kafkatest.Topic{Name: "events", Partitions: 3}, kafkatest.Topic{Name: "dead", Partitions: 1}),
-		db: fmt.Sprintf("sentinel_daemon_test_%016x", rand.Uint64()), model: testModel(t)}
+		db: fmt.Sprintf("sentinel_daemon_test_%016x", rand.Uint64()), model: testModel(t), referencePeriod: time.Hour}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var err error
@@ -235,7 +237,7 @@ func (h *harness) daemonWith(limit int64, reg *prometheus.Registry, anomaly *pip
 	h.t.Cleanup(func() { dl.Close() })
 	d, err := New(Options{
 		Pipeline: pipeline.Options{Models: []*pipeline.Model{h.model}, Window: time.Minute, Lateness: 2 * time.Minute,
-			ReferencePeriod: time.Hour, MinSamples: 10, MaxMessageBytes: 1 << 20, DeadLetters: dl,
+			ReferencePeriod: h.referencePeriod, MinSamples: 10, MaxMessageBytes: 1 << 20, DeadLetters: dl,
 			StartupGrace: 300 * time.Millisecond, Anomaly: anomaly,
 			Now: time.Now, Registerer: reg, Logger: logger(h.t)},
 		Source: g, Store: h.store, Listen: "127.0.0.1:0", Gatherer: reg,
@@ -299,6 +301,32 @@ func (h *harness) windows() map[time.Time]uint64 {
 			h.t.Errorf("window %s read twice with FINAL", start)
 		}
 		out[start.UTC()] = n
+	}
+	if err := rows.Err(); err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}
+
+// driftedAgainstReference returns the starts of the windows with a result of
+// amount's drift against the reference period.
+func (h *harness) driftedAgainstReference() map[time.Time]bool {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rows, err := h.conn.Query(ctx, "SELECT DISTINCT window_start FROM "+h.db+
+		".check_results FINAL WHERE model = 'fraud' AND feature = 'amount' AND metric LIKE '%_vs_reference'")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[time.Time]bool{}
+	for rows.Next() {
+		var start time.Time
+		if err := rows.Scan(&start); err != nil {
+			h.t.Fatal(err)
+		}
+		out[start.UTC()] = true
 	}
 	if err := rows.Err(); err != nil {
 		h.t.Fatal(err)
@@ -487,9 +515,11 @@ func TestAnomalyWarmStart(t *testing.T) {
 // it drains its open windows into ClickHouse, partial, and commits — and
 // restarts another: the windows drained early are reopened from their profiles,
 // so the events still due to them are added, and every window ends up once with
-// counts equal to the events sent.
+// counts equal to the events sent. Drift's reference periods come back too:
+// every window after the first period is compared with the one before.
 func TestGracefulRestartLosesNothing(t *testing.T) {
 	h := newHarness(t)
+	h.referencePeriod = 5 * time.Minute
 	const events, minutes = 3000, 30
 	ends := h.produce(events, minutes)
 	// 250 per partition: seven and a half minutes, the stop lands mid-window.
@@ -515,6 +545,12 @@ func TestGracefulRestartLosesNothing(t *testing.T) {
 	}
 	if len(got) != minutes || total != events {
 		t.Errorf("%d windows holding %d events, want %d holding %d (%d windows drained at the stop)", len(got), total, minutes, events, len(drained))
+	}
+	compared := h.driftedAgainstReference()
+	for m := 5; m < minutes; m++ {
+		if start := t0.Add(time.Duration(m) * time.Minute); !compared[start] {
+			t.Errorf("window %s has no drift against the reference period", start.Format("15:04"))
+		}
 	}
 }
 
