@@ -418,10 +418,7 @@ func summarise(f *Feature, t *decileTargets, maxCategories int) (FeatureBaseline
 				fb.Quantiles[i] = math.Min(math.Max(q, f.Min), f.Max)
 			}
 			fb.Quantiles[0], fb.Quantiles[QuantilePoints-1] = f.Min, f.Max
-			sb := &SketchBuckets{Zero: f.Sketch.zero}
-			sb.PosOffset, sb.Pos = f.Sketch.pos.sparse()
-			sb.NegOffset, sb.Neg = f.Sketch.neg.sparse()
-			fb.Sketch = sb
+			fb.Sketch = f.Sketch.stored()
 		}
 		return fb, nil
 	}

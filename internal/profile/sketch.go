@@ -139,6 +139,14 @@ func (s *Sketch) Merge(o *Sketch) error {
 	return nil
 }
 
+// stored returns the sketch's counts as files and the store keep them.
+func (s *Sketch) stored() *SketchBuckets {
+	sb := &SketchBuckets{Zero: s.zero}
+	sb.PosOffset, sb.Pos = s.pos.sparse()
+	sb.NegOffset, sb.Neg = s.neg.sparse()
+	return sb
+}
+
 // reset empties the sketch but keeps its stores' memory for the values to come.
 func (s *Sketch) reset() {
 	clear(s.pos.counts)

@@ -51,10 +51,7 @@ func (f *Feature) MarshalState() ([]byte, error) {
 	}
 	if f.Sketch != nil {
 		s.Alpha = f.Sketch.alpha
-		sb := &SketchBuckets{Zero: f.Sketch.zero}
-		sb.PosOffset, sb.Pos = f.Sketch.pos.sparse()
-		sb.NegOffset, sb.Neg = f.Sketch.neg.sparse()
-		s.Sketch = sb
+		s.Sketch = f.Sketch.stored()
 	}
 	if f.categories != nil {
 		s.Categories = f.CategoryCounts()

@@ -174,10 +174,7 @@ func (s *Summary) MarshalState() ([]byte, error) {
 		Bins: s.bins, Categories: s.categories, Other: s.other, Finite: s.finite, Mean: jsonFloat(s.mean), M2: jsonFloat(s.m2)}
 	if s.sketch != nil {
 		st.Alpha = s.sketch.alpha
-		sb := &SketchBuckets{Zero: s.sketch.zero}
-		sb.PosOffset, sb.Pos = s.sketch.pos.sparse()
-		sb.NegOffset, sb.Neg = s.sketch.neg.sparse()
-		st.Sketch = sb
+		st.Sketch = s.sketch.stored()
 	}
 	b, err := json.Marshal(st)
 	if err != nil {
