@@ -15,7 +15,8 @@ import (
 // and a new one restored from what it stored report the same drift against
 // the reference as one that ran through — for the windows of the period in
 // progress, compared with the stored completed period, and for those of the
-// next, compared with a period that straddles the restart.
+// next, compared with a period that straddles the restart. After a crash (no
+// drain) the same holds once the messages after the last commit are read again.
 func TestRestoreReferences(t *testing.T) {
 	m := exampleModel(t)
 	options := func(rec *recorder) Options {
@@ -29,13 +30,17 @@ func TestRestoreReferences(t *testing.T) {
 	}
 	restartAt := 375 // 10:12:30, in the third period
 	ctx := context.Background()
-	process := func(p *Pipeline, from, to int) {
+	feed := func(p *Pipeline, from, to int) {
 		t.Helper()
 		for i := from; i < to; i++ {
 			if err := p.Process(ctx, msg(int64(i), event(i))); err != nil {
 				t.Fatal(err)
 			}
 		}
+	}
+	process := func(p *Pipeline, from, to int) {
+		t.Helper()
+		feed(p, from, to)
 		if err := p.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -147,5 +152,54 @@ func TestRestoreReferences(t *testing.T) {
 	}
 	if err := q.RestoreReferences("churn", nil); err == nil {
 		t.Error("restoring an unknown model succeeded")
+	}
+
+	// A crash at the same point: nothing drained, the period in progress was
+	// never stored, and the messages from the start of the windows a restart
+	// reopens (10:10, the earliest offset not yet committable) are read again.
+	crashed := &recorder{}
+	p, err = New(options(crashed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed(p, 0, restartAt)
+	last, refs, recent, earlier = time.Time{}, nil, nil, nil
+	for _, b := range crashed.batches {
+		for _, r := range b.Profiles {
+			if r.WindowEnd.After(last) {
+				last = r.WindowEnd
+			}
+		}
+		refs = append(refs, b.References...)
+	}
+	reopen = last.Add(-time.Minute - 10*time.Second)
+	for _, b := range crashed.batches {
+		for _, r := range b.Profiles {
+			if r.WindowEnd.After(reopen) {
+				recent = append(recent, r)
+			} else {
+				earlier = append(earlier, r)
+			}
+		}
+	}
+	resumed := &recorder{}
+	opts = options(resumed)
+	opts.Closed = map[string]time.Time{m.Name(): last}
+	if q, err = New(opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.RestorePrevious(m.Name(), earlier); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Restore(m.Name(), recent); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.RestoreReferences(m.Name(), refs); err != nil {
+		t.Fatal(err)
+	}
+	process(q, 300, n)
+	reread := t0.Add(10 * time.Minute)
+	if got, want := vsReference(resumed, reread), vsReference(whole, reread); !maps.Equal(got, want) {
+		t.Errorf("after a crash, drift against the reference\n%v\nwithout one\n%v", got, want)
 	}
 }
