@@ -83,6 +83,28 @@ func profileOf(t *testing.T, spec Spec, xs []float64) *Feature {
 	return f
 }
 
+// TestSketchExtremes: values at the ends of float64's range keep the relative
+// accuracy, in quantiles and atoms (the largest came out NaN, the smallest 0);
+// smaller ones than minIndexable count as zero by design.
+func TestSketchExtremes(t *testing.T) {
+	for _, x := range []float64{math.MaxFloat64, 1e308, -math.MaxFloat64, 2 * minIndexable} {
+		s, err := NewSketch(DefaultRelativeAccuracy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Add(x)
+		atoms := s.Atoms()
+		if len(atoms) != 1 {
+			t.Fatalf("%g: atoms %v", x, atoms)
+		}
+		for what, got := range map[string]float64{"median": s.Quantile(0.5), "atom": atoms[0].X} {
+			if math.IsNaN(got) || math.Abs(got-x) > DefaultRelativeAccuracy*math.Abs(x)*(1+1e-12) {
+				t.Errorf("%g: %s %g, beyond relative accuracy %v", x, what, got, DefaultRelativeAccuracy)
+			}
+		}
+	}
+}
+
 // TestMergeEqualsWhole is the property that makes window profiles summable across
 // partitions: the merge of two halves' profiles is the profile of the whole —
 // exactly for counts, bins, sketch buckets and distinct-count registers; to

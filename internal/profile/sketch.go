@@ -103,7 +103,12 @@ func (s *Sketch) index(abs float64) int {
 func (s *Sketch) value(i int) float64 {
 	lo := exp2Approx(float64(i-1) / s.multiplier)
 	hi := exp2Approx(float64(i) / s.multiplier)
-	return 2 * lo * hi / (lo + hi)
+	if num := 2 * lo * hi; num != 0 && !math.IsInf(num, 0) {
+		return num / (lo + hi)
+	}
+	// At the ends of float64's range the product overflows (the mean came out
+	// NaN) or underflows (0); the same mean, divided through, does neither.
+	return math.Min(lo*(2/(1+lo/hi)), math.MaxFloat64)
 }
 
 // Add adds a finite value; callers count NaN and ±Inf apart.

@@ -70,10 +70,10 @@ func TestSummaryReuse(t *testing.T) {
 }
 
 // equalDistributions treats nil and empty alike (a reused buffer is empty, a
-// fresh one may be nil) and NaN as equal to itself (the sketch's atoms of
-// values near the float64 limit are NaN).
+// fresh one may be nil) and a NaN standard deviation as equal to itself (the
+// moments of values near the float64 limit overflow).
 func equalDistributions(a, b stats.Distribution) bool {
-	same := func(x, y []stats.Atom) bool { return len(x) == 0 && len(y) == 0 || fmt.Sprint(x) == fmt.Sprint(y) }
+	same := func(x, y []stats.Atom) bool { return len(x) == 0 && len(y) == 0 || reflect.DeepEqual(x, y) }
 	return a.N == b.N && a.Other == b.Other && reflect.DeepEqual(a.Bins, b.Bins) && reflect.DeepEqual(a.Categories, b.Categories) &&
 		same(a.Atoms, b.Atoms) && (a.StdDev == b.StdDev || math.IsNaN(a.StdDev) && math.IsNaN(b.StdDev))
 }
