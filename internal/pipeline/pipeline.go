@@ -872,13 +872,17 @@ func (p *Pipeline) RestoreReferences(model string, rows []store.ReferenceSummary
 	sort.Slice(idx, func(i, j int) bool { return idx[i] < idx[j] })
 	latest := idx[len(idx)-1]
 	ms.refNext.reset()
-	ms.refNext.restore(ms.m, byPeriod[latest], p.opts.Logger)
+	inProgress := ms.refNext.restore(ms.m, byPeriod[latest], p.opts.Logger)
 	ms.refIndex = latest
 	ms.ref.reset()
+	log := p.opts.Logger.With("model", model, "period_start", p.periodStart(latest), "features", inProgress,
+		"of", len(ms.m.specs)+1)
 	if len(idx) > 1 {
 		ms.refDoneIndex = idx[len(idx)-2]
-		ms.ref.restore(ms.m, byPeriod[ms.refDoneIndex], p.opts.Logger)
+		completed := ms.ref.restore(ms.m, byPeriod[ms.refDoneIndex], p.opts.Logger)
+		log = log.With("reference_start", p.periodStart(ms.refDoneIndex), "reference_features", completed)
 	}
+	log.Info("drift reference periods restored")
 	return nil
 }
 

@@ -222,9 +222,10 @@ type summariesState struct {
 	Through time.Time `json:"through"`
 }
 
-// restore adds stored summaries of one period. A state of another spec (the
+// restore adds stored summaries of one period and returns how many of the
+// model's features and prediction it restored. A state of another spec (the
 // contract or baseline changed since) leaves that feature empty.
-func (s *summaries) restore(m *Model, rows []store.ReferenceSummary, log *slog.Logger) {
+func (s *summaries) restore(m *Model, rows []store.ReferenceSummary, log *slog.Logger) (restored int) {
 	for _, r := range rows {
 		if r.Feature == "" {
 			var st summariesState
@@ -249,7 +250,9 @@ func (s *summaries) restore(m *Model, rows []store.ReferenceSummary, log *slog.L
 			continue
 		}
 		s.empty = false
+		restored++
 	}
+	return restored
 }
 
 // orNil returns s, or nil while it holds no window.
