@@ -57,6 +57,50 @@ func TestRestoreReferences(t *testing.T) {
 		return out
 	}
 
+	// restarted builds a pipeline from what before stored, as the daemon does at
+	// start, with the reference summaries passed through edit.
+	restarted := func(before, after *recorder, edit func([]store.ReferenceSummary) []store.ReferenceSummary) *Pipeline {
+		t.Helper()
+		var last time.Time
+		var refs []store.ReferenceSummary
+		for _, b := range before.batches {
+			for _, r := range b.Profiles {
+				if r.WindowEnd.After(last) {
+					last = r.WindowEnd
+				}
+			}
+			refs = append(refs, b.References...)
+		}
+		reopen := last.Add(-time.Minute - 10*time.Second)
+		var recent, earlier []store.WindowProfile
+		for _, b := range before.batches {
+			for _, r := range b.Profiles {
+				if r.WindowEnd.After(reopen) {
+					recent = append(recent, r)
+				} else {
+					earlier = append(earlier, r)
+				}
+			}
+		}
+		opts := options(after)
+		opts.Closed = map[string]time.Time{m.Name(): last}
+		q, err := New(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := q.RestorePrevious(m.Name(), earlier); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Restore(m.Name(), recent); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.RestoreReferences(m.Name(), edit(refs)); err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	unchanged := func(refs []store.ReferenceSummary) []store.ReferenceSummary { return refs }
+
 	whole := &recorder{}
 	p, err := New(options(whole))
 	if err != nil {
@@ -77,71 +121,25 @@ func TestRestoreReferences(t *testing.T) {
 		t.Fatal(err)
 	}
 	process(p, 0, restartAt)
-	// What the daemon reads back at start.
-	var last time.Time
-	var refs []store.ReferenceSummary
-	for _, b := range before.batches {
-		for _, r := range b.Profiles {
-			if r.WindowEnd.After(last) {
-				last = r.WindowEnd
-			}
-		}
-		refs = append(refs, b.References...)
-	}
-	reopen := last.Add(-time.Minute - 10*time.Second)
-	var recent, earlier []store.WindowProfile
-	for _, b := range before.batches {
-		for _, r := range b.Profiles {
-			if r.WindowEnd.After(reopen) {
-				recent = append(recent, r)
-			} else {
-				earlier = append(earlier, r)
-			}
-		}
-	}
 	after := &recorder{}
-	opts := options(after)
-	opts.Closed = map[string]time.Time{m.Name(): last}
-	q, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := q.RestorePrevious(m.Name(), earlier); err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Restore(m.Name(), recent); err != nil {
-		t.Fatal(err)
-	}
-	if err := q.RestoreReferences(m.Name(), refs); err != nil {
-		t.Fatal(err)
-	}
-	process(q, restartAt, n)
+	process(restarted(before, after, unchanged), restartAt, n)
 	if got := vsReference(after, restart); !maps.Equal(got, want) {
 		t.Errorf("after the restart, drift against the reference\n%v\nwithout one\n%v", got, want)
 	}
 
 	// A feature binned otherwise when it was stored (its baseline was rebuilt)
 	// starts empty; the others are restored.
-	var rebinned []store.ReferenceSummary
-	for _, r := range refs {
-		if r.Feature == "amount" {
-			r.State = []byte(strings.Replace(string(r.State), `"edges":[`, `"edges":[-1e9,`, 1))
-		}
-		rebinned = append(rebinned, r)
-	}
 	again := &recorder{}
-	opts = options(again)
-	opts.Closed = map[string]time.Time{m.Name(): last}
-	q, err = New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := q.RestoreReferences(m.Name(), rebinned); err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Restore(m.Name(), recent); err != nil {
-		t.Fatal(err)
-	}
+	q := restarted(before, again, func(refs []store.ReferenceSummary) []store.ReferenceSummary {
+		var rebinned []store.ReferenceSummary
+		for _, r := range refs {
+			if r.Feature == "amount" {
+				r.State = []byte(strings.Replace(string(r.State), `"edges":[`, `"edges":[-1e9,`, 1))
+			}
+			rebinned = append(rebinned, r)
+		}
+		return rebinned
+	})
 	process(q, restartAt, n)
 	got := vsReference(again, restart)
 	if _, ok := got["10:12 amount psi_vs_reference"]; ok {
@@ -163,41 +161,8 @@ func TestRestoreReferences(t *testing.T) {
 		t.Fatal(err)
 	}
 	feed(p, 0, restartAt)
-	last, refs, recent, earlier = time.Time{}, nil, nil, nil
-	for _, b := range crashed.batches {
-		for _, r := range b.Profiles {
-			if r.WindowEnd.After(last) {
-				last = r.WindowEnd
-			}
-		}
-		refs = append(refs, b.References...)
-	}
-	reopen = last.Add(-time.Minute - 10*time.Second)
-	for _, b := range crashed.batches {
-		for _, r := range b.Profiles {
-			if r.WindowEnd.After(reopen) {
-				recent = append(recent, r)
-			} else {
-				earlier = append(earlier, r)
-			}
-		}
-	}
 	resumed := &recorder{}
-	opts = options(resumed)
-	opts.Closed = map[string]time.Time{m.Name(): last}
-	if q, err = New(opts); err != nil {
-		t.Fatal(err)
-	}
-	if err := q.RestorePrevious(m.Name(), earlier); err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Restore(m.Name(), recent); err != nil {
-		t.Fatal(err)
-	}
-	if err := q.RestoreReferences(m.Name(), refs); err != nil {
-		t.Fatal(err)
-	}
-	process(q, 300, n)
+	process(restarted(crashed, resumed, unchanged), 300, n)
 	reread := t0.Add(10 * time.Minute)
 	if got, want := vsReference(resumed, reread), vsReference(whole, reread); !maps.Equal(got, want) {
 		t.Errorf("after a crash, drift against the reference\n%v\nwithout one\n%v", got, want)
