@@ -62,9 +62,9 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 		registered = append(registered, c)
 	}
 	// Series for every table from the start, so rate() sees the first write.
-	for _, t := range []string{tableProfiles, tableResults, tableAnomalies, tableRejected, tableReferences} {
-		m.retries.WithLabelValues(t)
-		m.rows.WithLabelValues(t)
+	for _, t := range allTables() {
+		m.retries.WithLabelValues(t.name)
+		m.rows.WithLabelValues(t.name)
 	}
 	return m, nil
 }

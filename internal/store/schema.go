@@ -155,6 +155,12 @@ func referencesTable() table {
 	}
 }
 
+// allTables lists every table of the store, for the per-table metrics and the
+// schema tests.
+func allTables() []table {
+	return []table{profilesTable(), resultsTable(), anomaliesTable(), rejectedTable(), referencesTable()}
+}
+
 func (t table) createSQL(db string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS `%s`.`%s` (\n", db, t.name)

@@ -35,10 +35,6 @@ func TestSchemaGolden(t *testing.T) {
 	}
 }
 
-func allTables() []table {
-	return []table{profilesTable(), resultsTable(), anomaliesTable(), rejectedTable(), referencesTable()}
-}
-
 // ClickHouse 18.16 has none of these types; current releases would accept
 // them, so only this test stops them creeping in.
 func TestSchemaRunsOn1816(t *testing.T) {
