@@ -1,5 +1,5 @@
 // Command sentinel monitors ML models: it checks serving data against each model's
-// data contract and training baseline, offline in CI and, later, as a daemon.
+// data contract and training baseline, offline in CI and as a daemon on Kafka.
 package main
 
 import (
@@ -20,6 +20,9 @@ const (
 	exitOK       = 0
 	exitFindings = 1
 	exitUsage    = 2
+	// exitFailed is the daemon stopping on an error: a non-zero status that
+	// Kubernetes restarts, distinct from usage errors.
+	exitFailed = 1
 )
 
 // command is one sub-command. run gets the arguments after the sub-command's name and

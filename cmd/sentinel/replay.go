@@ -13,129 +13,173 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sentinel-ml/sentinel/internal/config"
-	"github.com/sentinel-ml/sentinel/internal/drift"
+	"github.com/sentinel-ml/sentinel/internal/event"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/pipeline"
 	"github.com/sentinel-ml/sentinel/internal/store"
 )
 
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("replay", "replay --input events.jsonl (--config C [--store] | --contract C --baseline B [--window 1m]) [--output findings.jsonl]", stderr)
-	input := fs.String("input", "", "recorded events, one JSON envelope per line (required)")
-	configPath := fs.String("config", "", "sentinel.yaml: its models, windows and lateness")
-	contractPath := fs.String("contract", "", "one model's contract (with --baseline, instead of --config)")
-	baselinePath := fs.String("baseline", "", "that model's baseline")
-	window := fs.Duration("window", time.Minute, "window size with --contract")
-	lateness := fs.Duration("lateness", 30*time.Second, "allowed lateness with --contract")
-	output := fs.String("output", "-", "where to write findings as JSON lines (- for standard output)")
-	fitAfter := fs.Int("fit-after", 0, "windows of history before the anomaly detector scores (default: the configuration's anomaly.fit_after, 60)")
-	noAnomaly := fs.Bool("no-anomaly", false, "do not run the anomaly detector")
-	toStore := fs.Bool("store", false, "also write the results to the configuration's ClickHouse (with --config); off by default, since replayed windows replace the stored ones")
+	fs := newFlagSet("replay", "replay --input events.jsonl [--features offline.jsonl] (--config C [--store] | --contract C --baseline B [--window 1m]) [--output findings.jsonl]", stderr)
+	var f replayFlags
+	fs.StringVar(&f.input, "input", "", "recorded events (and labels), one JSON envelope per line (required)")
+	fs.StringVar(&f.features, "features", "", "recorded offline feature values of the same requests, for keyed skew (the features topic)")
+	fs.StringVar(&f.config, "config", "", "sentinel.yaml: its models, windows and every check setting")
+	fs.StringVar(&f.contract, "contract", "", "one model's contract (with --baseline, instead of --config)")
+	fs.StringVar(&f.baseline, "baseline", "", "that model's baseline")
+	fs.DurationVar(&f.window, "window", time.Minute, "window size with --contract")
+	fs.DurationVar(&f.lateness, "lateness", 30*time.Second, "allowed lateness with --contract")
+	fs.StringVar(&f.output, "output", "-", "where to write findings as JSON lines (- for standard output)")
+	fs.IntVar(&f.fitAfter, "fit-after", 0, "windows of history before the anomaly detector scores (default: the configuration's anomaly.fit_after, 60)")
+	fs.BoolVar(&f.noAnomaly, "no-anomaly", false, "do not run the anomaly detector")
+	fs.BoolVar(&f.store, "store", false, "also write the results to the configuration's ClickHouse (with --config); off by default, since replayed windows replace the stored ones")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
-	if *input == "" || (*configPath == "") == (*contractPath == "") || (*contractPath != "") != (*baselinePath != "") {
+	if f.input == "" || (f.config == "") == (f.contract == "") || (f.contract != "") != (f.baseline != "") {
 		return usageError(fs, "--input and either --config or --contract with --baseline are required")
 	}
-	d := config.DefaultDaemon()
-	var refs []config.ModelRef
-	if *configPath != "" {
-		var err error
-		if d, err = config.LoadDaemon(*configPath); err != nil {
-			return fail(stderr, "replay", err)
-		}
-		refs = d.Models
-	} else {
-		d.Windows.Size, d.Windows.AllowedLateness = *window, *lateness
-		if d.Drift.ReferencePeriod < *window {
-			d.Drift.ReferencePeriod = *window
-		}
-		refs = []config.ModelRef{{Contract: *contractPath, Baseline: *baselinePath}}
-	}
-	if *toStore && *configPath == "" {
+	if f.store && f.config == "" {
 		return fail(stderr, "replay", errors.New("--store needs --config, which says where ClickHouse is"))
 	}
-	if *fitAfter > 0 {
-		d.Anomaly.FitAfter = *fitAfter
-		d.Anomaly.HistoryWindows = max(d.Anomaly.HistoryWindows, *fitAfter)
+	d, err := f.daemonConfig()
+	if err != nil {
+		return fail(stderr, "replay", err)
 	}
-	var anomalyOpts *pipeline.AnomalyOptions
-	if d.Anomaly.Enabled && !*noAnomaly {
-		anomalyOpts = &pipeline.AnomalyOptions{FitAfter: d.Anomaly.FitAfter, HistoryWindows: d.Anomaly.HistoryWindows,
-			RefitEvery: d.Anomaly.RefitEvery, FalseAlarmRate: d.Anomaly.FalseAlarmRate}
+	if err := replay(ctx, &f, d, stdout, stderr); err != nil {
+		return fail(stderr, "replay", err)
 	}
-	models := make([]*pipeline.Model, 0, len(refs))
-	for _, ref := range refs {
-		m, err := pipeline.LoadModel(ref)
-		if err != nil {
-			return fail(stderr, "replay", err)
+	return exitOK
+}
+
+// replayFlags are replay's command line.
+type replayFlags struct {
+	input, features, config, contract, baseline, output string
+	window, lateness                                    time.Duration
+	fitAfter                                            int
+	noAnomaly, store                                    bool
+}
+
+// daemonConfig is the configuration replay runs with: --config's, or the
+// defaults around --contract and --baseline, with the flags applied.
+func (f *replayFlags) daemonConfig() (*config.Daemon, error) {
+	d := config.DefaultDaemon()
+	if f.config != "" {
+		var err error
+		if d, err = config.LoadDaemon(f.config); err != nil {
+			return nil, err
 		}
-		models = append(models, m)
+	} else {
+		d.Windows.Size, d.Windows.AllowedLateness = f.window, f.lateness
+		if d.Drift.ReferencePeriod < f.window {
+			d.Drift.ReferencePeriod = f.window
+		}
+		d.Models = []config.ModelRef{{Contract: f.contract, Baseline: f.baseline}}
+	}
+	if f.fitAfter > 0 {
+		d.Anomaly.FitAfter = f.fitAfter
+		d.Anomaly.HistoryWindows = max(d.Anomaly.HistoryWindows, f.fitAfter)
+	}
+	if f.noAnomaly {
+		d.Anomaly.Enabled = false
+	}
+	if f.features != "" && d.Kafka.Topics.Features == "" {
+		d.Kafka.Topics.Features = "features"
+	}
+	return d, nil
+}
+
+// replay runs the daemon's pipeline over the recording and prints the
+// findings, then a summary line.
+func replay(ctx context.Context, f *replayFlags, d *config.Daemon, stdout, stderr io.Writer) error {
+	models, err := loadModels(d.Models)
+	if err != nil {
+		return err
 	}
 	out := stdout
-	if *output != "-" {
-		f, err := os.Create(*output)
+	if f.output != "-" {
+		file, err := os.Create(f.output)
 		if err != nil {
-			return fail(stderr, "replay", fmt.Errorf("creating output: %w", err))
+			return fmt.Errorf("creating output: %w", err)
 		}
-		defer f.Close()
-		out = f
+		defer file.Close()
+		out = file
 	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	findings := pipeline.NewFindingsWriter(out)
 	var writer store.Writer = findings
-	if *toStore {
-		dsn := d.ClickHouse.DSN
-		if dsn == "" {
-			var err error
-			if dsn, err = d.ClickHouse.DSNSecret.Resolve(); err != nil {
-				return fail(stderr, "replay", fmt.Errorf("clickhouse.dsn_from: %w", err))
-			}
-		}
-		st, err := store.Open(ctx, store.Options{DSN: dsn, Database: d.ClickHouse.Database, Registerer: prometheus.NewRegistry(),
-			Logger: slog.New(slog.NewJSONHandler(stderr, nil))})
+	if f.store {
+		dsn, err := resolveDSN(d)
 		if err != nil {
-			return fail(stderr, "replay", err)
+			return err
+		}
+		st, err := store.Open(ctx, store.Options{DSN: dsn, Database: d.ClickHouse.Database, Logger: log})
+		if err != nil {
+			return err
 		}
 		defer st.Close()
 		writer = store.Tee(st, findings)
 	}
-	p, err := pipeline.New(pipeline.Options{
-		Models: models, Window: d.Windows.Size, Lateness: d.Windows.AllowedLateness,
-		ReferencePeriod: d.Drift.ReferencePeriod, MinSamples: d.Drift.MinSamples, MaxMessageBytes: d.Kafka.MaxMessageBytes,
-		Labels:  &drift.JoinerConfig{MaxDelay: d.Labels.MaxDelay, MaxPending: d.Labels.MaxPending},
-		Anomaly: anomalyOpts,
-		Writer:  writer, Now: time.Now, Registerer: prometheus.NewRegistry(),
-		Logger: slog.New(slog.NewJSONHandler(stderr, nil)),
-	})
+	opts := pipeline.OptionsFromConfig(d, models)
+	// A recording is read far faster than it was written, so its clock is its
+	// own event time: staleness is judged in it, and wall-clock bounds on event
+	// times (and the wall-clock startup grace) mean nothing. The clock's
+	// results are stored per window, so running them more often than once a
+	// window of the recording would only rewrite them. Its labels are in the
+	// same file as its events.
+	opts.EventTime, opts.MaxFutureSkew, opts.MaxAge, opts.StartupGrace = true, 0, 0, 0
+	opts.ReplayTick = max(d.Staleness.CheckInterval, d.Windows.Size)
+	opts.Labels = pipeline.LabelJoin(d)
+	opts.Writer, opts.Registerer, opts.Logger = writer, prometheus.NewRegistry(), log
+	p, err := pipeline.New(opts)
 	if err != nil {
-		return fail(stderr, "replay", err)
+		return err
 	}
-	// One byte over the message limit: longer lines arrive truncated to it and
-	// are rejected as oversized, like a message over the limit on Kafka.
-	src, err := ingest.NewFileSource(ingest.FileSourceOptions{Path: *input, MaxLineBytes: d.Kafka.MaxMessageBytes + 1})
+	src, err := replaySource(f.input, f.features, d)
 	if err != nil {
-		return fail(stderr, "replay", err)
+		return err
 	}
 	defer src.Close()
 	start := time.Now()
 	if err := pipeline.Replay(ctx, src, p); err != nil {
-		return fail(stderr, "replay", fmt.Errorf("%s: %w", *input, err))
+		return fmt.Errorf("%s: %w", f.input, err)
 	}
 	elapsed := time.Since(start).Seconds()
 	st := p.Stats()
 	if st.Messages == 0 {
-		return fail(stderr, "replay", fmt.Errorf("%s: no events", *input))
+		return fmt.Errorf("%s: no events", f.input)
 	}
 	summary := map[string]any{"kind": "summary", "events_read": st.Messages, "events": st.Events, "labels": st.Labels,
 		"rejected": st.Rejected, "late": st.Late, "windows": st.Windows, "findings": findings.Findings,
 		"seconds": elapsed, "events_per_second": float64(st.Messages) / elapsed}
-	if err := errors.Join(json.NewEncoder(findingsOut{findings}).Encode(summary), findings.Flush()); err != nil {
-		return fail(stderr, "replay", err)
-	}
-	return exitOK
+	return errors.Join(json.NewEncoder(findingsOut{findings}).Encode(summary), findings.Flush())
 }
 
 // findingsOut lets the summary line follow the findings through one buffer.
 type findingsOut struct{ f *pipeline.FindingsWriter }
 
 func (o findingsOut) Write(b []byte) (int, error) { return o.f.WriteRaw(b) }
+
+// replaySource reads the recorded events, merged in event time with the
+// recorded offline values when there are any.
+func replaySource(input, features string, d *config.Daemon) (ingest.Source, error) {
+	// One byte over the message limit: longer lines arrive truncated to it and
+	// are rejected as oversized, like a message over the limit on Kafka.
+	limit := d.Kafka.MaxMessageBytes + 1
+	events, err := ingest.NewFileSource(ingest.FileSourceOptions{Path: input, MaxLineBytes: limit, Topic: d.Kafka.Topics.Events})
+	if err != nil || features == "" {
+		return events, err
+	}
+	offline, err := ingest.NewFileSource(ingest.FileSourceOptions{Path: features, MaxLineBytes: limit, Topic: d.Kafka.Topics.Features})
+	if err != nil {
+		return nil, errors.Join(err, events.Close())
+	}
+	dec := event.NewDecoder(event.Options{Layout: event.LayoutEnvelope})
+	var ev event.Event
+	return ingest.Merge(func(value []byte) time.Time {
+		if dec.Decode(value, &ev) != nil {
+			return time.Time{} // rejected when processed; soonest is as good as any
+		}
+		return ev.Timestamp
+	}, events, offline), nil
+}

@@ -13,10 +13,9 @@ import (
 
 	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/daemon"
-	"github.com/sentinel-ml/sentinel/internal/drift"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/model"
 	"github.com/sentinel-ml/sentinel/internal/pipeline"
-	"github.com/sentinel-ml/sentinel/internal/skew"
 	"github.com/sentinel-ml/sentinel/internal/store"
 )
 
@@ -50,42 +49,62 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	if err := serve(ctx, cfg, w, log); err != nil {
 		log.Error("sentinel stopped", "err", err)
-		return exitFindings
+		return exitFailed
 	}
 	return exitOK
 }
 
 // wiring is what the configuration resolves to before anything connects.
 type wiring struct {
-	models   []*pipeline.Model
+	models   []*model.Model
 	password string
 	dsn      string
 }
 
+// wire loads the models and resolves the secrets, reporting every problem.
 func wire(cfg *config.Daemon) (*wiring, error) {
-	w := &wiring{dsn: cfg.ClickHouse.DSN}
+	w := &wiring{}
 	var errs []error
-	for _, ref := range cfg.Models {
-		m, err := pipeline.LoadModel(ref)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		w.models = append(w.models, m)
+	var err error
+	if w.models, err = loadModels(cfg.Models); err != nil {
+		errs = append(errs, err)
 	}
 	if s := cfg.Kafka.SASL; s != nil {
-		var err error
 		if w.password, err = s.Password.Resolve(); err != nil {
 			errs = append(errs, fmt.Errorf("kafka.sasl.password: %w", err))
 		}
 	}
-	if cfg.ClickHouse.DSN == "" {
-		var err error
-		if w.dsn, err = cfg.ClickHouse.DSNSecret.Resolve(); err != nil {
-			errs = append(errs, fmt.Errorf("clickhouse.dsn_from: %w", err))
-		}
+	if w.dsn, err = resolveDSN(cfg); err != nil {
+		errs = append(errs, err)
 	}
 	return w, errors.Join(errs...)
+}
+
+// loadModels loads every model, reporting every one that fails.
+func loadModels(refs []config.ModelRef) ([]*model.Model, error) {
+	var errs []error
+	models := make([]*model.Model, 0, len(refs))
+	for _, ref := range refs {
+		m, err := model.Load(ref)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		models = append(models, m)
+	}
+	return models, errors.Join(errs...)
+}
+
+// resolveDSN returns the ClickHouse DSN, from the file or from its secret.
+func resolveDSN(cfg *config.Daemon) (string, error) {
+	if cfg.ClickHouse.DSN != "" {
+		return cfg.ClickHouse.DSN, nil
+	}
+	dsn, err := cfg.ClickHouse.DSNSecret.Resolve()
+	if err != nil {
+		return "", fmt.Errorf("clickhouse.dsn_from: %w", err)
+	}
+	return dsn, nil
 }
 
 // serve runs the daemon until ctx ends (SIGTERM) or it fails, then drains it
@@ -124,25 +143,8 @@ func serve(ctx context.Context, cfg *config.Daemon, w *wiring, log *slog.Logger)
 		return err
 	}
 	defer dl.Close()
-	popts := pipeline.Options{
-		Models: w.models, Window: cfg.Windows.Size, Lateness: cfg.Windows.AllowedLateness,
-		ReferencePeriod: cfg.Drift.ReferencePeriod, MinSamples: cfg.Drift.MinSamples,
-		MaxFutureSkew: cfg.Windows.MaxFutureSkew, MaxAge: cfg.Windows.MaxAge, MaxMessageBytes: cfg.Kafka.MaxMessageBytes,
-		StartupGrace: cfg.Windows.StartupGrace, MaxSilence: cfg.Staleness.MaxSilence, MaxModelAge: cfg.Staleness.MaxModelAge,
-		DeadLetters: dl, Now: time.Now, Registerer: reg, Logger: log,
-	}
-	if cfg.Kafka.Topics.Labels != "" {
-		popts.Labels = &drift.JoinerConfig{MaxDelay: cfg.Labels.MaxDelay, MaxPending: cfg.Labels.MaxPending}
-	}
-	if t := cfg.Kafka.Topics.Features; t != "" {
-		ks := cfg.KeyedSkew
-		popts.FeaturesTopic, popts.MaxMismatchRatio = t, ks.MaxMismatchRatio
-		popts.KeyedSkew = skew.KeyedOptions{Tolerance: ks.Tolerance, MaxPending: ks.MaxPending, MaxDelay: ks.MaxDelay}
-	}
-	if a := cfg.Anomaly; a.Enabled {
-		popts.Anomaly = &pipeline.AnomalyOptions{FitAfter: a.FitAfter, HistoryWindows: a.HistoryWindows,
-			RefitEvery: a.RefitEvery, FalseAlarmRate: a.FalseAlarmRate}
-	}
+	popts := pipeline.OptionsFromConfig(cfg, w.models)
+	popts.DeadLetters, popts.Now, popts.Registerer, popts.Logger = dl, time.Now, reg, log
 	d, err := daemon.New(daemon.Options{Pipeline: popts, Source: src, Store: st, Listen: cfg.Listen.HTTP, Gatherer: reg,
 		TickEvery: cfg.Staleness.CheckInterval, CommitEvery: time.Second, Logger: log})
 	if err != nil {
@@ -153,7 +155,7 @@ func serve(ctx context.Context, cfg *config.Daemon, w *wiring, log *slog.Logger)
 	}
 	select {
 	case <-ctx.Done():
-		log.Info("draining", "timeout", cfg.ShutdownTimeout)
+		log.Info("draining", "timeout", cfg.ShutdownTimeout.String())
 	case <-d.Done():
 	}
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)

@@ -14,8 +14,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sentinel-ml/sentinel/internal/check"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/ingest/kafkatest"
+	"github.com/sentinel-ml/sentinel/internal/model"
 	"github.com/sentinel-ml/sentinel/internal/pipeline"
 	"github.com/sentinel-ml/sentinel/internal/store"
 )
@@ -28,7 +30,7 @@ func (memStore) Write(context.Context, store.Batch) error { return nil }
 func (memStore) ClosedWindows(context.Context) (map[string]time.Time, error) {
 	return map[string]time.Time{}, nil
 }
-func (memStore) Results(context.Context, string, time.Time) ([]store.CheckResult, error) {
+func (memStore) Results(context.Context, string, time.Time) ([]check.Result, error) {
 	return nil, nil
 }
 func (memStore) Profiles(context.Context, string, time.Time) ([]store.WindowProfile, error) {
@@ -40,7 +42,7 @@ func (memStore) References(context.Context, string, time.Time) ([]store.Referenc
 func (memStore) Ping(context.Context) error { return nil }
 
 // eventModel is the model of kafkatest.Event: 20 features.
-func eventModel(b *testing.B) *pipeline.Model {
+func eventModel(b *testing.B) *model.Model {
 	var yaml strings.Builder
 	yaml.WriteString("model: fraud\nprediction: {kind: probability}\nfeatures:\n" +
 		"  - {name: amount, type: numeric, min: 0}\n  - {name: country, type: categorical, categories: [DE, ES, FR, GB, IT, US]}\n" +
@@ -114,7 +116,7 @@ func BenchmarkDaemonThroughKafka(b *testing.B) {
 
 // drainDaemon runs a daemon on a new consumer group until it has fetched the
 // whole topic, and returns the time from its first message to its last.
-func drainDaemon(b *testing.B, c *kafkatest.Cluster, m *pipeline.Model, log *slog.Logger, group string) time.Duration {
+func drainDaemon(b *testing.B, c *kafkatest.Cluster, m *model.Model, log *slog.Logger, group string) time.Duration {
 	src, err := ingest.NewKafkaSource(ingest.KafkaOptions{KafkaConn: ingest.KafkaConn{Brokers: c.Brokers()},
 		GroupID: group, Topics: []string{"events"}})
 	if err != nil {
@@ -123,7 +125,7 @@ func drainDaemon(b *testing.B, c *kafkatest.Cluster, m *pipeline.Model, log *slo
 	defer src.Close()
 	cs := &counting{Source: src, n: benchEvents, done: make(chan struct{})}
 	d, err := New(Options{
-		Pipeline: pipeline.Options{Models: []*pipeline.Model{m}, Window: time.Minute, Lateness: 5 * time.Second,
+		Pipeline: pipeline.Options{Models: []*model.Model{m}, Window: time.Minute, Lateness: 5 * time.Second,
 			ReferencePeriod: time.Hour, MinSamples: 100, MaxMessageBytes: 1 << 20, Now: time.Now, Registerer: prometheus.NewRegistry(), Logger: log},
 		Source: cs, Store: memStore{}, TickEvery: time.Second, CommitEvery: time.Second, Logger: log,
 	})

@@ -10,16 +10,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/pipeline"
 	"github.com/sentinel-ml/sentinel/internal/store"
+	"github.com/sentinel-ml/sentinel/internal/web"
 )
 
 // Source is a message source that can say whether it is connected.
@@ -37,8 +36,7 @@ type Store interface {
 
 // Options configure a Daemon.
 type Options struct {
-	// Pipeline configures the checks; its Writer and Closed are set by the
-	// daemon from Store.
+	// Pipeline configures the checks; its Writer is set by the daemon to Store.
 	Pipeline pipeline.Options
 	Source   Source
 	Store    Store
@@ -49,7 +47,8 @@ type Options struct {
 	// TickEvery paces the wall-clock checks; CommitEvery the offset commits.
 	TickEvery   time.Duration
 	CommitEvery time.Duration
-	Logger      *slog.Logger
+	// Logger receives the daemon's log; nil discards.
+	Logger *slog.Logger
 }
 
 // Validate reports every problem of the options.
@@ -70,9 +69,6 @@ func (o *Options) Validate() error {
 	if o.CommitEvery <= 0 {
 		errs = append(errs, fmt.Errorf("commit interval %s is not positive", o.CommitEvery))
 	}
-	if o.Logger == nil {
-		errs = append(errs, errors.New("no logger"))
-	}
 	return errors.Join(errs...)
 }
 
@@ -82,16 +78,16 @@ type Daemon struct {
 	p    *pipeline.Pipeline
 	log  *slog.Logger
 
-	server   *http.Server
-	listener net.Listener
-	serveErr chan error
+	web *web.Server
 
-	stop   chan context.Context
-	abort  context.CancelFunc
-	done   chan struct{}
-	errMu  sync.Mutex
-	err    error
-	commit map[partitionKey]int64 // last committed offset per partition
+	stop     chan context.Context
+	abort    context.CancelFunc
+	done     chan struct{}
+	errMu    sync.Mutex
+	err      error
+	commit   map[ingest.TopicPartition]int64 // last committed offset per partition
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // New checks the options; Start does the work.
@@ -99,80 +95,25 @@ func New(opts Options) (*Daemon, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("daemon options: %w", err)
 	}
-	return &Daemon{opts: opts, log: opts.Logger, stop: make(chan context.Context), done: make(chan struct{}),
-		commit: make(map[partitionKey]int64)}, nil
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Daemon{opts: opts, log: log, stop: make(chan context.Context), done: make(chan struct{}),
+		commit: make(map[ingest.TopicPartition]int64)}, nil
 }
 
-// Start reads what the store already holds — the windows written before a
-// restart, and the history the anomaly detector needs — builds the pipeline,
-// starts serving HTTP and starts consuming.
+// Start builds the pipeline, gives it back what the store holds from before a
+// restart, starts serving HTTP and starts consuming.
 func (d *Daemon) Start(ctx context.Context) error {
-	closed, err := d.opts.Store.ClosedWindows(ctx)
-	if err != nil {
-		return fmt.Errorf("reading the windows already written: %w", err)
-	}
 	opts := d.opts.Pipeline
-	opts.Writer, opts.Closed = d.opts.Store, closed
+	opts.Writer = d.opts.Store
+	var err error
 	if d.p, err = pipeline.New(opts); err != nil {
 		return err
 	}
-	// The last windows written may have been drained before their time, at a
-	// shutdown: they are reopened from their profiles so that the events still
-	// due to them are added, not skipped. Any window that could still have been
-	// open ends within a window and the lateness of the last one written.
-	for _, m := range opts.Models {
-		last, ok := closed[m.Name()]
-		if !ok {
-			continue
-		}
-		// The window before those is read too: drift compares the next
-		// window closed with it.
-		reopen := last.Add(-opts.Window - opts.Lateness)
-		rows, err := d.opts.Store.Profiles(ctx, m.Name(), reopen.Add(-2*opts.Window))
-		if err != nil {
-			return fmt.Errorf("reading the last windows of model %s: %w", m.Name(), err)
-		}
-		var recent, earlier []store.WindowProfile
-		for _, r := range rows {
-			if r.WindowEnd.After(reopen) {
-				recent = append(recent, r)
-			} else {
-				earlier = append(earlier, r)
-			}
-		}
-		if err := d.p.RestorePrevious(m.Name(), earlier); err != nil {
-			return err
-		}
-		if err := d.p.Restore(m.Name(), recent); err != nil {
-			return err
-		}
-		// Drift's reference: the period in progress and the one before, with
-		// room for a silence between them.
-		refs, err := d.opts.Store.References(ctx, m.Name(), last.Add(-3*opts.ReferencePeriod))
-		if err != nil {
-			return fmt.Errorf("reading the reference periods of model %s: %w", m.Name(), err)
-		}
-		if err := d.p.RestoreReferences(m.Name(), refs); err != nil {
-			return err
-		}
-	}
-	if a := opts.Anomaly; a != nil {
-		for _, m := range opts.Models {
-			last, ok := closed[m.Name()]
-			if !ok {
-				continue // nothing written yet
-			}
-			// History is counted back from the model's last window, in event time:
-			// traffic replayed from the past has no recent windows.
-			since := last.Add(-time.Duration(a.HistoryWindows) * opts.Window)
-			history, err := d.opts.Store.Results(ctx, m.Name(), since)
-			if err != nil {
-				return fmt.Errorf("reading the history of model %s: %w", m.Name(), err)
-			}
-			if err := d.p.WarmAnomaly(m.Name(), history); err != nil {
-				return err
-			}
-		}
+	if err := d.p.Restore(ctx, d.opts.Store); err != nil {
+		return err
 	}
 	if d.opts.Listen != "" {
 		if err := d.serve(); err != nil {
@@ -192,8 +133,8 @@ func (d *Daemon) Start(ctx context.Context) error {
 		}
 	}()
 	addr := ""
-	if d.listener != nil {
-		addr = d.listener.Addr().String()
+	if d.web != nil {
+		addr = d.web.Addr().String()
 	}
 	d.log.Info("sentinel started", "models", len(opts.Models), "addr", addr)
 	return nil
@@ -212,20 +153,25 @@ func (d *Daemon) Err() error {
 
 // Addr is the HTTP address served, once started.
 func (d *Daemon) Addr() net.Addr {
-	if d.listener == nil {
+	if d.web == nil {
 		return nil
 	}
-	return d.listener.Addr()
+	return d.web.Addr()
 }
 
 // Stop drains: it stops fetching, closes and writes every open window, commits
 // the offsets behind them and stops serving. If ctx ends first (a write stuck on
 // a store outage), it abandons the drain; uncommitted messages are read again by
-// the next instance.
+// the next instance. Calls after the first return what the first did.
 func (d *Daemon) Stop(ctx context.Context) error {
 	if d.abort == nil {
 		return errors.New("stopping a daemon that was not started")
 	}
+	d.stopOnce.Do(func() { d.stopErr = d.drain(ctx) })
+	return d.stopErr
+}
+
+func (d *Daemon) drain(ctx context.Context) error {
 	select {
 	case d.stop <- ctx:
 	case <-d.done:
@@ -242,20 +188,12 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	if err := d.Err(); err != nil {
 		errs = append(errs, err)
 	}
-	if d.server != nil {
-		if err := d.server.Shutdown(ctx); err != nil {
+	if d.web != nil {
+		if err := d.web.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stopping the HTTP server: %w", err))
-		}
-		if err := <-d.serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
-}
-
-type partitionKey struct {
-	topic     string
-	partition int
 }
 
 type fetched struct {
@@ -377,7 +315,7 @@ func (d *Daemon) blockingCalls() uint64 {
 func (d *Daemon) commitOffsets(ctx context.Context) error {
 	var todo []ingest.Message
 	for _, m := range d.p.Committable() {
-		key := partitionKey{m.Topic, m.Partition}
+		key := m.TopicPartition()
 		if last, ok := d.commit[key]; ok && m.Offset <= last {
 			continue
 		}
@@ -390,42 +328,40 @@ func (d *Daemon) commitOffsets(ctx context.Context) error {
 		return fmt.Errorf("committing offsets: %w", err)
 	}
 	for _, m := range todo {
-		d.commit[partitionKey{m.Topic, m.Partition}] = m.Offset
+		d.commit[m.TopicPartition()] = m.Offset
 	}
 	return nil
 }
 
 func (d *Daemon) serve() error {
+	h, err := web.Handler(web.Options{Gatherer: d.opts.Gatherer, Alive: d.alive, Ready: d.ready, Logger: d.log})
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", d.opts.Listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", d.opts.Listen, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(d.opts.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelError)}))
-	mux.HandleFunc("/healthz", d.healthz)
-	mux.HandleFunc("/readyz", d.readyz)
-	d.listener = ln
-	d.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	d.serveErr = make(chan error, 1)
-	go func() { d.serveErr <- d.server.Serve(ln) }()
+	d.web = web.Serve(ln, h)
 	return nil
 }
 
-// healthz says whether the process is alive: consuming, or not yet failed.
-func (d *Daemon) healthz(w http.ResponseWriter, _ *http.Request) {
+// alive says whether the process is alive: consuming, or not yet failed.
+func (d *Daemon) alive() error {
 	select {
 	case <-d.done:
-		http.Error(w, fmt.Sprintf("stopped: %v", d.Err()), http.StatusServiceUnavailable)
+		if err := d.Err(); err != nil {
+			return fmt.Errorf("stopped: %w", err)
+		}
+		return errors.New("stopped")
 	default:
-		fmt.Fprintln(w, "ok")
+		return nil
 	}
 }
 
-// readyz says whether Kafka and ClickHouse are reachable (and the source has
+// ready says whether Kafka and ClickHouse are reachable (and the source has
 // joined its group).
-func (d *Daemon) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
+func (d *Daemon) ready(ctx context.Context) error {
 	var errs []error
 	if err := d.opts.Source.Ready(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("kafka: %w", err))
@@ -433,9 +369,5 @@ func (d *Daemon) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := d.opts.Store.Ping(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("clickhouse: %w", err))
 	}
-	if err := errors.Join(errs...); err != nil {
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	fmt.Fprintln(w, "ready")
+	return errors.Join(errs...)
 }

@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"github.com/sentinel-ml/sentinel/internal/store/storetest"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -14,16 +13,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sentinel-ml/sentinel/internal/analyze"
+	"github.com/sentinel-ml/sentinel/internal/model"
+	"github.com/sentinel-ml/sentinel/internal/model/modeltest"
+	"github.com/sentinel-ml/sentinel/internal/store/storetest"
+
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
-	"github.com/sentinel-ml/sentinel/internal/config"
-	"github.com/sentinel-ml/sentinel/internal/dataset"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/ingest/kafkatest"
 	"github.com/sentinel-ml/sentinel/internal/pipeline"
-	"github.com/sentinel-ml/sentinel/internal/profile"
 	"github.com/sentinel-ml/sentinel/internal/store"
 )
 
@@ -37,41 +38,13 @@ func logger(tb testing.TB) *slog.Logger {
 
 // buildModel returns the model of a contract with a baseline of 2,000 rows
 // written by row, a CSV line per call (header excluded).
-func buildModel(tb testing.TB, contract string, row func(r *rand.Rand, csv *strings.Builder)) *pipeline.Model {
+func buildModel(tb testing.TB, contract string, row func(r *rand.Rand, csv *strings.Builder)) *model.Model {
 	tb.Helper()
-	c, err := config.ParseContract([]byte(contract))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var csv strings.Builder
-	for i, f := range c.Features {
-		if i > 0 {
-			csv.WriteByte(',')
-		}
-		csv.WriteString(f.Name)
-	}
-	csv.WriteByte('\n')
-	r := rand.New(rand.NewPCG(1, 2))
-	for i := 0; i < 2000; i++ {
-		row(r, &csv)
-		csv.WriteByte('\n')
-	}
-	b, err := profile.Build(context.Background(), c, func() (dataset.Reader, io.Closer, error) {
-		rd, err := dataset.NewCSV(strings.NewReader(csv.String()))
-		return rd, io.NopCloser(nil), err
-	}, profile.BuildOptions{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m, err := pipeline.NewModel(c, b)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return m
+	return modeltest.Rows(tb, contract, 2000, rand.New(rand.NewPCG(1, 2)), row)
 }
 
 // testModel is a two-feature model.
-func testModel(tb testing.TB) *pipeline.Model {
+func testModel(tb testing.TB) *model.Model {
 	return buildModel(tb, "model: fraud\nprediction: {kind: probability}\nfeatures:\n"+
 		"  - {name: amount, type: numeric, min: 0}\n  - {name: country, type: categorical, categories: [DE, FR, US]}\n",
 		func(r *rand.Rand, csv *strings.Builder) {
@@ -171,7 +144,7 @@ type harness struct {
 	store   *store.ClickHouse
 	conn    clickhouse.Conn
 	db      string
-	model   *pipeline.Model
+	model   *model.Model
 	// referencePeriod is drift's, an hour unless a test shortens it.
 	referencePeriod time.Duration
 }
@@ -214,7 +187,7 @@ func (h *harness) daemon(limit int64) (*Daemon, *gate, *prometheus.Registry) {
 	return h.daemonWith(limit, prometheus.NewRegistry(), nil)
 }
 
-func (h *harness) daemonWith(limit int64, reg *prometheus.Registry, anomaly *pipeline.AnomalyOptions) (*Daemon, *gate, *prometheus.Registry) {
+func (h *harness) daemonWith(limit int64, reg *prometheus.Registry, anomaly *analyze.AnomalyOptions) (*Daemon, *gate, *prometheus.Registry) {
 	h.t.Helper()
 	src, err := ingest.NewKafkaSource(ingest.KafkaOptions{
 		KafkaConn: ingest.KafkaConn{Brokers: h.cluster.Brokers(), ClientID: "sentinel-test"},
@@ -236,7 +209,7 @@ func (h *harness) daemonWith(limit int64, reg *prometheus.Registry, anomaly *pip
 	}
 	h.t.Cleanup(func() { dl.Close() })
 	d, err := New(Options{
-		Pipeline: pipeline.Options{Models: []*pipeline.Model{h.model}, Window: time.Minute, Lateness: 2 * time.Minute,
+		Pipeline: pipeline.Options{Models: []*model.Model{h.model}, Window: time.Minute, Lateness: 2 * time.Minute,
 			ReferencePeriod: h.referencePeriod, MinSamples: 10, MaxMessageBytes: 1 << 20, DeadLetters: dl,
 			StartupGrace: 300 * time.Millisecond, Anomaly: anomaly,
 			Now: time.Now, Registerer: reg, Logger: logger(h.t)},
@@ -471,6 +444,17 @@ func TestHTTPAndGracefulStop(t *testing.T) {
 	if err := d.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A second Stop (a deferred one after an explicit one) returns at once.
+	second := make(chan error, 1)
+	go func() { second <- d.Stop(ctx) }()
+	select {
+	case err := <-second:
+		if err != nil {
+			t.Errorf("second Stop: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a second Stop hangs")
+	}
 	g.Source.Close()
 	if got := h.windows(); len(got) != 3 {
 		t.Errorf("after a graceful stop, %d windows written, want 3", len(got))
@@ -484,7 +468,7 @@ func TestAnomalyWarmStart(t *testing.T) {
 	ends := h.produce(2000, 20)
 	reg := prometheus.NewRegistry()
 	start := func(limit int64) (*Daemon, *gate) {
-		d, g, _ := h.daemonWith(limit, reg, &pipeline.AnomalyOptions{FitAfter: 10, HistoryWindows: 100, FalseAlarmRate: 0.002})
+		d, g, _ := h.daemonWith(limit, reg, &analyze.AnomalyOptions{FitAfter: 10, HistoryWindows: 100, FalseAlarmRate: 0.002})
 		return d, g
 	}
 	a, ga := start(450) // per partition: thirteen and a half minutes of the twenty
@@ -572,7 +556,6 @@ func TestOptionsValidate(t *testing.T) {
 		{"gatherer", func(o *Options) { o.Gatherer = nil }, "needs a gatherer"},
 		{"tick", func(o *Options) { o.TickEvery = 0 }, "tick interval 0s"},
 		{"commit", func(o *Options) { o.CommitEvery = -time.Second }, "commit interval -1s"},
-		{"logger", func(o *Options) { o.Logger = nil }, "no logger"},
 	}
 	for _, tc := range tests {
 		o := valid()

@@ -3,6 +3,7 @@ package ingest
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,21 +37,25 @@ type FileSourceOptions struct {
 	// MaxLineBytes bounds a line without its line ending, and so the memory the
 	// source holds. Zero means 1 MiB.
 	MaxLineBytes int
+	// Topic names the topic the file was recorded from; empty is the file's
+	// base name.
+	Topic string
 }
 
 // FileSource replays a JSON Lines file as a Source, streaming it in bounded memory.
-// Messages have Topic = the file's base name, Partition 0, Offset = the 1-based line
+// Messages have Topic = FileSourceOptions.Topic (the file's base name by default), Partition 0, Offset = the 1-based line
 // number (as editors and sed count, so a dead letter points at its line), no Key and
 // a zero Time. Blank lines are skipped but counted; a trailing CR is dropped.
 //
 // A Message's Value is only valid until the next Fetch: it points into the read
 // buffer. Commit does nothing: a replay restarts from the top.
 type FileSource struct {
-	f    *os.File
-	r    *bufio.Reader
-	name string
-	max  int
-	line int64
+	f     *os.File
+	r     *bufio.Reader
+	name  string
+	topic string
+	max   int
+	line  int64
 	// skipping is set while the rest of an over-long line remains to be discarded.
 	skipping bool
 }
@@ -71,9 +76,10 @@ func NewFileSource(opts FileSourceOptions) (*FileSource, error) {
 	return &FileSource{
 		f: f,
 		// Two bytes more than the limit hold a maximal line and its CR LF.
-		r:    bufio.NewReaderSize(f, limit+2),
-		name: filepath.Base(opts.Path),
-		max:  limit,
+		r:     bufio.NewReaderSize(f, limit+2),
+		name:  filepath.Base(opts.Path),
+		topic: cmp.Or(opts.Topic, filepath.Base(opts.Path)),
+		max:   limit,
 	}, nil
 }
 
@@ -115,7 +121,7 @@ func (s *FileSource) Fetch(ctx context.Context) (Message, error) {
 }
 
 func (s *FileSource) message(value []byte) Message {
-	return Message{Topic: s.name, Partition: 0, Offset: s.line, Value: value}
+	return Message{Topic: s.topic, Partition: 0, Offset: s.line, Value: value}
 }
 
 // skipRest discards the remainder of an over-long line, a buffer at a time.

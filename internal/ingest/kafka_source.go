@@ -45,7 +45,7 @@ type KafkaSource struct {
 	mu sync.Mutex
 	// lag is, per partition, the high-water mark minus the next offset as of the
 	// last message fetched from it in the current generation.
-	lag map[topicPartition]int64
+	lag map[TopicPartition]int64
 	// generations counts the group generations kafka-go joined. kafka-go's Stats
 	// resets its counters on every read, so every read goes through pollStats.
 	generations int64
@@ -79,11 +79,6 @@ func (s *KafkaSource) trackAssignment(next kafka.Logger) kafka.Logger {
 	})
 }
 
-type topicPartition struct {
-	topic     string
-	partition int
-}
-
 type topicCounters struct {
 	messages prometheus.Counter
 	bytes    prometheus.Counter
@@ -113,7 +108,7 @@ func NewKafkaSource(opts KafkaOptions) (*KafkaSource, error) {
 		tlsConfig: tlsConfig,
 		mech:      mech,
 		perTopic:  make(map[string]topicCounters, len(opts.Topics)),
-		lag:       make(map[topicPartition]int64),
+		lag:       make(map[TopicPartition]int64),
 	}
 	s.assigned.Store(-1)
 
@@ -173,7 +168,7 @@ func (s *KafkaSource) Fetch(ctx context.Context) (Message, error) {
 		c.bytes.Add(float64(len(m.Key) + len(m.Value)))
 	}
 	s.mu.Lock()
-	s.lag[topicPartition{m.Topic, m.Partition}] = m.HighWaterMark - m.Offset - 1
+	s.lag[TopicPartition{m.Topic, m.Partition}] = m.HighWaterMark - m.Offset - 1
 	s.mu.Unlock()
 	return Message{
 		Topic:     m.Topic,
@@ -328,7 +323,7 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	s.lagGeneration = generations
 	for tp, lag := range s.lag {
-		sums[tp.topic] += lag
+		sums[tp.Topic] += lag
 	}
 	s.mu.Unlock()
 	for _, t := range s.topics {

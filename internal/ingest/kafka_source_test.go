@@ -13,8 +13,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/sentinel-ml/sentinel/internal/ingest/kafkatest"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/sentinel-ml/sentinel/internal/ingest/kafkatest"
 )
 
 // testSourceOptions keeps group joins, rebalances and fetch waits short so that the

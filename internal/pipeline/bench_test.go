@@ -12,72 +12,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
-	"github.com/sentinel-ml/sentinel/internal/profile"
+	"github.com/sentinel-ml/sentinel/internal/model"
+	"github.com/sentinel-ml/sentinel/internal/model/modeltest"
 	"github.com/sentinel-ml/sentinel/internal/store"
 )
 
-// generatedModel returns a model of numeric then categorical features, with
-// the given YAML attributes on each, and a baseline from generated data:
-// normal numbers scaled by the feature's position, categories c0…c<categories-1>.
-func generatedModel(tb testing.TB, name string, numeric, categorical, categories int, numericAttrs, categoricalAttrs string) *Model {
-	tb.Helper()
-	var yaml strings.Builder
-	fmt.Fprintf(&yaml, "model: %s\nprediction: {kind: probability}\nfeatures:\n", name)
-	for i := 0; i < numeric; i++ {
-		fmt.Fprintf(&yaml, "  - {name: n%d, type: numeric, %s}\n", i, numericAttrs)
-	}
-	for i := 0; i < categorical; i++ {
-		fmt.Fprintf(&yaml, "  - {name: c%d, type: categorical, %s}\n", i, categoricalAttrs)
-	}
-	c, err := config.ParseContract([]byte(yaml.String()))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var csv strings.Builder
-	for i, f := range c.Features {
-		if i > 0 {
-			csv.WriteByte(',')
-		}
-		csv.WriteString(f.Name)
-	}
-	csv.WriteByte('\n')
-	r := rand.New(rand.NewPCG(1, 1))
-	for row := 0; row < 2000; row++ {
-		for i := 0; i < numeric+categorical; i++ {
-			if i > 0 {
-				csv.WriteByte(',')
-			}
-			if i < numeric {
-				fmt.Fprintf(&csv, "%.3f", r.NormFloat64()*float64(i+1))
-			} else {
-				fmt.Fprintf(&csv, "c%d", r.IntN(categories))
-			}
-		}
-		csv.WriteByte('\n')
-	}
-	return modelFromCSV(tb, c, csv.String())
-}
-
-// modelFromCSV returns the model of contract c with a baseline built from csv.
-func modelFromCSV(tb testing.TB, c *config.Contract, csv string) *Model {
-	tb.Helper()
-	bl, err := profile.Build(context.Background(), c, csvOpener(csv), profile.BuildOptions{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m, err := NewModel(c, bl)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return m
-}
-
 // wideModel is the benchmark model of the issue: 20 features, 12 numeric and 8
 // categorical.
-func wideModel(b testing.TB) *Model {
-	return generatedModel(b, "wide", 12, 8, 8, "nullable: true, min: -1000, max: 1000", "categories: [c0, c1, c2, c3, c4, c5, c6, c7]")
+func wideModel(b testing.TB) *model.Model {
+	return modeltest.Generated(b, "wide", 12, 8, 8, "nullable: true, min: -1000, max: 1000", "categories: [c0, c1, c2, c3, c4, c5, c6, c7]")
 }
 
 // wideEvents returns n events of the wide model, 1,000 per second of event time.
@@ -118,7 +62,7 @@ func BenchmarkReplay(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		p, err := New(Options{Models: []*Model{m}, Window: time.Minute, Lateness: 5 * time.Second, ReferencePeriod: time.Hour,
+		p, err := New(Options{Models: []*model.Model{m}, Window: time.Minute, Lateness: 5 * time.Second, ReferencePeriod: time.Hour,
 			MinSamples: 100, MaxMessageBytes: 1 << 20, Writer: discard{}, Now: time.Now,
 			Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 		if err != nil {

@@ -1,12 +1,14 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,15 +17,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/sentinel-ml/sentinel/internal/check"
 	"github.com/sentinel-ml/sentinel/internal/config"
+	"github.com/sentinel-ml/sentinel/internal/golden"
+	"github.com/sentinel-ml/sentinel/internal/model"
+	"github.com/sentinel-ml/sentinel/internal/model/modeltest"
 	"github.com/sentinel-ml/sentinel/internal/profile"
 	"github.com/sentinel-ml/sentinel/internal/skew"
+	"github.com/sentinel-ml/sentinel/internal/stats"
 )
 
 // driftModel has one feature per kind of drift summary: binned (PSI), shaped
 // (KS p-value, Wasserstein) and categorical (L∞), and a score prediction, whose
 // drift is a Wasserstein distance.
-func driftModel(t *testing.T) *Model {
+func driftModel(t *testing.T) *model.Model {
 	t.Helper()
 	c, err := config.ParseContract([]byte(`model: drift
 prediction: {kind: score}
@@ -42,7 +49,7 @@ features:
 	for range 1000 {
 		fmt.Fprintf(&csv, "%.4f,%.4f,%.4f,c%d\n", r.NormFloat64(), r.NormFloat64(), r.NormFloat64(), r.IntN(5))
 	}
-	return modelFromCSV(t, c, csv.String())
+	return modeltest.FromCSV(t, c, csv.String())
 }
 
 // TestDriftReferences: each window's drift against the previous window and
@@ -65,7 +72,7 @@ func TestDriftReferences(t *testing.T) {
 	ctx := context.Background()
 	offset := int64(0)
 	for w := range windows {
-		for _, s := range append(m.specs, m.predictionSpec()) {
+		for _, s := range slices.Concat(m.Specs(), []profile.Spec{m.PredictionSpec()}) {
 			f, err := profile.NewFeature(s)
 			if err != nil {
 				t.Fatal(err)
@@ -98,7 +105,7 @@ func TestDriftReferences(t *testing.T) {
 	got := make(map[string]float64)
 	for _, b := range rec.batches {
 		for _, res := range b.Results {
-			if res.Kind == KindDrift {
+			if res.Kind == check.Drift {
 				got[fmt.Sprintf("%s %s %s", res.WindowStart.Format("15:04"), res.Feature, res.Metric)] = res.Value
 			}
 		}
@@ -122,16 +129,20 @@ func TestDriftReferences(t *testing.T) {
 	for _, f := range m.Contract.Features {
 		rules = append(rules, f.Drift)
 	}
-	rules = append(rules, m.predictionDrift())
+	rules = append(rules, m.PredictionDrift())
 	names := []string{"binned", "ks", "wd", "cat", "prediction"}
-	check := func(w int, suffix string, ref []*profile.Feature) {
+	expect := func(w int, suffix string, ref []*profile.Feature) {
 		t.Helper()
 		for i, name := range names {
 			typ := config.Numeric
 			if name == "cat" {
 				typ = config.Categorical
 			}
-			want := skew.Statistic(compare(typ, ref[i].Distribution(), features[w][i].Distribution()), rules[i].Method)
+			cmp := stats.CompareNumeric
+			if typ == config.Categorical {
+				cmp = stats.CompareCategorical
+			}
+			want := skew.Statistic(cmp(ref[i].Distribution(), features[w][i].Distribution()), rules[i].Method)
 			key := fmt.Sprintf("%s %s %s%s", t0.Add(time.Duration(w)*time.Minute).Format("15:04"), name, rules[i].Method, suffix)
 			g, ok := got[key]
 			if !ok || math.Abs(g-want) > 1e-12*math.Max(1, math.Abs(want)) {
@@ -141,12 +152,12 @@ func TestDriftReferences(t *testing.T) {
 		}
 	}
 	for w := 1; w < windows; w++ {
-		check(w, "_vs_previous", merged(w-1))
+		expect(w, "_vs_previous", merged(w-1))
 	}
 	// Periods of two minutes: windows 2 and 3 compare with 0+1, 4 and 5 with 2+3.
 	for w := 2; w < windows; w++ {
 		first := w/2*2 - 2
-		check(w, "_vs_reference", merged(first, first+1))
+		expect(w, "_vs_reference", merged(first, first+1))
 	}
 	if len(got) > 0 {
 		t.Errorf("unexpected drift results: %v", got)
@@ -180,14 +191,8 @@ func TestCheckMetrics(t *testing.T) {
 	golden := func(name string) {
 		t.Helper()
 		path := filepath.Join("testdata", name)
-		if *update {
-			out, err := testutil.CollectAndFormat(p.metrics.checks, expfmt.TypeTextPlain, "sentinel_check_value", "sentinel_check_breached")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, out, 0o644); err != nil {
-				t.Fatal(err)
-			}
+		if golden.Updating() {
+			golden.Write(t, path, exposition(t, reg, "sentinel_check_value", "sentinel_check_breached"))
 		}
 		want, err := os.Open(path)
 		if err != nil {
@@ -208,4 +213,22 @@ func TestCheckMetrics(t *testing.T) {
 	// 10:01 has one event: too few samples for skew and drift, whose series go.
 	send(t0.Add(2*time.Minute), "1") // closes 10:01
 	golden("check_metrics_second.prom")
+}
+
+// exposition is the text exposition of the named families gathered from g.
+func exposition(t *testing.T, g prometheus.Gatherer, names ...string) []byte {
+	t.Helper()
+	families, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	for _, f := range families {
+		if slices.Contains(names, f.GetName()) {
+			if _, err := expfmt.MetricFamilyToText(&out, f); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return out.Bytes()
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/sentinel-ml/sentinel/internal/check"
 	"github.com/sentinel-ml/sentinel/internal/store"
 )
 
@@ -17,7 +18,7 @@ type Finding struct {
 	Model       string         `json:"model"`
 	WindowStart time.Time      `json:"window_start"`
 	WindowEnd   time.Time      `json:"window_end"`
-	Kind        string         `json:"kind"`
+	Kind        check.Kind     `json:"kind"`
 	Feature     string         `json:"feature"`
 	Metric      string         `json:"metric"`
 	Value       float64        `json:"value"`
@@ -49,13 +50,13 @@ func (f *FindingsWriter) Write(_ context.Context, b store.Batch) error {
 	enc := json.NewEncoder(f.w)
 	anomalyThreshold := make(map[string]float64)
 	for _, r := range b.Results {
-		if r.Kind == KindAnomaly {
+		if r.Kind == check.Anomaly {
 			anomalyThreshold[r.Model+r.WindowStart.String()] = r.Threshold
 		}
 	}
 	for _, r := range b.Results {
 		// Anomalies are printed from b.Anomalies, with their causes.
-		if !r.Breached || r.Kind == KindAnomaly || math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
+		if !r.Breached || r.Kind == check.Anomaly || math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
 			continue
 		}
 		fd := Finding{Model: r.Model, WindowStart: r.WindowStart, WindowEnd: r.WindowEnd, Kind: r.Kind,
@@ -73,8 +74,8 @@ func (f *FindingsWriter) Write(_ context.Context, b store.Batch) error {
 		if !a.Anomaly {
 			continue
 		}
-		fd := Finding{Model: a.Model, WindowStart: a.WindowStart, WindowEnd: a.WindowEnd, Kind: KindAnomaly,
-			Metric: "score", Value: a.Score}
+		fd := Finding{Model: a.Model, WindowStart: a.WindowStart, WindowEnd: a.WindowEnd, Kind: check.Anomaly,
+			Metric: check.Score, Value: a.Score}
 		if t, ok := anomalyThreshold[a.Model+a.WindowStart.String()]; ok {
 			fd.Threshold = &t
 		}

@@ -12,22 +12,25 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sentinel-ml/sentinel/internal/analyze"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/model"
+	"github.com/sentinel-ml/sentinel/internal/model/modeltest"
 )
 
 // manyModels returns n models of 50 features each (35 numeric, 15 categorical)
 // sharing one baseline, as a daemon monitoring a fleet holds them.
-func manyModels(b *testing.B, n int) []*Model {
+func manyModels(b *testing.B, n int) []*model.Model {
 	b.Helper()
-	base := generatedModel(b, "m", 35, 15, 20, "nullable: true", "nullable: false")
-	models := make([]*Model, n)
+	base := modeltest.Generated(b, "m", 35, 15, 20, "nullable: true", "nullable: false")
+	models := make([]*model.Model, n)
 	for i := range models {
 		c := *base.Contract
 		c.Model = fmt.Sprintf("model-%03d", i)
 		bl := *base.Baseline
 		bl.Model = c.Model
 		var err error
-		if models[i], err = NewModel(&c, &bl); err != nil {
+		if models[i], err = model.New(&c, &bl); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -83,7 +86,7 @@ func BenchmarkMemory100Models(b *testing.B) {
 	for b.Loop() {
 		p, err := New(Options{Models: models, Window: time.Minute, Lateness: 5 * time.Second, ReferencePeriod: time.Hour,
 			MinSamples: 50, MaxMessageBytes: 1 << 20, Writer: discard{}, Now: time.Now,
-			Anomaly:    &AnomalyOptions{FitAfter: 60, HistoryWindows: 2880, FalseAlarmRate: 0.002},
+			Anomaly:    &analyze.AnomalyOptions{FitAfter: 60, HistoryWindows: 2880, FalseAlarmRate: 0.002},
 			Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 		if err != nil {
 			b.Fatal(err)

@@ -5,13 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,43 +19,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/sentinel-ml/sentinel/internal/config"
+	"github.com/sentinel-ml/sentinel/internal/analyze"
+	"github.com/sentinel-ml/sentinel/internal/check"
 	"github.com/sentinel-ml/sentinel/internal/dataset"
-	"github.com/sentinel-ml/sentinel/internal/drift"
+	"github.com/sentinel-ml/sentinel/internal/golden"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/labels"
+	"github.com/sentinel-ml/sentinel/internal/model"
+	"github.com/sentinel-ml/sentinel/internal/model/modeltest"
 	"github.com/sentinel-ml/sentinel/internal/profile"
 	"github.com/sentinel-ml/sentinel/internal/skew"
 	"github.com/sentinel-ml/sentinel/internal/store"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-const example = "../../examples/fraud/"
+const example = "../../examples/fraud"
 
 // exampleModel is the shipped fraud model with a baseline built from its
 // training data.
-func exampleModel(t testing.TB) *Model {
-	t.Helper()
-	c, err := config.LoadContract(example + "contract.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := profile.Build(context.Background(), c, func() (dataset.Reader, io.Closer, error) {
-		f, err := dataset.Open(example + "train.csv")
-		if err != nil {
-			return nil, nil, err
-		}
-		return f, f, nil
-	}, profile.BuildOptions{Now: func() time.Time { return time.Unix(0, 0) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := NewModel(c, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
+func exampleModel(t testing.TB) *model.Model { return modeltest.Example(t, example) }
 
 // recorder is a store.Writer that keeps what it is given.
 type recorder struct {
@@ -96,8 +75,8 @@ func (l *letters) Close() error { return nil }
 
 var t0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 
-func testOptions(m *Model, w store.Writer) Options {
-	return Options{Models: []*Model{m}, Window: time.Minute, Lateness: 10 * time.Second, ReferencePeriod: time.Hour,
+func testOptions(m *model.Model, w store.Writer) Options {
+	return Options{Models: []*model.Model{m}, Window: time.Minute, Lateness: 10 * time.Second, ReferencePeriod: time.Hour,
 		MinSamples: 1, MaxMessageBytes: 4096, Writer: w, Now: func() time.Time { return t0 },
 		Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
 }
@@ -203,24 +182,48 @@ func TestCommittable(t *testing.T) {
 }
 
 // TestRestartSkipsWrittenWindows: after a restart, events of windows the store
-// already holds are skipped, not counted again or as late.
+// already holds are skipped, not counted again or as late; the last window
+// written is reopened and takes the events it had not counted.
 func TestRestartSkipsWrittenWindows(t *testing.T) {
-	rec := &recorder{}
-	opts := testOptions(exampleModel(t), rec)
-	opts.Closed = map[string]time.Time{"fraud": t0.Add(time.Minute)}
-	p, err := New(opts)
+	ctx := context.Background()
+	mem := store.NewMemory()
+	m := exampleModel(t)
+	first, err := New(testOptions(m, mem))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, at := range []time.Duration{10 * time.Second, 70 * time.Second, 200 * time.Second} {
-		if err := p.Process(context.Background(), msg(int64(i), ev(t0.Add(at), "3"))); err != nil {
+	at := []time.Duration{-110 * time.Second, -50 * time.Second, 10 * time.Second} // 09:58, 09:59, 10:00
+	for i, d := range at {
+		if err := first.Process(ctx, msg(int64(i), ev(t0.Add(d), "3"))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if st := p.Stats(); st.Skipped != 1 || st.Late != 0 || st.Events != 2 {
-		t.Errorf("stats %+v, want 1 skipped, 0 late, 2 events", st)
+	if err := first.Flush(ctx); err != nil {
+		t.Fatal(err)
 	}
-	if got := rec.windows(); !slices.Equal(got, []string{"fraud 10:01 1"}) {
+	rec := &recorder{}
+	p, err := New(testOptions(m, rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Restore(ctx, mem); err != nil {
+		t.Fatal(err)
+	}
+	again := []struct {
+		offset int64
+		at     time.Duration
+	}{{0, at[0]}, {2, at[2]}, {3, 30 * time.Second}, {4, 200 * time.Second}}
+	for _, e := range again {
+		if err := p.Process(ctx, msg(e.offset, ev(t0.Add(e.at), "3"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := p.Stats(); st.Skipped != 2 || st.Late != 0 || st.Events != 2 {
+		t.Errorf("stats %+v, want 2 skipped, 0 late, 2 events", st)
+	}
+	// 09:59 ends within a window and the lateness of the last written: it was
+	// reopened too, in case it had been drained early, and is written again.
+	if got := rec.windows(); !slices.Equal(got, []string{"fraud 09:59 1", "fraud 10:00 2"}) {
 		t.Errorf("windows %v", got)
 	}
 }
@@ -326,8 +329,6 @@ func TestOptionsValidate(t *testing.T) {
 		{"message bytes", func(o *Options) { o.MaxMessageBytes = 0 }, "max message bytes 0"},
 		{"writer", func(o *Options) { o.Writer = nil }, "no writer"},
 		{"clock", func(o *Options) { o.Now = nil }, "no clock"},
-		{"registerer", func(o *Options) { o.Registerer = nil }, "no registerer"},
-		{"logger", func(o *Options) { o.Logger = nil }, "no logger"},
 	}
 	for _, tc := range tests {
 		o := testOptions(m, &recorder{})
@@ -346,13 +347,14 @@ func TestReplayExample(t *testing.T) {
 	findings := NewFindingsWriter(&out)
 	opts := testOptions(exampleModel(t), findings)
 	opts.Window, opts.MinSamples = 5*time.Minute, 100
-	opts.Labels = &drift.JoinerConfig{MaxDelay: time.Hour, MaxPending: 10000}
-	opts.Anomaly = &AnomalyOptions{FitAfter: 10, HistoryWindows: 100, FalseAlarmRate: 0.002}
+	opts.Labels = &labels.JoinerConfig{MaxDelay: time.Hour, MaxPending: 10000}
+	opts.Anomaly = &analyze.AnomalyOptions{FitAfter: 10, HistoryWindows: 100, FalseAlarmRate: 0.002}
+	opts.EventTime, opts.Now, opts.ReplayTick = true, nil, 5*time.Minute // as replay runs
 	p, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := ingest.NewFileSource(ingest.FileSourceOptions{Path: example + "events.jsonl", MaxLineBytes: 4097})
+	src, err := ingest.NewFileSource(ingest.FileSourceOptions{Path: example + "/events.jsonl", MaxLineBytes: 4097})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,19 +368,7 @@ func TestReplayExample(t *testing.T) {
 	st := p.Stats()
 	fmt.Fprintf(&out, `{"events_read": %d, "events": %d, "labels": %d, "rejected": %d, "late": %d, "windows": %d}`+"\n",
 		st.Messages, st.Events, st.Labels, st.Rejected, st.Late, st.Windows)
-	path := filepath.Join("testdata", "replay-fraud.jsonl")
-	if *update {
-		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(out.Bytes(), want) {
-		t.Errorf("findings differ from %s (go test -update rewrites it)", path)
-	}
+	golden.Check(t, filepath.Join("testdata", "replay-fraud.jsonl"), out.Bytes())
 	// The incident starts at 10:00: nothing in the healthy first hour may be
 	// breached but borderline noise, and every incident window has findings.
 	early, incident, anomalies := 0, map[string]bool{}, map[string]bool{}
@@ -388,13 +378,13 @@ func TestReplayExample(t *testing.T) {
 			continue
 		}
 		if f.WindowStart.Hour() < 10 {
-			if f.Kind != KindAnomaly {
+			if f.Kind != check.Anomaly {
 				early++
 			}
 			continue
 		}
 		incident[f.WindowStart.Format("15:04")] = true
-		if f.Kind == KindAnomaly && f.Threshold != nil && f.Value > *f.Threshold && len(f.Causes) > 0 {
+		if f.Kind == check.Anomaly && f.Threshold != nil && f.Value > *f.Threshold && len(f.Causes) > 0 {
 			anomalies[f.WindowStart.Format("15:04")] = true
 		}
 	}
@@ -420,7 +410,7 @@ func csvOpener(data string) profile.Opener {
 func TestLabelsJoin(t *testing.T) {
 	rec := &recorder{}
 	opts := testOptions(exampleModel(t), rec)
-	opts.Labels = &drift.JoinerConfig{MaxDelay: time.Hour, MaxPending: 100}
+	opts.Labels = &labels.JoinerConfig{MaxDelay: time.Hour, MaxPending: 100}
 	p, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -453,7 +443,7 @@ func TestLabelsJoin(t *testing.T) {
 	got := map[string]float64{}
 	for _, b := range rec.batches {
 		for _, r := range b.Results {
-			if r.Kind == KindPerformance {
+			if r.Kind == check.Performance {
 				got[r.WindowStart.Format("15:04")+" "+r.Metric] = r.Value
 			}
 		}
@@ -493,7 +483,7 @@ func TestTick(t *testing.T) {
 	if err := p.Process(ctx, msg(0, ev(t0.Add(5*time.Second), "1"))); err != nil {
 		t.Fatal(err)
 	}
-	stale := func() (silence, age store.CheckResult) {
+	stale := func() (silence, age check.Result) {
 		for _, r := range rec.batches[len(rec.batches)-1].Results {
 			switch r.Metric {
 			case "seconds_since_last_event":
@@ -521,7 +511,7 @@ func TestTick(t *testing.T) {
 	if got := rec.windows(); !slices.Equal(got, []string{"fraud 10:00 1"}) {
 		t.Errorf("after ten quiet minutes, windows %v; want 10:00 closed", got)
 	}
-	if s, _ := stale(); s.Value != 600 || !s.Breached || s.Kind != KindStaleness {
+	if s, _ := stale(); s.Value != 600 || !s.Breached || s.Kind != check.Staleness {
 		t.Errorf("silence %+v, want 600 s breached", s)
 	}
 }
@@ -593,7 +583,7 @@ func TestKeyedSkew(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got := map[string]store.CheckResult{}
+	got := map[string]check.Result{}
 	for _, b := range rec.batches {
 		for _, r := range b.Results {
 			if r.Metric == "keyed_mismatch_ratio" {
@@ -619,8 +609,8 @@ func TestKeyedSkew(t *testing.T) {
 // message it had counted is skipped when read again, a new one is added.
 func TestRestore(t *testing.T) {
 	m := exampleModel(t)
-	rec := &recorder{}
-	p, err := New(testOptions(m, rec))
+	mem := store.NewMemory()
+	p, err := New(testOptions(m, mem))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -633,16 +623,13 @@ func TestRestore(t *testing.T) {
 	if err := p.Flush(ctx); err != nil { // the drain: 10:00 written with three events
 		t.Fatal(err)
 	}
-	rows := rec.batches[len(rec.batches)-1].Profiles
 
 	rec2 := &recorder{}
-	opts := testOptions(m, rec2)
-	opts.Closed = map[string]time.Time{"fraud": t0.Add(time.Minute)}
-	q, err := New(opts)
+	q, err := New(testOptions(m, rec2))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := q.Restore("fraud", rows); err != nil {
+	if err := q.Restore(ctx, mem); err != nil {
 		t.Fatal(err)
 	}
 	for _, o := range []int64{2, 3} { // offset 2 was counted; 3 is new
@@ -665,9 +652,6 @@ func TestRestore(t *testing.T) {
 	if st := q.Stats(); st.Skipped != 1 || amountRows != 4 {
 		t.Errorf("skipped %d, amount rows %d; want 1 and 4", st.Skipped, amountRows)
 	}
-	if err := q.Restore("churn", nil); err == nil {
-		t.Error("restoring an unknown model succeeded")
-	}
 }
 
 // TestRestorePrevious: after a restart, the window reopened from the store is
@@ -675,8 +659,8 @@ func TestRestore(t *testing.T) {
 // the pipeline that wrote them compared it.
 func TestRestorePrevious(t *testing.T) {
 	m := exampleModel(t)
-	rec := &recorder{}
-	p, err := New(testOptions(m, rec))
+	rec, mem := &recorder{}, store.NewMemory()
+	p, err := New(testOptions(m, store.Tee(rec, mem)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -690,48 +674,34 @@ func TestRestorePrevious(t *testing.T) {
 	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rows := func(r *recorder, start time.Time) (profiles []store.WindowProfile, drift map[string]float64) {
-		drift = make(map[string]float64)
+	drift := func(r *recorder, start time.Time) map[string]float64 {
+		out := make(map[string]float64)
 		for _, b := range r.batches {
-			for _, p := range b.Profiles {
-				if p.WindowStart.Equal(start) {
-					profiles = append(profiles, p)
-				}
-			}
 			for _, c := range b.Results {
-				if c.WindowStart.Equal(start) && c.Kind == KindDrift && strings.HasSuffix(c.Metric, "_vs_previous") {
-					drift[c.Feature+" "+c.Metric] = c.Value
+				if c.WindowStart.Equal(start) && c.Kind == check.Drift && strings.HasSuffix(c.Metric, "_vs_previous") {
+					out[c.Feature+" "+c.Metric] = c.Value
 				}
 			}
 		}
-		return profiles, drift
+		return out
 	}
-	previous, _ := rows(rec, t0.Add(time.Minute))
-	last, want := rows(rec, t0.Add(2*time.Minute))
+	want := drift(rec, t0.Add(2*time.Minute))
 	if len(want) == 0 {
 		t.Fatal("the first pipeline reported no drift against the previous window")
 	}
 
 	rec2 := &recorder{}
-	opts := testOptions(m, rec2)
-	opts.Closed = map[string]time.Time{"fraud": t0.Add(3 * time.Minute)}
-	q, err := New(opts)
+	q, err := New(testOptions(m, rec2))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := q.RestorePrevious("fraud", previous); err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Restore("fraud", last); err != nil {
+	if err := q.Restore(ctx, mem); err != nil {
 		t.Fatal(err)
 	}
 	if err := q.Flush(ctx); err != nil { // 10:02 closes again, with nothing new
 		t.Fatal(err)
 	}
-	if _, got := rows(rec2, t0.Add(2*time.Minute)); !maps.Equal(got, want) {
+	if got := drift(rec2, t0.Add(2*time.Minute)); !maps.Equal(got, want) {
 		t.Errorf("after the restart, drift against the previous window %v; before it %v", got, want)
-	}
-	if err := q.RestorePrevious("churn", nil); err == nil {
-		t.Error("restoring an unknown model succeeded")
 	}
 }

@@ -61,40 +61,18 @@ func TestRestoreReferences(t *testing.T) {
 	// start, with the reference summaries passed through edit.
 	restarted := func(before, after *recorder, edit func([]store.ReferenceSummary) []store.ReferenceSummary) *Pipeline {
 		t.Helper()
-		var last time.Time
-		var refs []store.ReferenceSummary
+		mem := store.NewMemory()
 		for _, b := range before.batches {
-			for _, r := range b.Profiles {
-				if r.WindowEnd.After(last) {
-					last = r.WindowEnd
-				}
-			}
-			refs = append(refs, b.References...)
-		}
-		reopen := last.Add(-time.Minute - 10*time.Second)
-		var recent, earlier []store.WindowProfile
-		for _, b := range before.batches {
-			for _, r := range b.Profiles {
-				if r.WindowEnd.After(reopen) {
-					recent = append(recent, r)
-				} else {
-					earlier = append(earlier, r)
-				}
+			b.References = edit(b.References)
+			if err := mem.Write(ctx, b); err != nil {
+				t.Fatal(err)
 			}
 		}
-		opts := options(after)
-		opts.Closed = map[string]time.Time{m.Name(): last}
-		q, err := New(opts)
+		q, err := New(options(after))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := q.RestorePrevious(m.Name(), earlier); err != nil {
-			t.Fatal(err)
-		}
-		if err := q.Restore(m.Name(), recent); err != nil {
-			t.Fatal(err)
-		}
-		if err := q.RestoreReferences(m.Name(), edit(refs)); err != nil {
+		if err := q.Restore(ctx, mem); err != nil {
 			t.Fatal(err)
 		}
 		return q
@@ -147,9 +125,6 @@ func TestRestoreReferences(t *testing.T) {
 	}
 	if v, ok := got["10:12 country chi2_p_value_vs_reference"]; !ok || v != want["10:12 country chi2_p_value_vs_reference"] {
 		t.Errorf("country against the reference %v (reported %v), want %v", v, ok, want["10:12 country chi2_p_value_vs_reference"])
-	}
-	if err := q.RestoreReferences("churn", nil); err == nil {
-		t.Error("restoring an unknown model succeeded")
 	}
 
 	// A crash at the same point: nothing drained, the period in progress was

@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/sentinel-ml/sentinel/internal/check"
 )
 
 // insert is one table's share of a batch, column by column in the table's
@@ -90,7 +92,7 @@ func profileColumns(ps []WindowProfile, version uint64) (insert, error) {
 	}}, nil
 }
 
-func resultColumns(rs []CheckResult, version uint64) (insert, error) {
+func resultColumns(rs []check.Result, version uint64) (insert, error) {
 	n := len(rs)
 	var (
 		model               = make([]string, n)
@@ -107,7 +109,7 @@ func resultColumns(rs []CheckResult, version uint64) (insert, error) {
 		if err := end.add("check_results: window end", r.WindowEnd); err != nil {
 			return insert{}, err
 		}
-		model[i], kind[i], feature[i], name[i] = r.Model, r.Kind, r.Feature, r.Metric
+		model[i], kind[i], feature[i], name[i] = r.Model, string(r.Kind), r.Feature, r.Metric
 		value[i], threshold[i], breached[i], versions[i] = r.Value, r.Threshold, boolToUInt8(r.Breached), version
 	}
 	return insert{table: resultsTable(), rows: n, columns: []any{
@@ -115,7 +117,7 @@ func resultColumns(rs []CheckResult, version uint64) (insert, error) {
 	}}, nil
 }
 
-func anomalyColumns(as []Anomaly, version uint64) (insert, error) {
+func anomalyColumns(as []check.Verdict, version uint64) (insert, error) {
 	n := len(as)
 	var (
 		model                           = make([]string, n)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sentinel-ml/sentinel/internal/check"
 )
 
 // goTypes is what the driver's columnar Append takes for each ClickHouse type
@@ -42,13 +44,13 @@ func sampleBatch() Batch {
 			Violations: map[string]uint64{"out_of_range": 2, "null": 1, "wrong_type": 5},
 			Distinct:   7.5, State: []byte{0, 1, 2, 255},
 		}},
-		Results: []CheckResult{
+		Results: []check.Result{
 			{Model: "fraud", WindowStart: start, WindowEnd: end, Kind: "drift", Feature: "amount", Metric: "psi", Value: 0.3, Threshold: 0.2, Breached: true},
 			{Model: "fraud", WindowStart: start, WindowEnd: end, Kind: "quality", Metric: "volume", Value: 10, Threshold: math.NaN()},
 		},
-		Anomalies: []Anomaly{{
+		Anomalies: []check.Verdict{{
 			Model: "fraud", WindowStart: start, WindowEnd: end, Score: 4.2, Anomaly: true, Statistic: "residual",
-			Causes: []Cause{{Metric: "amount/psi", Actual: 0.3, Expected: 0.01, Contribution: 0.8}, {Metric: "volume", Actual: 10, Expected: 12, Contribution: 0.2}},
+			Causes: []check.Cause{{Metric: "amount/psi", Actual: 0.3, Expected: 0.01, Contribution: 0.8}, {Metric: "volume", Actual: 10, Expected: 12, Contribution: 0.2}},
 		}},
 		Rejected:   []RejectedCount{{Model: "unknown", WindowStart: start, Reason: "malformed", Partition: 3, Count: 17}},
 		References: []ReferenceSummary{{Model: "fraud", Feature: "amount", PeriodStart: start, State: []byte{9, 0, 8}}},

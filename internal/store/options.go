@@ -31,8 +31,8 @@ type Options struct {
 	// of a failed write; zero means DefaultRetryInitial and DefaultRetryMax.
 	RetryInitial time.Duration
 	RetryMax     time.Duration
-	// Registerer receives the store's metrics. Required: the store never
-	// registers with the global registry.
+	// Registerer receives the store's metrics; nil registers nothing (never
+	// the global registry).
 	Registerer prometheus.Registerer
 	// Logger receives retry warnings; nil discards them.
 	Logger *slog.Logger
@@ -60,9 +60,6 @@ func (o Options) Validate() error {
 	}
 	if o.RetryInitial > 0 && o.RetryMax > 0 && o.RetryInitial > o.RetryMax {
 		errs = append(errs, fmt.Errorf("store: retry initial backoff %v exceeds max backoff %v", o.RetryInitial, o.RetryMax))
-	}
-	if o.Registerer == nil {
-		errs = append(errs, errors.New("store: Registerer is nil"))
 	}
 	return errors.Join(errs...)
 }

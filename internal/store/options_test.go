@@ -39,8 +39,7 @@ func TestOptionsValidate(t *testing.T) {
 		{name: "negative initial backoff", change: func(o *Options) { o.RetryInitial = -time.Second }, want: []string{"initial backoff -1s is negative"}},
 		{name: "negative max backoff", change: func(o *Options) { o.RetryMax = -time.Second }, want: []string{"max backoff -1s is negative"}},
 		{name: "initial above max", change: func(o *Options) { o.RetryInitial = time.Minute }, want: []string{"initial backoff 1m0s exceeds max backoff 10s"}},
-		{name: "no registerer", change: func(o *Options) { o.Registerer = nil }, want: []string{"Registerer is nil"}},
-		{name: "every error at once", change: func(o *Options) { *o = Options{RetryMax: -1} }, want: []string{"DSN is empty", "database", "max backoff", "Registerer"}},
+		{name: "every error at once", change: func(o *Options) { *o = Options{RetryMax: -1} }, want: []string{"DSN is empty", "database", "max backoff"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

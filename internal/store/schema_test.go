@@ -2,11 +2,12 @@ package store
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sentinel-ml/sentinel/internal/golden"
 )
 
 // The golden file is the schema as a reviewer reads it: a change to the DDL
@@ -20,19 +21,7 @@ func TestSchemaGolden(t *testing.T) {
 			fmt.Fprintf(&b, "\n%s;\n", s)
 		}
 	}
-	path := filepath.Join("testdata", "schema.sql")
-	if *update {
-		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden (go test -update writes it): %v", err)
-	}
-	if got := b.String(); got != string(want) {
-		t.Errorf("DDL differs from %s (go test -update rewrites it):\n%s", path, got)
-	}
+	golden.Check(t, filepath.Join("testdata", "schema.sql"), []byte(b.String()))
 }
 
 // ClickHouse 18.16 has none of these types; current releases would accept

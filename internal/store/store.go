@@ -1,11 +1,13 @@
 // Package store keeps Sentinel's results in ClickHouse: window profiles, check
-// results, anomalies and rejected-message counts. Tables are ReplacingMergeTree
+// results, anomaly verdicts, rejected-message counts and drift references. Tables are ReplacingMergeTree
 // keyed so that a window re-written after a crash replaces its first copy.
 package store
 
 import (
 	"context"
 	"time"
+
+	"github.com/sentinel-ml/sentinel/internal/check"
 )
 
 // WindowProfile is one feature's profile in one window. Feature "" is the
@@ -34,39 +36,6 @@ type WindowProfile struct {
 	State []byte
 }
 
-// CheckResult is one metric of one check in one window: every value is stored,
-// breached or not, so that history feeds the anomaly detector.
-type CheckResult struct {
-	Model       string
-	WindowStart time.Time
-	WindowEnd   time.Time
-	Kind        string // quality, skew, drift, staleness, numerical, performance, anomaly
-	Feature     string // "" for model-level metrics
-	Metric      string
-	Value       float64
-	Threshold   float64 // NaN when the metric has no threshold
-	Breached    bool
-}
-
-// Cause is one metric blamed for an anomaly.
-type Cause struct {
-	Metric       string
-	Actual       float64
-	Expected     float64
-	Contribution float64
-}
-
-// Anomaly is the detector's verdict on one window.
-type Anomaly struct {
-	Model       string
-	WindowStart time.Time
-	WindowEnd   time.Time
-	Score       float64
-	Anomaly     bool
-	Statistic   string
-	Causes      []Cause
-}
-
 // RejectedCount counts dead-lettered messages by model (or "unknown") and reason
 // over one window of arrival time.
 type RejectedCount struct {
@@ -93,8 +62,8 @@ type ReferenceSummary struct {
 // Batch is what the pipeline writes when windows close.
 type Batch struct {
 	Profiles   []WindowProfile
-	Results    []CheckResult
-	Anomalies  []Anomaly
+	Results    []check.Result
+	Anomalies  []check.Verdict
 	Rejected   []RejectedCount
 	References []ReferenceSummary
 }
@@ -119,7 +88,7 @@ type History interface {
 	ClosedWindows(ctx context.Context) (map[string]time.Time, error)
 	// Results returns a model's check results with window_start ≥ since, in
 	// window order, one row per (window, kind, feature, metric).
-	Results(ctx context.Context, model string, since time.Time) ([]CheckResult, error)
+	Results(ctx context.Context, model string, since time.Time) ([]check.Result, error)
 	// Profiles returns a model's window profiles with window_start ≥ since,
 	// with their state, so that windows written at a shutdown can be reopened.
 	// Only the model, feature, window, partition, row count and state are read.

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"github.com/sentinel-ml/sentinel/internal/store/storetest"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -13,7 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sentinel-ml/sentinel/internal/store/storetest"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sentinel-ml/sentinel/internal/check"
 )
 
 // testClock hands out strictly increasing times, so each Write's version is
@@ -262,7 +265,7 @@ func TestWriteThenReadBack(t *testing.T) {
 }
 
 // sameResult compares results with NaN equal to NaN and times by instant.
-func sameResult(a, b CheckResult) bool {
+func sameResult(a, b check.Result) bool {
 	sameFloat := func(x, y float64) bool { return x == y || (math.IsNaN(x) && math.IsNaN(y)) }
 	return a.Model == b.Model && a.WindowStart.Equal(b.WindowStart) && a.WindowEnd.Equal(b.WindowEnd) &&
 		a.Kind == b.Kind && a.Feature == b.Feature && a.Metric == b.Metric &&
@@ -318,7 +321,7 @@ func TestNaNAndInfinityRoundTrip(t *testing.T) {
 	s, _ := openTestStore(t)
 	ctx := testContext(t)
 	start, end := sampleWindow()
-	want := []CheckResult{
+	want := []check.Result{
 		{Model: "m", WindowStart: start, WindowEnd: end, Kind: "numerical", Metric: "a", Value: math.Inf(1), Threshold: math.NaN()},
 		{Model: "m", WindowStart: start, WindowEnd: end, Kind: "numerical", Metric: "b", Value: math.NaN(), Threshold: math.Inf(-1)},
 		{Model: "m", WindowStart: start, WindowEnd: end, Kind: "numerical", Metric: "c", Value: math.MaxFloat64, Threshold: math.SmallestNonzeroFloat64},
@@ -344,11 +347,11 @@ func TestResultsSinceAndClosedWindowsPerModel(t *testing.T) {
 	s, _ := openTestStore(t)
 	ctx := testContext(t)
 	base := time.Date(2026, 11, 30, 23, 0, 0, 0, time.UTC) // windows span a month boundary, so two partitions
-	window := func(model string, i int, ms int) CheckResult {
+	window := func(model string, i int, ms int) check.Result {
 		ws := base.Add(time.Duration(i)*30*time.Minute + time.Duration(ms)*time.Millisecond)
-		return CheckResult{Model: model, WindowStart: ws, WindowEnd: ws.Add(30 * time.Minute), Kind: "quality", Metric: "volume", Value: float64(i), Threshold: math.NaN()}
+		return check.Result{Model: model, WindowStart: ws, WindowEnd: ws.Add(30 * time.Minute), Kind: "quality", Metric: "volume", Value: float64(i), Threshold: math.NaN()}
 	}
-	profile := func(r CheckResult) WindowProfile {
+	profile := func(r check.Result) WindowProfile {
 		return WindowProfile{Model: r.Model, WindowStart: r.WindowStart, WindowEnd: r.WindowEnd, Partition: -1}
 	}
 	var b Batch
@@ -505,11 +508,11 @@ func formatRefs(rs []ReferenceSummary) string {
 }
 
 // manyResults makes n check results over n/100 one-minute windows.
-func manyResults(n int, base time.Time) []CheckResult {
-	rs := make([]CheckResult, n)
+func manyResults(n int, base time.Time) []check.Result {
+	rs := make([]check.Result, n)
 	for i := range rs {
 		ws := base.Add(time.Duration(i/100) * time.Minute)
-		rs[i] = CheckResult{
+		rs[i] = check.Result{
 			Model: "fraud", WindowStart: ws, WindowEnd: ws.Add(time.Minute), Kind: "drift",
 			Feature: fmt.Sprintf("f%02d", i%100/4), Metric: []string{"psi", "js", "ks", "wasserstein"}[i%4],
 			Value: float64(i), Threshold: 0.2, Breached: i%7 == 0,

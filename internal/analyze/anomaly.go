@@ -1,4 +1,4 @@
-package pipeline
+package analyze
 
 import (
 	"fmt"
@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/sentinel-ml/sentinel/internal/anomaly"
-	"github.com/sentinel-ml/sentinel/internal/store"
+	"github.com/sentinel-ml/sentinel/internal/check"
+	"github.com/sentinel-ml/sentinel/internal/model"
+	"github.com/sentinel-ml/sentinel/internal/window"
 )
 
 // AnomalyOptions configure the detector over each model's window metrics.
@@ -21,12 +23,20 @@ type AnomalyOptions struct {
 	FalseAlarmRate float64
 }
 
+func (a *AnomalyOptions) validate() error {
+	if a.FitAfter < 3 || a.HistoryWindows < a.FitAfter || a.RefitEvery < 0 || !(a.FalseAlarmRate > 0 && a.FalseAlarmRate < 1) {
+		return fmt.Errorf("anomaly options %+v: fit after at least 3 windows, keep at least as many, refit every n ≥ 0, false-alarm rate in (0, 1)", *a)
+	}
+	return nil
+}
+
 // detector watches one model's window metrics: it gathers history until the
 // first fit, then scores every window and refits on its own schedule. Metrics are
 // fixed at the first fit; ones that appear later wait for a restart's fit.
 type detector struct {
 	cfg  anomaly.Config
 	opts AnomalyOptions
+	cat  *check.Catalogue
 	det  *anomaly.Detector
 	// keys and index are the metrics seen so far, names what the fit calls
 	// them; pending holds the history gathered before the first fit, one row per
@@ -47,7 +57,7 @@ type detector struct {
 // metricKey identifies a watched metric without building its name.
 type metricKey struct{ feature, metric string }
 
-func newDetector(m *Model, window time.Duration, opts AnomalyOptions) *detector {
+func newDetector(m *model.Model, cat *check.Catalogue, window time.Duration, opts AnomalyOptions) *detector {
 	season := m.Contract.Seasonality
 	if season == 0 {
 		// Model traffic follows the day unless the contract says otherwise.
@@ -58,10 +68,11 @@ func newDetector(m *Model, window time.Duration, opts AnomalyOptions) *detector 
 	if refit == 0 {
 		refit = period
 	}
-	width, _ := resultBounds(m)
+	width, _ := cat.Bounds(m.Contract.Features, m.PredictionDrift().Method)
 	return &detector{
 		cfg:     anomaly.Config{Period: period, FalseAlarmRate: opts.FalseAlarmRate, RefitEvery: refit, HistoryRows: opts.HistoryWindows},
 		opts:    opts,
+		cat:     cat,
 		keys:    make([]metricKey, 0, width),
 		index:   make(map[metricKey]int, width),
 		pending: make([][]float32, 0, opts.FitAfter),
@@ -74,9 +85,9 @@ func newDetector(m *Model, window time.Duration, opts AnomalyOptions) *detector 
 const slabRows = 16
 
 // gather adds a window's watched results to the pending history.
-func (d *detector) gather(results []store.CheckResult) {
-	for _, r := range results {
-		if k, ok := watchedKey(r); ok {
+func (d *detector) gather(results []check.Result) {
+	for i := range results {
+		if k, ok := d.watchedKey(&results[i]); ok {
 			if _, seen := d.index[k]; !seen {
 				d.index[k] = len(d.keys)
 				d.keys = append(d.keys, k)
@@ -104,48 +115,25 @@ func (d *detector) gather(results []store.CheckResult) {
 }
 
 // fill sets row to the results' values of the known metrics, NaN elsewhere.
-func fill[T float32 | float64](d *detector, row []T, results []store.CheckResult) {
+func fill[T float32 | float64](d *detector, row []T, results []check.Result) {
 	for i := range row {
 		row[i] = T(math.NaN())
 	}
-	for _, r := range results {
-		if k, ok := watchedKey(r); ok {
+	for j := range results {
+		if k, ok := d.watchedKey(&results[j]); ok {
 			if i, known := d.index[k]; known {
-				row[i] = T(r.Value)
+				row[i] = T(results[j].Value)
 			}
 		}
 	}
 }
 
 // watchedKey returns the metric a result feeds to the detector, if any.
-func watchedKey(r store.CheckResult) (metricKey, bool) {
-	if !watched(r) || math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
+func (d *detector) watchedKey(r *check.Result) (metricKey, bool) {
+	if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) || !d.cat.Watched(r) {
 		return metricKey{}, false
 	}
 	return metricKey{r.Feature, r.Metric}, true
-}
-
-// watched selects the metrics the detector sees: the headline value of each
-// check, not every statistic, which keeps the history small and the fit fast.
-func watched(r store.CheckResult) bool {
-	switch r.Kind {
-	case KindQuality:
-		switch r.Metric {
-		case "events", "latency_ms_p99", "null_ratio", "out_of_range_ratio", "unknown_category_ratio", "wrong_type_ratio", "mean", "missing_ratio":
-			return true
-		}
-	case KindSkew:
-		// The contract's drift statistic is the one with a threshold.
-		return !math.IsNaN(r.Threshold) && r.Feature != ""
-	case KindNumerical:
-		return true
-	case KindPerformance:
-		switch r.Metric {
-		case "accuracy", "auc", "mae", "rmse":
-			return true
-		}
-	}
-	return false
 }
 
 // name is how an alert names a metric: "amount.null_ratio".
@@ -158,7 +146,7 @@ func (k metricKey) name() string {
 
 // observe feeds a window's results to the detector and returns its verdict, or
 // nil while it is still gathering history.
-func (d *detector) observe(model string, w *window, results []store.CheckResult) (*store.Anomaly, error) {
+func (d *detector) observe(model string, w *window.Window, results []check.Result) (*check.Verdict, error) {
 	if d.det == nil {
 		d.gather(results)
 		if len(d.pending) < d.opts.FitAfter {
@@ -173,11 +161,11 @@ func (d *detector) observe(model string, w *window, results []store.CheckResult)
 	fill(d, row, results)
 	p, err := d.det.Score(row)
 	if err != nil {
-		return nil, fmt.Errorf("model %s: scoring window %s: %w", model, w.start.Format(time.RFC3339), err)
+		return nil, fmt.Errorf("model %s: scoring window %s: %w", model, w.Start.Format(time.RFC3339), err)
 	}
-	a := &store.Anomaly{Model: model, WindowStart: w.start, WindowEnd: w.end, Score: p.Score, Anomaly: p.Anomaly, Statistic: p.Statistic}
+	a := &check.Verdict{Model: model, WindowStart: w.Start, WindowEnd: w.End, Score: p.Score, Anomaly: p.Anomaly, Statistic: p.Statistic}
 	for _, c := range p.Top {
-		a.Causes = append(a.Causes, store.Cause{Metric: c.Metric, Actual: c.Actual, Expected: c.Expected, Contribution: c.Contribution})
+		a.Causes = append(a.Causes, check.Cause{Metric: c.Metric, Actual: c.Actual, Expected: c.Expected, Contribution: c.Contribution})
 	}
 	return a, nil
 }
@@ -228,20 +216,21 @@ func (d *detector) fit() error {
 }
 
 // warm loads history written before a restart, so detection resumes at once.
-func (d *detector) warm(results []store.CheckResult) error {
-	byWindow := make(map[int64][]store.CheckResult)
+func (d *detector) warm(results []check.Result) error {
+	byWindow := make(map[int64][]check.Result)
 	var starts []int64
-	for _, r := range results {
+	for i := range results {
+		r := &results[i]
 		// Only windows with a watched metric are history: the clock's
 		// staleness rows are not windows.
-		if _, ok := watchedKey(r); !ok {
+		if _, ok := d.watchedKey(r); !ok {
 			continue
 		}
 		k := r.WindowStart.UnixNano()
 		if _, ok := byWindow[k]; !ok {
 			starts = append(starts, k)
 		}
-		byWindow[k] = append(byWindow[k], r)
+		byWindow[k] = append(byWindow[k], *r)
 	}
 	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
 	for _, k := range starts {

@@ -1,12 +1,11 @@
-// Package pipeline is the daemon's core: it decodes events, validates them against
-// their model's contract, profiles them in event-time windows, runs every check
-// when a window closes, and hands the results to the store before the offsets of
-// the window's messages may be committed.
-package pipeline
+// Package model holds a monitored model as the daemon sees it: its contract,
+// its baseline and the profile specs derived from both, which every stage reads.
+package model
 
 import (
 	"fmt"
 
+	"github.com/sentinel-ml/sentinel/internal/check"
 	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/profile"
 )
@@ -23,28 +22,8 @@ type Model struct {
 	driftMetrics map[config.DriftMethod][2]string
 }
 
-// comparedWith is what a drift statistic compares the window with.
-type comparedWith int
-
-const (
-	vsPrevious comparedWith = iota
-	vsReference
-)
-
-func driftMetricNames(method config.DriftMethod) [2]string {
-	return [2]string{string(method) + "_vs_previous", string(method) + "_vs_reference"}
-}
-
-// driftMetric names a drift result: "psi_vs_previous".
-func (m *Model) driftMetric(method config.DriftMethod, against comparedWith) string {
-	if names, ok := m.driftMetrics[method]; ok {
-		return names[against]
-	}
-	return driftMetricNames(method)[against]
-}
-
-// LoadModel reads a model's contract and baseline files.
-func LoadModel(ref config.ModelRef) (*Model, error) {
+// Load reads a model's contract and baseline files.
+func Load(ref config.ModelRef) (*Model, error) {
 	c, err := config.LoadContract(ref.Contract)
 	if err != nil {
 		return nil, err
@@ -53,11 +32,11 @@ func LoadModel(ref config.ModelRef) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewModel(c, b)
+	return New(c, b)
 }
 
-// NewModel checks that contract and baseline agree and derives the specs.
-func NewModel(c *config.Contract, b *profile.Baseline) (*Model, error) {
+// New checks that contract and baseline agree and derives the specs.
+func New(c *config.Contract, b *profile.Baseline) (*Model, error) {
 	if b.Model != "" && b.Model != c.Model {
 		return nil, fmt.Errorf("baseline is of model %q, contract of %q", b.Model, c.Model)
 	}
@@ -73,16 +52,31 @@ func NewModel(c *config.Contract, b *profile.Baseline) (*Model, error) {
 	for _, f := range c.Features {
 		m.driftMetrics[f.Drift.Method] = driftMetricNames(f.Drift.Method)
 	}
-	m.driftMetrics[m.predictionDrift().Method] = driftMetricNames(m.predictionDrift().Method)
+	m.driftMetrics[m.PredictionDrift().Method] = driftMetricNames(m.PredictionDrift().Method)
 	return m, nil
+}
+
+func driftMetricNames(method config.DriftMethod) [2]string {
+	return [2]string{check.DriftMetric(method, check.VsPrevious), check.DriftMetric(method, check.VsReference)}
 }
 
 // Name is the model's name.
 func (m *Model) Name() string { return m.Contract.Model }
 
-// predictionKind returns the contract's prediction kind; a contract without one
+// Specs are the profile specs of the contract's features, in contract order.
+func (m *Model) Specs() []profile.Spec { return m.specs }
+
+// DriftMetric names a drift result of the model: "psi_vs_previous".
+func (m *Model) DriftMetric(method config.DriftMethod, against check.Against) string {
+	if names, ok := m.driftMetrics[method]; ok {
+		return names[against]
+	}
+	return check.DriftMetric(method, against)
+}
+
+// PredictionKind returns the contract's prediction kind; a contract without one
 // is read as a score, which makes no claim about range.
-func (m *Model) predictionKind() config.PredictionKind {
+func (m *Model) PredictionKind() config.PredictionKind {
 	if m.Contract.Prediction == nil {
 		return config.Score
 	}
@@ -95,9 +89,10 @@ func probabilityEdges() []float64 {
 	return []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9}
 }
 
-func (m *Model) predictionSpec() profile.Spec {
-	s := profile.Spec{Name: "prediction", Type: config.Numeric, Nullable: true, RelativeAccuracy: m.Baseline.RelativeAccuracy}
-	switch m.predictionKind() {
+// PredictionSpec is the profile spec of the model's output.
+func (m *Model) PredictionSpec() profile.Spec {
+	s := profile.Spec{Name: check.PredictionFeature, Type: config.Numeric, Nullable: true, RelativeAccuracy: m.Baseline.RelativeAccuracy}
+	switch m.PredictionKind() {
 	case config.Probability:
 		s.Edges = probabilityEdges()
 	case config.Class:
@@ -108,12 +103,12 @@ func (m *Model) predictionSpec() profile.Spec {
 	return s
 }
 
-// predictionDrift is the drift rule of the prediction. Probabilities and classes
+// PredictionDrift is the drift rule of the prediction. Probabilities and classes
 // have shared bins, so PSI applies; scores and regressions are compared by the
 // Wasserstein distance in standard deviations.
-func (m *Model) predictionDrift() config.DriftRule {
+func (m *Model) PredictionDrift() config.DriftRule {
 	rule := config.DriftRule{Method: config.PSI}
-	if k := m.predictionKind(); k != config.Probability && k != config.Class {
+	if k := m.PredictionKind(); k != config.Probability && k != config.Class {
 		rule.Method = config.WassersteinNormed
 	}
 	threshold, _ := rule.Method.DefaultThreshold()
@@ -121,6 +116,10 @@ func (m *Model) predictionDrift() config.DriftRule {
 	return rule
 }
 
-func (m *Model) latencySpec() profile.Spec {
-	return profile.Spec{Name: "latency_ms", Type: config.Numeric, Nullable: true, RelativeAccuracy: m.Baseline.RelativeAccuracy}
+// LatencyFeature is the name under which serving latency is profiled and stored.
+const LatencyFeature = "latency_ms"
+
+// LatencySpec is the profile spec of the events' serving latency.
+func (m *Model) LatencySpec() profile.Spec {
+	return profile.Spec{Name: LatencyFeature, Type: config.Numeric, Nullable: true, RelativeAccuracy: m.Baseline.RelativeAccuracy}
 }

@@ -1,5 +1,4 @@
-// Package drift holds Sentinel's window-against-window checks: today, model quality
-// against delayed ground truth.
+// Package labels measures model quality against delayed ground truth.
 //
 // Labels arrive on their own topic minutes to days after the prediction. A [Joiner]
 // pairs them by (model, request id) within bounded memory and event-time limits, in
@@ -12,4 +11,4 @@
 // The metrics are checked against scikit-learn (testdata/README.md). The AUC is
 // exact up to [DefaultExactAUCLimit] pairs per window; past it, it comes from
 // buckets and carries a computed error bound (see [Metrics.AUCErrorBound]).
-package drift
+package labels

@@ -1,0 +1,195 @@
+// Package analyze is the checking side of the pipeline: given a model's
+// complete window, it runs every check — quality, train-serve skew against the
+// baseline, drift against the previous window and reference period, numerical
+// stability, label-based performance, keyed skew — and the anomaly detector,
+// and publishes the thresholded results on /metrics. It also runs the checks no
+// window drives: staleness, on the clock.
+package analyze
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sentinel-ml/sentinel/internal/check"
+	"github.com/sentinel-ml/sentinel/internal/drift"
+	"github.com/sentinel-ml/sentinel/internal/model"
+	"github.com/sentinel-ml/sentinel/internal/stats"
+	"github.com/sentinel-ml/sentinel/internal/store"
+	"github.com/sentinel-ml/sentinel/internal/window"
+)
+
+// Options configure an Analyzer.
+type Options struct {
+	Models          []*model.Model
+	Window          time.Duration
+	ReferencePeriod time.Duration
+	// MinSamples is the fewest values each side needs for a distribution
+	// statistic.
+	MinSamples int
+	// Anomaly, when set, runs the detector over each model's window metrics.
+	Anomaly *AnomalyOptions
+	// MaxMismatchRatio is the keyed skew threshold.
+	MaxMismatchRatio float64
+	// MaxSilence is how long a model may send nothing before it is reported
+	// stale; MaxModelAge, when positive, how old its trained_at may be. Zero
+	// keeps either without threshold.
+	MaxSilence  time.Duration
+	MaxModelAge time.Duration
+	// Registerer receives the published check results; nil registers nothing.
+	Registerer prometheus.Registerer
+	// Logger receives what restores find; nil discards.
+	Logger *slog.Logger
+}
+
+// Validate reports every problem of the options.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.Window < time.Second {
+		errs = append(errs, fmt.Errorf("window %s is shorter than 1s", o.Window))
+	}
+	if o.ReferencePeriod < o.Window {
+		errs = append(errs, fmt.Errorf("reference period %s is shorter than the window %s", o.ReferencePeriod, o.Window))
+	}
+	if o.MinSamples < 1 {
+		errs = append(errs, fmt.Errorf("min samples %d is not positive", o.MinSamples))
+	}
+	if a := o.Anomaly; a != nil {
+		if err := a.validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Analyzer checks the windows of every configured model. It is not safe for
+// concurrent use: one goroutine owns it.
+type Analyzer struct {
+	opts      Options
+	log       *slog.Logger
+	cat       *check.Catalogue
+	models    map[string]*state
+	published *checkCollector
+}
+
+// state is what the checks keep per model.
+type state struct {
+	m        *model.Model
+	baseline []stats.Distribution
+	drift    *drift.History
+	detector *detector
+}
+
+// New builds an analyzer and registers its series.
+func New(opts Options) (*Analyzer, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("analyzer options: %w", err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &Analyzer{opts: opts, log: log, cat: check.NewCatalogue(), models: make(map[string]*state, len(opts.Models))}
+	names := make([]string, 0, len(opts.Models))
+	for _, m := range opts.Models {
+		st := &state{m: m}
+		var err error
+		if st.drift, err = drift.NewHistory(m, opts.ReferencePeriod, log); err != nil {
+			return nil, err
+		}
+		if opts.Anomaly != nil {
+			st.detector = newDetector(m, a.cat, opts.Window, *opts.Anomaly)
+		}
+		for i := range m.Contract.Features {
+			var d stats.Distribution
+			if fb := m.Baseline.Feature(m.Contract.Features[i].Name); fb != nil {
+				if d, err = m.Baseline.Distribution(fb); err != nil {
+					return nil, fmt.Errorf("model %s: %w", m.Name(), err)
+				}
+			}
+			st.baseline = append(st.baseline, d)
+		}
+		a.models[m.Name()] = st
+		names = append(names, m.Name())
+	}
+	a.published = newCheckCollector(names)
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(a.published); err != nil {
+			return nil, fmt.Errorf("registering check metrics: %w", err)
+		}
+	}
+	for _, st := range a.models {
+		_, published := a.cat.Bounds(st.m.Contract.Features, st.m.PredictionDrift().Method)
+		a.published.reserve(st.m.Name(), published)
+	}
+	return a, nil
+}
+
+// Catalogue is the catalogue the analyzer reports by.
+func (a *Analyzer) Catalogue() *check.Catalogue { return a.cat }
+
+// Check runs every check of model's complete window w and adds the results,
+// the anomaly verdict and a reference period the window completes to b. The
+// results are published on /metrics at once: b is written before the window's
+// offsets move, and a failed write stops the process.
+func (a *Analyzer) Check(m *model.Model, w *window.Window, b *store.Batch) error {
+	st := a.models[m.Name()]
+	if st == nil {
+		return fmt.Errorf("checking a window of model %q, which is not configured", m.Name())
+	}
+	b.References = append(b.References, st.drift.Begin(w)...)
+	r := &results{model: m.Name(), start: w.Start, end: w.End, minSamples: float64(a.opts.MinSamples)}
+	runChecks(r, m, w, st.drift.Previous(), st.drift.Reference(), st.baseline)
+	keyedResults(r, m, w, a.opts.MaxMismatchRatio)
+	if st.detector != nil {
+		v, err := st.detector.observe(m.Name(), w, r.out)
+		if err != nil {
+			return err
+		}
+		if v != nil {
+			b.Anomalies = append(b.Anomalies, *v)
+			// The verdict decides, not a comparison: the detector's score and
+			// flag come from one calibration.
+			r.out = append(r.out, check.Result{Model: v.Model, WindowStart: w.Start, WindowEnd: w.End,
+				Kind: check.Anomaly, Metric: check.Score, Value: v.Score, Threshold: st.detector.cfg.Threshold(), Breached: v.Anomaly})
+		}
+	}
+	b.Results = append(b.Results, r.out...)
+	a.published.observeWindow(m.Name(), r.out)
+	return st.drift.End(w)
+}
+
+// Staleness runs the clock's checks of a model at now: seconds since its last
+// event, and the age of its version. The results belong to the window now is
+// in, and replace the model's previous clock results on /metrics.
+func (a *Analyzer) Staleness(m *model.Model, now, lastEvent time.Time, b *store.Batch) {
+	start := now.Truncate(a.opts.Window)
+	r := &results{model: m.Name(), start: start, end: start.Add(a.opts.Window)}
+	silence := check.NoThreshold()
+	if a.opts.MaxSilence > 0 {
+		silence = a.opts.MaxSilence.Seconds()
+	}
+	r.add(check.Staleness, "", check.SecondsSinceEvent, now.Sub(lastEvent).Seconds(), silence, check.Above)
+	if trained := m.Contract.TrainedAt; !trained.IsZero() {
+		limit := check.NoThreshold()
+		if a.opts.MaxModelAge > 0 {
+			limit = a.opts.MaxModelAge.Seconds()
+		}
+		r.add(check.Staleness, "", check.ModelAgeSeconds, now.Sub(trained).Seconds(), limit, check.Above)
+	}
+	a.published.observeClock(m.Name(), r.out)
+	b.Results = append(b.Results, r.out...)
+}
+
+// References returns the rows of every model's reference periods in progress,
+// for a drain: a restart resumes them.
+func (a *Analyzer) References() []store.ReferenceSummary {
+	var out []store.ReferenceSummary
+	for _, st := range a.models {
+		out = append(out, st.drift.Rows()...)
+	}
+	return out
+}

@@ -1,0 +1,229 @@
+package analyze
+
+import (
+	"github.com/sentinel-ml/sentinel/internal/check"
+	"github.com/sentinel-ml/sentinel/internal/config"
+	"github.com/sentinel-ml/sentinel/internal/drift"
+	"github.com/sentinel-ml/sentinel/internal/model"
+	"github.com/sentinel-ml/sentinel/internal/profile"
+	"github.com/sentinel-ml/sentinel/internal/skew"
+	"github.com/sentinel-ml/sentinel/internal/stats"
+	"github.com/sentinel-ml/sentinel/internal/window"
+)
+
+// runChecks runs every per-window check of w into r. prev is the previous
+// window and ref the previous reference period, either nil when there is none
+// yet. A feature's results come together (quality, skew, drift), feature by
+// feature, which is the order reports list them in.
+func runChecks(r *results, m *model.Model, w *window.Window, prev, ref *drift.Summaries, baseline []stats.Distribution) {
+	r.add(check.Quality, "", check.Events, float64(w.Events), check.NoThreshold(), check.Above)
+	if w.Latency.Finite > 0 {
+		for _, q := range []struct {
+			name string
+			q    float64
+		}{{check.LatencyP50, 0.5}, {check.LatencyP95, 0.95}, {check.LatencyP99, 0.99}} {
+			r.add(check.Quality, "", q.name, w.Latency.Sketch.Quantile(q.q), check.NoThreshold(), check.Above)
+		}
+	}
+	var nonFinite, numericValues uint64
+	for i := range m.Contract.Features {
+		cf := &m.Contract.Features[i]
+		f := w.Features.Features[i]
+		quality(r, cf, f)
+		if cf.Type == config.Numeric {
+			nonFinite += f.NaN + f.PosInf + f.NegInf
+			numericValues += f.Rows - f.Violations[profile.Missing]
+		}
+		cur := f.Distribution()
+		if cur.N < r.minSamples {
+			continue
+		}
+		if m.Baseline.Feature(cf.Name) != nil {
+			skewStatistics(r, cf, compare(cf.Type, baseline[i], cur))
+		}
+		if prev != nil {
+			driftResult(r, m, cf.Name, check.VsPrevious, cf.Drift, r.compare(cf.Type, prev.Feature(i).Distribution(), cur))
+		}
+		if ref != nil {
+			driftResult(r, m, cf.Name, check.VsReference, cf.Drift, r.compare(cf.Type, ref.Feature(i).Distribution(), cur))
+		}
+	}
+	if w.Features.UnexpectedOther > 0 || len(w.Features.Unexpected) > 0 {
+		var n uint64
+		for _, c := range w.Features.Unexpected {
+			n += c
+		}
+		r.add(check.Skew, "", check.UnexpectedFields, float64(n+w.Features.UnexpectedOther), 0, check.Above)
+	}
+	if numericValues > 0 {
+		r.add(check.Numerical, "", check.NonFiniteFeatures, float64(nonFinite)/float64(numericValues), 0, check.Above)
+	}
+	prediction(r, m, w, prev, ref)
+	performance(r, w)
+}
+
+// compare compares with an earlier window, whose statistics are undefined (NaN)
+// when it holds too few values.
+func (r *results) compare(t config.FeatureType, ref, cur stats.Distribution) stats.Comparison {
+	if ref.N < r.minSamples {
+		return stats.Undefined()
+	}
+	return compare(t, ref, cur)
+}
+
+func compare(t config.FeatureType, ref, cur stats.Distribution) stats.Comparison {
+	if t == config.Numeric {
+		return stats.CompareNumeric(ref, cur)
+	}
+	return stats.CompareCategorical(ref, cur)
+}
+
+// quality reports the feature's contract rates and the schema skew they show. A
+// rate whose contract allows none has threshold 0; one the contract does not
+// constrain is kept without threshold.
+func quality(r *results, cf *config.Feature, f *profile.Feature) {
+	if f.Rows == 0 {
+		return
+	}
+	nullLimit := 0.0
+	switch {
+	case cf.MaxNullRate != nil:
+		nullLimit = *cf.MaxNullRate
+	case cf.Nullable:
+		nullLimit = check.NoThreshold()
+	}
+	r.add(check.Quality, cf.Name, check.NullRatio, f.Rate(f.Nulls), nullLimit, check.Above)
+	r.add(check.Quality, cf.Name, check.WrongTypeRatio, f.Rate(f.Violations[profile.WrongType]), 0, check.Above)
+	r.add(check.Skew, cf.Name, check.MissingRatio, f.Rate(f.Violations[profile.Missing]), 0, check.Above)
+	if present := f.Rows - f.Violations[profile.Missing]; present > 0 {
+		// Mostly the wrong type: the producer changed the feature's type (schema
+		// skew), as opposed to the odd bad value (a quality problem).
+		share := float64(f.Violations[profile.WrongType]) / float64(present)
+		r.add(check.Skew, cf.Name, check.TypeMismatch, share, typeMismatchShare, check.Above)
+	}
+	switch cf.Type {
+	case config.Numeric:
+		r.add(check.Quality, cf.Name, check.NaNRatio, f.Rate(f.NaN), check.NoThreshold(), check.Above)
+		r.add(check.Quality, cf.Name, check.InfRatio, f.Rate(f.PosInf+f.NegInf), check.NoThreshold(), check.Above)
+		limit := check.NoThreshold()
+		if cf.Min != nil || cf.Max != nil {
+			limit = 0
+		}
+		r.add(check.Quality, cf.Name, check.OutOfRangeRatio, f.Rate(f.Violations[profile.OutOfRange]), limit, check.Above)
+		if f.Finite > 0 {
+			r.add(check.Quality, cf.Name, check.Mean, f.Mean, check.NoThreshold(), check.Above)
+		}
+	case config.Categorical:
+		limit := check.NoThreshold()
+		if len(cf.Categories) > 0 {
+			limit = 0
+		}
+		r.add(check.Quality, cf.Name, check.UnknownCategory, f.Rate(f.Violations[profile.UnknownCategory]), limit, check.Above)
+	}
+}
+
+// typeMismatchShare is the share of wrong-typed values above which a feature's
+// type is taken to have changed.
+const typeMismatchShare = 0.5
+
+// skewStatistics reports every statistic against the baseline; the contract's
+// drift method carries the threshold.
+func skewStatistics(r *results, cf *config.Feature, c stats.Comparison) {
+	for _, s := range statistics(cf.Type, c) {
+		threshold := check.NoThreshold()
+		if s.method == cf.Drift.Method {
+			threshold = *cf.Drift.Threshold
+		}
+		r.add(check.Skew, cf.Name, string(s.method), s.value, threshold, direction(s.method.Below()))
+	}
+}
+
+// driftResult reports the contract's drift statistic against an earlier distribution.
+func driftResult(r *results, m *model.Model, feature string, against check.Against, rule config.DriftRule, c stats.Comparison) {
+	r.add(check.Drift, feature, m.DriftMetric(rule.Method, against), skew.Statistic(c, rule.Method), *rule.Threshold,
+		direction(rule.Method.Below()))
+}
+
+type namedStatistic struct {
+	method config.DriftMethod
+	value  float64
+}
+
+func statistics(t config.FeatureType, c stats.Comparison) []namedStatistic {
+	if t == config.Numeric {
+		return []namedStatistic{{config.PSI, c.PSI}, {config.JSDivergence, c.JSDivergence},
+			{check.KSStatistic, c.KSStatistic}, {config.KSPValue, c.KSPValue},
+			{check.Wasserstein, c.Wasserstein}, {config.WassersteinNormed, c.WassersteinNormed}}
+	}
+	return []namedStatistic{{config.PSI, c.PSI}, {config.JSDivergence, c.JSDivergence},
+		{config.LInfinity, c.LInfinity}, {check.Chi2Statistic, c.Chi2Statistic}, {config.Chi2PValue, c.Chi2PValue}}
+}
+
+// prediction checks the model's output: numerical stability, and drift against
+// the previous window and the reference period, by the model's prediction drift
+// rule.
+func prediction(r *results, m *model.Model, w *window.Window, prev, ref *drift.Summaries) {
+	p := w.Prediction
+	if p.Rows == 0 {
+		return
+	}
+	const name = check.PredictionFeature
+	r.add(check.Numerical, name, check.NaNRatio, p.Rate(p.NaN), 0, check.Above)
+	r.add(check.Numerical, name, check.InfRatio, p.Rate(p.PosInf+p.NegInf), 0, check.Above)
+	if m.PredictionKind() == config.Probability {
+		r.add(check.Numerical, name, check.OutOfRangeRatio, p.Rate(w.ProbabilityOutOfRange), 0, check.Above)
+	}
+	r.add(check.Quality, name, check.MissingRatio, p.Rate(p.Violations[profile.Missing]), check.NoThreshold(), check.Above)
+	if p.Sketch != nil && p.Finite > 0 {
+		r.add(check.Quality, name, check.Mean, p.Mean, check.NoThreshold(), check.Above)
+	}
+	rule := m.PredictionDrift()
+	t := config.Categorical
+	if p.Sketch != nil {
+		t = config.Numeric
+	}
+	cur := p.Distribution()
+	if cur.N < r.minSamples {
+		return
+	}
+	if prev != nil {
+		driftResult(r, m, name, check.VsPrevious, rule, r.compare(t, prev.Prediction().Distribution(), cur))
+	}
+	if ref != nil {
+		driftResult(r, m, name, check.VsReference, rule, r.compare(t, ref.Prediction().Distribution(), cur))
+	}
+}
+
+// performance reports model quality over the labels joined in the window. The
+// contract sets no quality thresholds yet: the values feed history and the
+// anomaly detector.
+func performance(r *results, w *window.Window) {
+	const name = check.PredictionFeature
+	if w.BadLabels > 0 {
+		r.add(check.Performance, name, check.BadLabels, float64(w.BadLabels), 0, check.Above)
+	}
+	if w.Performance == nil {
+		return
+	}
+	m := w.Performance.Metrics()
+	r.add(check.Performance, name, check.Labelled, float64(m.Count), check.NoThreshold(), check.Above)
+	for _, v := range []struct {
+		name  string
+		value *float64
+	}{{check.Accuracy, m.Accuracy}, {check.AUC, m.AUC}, {check.LogLoss, m.LogLoss}, {check.LabelPositiveRate, m.LabelPositiveRate},
+		{check.MeanPrediction, m.MeanPrediction}, {check.MAE, m.MAE}, {check.RMSE, m.RMSE}, {check.MeanError, m.MeanError}} {
+		if v.value != nil {
+			r.add(check.Performance, name, v.name, *v.value, check.NoThreshold(), check.Above)
+		}
+	}
+}
+
+// keyedResults adds keyed skew: per feature, the share of requests compared in
+// the window whose served value differs from the offline one.
+func keyedResults(r *results, m *model.Model, w *window.Window, limit float64) {
+	for i, n := range w.KeyedCompared {
+		if n > 0 {
+			r.add(check.Skew, m.Contract.Features[i].Name, check.KeyedMismatch, float64(w.KeyedMismatch[i])/float64(n), limit, check.Above)
+		}
+	}
+}

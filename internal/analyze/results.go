@@ -1,0 +1,37 @@
+package analyze
+
+import (
+	"math"
+	"time"
+
+	"github.com/sentinel-ml/sentinel/internal/check"
+)
+
+// results collects one window's check results.
+type results struct {
+	model      string
+	start, end time.Time
+	minSamples float64
+	out        []check.Result
+}
+
+// add records a metric; breached compares with the threshold unless it is NaN:
+// above it, or below it for p-values. Undefined values are left out.
+func (r *results) add(kind check.Kind, feature, metric string, value, threshold float64, d check.Direction) {
+	if math.IsNaN(value) {
+		return
+	}
+	r.out = append(r.out, check.Result{
+		Model: r.model, WindowStart: r.start, WindowEnd: r.end,
+		Kind: kind, Feature: feature, Metric: metric, Value: value, Threshold: threshold,
+		Breached: check.Breaches(value, threshold, d),
+	})
+}
+
+// direction is how a drift method's statistic breaches.
+func direction(below bool) check.Direction {
+	if below {
+		return check.Below
+	}
+	return check.Above
+}

@@ -1,0 +1,83 @@
+// Package check is Sentinel's vocabulary of checks: the kinds, the result a
+// check reports for one window, and the catalogue of every metric a check can
+// report. Everything that names a check — the pipeline that computes it, the
+// store that keeps it, /metrics, the anomaly detector that watches it and the
+// alert rules generated from it — takes the names from here, so that none can
+// name a metric the others do not know.
+package check
+
+import (
+	"math"
+	"time"
+)
+
+// Kind groups checks by what they test.
+type Kind string
+
+// The kinds of check, as stored and exported.
+const (
+	Quality     Kind = "quality"
+	Skew        Kind = "skew"
+	Drift       Kind = "drift"
+	Staleness   Kind = "staleness"
+	Numerical   Kind = "numerical"
+	Performance Kind = "performance"
+	Anomaly     Kind = "anomaly"
+)
+
+// Kinds lists every kind, in the order reports show them.
+func Kinds() []Kind {
+	return []Kind{Quality, Skew, Drift, Numerical, Performance, Staleness, Anomaly}
+}
+
+// Result is one metric of one check in one window: every value is stored,
+// breached or not, so that history feeds the anomaly detector.
+type Result struct {
+	Model       string
+	WindowStart time.Time
+	WindowEnd   time.Time
+	Kind        Kind
+	Feature     string // "" for model-level metrics, "prediction" for the model's output
+	Metric      string
+	Value       float64
+	Threshold   float64 // NaN when the metric has no threshold
+	Breached    bool
+}
+
+// HasThreshold reports whether the result carries a threshold: the results an
+// alert can fire on.
+func (r *Result) HasThreshold() bool { return !math.IsNaN(r.Threshold) }
+
+// NoThreshold marks a metric kept for history and anomaly detection only.
+func NoThreshold() float64 { return math.NaN() }
+
+// Breaches reports whether value breaks threshold in the metric's direction; a
+// NaN threshold is never broken.
+func Breaches(value, threshold float64, d Direction) bool {
+	if math.IsNaN(threshold) {
+		return false
+	}
+	if d == Below {
+		return value < threshold
+	}
+	return value > threshold
+}
+
+// Cause is one metric blamed for an anomaly, in its own units.
+type Cause struct {
+	Metric       string
+	Actual       float64
+	Expected     float64
+	Contribution float64
+}
+
+// Verdict is the anomaly detector's judgement of one window.
+type Verdict struct {
+	Model       string
+	WindowStart time.Time
+	WindowEnd   time.Time
+	Score       float64
+	Anomaly     bool
+	Statistic   string
+	Causes      []Cause
+}

@@ -1,0 +1,143 @@
+package store
+
+// What a restart reads back: the windows written, their profiles, the check
+// results the anomaly detector warms from and drift's reference summaries.
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/sentinel-ml/sentinel/internal/check"
+)
+
+// ClosedWindows returns, per model, the end of the latest window whose profiles
+// were written. window_profiles is the table Write fills last, so a window it
+// lists has all its rows durable; and only closed windows have profiles, unlike
+// check results, which also hold the clock-driven staleness checks.
+func (c *ClickHouse) ClosedWindows(ctx context.Context) (map[string]time.Time, error) {
+	rows, err := c.conn.Query(ctx, fmt.Sprintf(
+		"SELECT model, max(toUInt64(window_end) * 1000 + window_end_ms) FROM `%s`.%s GROUP BY model", c.db, tableProfiles))
+	if err != nil {
+		return nil, fmt.Errorf("store: querying closed windows: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]time.Time)
+	for rows.Next() {
+		var (
+			model string
+			endMS uint64
+		)
+		if err := rows.Scan(&model, &endMS); err != nil {
+			return nil, fmt.Errorf("store: reading closed windows: %w", err)
+		}
+		out[model] = time.UnixMilli(int64(endMS)).UTC()
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: reading closed windows: %w", err)
+	}
+	return out, nil
+}
+
+// Profiles returns model's window profiles with window_start ≥ since, ordered by
+// window and feature, with FINAL so that a rewritten window reads once.
+func (c *ClickHouse) Profiles(ctx context.Context, model string, since time.Time) ([]WindowProfile, error) {
+	secs, ms := sinceArgs(since)
+	query := fmt.Sprintf("SELECT feature, window_start, window_start_ms, window_end, window_end_ms, kafka_partition, row_count, state"+
+		" FROM `%s`.%s FINAL"+
+		" WHERE model = ? AND window_start >= toDateTime(?) AND (window_start > toDateTime(?) OR window_start_ms >= ?)"+
+		" ORDER BY window_start, window_start_ms, feature, kafka_partition", c.db, tableProfiles)
+	rows, err := c.conn.Query(ctx, query, model, secs, secs, ms)
+	if err != nil {
+		return nil, fmt.Errorf("store: querying profiles of model %q: %w", model, err)
+	}
+	defer rows.Close()
+	var out []WindowProfile
+	for rows.Next() {
+		var (
+			p              = WindowProfile{Model: model}
+			start, end     time.Time
+			startMS, endMS uint16
+			state          string
+		)
+		if err := rows.Scan(&p.Feature, &start, &startMS, &end, &endMS, &p.Partition, &p.Rows, &state); err != nil {
+			return nil, fmt.Errorf("store: reading profiles of model %q: %w", model, err)
+		}
+		p.WindowStart, p.WindowEnd, p.State = joinTime(start, startMS), joinTime(end, endMS), []byte(state)
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: reading profiles of model %q: %w", model, err)
+	}
+	return out, nil
+}
+
+// References returns model's reference summaries of periods starting at or
+// after since, ordered by period and feature. FINAL keeps the latest row of
+// each (feature, period).
+func (c *ClickHouse) References(ctx context.Context, model string, since time.Time) ([]ReferenceSummary, error) {
+	secs, ms := sinceArgs(since)
+	query := fmt.Sprintf("SELECT feature, window_start, window_start_ms, state"+
+		" FROM `%s`.%s FINAL"+
+		" WHERE model = ? AND window_start >= toDateTime(?) AND (window_start > toDateTime(?) OR window_start_ms >= ?)"+
+		" ORDER BY window_start, window_start_ms, feature", c.db, tableReferences)
+	rows, err := c.conn.Query(ctx, query, model, secs, secs, ms)
+	if err != nil {
+		return nil, fmt.Errorf("store: querying reference summaries of model %q: %w", model, err)
+	}
+	defer rows.Close()
+	var out []ReferenceSummary
+	for rows.Next() {
+		var (
+			r       = ReferenceSummary{Model: model}
+			start   time.Time
+			startMS uint16
+			state   string
+		)
+		if err := rows.Scan(&r.Feature, &start, &startMS, &state); err != nil {
+			return nil, fmt.Errorf("store: reading reference summaries of model %q: %w", model, err)
+		}
+		r.PeriodStart, r.State = joinTime(start, startMS), []byte(state)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: reading reference summaries of model %q: %w", model, err)
+	}
+	return out, nil
+}
+
+// Results returns model's check results with window_start ≥ since, ordered by
+// window, kind, feature and metric. FINAL collapses rows written more than
+// once to the latest copy.
+func (c *ClickHouse) Results(ctx context.Context, model string, since time.Time) ([]check.Result, error) {
+	secs, ms := sinceArgs(since)
+	query := fmt.Sprintf("SELECT window_start, window_start_ms, window_end, window_end_ms, kind, feature, metric, value, threshold, breached"+
+		" FROM `%s`.%s FINAL"+
+		" WHERE model = ? AND window_start >= toDateTime(?) AND (window_start > toDateTime(?) OR window_start_ms >= ?)"+
+		" ORDER BY window_start, window_start_ms, kind, feature, metric", c.db, tableResults)
+	rows, err := c.conn.Query(ctx, query, model, secs, secs, ms)
+	if err != nil {
+		return nil, fmt.Errorf("store: querying results of model %q: %w", model, err)
+	}
+	defer rows.Close()
+	var out []check.Result
+	for rows.Next() {
+		var (
+			r              = check.Result{Model: model}
+			start, end     time.Time
+			startMS, endMS uint16
+			breached       uint8
+			kind           string
+		)
+		if err := rows.Scan(&start, &startMS, &end, &endMS, &kind, &r.Feature, &r.Metric, &r.Value, &r.Threshold, &breached); err != nil {
+			return nil, fmt.Errorf("store: reading results of model %q: %w", model, err)
+		}
+		r.Kind = check.Kind(kind)
+		r.WindowStart, r.WindowEnd, r.Breached = joinTime(start, startMS), joinTime(end, endMS), breached != 0
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: reading results of model %q: %w", model, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,123 @@
+package window
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/sentinel-ml/sentinel/internal/check"
+	"github.com/sentinel-ml/sentinel/internal/model"
+	"github.com/sentinel-ml/sentinel/internal/profile"
+	"github.com/sentinel-ml/sentinel/internal/store"
+)
+
+// Offset is the offset of the last message of a partition that a stored window
+// had counted when it was written.
+type Offset struct {
+	Topic     string `json:"topic"`
+	Partition int    `json:"partition"`
+	Offset    int64  `json:"offset"`
+}
+
+// stateVersion versions state, which outlives the process.
+const stateVersion = 1
+
+// state is the model-level row's state: the window's own counters, and the
+// offset of the last message processed in each partition when it was written.
+// A window reopened after a restart skips the messages at or below those
+// offsets, which it has counted already.
+type state struct {
+	Version               int      `json:"v"`
+	Events                uint64   `json:"events"`
+	ProbabilityOutOfRange uint64   `json:"probability_out_of_range,omitempty"`
+	BadLabels             uint64   `json:"bad_labels,omitempty"`
+	Offsets               []Offset `json:"offsets"`
+}
+
+// Rows turns the window into store rows: one per feature, one for the
+// prediction and one for latency, and the model-level row (feature "") that
+// carries the event count and offsets.
+func (w *Window) Rows(m *model.Model, offsets []Offset, log *slog.Logger) []store.WindowProfile {
+	out := make([]store.WindowProfile, 0, len(w.Features.Features)+3)
+	st, err := json.Marshal(state{Version: stateVersion, Events: w.Events,
+		ProbabilityOutOfRange: w.ProbabilityOutOfRange, BadLabels: w.BadLabels, Offsets: offsets})
+	if err != nil {
+		log.Error("window state not stored", "model", m.Name(), "window_start", w.Start, "err", err)
+	}
+	out = append(out, store.WindowProfile{Model: m.Name(), WindowStart: w.Start, WindowEnd: w.End, Partition: -1,
+		Rows: w.Events, Min: math.NaN(), Max: math.NaN(), Mean: math.NaN(), StdDev: math.NaN(), State: st})
+	for _, f := range w.Features.Features {
+		out = append(out, w.row(m, f, log))
+	}
+	return append(out, w.row(m, w.Prediction, log), w.row(m, w.Latency, log))
+}
+
+func (w *Window) row(m *model.Model, f *profile.Feature, log *slog.Logger) store.WindowProfile {
+	r := store.WindowProfile{Model: m.Name(), Feature: f.Spec().Name, WindowStart: w.Start, WindowEnd: w.End, Partition: -1,
+		Rows: f.Rows, Nulls: f.Nulls, NaN: f.NaN, PosInf: f.PosInf, NegInf: f.NegInf, Finite: f.Finite,
+		Min: math.NaN(), Max: math.NaN(), Mean: math.NaN(), StdDev: math.NaN(),
+		Violations: f.ViolationCounts(), Distinct: f.Distinct.Estimate()}
+	if f.Finite > 0 {
+		r.Min, r.Max, r.Mean = f.Min, f.Max, f.Mean
+		r.StdDev = f.StdDev()
+	}
+	// A profile that cannot be serialised is a bug, not an input problem: the row
+	// still carries the summary, and the log says what is missing.
+	st, err := f.MarshalState()
+	if err != nil {
+		log.Error("profile state not stored", "model", m.Name(), "feature", r.Feature, "window_start", w.Start, "err", err)
+	}
+	r.State = st
+	return r
+}
+
+// Restore rebuilds one window from its stored rows, with the offsets it had
+// counted; nil when the model-level row, which carries the offsets, is missing
+// (a window written by an older version).
+func Restore(m *model.Model, start time.Time, size time.Duration, rows []store.WindowProfile) (*Window, []Offset, error) {
+	w, err := New(m, start, size)
+	if err != nil {
+		return nil, nil, err
+	}
+	specs := m.Specs()
+	index := make(map[string]int, len(specs))
+	for i, s := range specs {
+		index[s.Name] = i
+	}
+	var st *state
+	for _, r := range rows {
+		switch {
+		case r.Feature == "":
+			st = &state{}
+			if err := json.Unmarshal(r.State, st); err != nil {
+				return nil, nil, fmt.Errorf("reading window state: %w", err)
+			}
+			if st.Version != stateVersion {
+				return nil, nil, fmt.Errorf("window state version %d is not supported", st.Version)
+			}
+		case r.Feature == check.PredictionFeature:
+			if w.Prediction, err = profile.UnmarshalState(m.PredictionSpec(), r.State); err != nil {
+				return nil, nil, err
+			}
+		case r.Feature == model.LatencyFeature:
+			if w.Latency, err = profile.UnmarshalState(m.LatencySpec(), r.State); err != nil {
+				return nil, nil, err
+			}
+		default:
+			i, ok := index[r.Feature]
+			if !ok {
+				continue // a feature since removed from the contract
+			}
+			if w.Features.Features[i], err = profile.UnmarshalState(specs[i], r.State); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	if st == nil {
+		return nil, nil, nil
+	}
+	w.Events, w.ProbabilityOutOfRange, w.BadLabels = st.Events, st.ProbabilityOutOfRange, st.BadLabels
+	return w, st.Offsets, nil
+}

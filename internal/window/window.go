@@ -1,0 +1,110 @@
+// Package window holds what Sentinel knows of one model over one event-time
+// window: the profile of every feature, of the prediction and of the serving
+// latency, with the window's own counters. It is where the two sides of the
+// pipeline meet: admission fills a window event by event, the checks read it
+// once it is complete, and the store keeps it as rows that a restart reads back.
+package window
+
+import (
+	"math"
+	"time"
+
+	"github.com/sentinel-ml/sentinel/internal/config"
+	"github.com/sentinel-ml/sentinel/internal/event"
+	"github.com/sentinel-ml/sentinel/internal/labels"
+	"github.com/sentinel-ml/sentinel/internal/model"
+	"github.com/sentinel-ml/sentinel/internal/profile"
+	"github.com/sentinel-ml/sentinel/internal/skew"
+)
+
+// Window holds one model's profiles for one event-time window.
+type Window struct {
+	Start, End time.Time
+	Features   *profile.Set
+	Prediction *profile.Feature
+	Latency    *profile.Feature
+	Events     uint64
+	// ProbabilityOutOfRange counts finite probabilities outside [0, 1].
+	ProbabilityOutOfRange uint64
+	// Performance scores the predictions whose labels joined in this window;
+	// nil until the first pair. BadLabels counts labels of the wrong type.
+	Performance *labels.Performance
+	BadLabels   uint64
+	// KeyedCompared and KeyedMismatch count, per feature, the requests whose
+	// served and offline values were compared and found different; nil until the
+	// first comparison.
+	KeyedCompared, KeyedMismatch []uint64
+}
+
+// New returns an empty window of m starting at start.
+func New(m *model.Model, start time.Time, size time.Duration) (*Window, error) {
+	set, err := profile.NewSet(m.Specs())
+	if err != nil {
+		return nil, err
+	}
+	pred, err := profile.NewFeature(m.PredictionSpec())
+	if err != nil {
+		return nil, err
+	}
+	lat, err := profile.NewFeature(m.LatencySpec())
+	if err != nil {
+		return nil, err
+	}
+	return &Window{Start: start, End: start.Add(size), Features: set, Prediction: pred, Latency: lat}, nil
+}
+
+// Add profiles an event of the window's model.
+func (w *Window) Add(m *model.Model, ev *event.Event) {
+	w.Events++
+	w.Features.AddEvent(ev)
+	p := ev.Prediction
+	switch p.Kind {
+	case event.KindAbsent:
+		w.Prediction.AddMissing()
+	case event.KindNull:
+		w.Prediction.AddNull()
+	case event.KindNumber:
+		w.Prediction.AddNumber(p.Num)
+		if m.PredictionKind() == config.Probability && (p.Num < 0 || p.Num > 1) && !math.IsInf(p.Num, 0) {
+			w.ProbabilityOutOfRange++
+		}
+	case event.KindString:
+		w.Prediction.AddString(p.Str)
+	case event.KindBool:
+		w.Prediction.AddBool(p.Bool)
+	default:
+		w.Prediction.AddWrongType()
+	}
+	if ev.LatencyMs.Kind == event.KindNumber {
+		w.Latency.AddNumber(ev.LatencyMs.Num)
+	}
+}
+
+// AddPair scores a prediction joined with its label in this window.
+func (w *Window) AddPair(m *model.Model, pair labels.Pair) {
+	if w.Performance == nil {
+		perf, err := labels.NewPerformance(labels.PerformanceConfig{Kind: m.PredictionKind()})
+		if err != nil {
+			return // a prediction kind the contract validated cannot fail here
+		}
+		w.Performance = perf
+	}
+	// Both values were parsed for this kind, so Add cannot refuse them.
+	_ = w.Performance.Add(pair.Prediction, pair.Label)
+}
+
+// AddMatch counts a comparison of served and offline values.
+func (w *Window) AddMatch(m *skew.Match) {
+	if w.KeyedCompared == nil {
+		w.KeyedCompared = make([]uint64, len(m.Compared))
+		w.KeyedMismatch = make([]uint64, len(m.Compared))
+	}
+	for i, c := range m.Compared {
+		if c {
+			w.KeyedCompared[i]++
+			if m.Mismatch[i] {
+				w.KeyedMismatch[i]++
+			}
+		}
+	}
+}
