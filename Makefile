@@ -22,6 +22,7 @@ test: vet
 	@dsn=$$(scripts/clickhouse.sh start) && export "$$dsn" && \
 	  tool=$$(scripts/promtool.sh) && export "$$tool" && \
 	  $(GO) test -count=1 ./...
+	@tool=$$(scripts/helm.sh) && export "$$tool" && cd helm/tests && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # Benchmarks: Go micro-benchmarks, then compare end to end on a generated
 # 1,000,000-row, 10-column CSV with its throughput and peak memory.
