@@ -73,6 +73,7 @@ type Analyzer struct {
 	cat       *check.Catalogue
 	models    map[string]*state
 	published *checkCollector
+	skipped   *prometheus.CounterVec
 }
 
 // state is what the checks keep per model.
@@ -116,9 +117,19 @@ func New(opts Options) (*Analyzer, error) {
 		names = append(names, m.Name())
 	}
 	a.published = newCheckCollector(names)
+	a.skipped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sentinel_checks_skipped_total",
+		Help: "Checks of closed windows that did not run, by kind and reason (too_few_samples: a side held fewer values than drift.min_samples)."},
+		[]string{"model", "kind", "reason"})
 	if opts.Registerer != nil {
-		if err := opts.Registerer.Register(a.published); err != nil {
-			return nil, fmt.Errorf("registering check metrics: %w", err)
+		for _, c := range []prometheus.Collector{a.published, a.skipped} {
+			if err := opts.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("registering check metrics: %w", err)
+			}
+		}
+	}
+	for _, name := range names {
+		for _, k := range []check.Kind{check.Skew, check.Drift} {
+			a.skipped.WithLabelValues(name, string(k), check.SkipTooFewSamples)
 		}
 	}
 	for _, st := range a.models {
@@ -159,6 +170,13 @@ func (a *Analyzer) Check(m *model.Model, w *window.Window, b *store.Batch) error
 	}
 	b.Results = append(b.Results, r.out...)
 	a.published.observeWindow(m.Name(), r.out)
+	if r.skipped > 0 {
+		for i := range r.out {
+			if s := &r.out[i]; s.Skipped != "" {
+				a.skipped.WithLabelValues(m.Name(), string(s.Kind), s.Skipped).Inc()
+			}
+		}
+	}
 	return st.drift.End(w)
 }
 

@@ -130,7 +130,7 @@ func fill[T float32 | float64](d *detector, row []T, results []check.Result) {
 
 // watchedKey returns the metric a result feeds to the detector, if any.
 func (d *detector) watchedKey(r *check.Result) (metricKey, bool) {
-	if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) || !d.cat.Watched(r) {
+	if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) || r.Skipped != "" || !d.cat.Watched(r) {
 		return metricKey{}, false
 	}
 	return metricKey{r.Feature, r.Metric}, true

@@ -35,17 +35,18 @@ func runChecks(r *results, m *model.Model, w *window.Window, prev, ref *drift.Su
 			numericValues += f.Rows - f.Violations[profile.Missing]
 		}
 		cur := f.Distribution()
-		if cur.N < r.minSamples {
-			continue
-		}
 		if m.Baseline.Feature(cf.Name) != nil {
-			skewStatistics(r, cf, compare(cf.Type, baseline[i], cur))
+			if cur.N < r.minSamples {
+				r.skip(check.Skew, cf.Name, string(cf.Drift.Method), cur.N)
+			} else {
+				skewStatistics(r, cf, compare(cf.Type, baseline[i], cur))
+			}
 		}
 		if prev != nil {
-			driftResult(r, m, cf.Name, check.VsPrevious, cf.Drift, r.compare(cf.Type, prev.Feature(i).Distribution(), cur))
+			driftResult(r, m, cf.Name, check.VsPrevious, cf.Drift, cf.Type, prev.Feature(i).Distribution(), cur)
 		}
 		if ref != nil {
-			driftResult(r, m, cf.Name, check.VsReference, cf.Drift, r.compare(cf.Type, ref.Feature(i).Distribution(), cur))
+			driftResult(r, m, cf.Name, check.VsReference, cf.Drift, cf.Type, ref.Feature(i).Distribution(), cur)
 		}
 	}
 	if w.Features.UnexpectedOther > 0 || len(w.Features.Unexpected) > 0 {
@@ -60,15 +61,6 @@ func runChecks(r *results, m *model.Model, w *window.Window, prev, ref *drift.Su
 	}
 	prediction(r, m, w, prev, ref)
 	performance(r, w)
-}
-
-// compare compares with an earlier window, whose statistics are undefined (NaN)
-// when it holds too few values.
-func (r *results) compare(t config.FeatureType, ref, cur stats.Distribution) stats.Comparison {
-	if ref.N < r.minSamples {
-		return stats.Undefined()
-	}
-	return compare(t, ref, cur)
 }
 
 func compare(t config.FeatureType, ref, cur stats.Distribution) stats.Comparison {
@@ -138,9 +130,15 @@ func skewStatistics(r *results, cf *config.Feature, c stats.Comparison) {
 	}
 }
 
-// driftResult reports the contract's drift statistic against an earlier distribution.
-func driftResult(r *results, m *model.Model, feature string, against check.Against, rule config.DriftRule, c stats.Comparison) {
-	r.add(check.Drift, feature, m.DriftMetric(rule.Method, against), skew.Statistic(c, rule.Method), *rule.Threshold,
+// driftResult reports the contract's drift statistic of cur against an
+// earlier distribution, or its skip when either side holds too few values.
+func driftResult(r *results, m *model.Model, feature string, against check.Against, rule config.DriftRule, t config.FeatureType, earlier, cur stats.Distribution) {
+	metric := m.DriftMetric(rule.Method, against)
+	if n := min(earlier.N, cur.N); n < r.minSamples {
+		r.skip(check.Drift, feature, metric, n)
+		return
+	}
+	r.add(check.Drift, feature, metric, skew.Statistic(compare(t, earlier, cur), rule.Method), *rule.Threshold,
 		direction(rule.Method.Below()))
 }
 
@@ -183,14 +181,11 @@ func prediction(r *results, m *model.Model, w *window.Window, prev, ref *drift.S
 		t = config.Numeric
 	}
 	cur := p.Distribution()
-	if cur.N < r.minSamples {
-		return
-	}
 	if prev != nil {
-		driftResult(r, m, name, check.VsPrevious, rule, r.compare(t, prev.Prediction().Distribution(), cur))
+		driftResult(r, m, name, check.VsPrevious, rule, t, prev.Prediction().Distribution(), cur)
 	}
 	if ref != nil {
-		driftResult(r, m, name, check.VsReference, rule, r.compare(t, ref.Prediction().Distribution(), cur))
+		driftResult(r, m, name, check.VsReference, rule, t, ref.Prediction().Distribution(), cur)
 	}
 }
 

@@ -103,7 +103,7 @@ func (c *checkCollector) observeClock(model string, results []check.Result) {
 
 func thresholded(dst []checkSample, results []check.Result) []checkSample {
 	for _, r := range results {
-		if math.IsNaN(r.Value) || math.IsNaN(r.Threshold) {
+		if math.IsNaN(r.Value) || math.IsNaN(r.Threshold) || r.Skipped != "" {
 			continue
 		}
 		dst = append(dst, checkSample{kind: r.Kind, feature: r.Feature, metric: r.Metric, value: r.Value, breached: r.Breached})

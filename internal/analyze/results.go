@@ -13,6 +13,8 @@ type results struct {
 	start, end time.Time
 	minSamples float64
 	out        []check.Result
+	// skipped counts the checks skipped in this window.
+	skipped int
 }
 
 // add records a metric; breached compares with the threshold unless it is NaN:
@@ -26,6 +28,17 @@ func (r *results) add(kind check.Kind, feature, metric string, value, threshold 
 		Kind: kind, Feature: feature, Metric: metric, Value: value, Threshold: threshold,
 		Breached: check.Breaches(value, threshold, d),
 	})
+}
+
+// skip records that a distribution check did not run for want of samples:
+// samples is the smaller side's count, the threshold the fewest it needs.
+func (r *results) skip(kind check.Kind, feature, metric string, samples float64) {
+	r.out = append(r.out, check.Result{
+		Model: r.model, WindowStart: r.start, WindowEnd: r.end,
+		Kind: kind, Feature: feature, Metric: metric, Value: samples, Threshold: r.minSamples,
+		Skipped: check.SkipTooFewSamples,
+	})
+	r.skipped++
 }
 
 // direction is how a drift method's statistic breaches.

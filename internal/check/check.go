@@ -42,7 +42,15 @@ type Result struct {
 	Value       float64
 	Threshold   float64 // NaN when the metric has no threshold
 	Breached    bool
+	// Skipped, when set, says why the check did not run ("too_few_samples"):
+	// Value is then the samples the window had and Threshold the fewest the
+	// check needs, so that a skip is visible rather than a silent gap.
+	Skipped string
 }
+
+// SkipTooFewSamples is the reason of a distribution check skipped because a
+// side held fewer values than drift.min_samples.
+const SkipTooFewSamples = "too_few_samples"
 
 // HasThreshold reports whether the result carries a threshold: the results an
 // alert can fire on.

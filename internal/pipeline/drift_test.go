@@ -213,6 +213,18 @@ func TestCheckMetrics(t *testing.T) {
 	// 10:01 has one event: too few samples for skew and drift, whose series go.
 	send(t0.Add(2*time.Minute), "1") // closes 10:01
 	golden("check_metrics_second.prom")
+	// The skips are counted: binned at 10:00 (one of three values of the wrong
+	// type), every feature's skew at 10:01, and its drift against 10:00 for the
+	// four features and the prediction.
+	skipped := `
+# HELP sentinel_checks_skipped_total Checks of closed windows that did not run, by kind and reason (too_few_samples: a side held fewer values than drift.min_samples).
+# TYPE sentinel_checks_skipped_total counter
+sentinel_checks_skipped_total{kind="drift",model="drift",reason="too_few_samples"} 5
+sentinel_checks_skipped_total{kind="skew",model="drift",reason="too_few_samples"} 5
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(skipped), "sentinel_checks_skipped_total"); err != nil {
+		t.Error(err)
+	}
 }
 
 // exposition is the text exposition of the named families gathered from g.

@@ -50,7 +50,11 @@ func TestRestoreReferences(t *testing.T) {
 		for _, b := range r.batches {
 			for _, c := range b.Results {
 				if !c.WindowStart.Before(from) && strings.HasSuffix(c.Metric, "_vs_reference") {
-					out[c.WindowStart.Format("15:04")+" "+c.Feature+" "+c.Metric] = c.Value
+					key := c.WindowStart.Format("15:04") + " " + c.Feature + " " + c.Metric
+					if c.Skipped != "" {
+						key += " skipped"
+					}
+					out[key] = c.Value
 				}
 			}
 		}
@@ -122,6 +126,9 @@ func TestRestoreReferences(t *testing.T) {
 	got := vsReference(again, restart)
 	if _, ok := got["10:12 amount psi_vs_reference"]; ok {
 		t.Error("a summary of other bins was compared with")
+	}
+	if _, ok := got["10:12 amount psi_vs_reference skipped"]; !ok {
+		t.Error("the comparison with an emptied reference was not reported as skipped")
 	}
 	if v, ok := got["10:12 country chi2_p_value_vs_reference"]; !ok || v != want["10:12 country chi2_p_value_vs_reference"] {
 		t.Errorf("country against the reference %v (reported %v), want %v", v, ok, want["10:12 country chi2_p_value_vs_reference"])

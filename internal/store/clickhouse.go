@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -159,7 +160,8 @@ func (c *ClickHouse) Migrate(ctx context.Context) error {
 			continue
 		}
 		for _, sql := range m.statements {
-			if err := exec(fmt.Sprintf("applying schema version %d", m.version), sql); err != nil {
+			err := exec(fmt.Sprintf("applying schema version %d", m.version), sql)
+			if err != nil && !(strings.HasPrefix(sql, "ALTER TABLE") && strings.Contains(err.Error(), "already exists")) {
 				return err
 			}
 		}

@@ -111,7 +111,7 @@ func (c *ClickHouse) References(ctx context.Context, model string, since time.Ti
 // once to the latest copy.
 func (c *ClickHouse) Results(ctx context.Context, model string, since time.Time) ([]check.Result, error) {
 	secs, ms := sinceArgs(since)
-	query := fmt.Sprintf("SELECT window_start, window_start_ms, window_end, window_end_ms, kind, feature, metric, value, threshold, breached"+
+	query := fmt.Sprintf("SELECT window_start, window_start_ms, window_end, window_end_ms, kind, feature, metric, value, threshold, breached, skipped"+
 		" FROM `%s`.%s FINAL"+
 		" WHERE model = ? AND window_start >= toDateTime(?) AND (window_start > toDateTime(?) OR window_start_ms >= ?)"+
 		" ORDER BY window_start, window_start_ms, kind, feature, metric", c.db, tableResults)
@@ -129,7 +129,7 @@ func (c *ClickHouse) Results(ctx context.Context, model string, since time.Time)
 			breached       uint8
 			kind           string
 		)
-		if err := rows.Scan(&start, &startMS, &end, &endMS, &kind, &r.Feature, &r.Metric, &r.Value, &r.Threshold, &breached); err != nil {
+		if err := rows.Scan(&start, &startMS, &end, &endMS, &kind, &r.Feature, &r.Metric, &r.Value, &r.Threshold, &breached, &r.Skipped); err != nil {
 			return nil, fmt.Errorf("store: reading results of model %q: %w", model, err)
 		}
 		r.Kind = check.Kind(kind)

@@ -82,6 +82,17 @@ func profilesTable() table {
 }
 
 func resultsTable() table {
+	t := resultsTableV1()
+	t.columns = append(t.columns, skippedColumn())
+	return t
+}
+
+// skippedColumn says why a check was skipped ("" when it ran): added by
+// migration 3.
+func skippedColumn() column { return column{"skipped", "String"} }
+
+// resultsTableV1 is check_results as migration 1 created it.
+func resultsTableV1() table {
 	return table{
 		name: tableResults,
 		columns: concat(
@@ -194,14 +205,24 @@ func migrations(db string) []migration {
 	return []migration{
 		{version: 1, statements: []string{
 			profilesTable().createSQL(db),
-			resultsTable().createSQL(db),
+			resultsTableV1().createSQL(db),
 			anomaliesTable().createSQL(db),
 			rejectedTable().createSQL(db),
 		}},
 		{version: 2, statements: []string{
 			referencesTable().createSQL(db),
 		}},
+		{version: 3, statements: []string{
+			addColumnSQL(db, tableResults, skippedColumn()),
+		}},
 	}
+}
+
+// addColumnSQL adds a column after a table was created. 18.16 knows no ADD
+// COLUMN IF NOT EXISTS: Migrate treats "already exists" as done, for two
+// instances migrating at once.
+func addColumnSQL(db, table string, c column) string {
+	return fmt.Sprintf("ALTER TABLE `%s`.`%s` ADD COLUMN %s %s", db, table, c.name, c.typ)
 }
 
 func createDatabaseSQL(db string) string {

@@ -124,7 +124,8 @@ func tableNames(t *testing.T, s *ClickHouse) []string {
 }
 
 // A database an earlier release created, at schema version 1, gains
-// reference_summaries and keeps its rows; step 1 is not applied again.
+// reference_summaries and the skipped column and keeps its rows; step 1 is not
+// applied again.
 func TestMigrateUpgradesFromVersion1(t *testing.T) {
 	ctx := testContext(t)
 	s, err := newClickHouse(testOptions(t, prometheus.NewRegistry()))
@@ -144,8 +145,19 @@ func TestMigrateUpgradesFromVersion1(t *testing.T) {
 		[]any{[]uint32{1}, []time.Time{time.Unix(1_700_000_000, 0).UTC()}}); err != nil {
 		t.Fatal(err)
 	}
+	// An old release wrote no skipped column: its result rows come back with
+	// none after the upgrade.
 	old := sampleBatch()
 	old.References = nil
+	oldResults := old.Results
+	old.Results = nil
+	ins, err := resultColumns(oldResults, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.sendRows(ctx, resultsTableV1().insertSQL(s.db), ins.columns[:len(ins.columns)-1]); err != nil {
+		t.Fatalf("results at version 1: %v", err)
+	}
 	if err := s.Write(ctx, old); err != nil {
 		t.Fatalf("Write at version 1: %v", err)
 	}
@@ -160,8 +172,12 @@ func TestMigrateUpgradesFromVersion1(t *testing.T) {
 	if n := queryUint64(t, s, "SELECT count() FROM %s.schema_migrations WHERE version = 1"); n != 1 {
 		t.Errorf("schema_migrations has %d rows of version 1, want 1: step 1 was applied again", n)
 	}
-	if n := queryUint64(t, s, "SELECT toUInt64(max(version)) FROM %s.schema_migrations"); n != 2 {
-		t.Errorf("schema version %d after the upgrade, want 2", n)
+	if n := queryUint64(t, s, "SELECT toUInt64(max(version)) FROM %s.schema_migrations"); n != 3 {
+		t.Errorf("schema version %d after the upgrade, want 3", n)
+	}
+	start0, _ := sampleWindow()
+	if got, err := s.Results(ctx, "fraud", start0.Add(-time.Hour)); err != nil || len(got) != len(oldResults) || got[0].Skipped != "" {
+		t.Errorf("results written before the upgrade read back as %+v, %v", got, err)
 	}
 	if n := queryUint64(t, s, "SELECT count() FROM %s.window_profiles FINAL"); n != 1 {
 		t.Errorf("window_profiles has %d rows after the upgrade, want the 1 written before it", n)

@@ -94,3 +94,7 @@ CREATE TABLE IF NOT EXISTS `sentinel`.`reference_summaries` (
 ) ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (model, feature, window_start, window_start_ms);
+
+-- schema version 3
+
+ALTER TABLE `sentinel`.`check_results` ADD COLUMN skipped String;
