@@ -123,11 +123,11 @@ func replay(ctx context.Context, f *replayFlags, d *config.Daemon, stdout, stder
 	opts := pipeline.OptionsFromConfig(d, models)
 	// A recording is read far faster than it was written, so its clock is its
 	// own event time: staleness is judged in it, and wall-clock bounds on event
-	// times (and the wall-clock startup grace) mean nothing. The clock's
+	// times mean nothing. The clock's
 	// results are stored per window, so running them more often than once a
 	// window of the recording would only rewrite them. Its labels are in the
 	// same file as its events.
-	opts.EventTime, opts.MaxFutureSkew, opts.MaxAge, opts.StartupGrace = true, 0, 0, 0
+	opts.EventTime, opts.MaxFutureSkew, opts.MaxAge = true, 0, 0
 	opts.ReplayTick = max(d.Staleness.CheckInterval, d.Windows.Size)
 	opts.Labels = pipeline.LabelJoin(d)
 	opts.Writer, opts.Registerer, opts.Logger = writer, prometheus.NewRegistry(), log

@@ -126,17 +126,19 @@ func serve(ctx context.Context, cfg *config.Daemon, w *wiring, log *slog.Logger)
 			topics = append(topics, t)
 		}
 	}
-	st, err := store.Open(ctx, store.Options{DSN: w.dsn, Database: cfg.ClickHouse.Database, Registerer: reg, Logger: log})
+	// Nothing connects before the daemon serves /healthz: an unreachable
+	// ClickHouse or Kafka is waited out, not a failed start.
+	st, err := store.New(store.Options{DSN: w.dsn, Database: cfg.ClickHouse.Database, Registerer: reg, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	src, err := ingest.NewKafkaSource(ingest.KafkaOptions{KafkaConn: conn, GroupID: cfg.Kafka.GroupID, Topics: topics,
+	group, err := ingest.NewGroup(ingest.KafkaOptions{KafkaConn: conn, GroupID: cfg.Kafka.GroupID, Topics: topics,
 		MaxBytes: cfg.Kafka.MaxMessageBytes, Registerer: reg, Logger: log})
 	if err != nil {
 		return err
 	}
-	defer src.Close()
+	defer group.Close()
 	dl, err := ingest.NewKafkaDeadLetters(ingest.DeadLetterOptions{KafkaConn: conn, Topic: cfg.Kafka.Topics.DeadLetters,
 		Reasons: pipeline.Reasons(), Registerer: reg, Logger: log})
 	if err != nil {
@@ -145,8 +147,8 @@ func serve(ctx context.Context, cfg *config.Daemon, w *wiring, log *slog.Logger)
 	defer dl.Close()
 	popts := pipeline.OptionsFromConfig(cfg, w.models)
 	popts.DeadLetters, popts.Now, popts.Registerer, popts.Logger = dl, time.Now, reg, log
-	d, err := daemon.New(daemon.Options{Pipeline: popts, Source: src, Store: st, Listen: cfg.Listen.HTTP, Gatherer: reg,
-		TickEvery: cfg.Staleness.CheckInterval, CommitEvery: time.Second, Logger: log})
+	d, err := daemon.New(daemon.Options{Pipeline: popts, Group: group, Store: st, Listen: cfg.Listen.HTTP, Gatherer: reg,
+		TickEvery: cfg.Staleness.CheckInterval, CommitEvery: time.Second, Registerer: reg, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ func writeConfig(t *testing.T, brokers []string, dsn string, extra string) strin
 clickhouse:
   dsn: %q
   database: %s
-windows: {size: 1m, allowed_lateness: 30s, startup_grace: 200ms, max_age: 87600h, max_future_skew: 87600h}
+windows: {size: 1m, allowed_lateness: 30s, max_age: 87600h, max_future_skew: 87600h}
 staleness: {check_interval: 100ms, max_silence: 1h}
 anomaly: {fit_after: 5}
 models:
@@ -108,7 +108,7 @@ func TestRunCheckConfig(t *testing.T) {
 // context ends as on SIGTERM.
 func TestRunEndToEnd(t *testing.T) {
 	dsn := storetest.DSN(t)
-	cluster := kafkatest.Start(t, kafkatest.Topic{Name: "events", Partitions: 2}, kafkatest.Topic{Name: "labels", Partitions: 1},
+	cluster := kafkatest.Start(t, kafkatest.Topic{Name: "events", Partitions: 2}, kafkatest.Topic{Name: "labels", Partitions: 2},
 		kafkatest.Topic{Name: "dead", Partitions: 1})
 	path := writeConfig(t, cluster.Brokers(), dsn, "")
 	events, err := os.ReadFile(example + "events.jsonl")

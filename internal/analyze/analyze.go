@@ -211,3 +211,17 @@ func (a *Analyzer) References() []store.ReferenceSummary {
 	}
 	return out
 }
+
+// Recheck runs again, on a window written before and since updated with late
+// events, the checks that depend on the window alone — quality, skew against
+// the baseline, numerical stability, performance, keyed skew — into b. Drift
+// and the anomaly verdict keep what they found when the window closed: they
+// compared with history that has moved on since. Nothing is published: the
+// series show the latest window, not this one.
+func (a *Analyzer) Recheck(m *model.Model, w *window.Window, b *store.Batch) {
+	st := a.models[m.Name()]
+	r := &results{model: m.Name(), start: w.Start, end: w.End, minSamples: float64(a.opts.MinSamples)}
+	runChecks(r, m, w, nil, nil, st.baseline)
+	keyedResults(r, m, w, a.opts.MaxMismatchRatio)
+	b.Results = append(b.Results, r.out...)
+}

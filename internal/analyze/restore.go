@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/sentinel-ml/sentinel/internal/check"
 	"github.com/sentinel-ml/sentinel/internal/store"
@@ -15,6 +16,10 @@ type Restored struct {
 	Previous *window.Window
 	// References are the stored reference summaries of the latest periods.
 	References []store.ReferenceSummary
+	// Period are the windows written in the reference period in progress, in
+	// order, except those the restart reopens: the stored summary of the period
+	// may lack them.
+	Period []*window.Window
 	// History is the model's recent check results, for the anomaly detector.
 	History []check.Result
 }
@@ -35,12 +40,23 @@ func (a *Analyzer) Restore(model string, r Restored) error {
 	if err := st.drift.RestoreReferences(r.References); err != nil {
 		return err
 	}
+	for _, w := range r.Period {
+		if err := st.drift.Resume(w); err != nil {
+			return err
+		}
+	}
 	if st.detector != nil && len(r.History) > 0 {
 		if err := st.detector.warm(r.History); err != nil {
 			return fmt.Errorf("model %s: %w", model, err)
 		}
 	}
 	return nil
+}
+
+// PeriodStart is the start of the reference period that t is in.
+func (a *Analyzer) PeriodStart(t time.Time) time.Time {
+	period := int64(a.opts.ReferencePeriod)
+	return time.Unix(0, t.UnixNano()/period*period).UTC()
 }
 
 // HistoryWindows is how many windows of results the detector wants back after

@@ -111,9 +111,10 @@ type Windows struct {
 	// clock; events outside are rejected as absurd.
 	MaxFutureSkew time.Duration `yaml:"max_future_skew"`
 	MaxAge        time.Duration `yaml:"max_age"`
-	// StartupGrace holds windows open after a start until every partition has
-	// had the time to deliver.
-	StartupGrace time.Duration `yaml:"startup_grace"`
+	// LateHorizon is how long after a window is written events that arrive
+	// for it still update it (its profiles and the checks of the window
+	// alone); later ones are counted as late.
+	LateHorizon time.Duration `yaml:"late_horizon"`
 }
 
 // DriftConfig configures drift over time.
@@ -224,7 +225,7 @@ func DefaultDaemon() *Daemon {
 			Topics: Topics{DeadLetters: "sentinel-dead-letters"}},
 		ClickHouse: ClickHouse{Database: "sentinel"},
 		Windows: Windows{Size: time.Minute, AllowedLateness: 30 * time.Second, MaxFutureSkew: 5 * time.Minute, MaxAge: 7 * 24 * time.Hour,
-			StartupGrace: 10 * time.Second},
+			LateHorizon: time.Hour},
 		Drift:           DriftConfig{ReferencePeriod: time.Hour, MinSamples: 100},
 		Staleness:       Staleness{CheckInterval: 15 * time.Second, MaxSilence: 5 * time.Minute},
 		Anomaly:         Anomaly{Enabled: true, FitAfter: 60, HistoryWindows: 2 * 24 * 60, FalseAlarmRate: 0.002},
@@ -308,8 +309,8 @@ func (d *Daemon) Validate() error {
 	if w.MaxFutureSkew <= 0 || w.MaxAge <= 0 {
 		bad("windows", "max_future_skew and max_age must be positive")
 	}
-	if w.StartupGrace < 0 {
-		bad("windows.startup_grace", "must not be negative, got %s", w.StartupGrace)
+	if w.LateHorizon < 0 {
+		bad("windows.late_horizon", "must not be negative, got %s", w.LateHorizon)
 	}
 	if d.Drift.ReferencePeriod < w.Size {
 		bad("drift.reference_period", "%s is shorter than a window (%s)", d.Drift.ReferencePeriod, w.Size)

@@ -8,13 +8,11 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sentinel-ml/sentinel/internal/check"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/ingest/kafkatest"
 	"github.com/sentinel-ml/sentinel/internal/model"
@@ -24,22 +22,11 @@ import (
 
 // memStore is a Store that keeps nothing: the benchmark measures the daemon,
 // not ClickHouse.
-type memStore struct{}
+type memStore struct{ *store.Memory }
+
+func newMemStore() memStore { return memStore{store.NewMemory()} }
 
 func (memStore) Write(context.Context, store.Batch) error { return nil }
-func (memStore) ClosedWindows(context.Context) (map[string]time.Time, error) {
-	return map[string]time.Time{}, nil
-}
-func (memStore) Results(context.Context, string, time.Time) ([]check.Result, error) {
-	return nil, nil
-}
-func (memStore) Profiles(context.Context, string, time.Time) ([]store.WindowProfile, error) {
-	return nil, nil
-}
-func (memStore) References(context.Context, string, time.Time) ([]store.ReferenceSummary, error) {
-	return nil, nil
-}
-func (memStore) Ping(context.Context) error { return nil }
 
 // eventModel is the model of kafkatest.Event: 20 features.
 func eventModel(b *testing.B) *model.Model {
@@ -57,32 +44,6 @@ func eventModel(b *testing.B) *model.Model {
 			fmt.Fprintf(csv, ",%.6f", r.Float64()*1000/7)
 		}
 	})
-}
-
-// counting is a Source that signals when n messages have been delivered.
-type counting struct {
-	Source
-	n     int
-	seen  int
-	first time.Time
-	last  time.Time
-	once  sync.Once
-	done  chan struct{}
-}
-
-func (c *counting) Fetch(ctx context.Context) (ingest.Message, error) {
-	m, err := c.Source.Fetch(ctx)
-	if err == nil {
-		c.seen++
-		switch c.seen {
-		case 1:
-			c.first = time.Now()
-		case c.n:
-			c.last = time.Now()
-			c.once.Do(func() { close(c.done) })
-		}
-	}
-	return m, err
 }
 
 const benchEvents = 100_000
@@ -114,20 +75,20 @@ func BenchmarkDaemonThroughKafka(b *testing.B) {
 	b.ReportMetric(median(ratios), "ratio")
 }
 
-// drainDaemon runs a daemon on a new consumer group until it has fetched the
-// whole topic, and returns the time from its first message to its last.
-func drainDaemon(b *testing.B, c *kafkatest.Cluster, m *model.Model, log *slog.Logger, group string) time.Duration {
-	src, err := ingest.NewKafkaSource(ingest.KafkaOptions{KafkaConn: ingest.KafkaConn{Brokers: c.Brokers()},
-		GroupID: group, Topics: []string{"events"}})
+// drainDaemon runs a daemon on a new consumer group until it has admitted
+// the whole topic, and returns the time from its first event to its last.
+func drainDaemon(b *testing.B, c *kafkatest.Cluster, m *model.Model, log *slog.Logger, groupID string) time.Duration {
+	reg := prometheus.NewRegistry()
+	group, err := ingest.NewGroup(ingest.KafkaOptions{KafkaConn: ingest.KafkaConn{Brokers: c.Brokers()},
+		GroupID: groupID, Topics: []string{"events"}, Registerer: reg})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer src.Close()
-	cs := &counting{Source: src, n: benchEvents, done: make(chan struct{})}
+	defer group.Close()
 	d, err := New(Options{
 		Pipeline: pipeline.Options{Models: []*model.Model{m}, Window: time.Minute, Lateness: 5 * time.Second,
-			ReferencePeriod: time.Hour, MinSamples: 100, MaxMessageBytes: 1 << 20, Now: time.Now, Registerer: prometheus.NewRegistry(), Logger: log},
-		Source: cs, Store: memStore{}, TickEvery: time.Second, CommitEvery: time.Second, Logger: log,
+			ReferencePeriod: time.Hour, MinSamples: 100, MaxMessageBytes: 1 << 20, Now: time.Now, Registerer: reg, Logger: log},
+		Group: group, Store: newMemStore(), TickEvery: time.Second, CommitEvery: time.Second, Logger: log,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -135,11 +96,27 @@ func drainDaemon(b *testing.B, c *kafkatest.Cluster, m *model.Model, log *slog.L
 	if err := d.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	<-cs.done
+	events := func() float64 {
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "sentinel_events_total" {
+				return mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return 0
+	}
+	for events() == 0 {
+		time.Sleep(100 * time.Microsecond)
+	}
+	first := time.Now()
+	for events() < benchEvents {
+		time.Sleep(100 * time.Microsecond)
+	}
+	last := time.Now()
 	if err := d.Stop(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	return cs.last.Sub(cs.first)
+	return last.Sub(first)
 }
 
 func median(xs []float64) float64 {

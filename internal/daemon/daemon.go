@@ -1,7 +1,9 @@
-// Package daemon runs Sentinel as a service: it feeds a Kafka source through the
-// pipeline, commits offsets behind durable results, runs the wall-clock checks,
-// and serves /metrics, /healthz and /readyz. It follows Alertmanager's shape —
-// New(opts), Start, Stop(ctx) — so tests drive an instance without signals.
+// Package daemon runs Sentinel as a service: it reads the partitions Kafka
+// assigns it, one worker per partition number on its own goroutine, gathers
+// their shares of each window in one checker, writes the results, commits
+// offsets behind what is durable, runs the clock's checks, and serves
+// /metrics, /healthz and /readyz. It follows Alertmanager's shape — New(opts),
+// Start, Stop(ctx) — so tests drive an instance without signals.
 package daemon
 
 import (
@@ -9,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,32 +25,34 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/web"
 )
 
-// Source is a message source that can say whether it is connected.
-type Source interface {
-	ingest.Source
-	Ready(ctx context.Context) error
-}
-
 // Store is where results go and where a restart reads them back.
 type Store interface {
 	store.Writer
 	store.History
 	Ping(ctx context.Context) error
+	// Migrate creates or upgrades the schema, retrying while the server is
+	// unreachable, until ctx ends.
+	Migrate(ctx context.Context) error
 }
 
 // Options configure a Daemon.
 type Options struct {
-	// Pipeline configures the checks; its Writer is set by the daemon to Store.
+	// Pipeline configures the checks; its Writer is set by the daemon to
+	// Store, and its Partitions from the events topic.
 	Pipeline pipeline.Options
-	Source   Source
-	Store    Store
+	// Group is the consumer group membership; the first of its topics is the
+	// events topic.
+	Group *ingest.Group
+	Store Store
 	// Listen is the HTTP address for /metrics, /healthz and /readyz; empty
 	// serves nothing (tests).
 	Listen   string
 	Gatherer prometheus.Gatherer
-	// TickEvery paces the wall-clock checks; CommitEvery the offset commits.
+	// TickEvery paces the clock's checks; CommitEvery the offset commits.
 	TickEvery   time.Duration
 	CommitEvery time.Duration
+	// Registerer receives the daemon's own series; nil registers nothing.
+	Registerer prometheus.Registerer
 	// Logger receives the daemon's log; nil discards.
 	Logger *slog.Logger
 }
@@ -54,8 +60,8 @@ type Options struct {
 // Validate reports every problem of the options.
 func (o *Options) Validate() error {
 	var errs []error
-	if o.Source == nil {
-		errs = append(errs, errors.New("no source"))
+	if o.Group == nil {
+		errs = append(errs, errors.New("no kafka group"))
 	}
 	if o.Store == nil {
 		errs = append(errs, errors.New("no store"))
@@ -74,18 +80,29 @@ func (o *Options) Validate() error {
 
 // Daemon is one running Sentinel.
 type Daemon struct {
-	opts Options
-	p    *pipeline.Pipeline
-	log  *slog.Logger
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+	web     *web.Server
 
-	web *web.Server
+	// checker receives the workers' shares and reports, and requests.
+	checker chan request
+	// restored is closed once the store is migrated and read back.
+	restored chan struct{}
+	// draining is set by Stop: a generation ending then drains instead of
+	// checkpointing.
+	draining atomic.Bool
+	// drainCtx bounds a drain's settling.
+	drainCtx atomic.Pointer[context.Context]
+	// partitions is the events topic's partition count, 0 until known.
+	partitions atomic.Int64
+	status     status
 
 	stop     chan context.Context
 	abort    context.CancelFunc
 	done     chan struct{}
 	errMu    sync.Mutex
 	err      error
-	commit   map[ingest.TopicPartition]int64 // last committed offset per partition
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -99,20 +116,29 @@ func New(opts Options) (*Daemon, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Daemon{opts: opts, log: log, stop: make(chan context.Context), done: make(chan struct{}),
-		commit: make(map[ingest.TopicPartition]int64)}, nil
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{opts: opts, log: log, metrics: m, checker: make(chan request, checkerQueue),
+		restored: make(chan struct{}), stop: make(chan context.Context), done: make(chan struct{})}
+	d.status.set("store", errors.New("clickhouse: not prepared yet"))
+	return d, nil
 }
 
-// Start builds the pipeline, gives it back what the store holds from before a
-// restart, starts serving HTTP and starts consuming.
-func (d *Daemon) Start(ctx context.Context) error {
+// checkerQueue bounds the shares and reports waiting for the checker: when it
+// falls behind (a store outage), workers block, and so does fetching.
+const checkerQueue = 256
+
+// Start serves HTTP and starts the daemon's work in the background: migrating
+// and reading back the store (waiting out an outage), then consuming. It
+// returns once the HTTP listener is open, so that an unreachable ClickHouse or
+// Kafka leaves the process alive and saying why it is not ready.
+func (d *Daemon) Start(context.Context) error {
 	opts := d.opts.Pipeline
 	opts.Writer = d.opts.Store
-	var err error
-	if d.p, err = pipeline.New(opts); err != nil {
-		return err
-	}
-	if err := d.p.Restore(ctx, d.opts.Store); err != nil {
+	sides, err := pipeline.NewSides(withUnknownPartitions(opts))
+	if err != nil {
 		return err
 	}
 	if d.opts.Listen != "" {
@@ -124,7 +150,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	d.abort = abort
 	go func() {
 		defer close(d.done)
-		err := d.run(runCtx)
+		err := d.run(runCtx, sides)
 		d.errMu.Lock()
 		d.err = err
 		d.errMu.Unlock()
@@ -140,8 +166,15 @@ func (d *Daemon) Start(ctx context.Context) error {
 	return nil
 }
 
-// Done is closed when the daemon has stopped consuming, after Stop or on a
-// failure; Err then says why.
+// withUnknownPartitions sizes the checker for no partition: until the events
+// topic's partitions are known, no window can be complete.
+func withUnknownPartitions(o pipeline.Options) pipeline.Options {
+	o.Partitions = 0
+	return o
+}
+
+// Done is closed when the daemon has stopped, after Stop or on a failure; Err
+// then says why.
 func (d *Daemon) Done() <-chan struct{} { return d.done }
 
 // Err returns the error that stopped the daemon, nil after a clean Stop.
@@ -159,10 +192,11 @@ func (d *Daemon) Addr() net.Addr {
 	return d.web.Addr()
 }
 
-// Stop drains: it stops fetching, closes and writes every open window, commits
-// the offsets behind them and stops serving. If ctx ends first (a write stuck on
-// a store outage), it abandons the drain; uncommitted messages are read again by
-// the next instance. Calls after the first return what the first did.
+// Stop drains: it stops fetching, hands every share to the checker, closes and
+// writes every open window, commits the offsets behind them and stops serving.
+// If ctx ends first (a write stuck on a store outage), it abandons the drain;
+// uncommitted messages are read again by the next instance. Calls after the
+// first return what the first did.
 func (d *Daemon) Stop(ctx context.Context) error {
 	if d.abort == nil {
 		return errors.New("stopping a daemon that was not started")
@@ -196,141 +230,104 @@ func (d *Daemon) drain(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-type fetched struct {
-	msg ingest.Message
-	err error
+// run owns the work: it prepares the store, then runs the checker and the
+// group until Stop (a drain) or a failure.
+func (d *Daemon) run(ctx context.Context, sides *pipeline.Sides) error {
+	if err := d.prepare(ctx, sides); err != nil {
+		return err
+	}
+	close(d.restored)
+	checkerCtx, stopChecker := context.WithCancel(ctx)
+	defer stopChecker()
+	checkerDone := make(chan error, 1)
+	go func() { checkerDone <- d.runChecker(checkerCtx, sides.Checker) }()
+	groupCtx, stopGroup := context.WithCancel(ctx)
+	groupDone := make(chan error, 1)
+	go func() {
+		groupDone <- d.opts.Group.Run(groupCtx, func(genCtx context.Context, gen *ingest.Generation) {
+			d.generation(genCtx, sides, gen)
+		})
+	}()
+	select {
+	case stopCtx := <-d.stop:
+		// The generation in progress drains as it ends: its workers hand over
+		// every share, the checker writes every window, offsets are committed.
+		d.draining.Store(true)
+		d.drainCtx.Store(&stopCtx)
+		stopGroup()
+		<-groupDone
+		d.askChecker(stopCtx, request{kind: flushRequest})
+		stopChecker()
+		return <-checkerDone
+	case err := <-checkerDone:
+		stopGroup()
+		<-groupDone
+		return err
+	case <-ctx.Done():
+		stopGroup()
+		<-groupDone
+		return ctx.Err()
+	}
 }
 
-// fetchAhead bounds the messages fetched but not yet processed. A handful of
-// batches' worth keeps the fetcher and the pipeline from waking each other for
-// every message, and bounds what an outage leaves in memory.
-const fetchAhead = 512
-
-// processRun bounds the messages processed between looks at the stop signal
-// and the tick and commit timers.
-const processRun = 256
-
-// run owns the pipeline: one goroutine processes, ticks and commits, so the
-// pipeline needs no locks. A second goroutine fetches at most fetchAhead
-// messages ahead; when a write blocks (store outage), fetching stops too instead
-// of buffering without bound.
-func (d *Daemon) run(ctx context.Context) error {
-	fetchCtx, cancelFetch := context.WithCancel(ctx)
-	msgs := make(chan fetched, fetchAhead)
-	fetcher := make(chan struct{})
-	go func() {
-		defer close(fetcher)
-		for {
-			m, err := d.opts.Source.Fetch(fetchCtx)
-			// The buffer almost always has room: trying it alone first spares
-			// the select over two channels, about 50 ns a message (2-3% of the
-			// daemon's throughput through Kafka).
-			select {
-			case msgs <- fetched{m, err}:
-			default:
-				select {
-				case msgs <- fetched{m, err}:
-				case <-fetchCtx.Done():
-					return
-				}
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	stopFetching := func() {
-		cancelFetch()
-		<-fetcher
-	}
-	defer stopFetching()
-	tick := time.NewTicker(d.opts.TickEvery)
-	defer tick.Stop()
-	commit := time.NewTicker(d.opts.CommitEvery)
-	defer commit.Stop()
+// prepare migrates the store and reads back what it holds, retrying while
+// ClickHouse is unreachable: /readyz says so meanwhile.
+func (d *Daemon) prepare(ctx context.Context, sides *pipeline.Sides) error {
+	backoff := time.Second
 	for {
+		err := d.opts.Store.Migrate(ctx)
+		if err == nil {
+			err = sides.Checker.Restore(ctx, d.opts.Store)
+		}
+		if err == nil {
+			d.status.set("store", nil)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		d.status.set("store", fmt.Errorf("preparing clickhouse: %w", err))
+		d.log.Warn("store unavailable at start; retrying", "err", err, "in", backoff.String())
 		select {
-		case stopCtx := <-d.stop:
-			stopFetching()
-			// What was fetched is processed before the drain: left in the buffer,
-			// it would be read again after the restart and found to belong to
-			// windows this drain writes.
-			for len(msgs) > 0 {
-				f := <-msgs
-				if f.err != nil {
-					break
-				}
-				if err := d.p.Process(stopCtx, f.msg); err != nil {
-					return err
-				}
-			}
-			if err := d.p.Flush(stopCtx); err != nil {
-				return fmt.Errorf("draining open windows: %w", err)
-			}
-			return d.commitOffsets(stopCtx)
 		case <-ctx.Done():
 			return ctx.Err()
-		case f := <-msgs:
-			// Messages already fetched are processed in a run, checking the
-			// other cases between runs, so that the select over five cases and
-			// the clock are paid per run rather than per message.
-			now, blocked := d.opts.Pipeline.Now(), d.blockingCalls()
-			for n := 0; ; n++ {
-				if f.err != nil {
-					return fmt.Errorf("consuming: %w", f.err)
-				}
-				if err := d.p.ProcessAt(ctx, f.msg, now); err != nil {
-					return err
-				}
-				// A write or a dead letter may have taken long: the time read
-				// before it would make the next events look late or early.
-				if b := d.blockingCalls(); b != blocked {
-					now, blocked = d.opts.Pipeline.Now(), b
-				}
-				if n == processRun || len(msgs) == 0 {
-					break
-				}
-				f = <-msgs
-			}
-		case <-tick.C:
-			if err := d.p.Tick(ctx); err != nil {
-				return err
-			}
-		case <-commit.C:
-			if err := d.commitOffsets(ctx); err != nil {
-				return err
-			}
+		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
 		}
+		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 
-// blockingCalls counts what the pipeline did that waits on the network:
-// windows written and messages dead-lettered.
-func (d *Daemon) blockingCalls() uint64 {
-	st := d.p.Stats()
-	return st.Windows + st.Rejected
-}
-
-// commitOffsets commits what the pipeline says is durable and not yet committed.
-func (d *Daemon) commitOffsets(ctx context.Context) error {
-	var todo []ingest.Message
-	for _, m := range d.p.Committable() {
-		key := m.TopicPartition()
-		if last, ok := d.commit[key]; ok && m.Offset <= last {
-			continue
+// alive says whether the process is alive: working, or not yet failed.
+func (d *Daemon) alive() error {
+	select {
+	case <-d.done:
+		if err := d.Err(); err != nil {
+			return fmt.Errorf("stopped: %w", err)
 		}
-		todo = append(todo, m)
-	}
-	if len(todo) == 0 {
+		return errors.New("stopped")
+	default:
 		return nil
 	}
-	if err := d.opts.Source.Commit(ctx, todo...); err != nil {
-		return fmt.Errorf("committing offsets: %w", err)
+}
+
+// ready says whether the daemon can do its job: the store prepared and
+// reachable, the group joined with partitions, every partition of the events
+// topic read by someone who reports. The reasons go to the log; callers are
+// told only which part is not ready.
+func (d *Daemon) ready(ctx context.Context) error {
+	var errs []error
+	if err := d.status.get("store"); err != nil {
+		errs = append(errs, err)
+	} else if err := d.opts.Store.Ping(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("clickhouse: %w", err))
 	}
-	for _, m := range todo {
-		d.commit[m.TopicPartition()] = m.Offset
+	if err := d.opts.Group.Ready(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("kafka: %w", err))
 	}
-	return nil
+	if err := d.status.get("partitions"); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 func (d *Daemon) serve() error {
@@ -346,28 +343,23 @@ func (d *Daemon) serve() error {
 	return nil
 }
 
-// alive says whether the process is alive: consuming, or not yet failed.
-func (d *Daemon) alive() error {
-	select {
-	case <-d.done:
-		if err := d.Err(); err != nil {
-			return fmt.Errorf("stopped: %w", err)
-		}
-		return errors.New("stopped")
-	default:
-		return nil
-	}
+// status holds the reasons the daemon is not ready, by part.
+type status struct {
+	mu      sync.Mutex
+	reasons map[string]error
 }
 
-// ready says whether Kafka and ClickHouse are reachable (and the source has
-// joined its group).
-func (d *Daemon) ready(ctx context.Context) error {
-	var errs []error
-	if err := d.opts.Source.Ready(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("kafka: %w", err))
+func (s *status) set(part string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reasons == nil {
+		s.reasons = make(map[string]error)
 	}
-	if err := d.opts.Store.Ping(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("clickhouse: %w", err))
-	}
-	return errors.Join(errs...)
+	s.reasons[part] = err
+}
+
+func (s *status) get(part string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reasons[part]
 }

@@ -98,6 +98,26 @@ func (h *History) periodStart(idx int64) time.Time {
 	return time.Unix(0, idx*int64(h.period)).UTC()
 }
 
+// Resume adds a window written before a restart to the reference period in
+// progress, after RestoreReferences: the period's stored summary holds only
+// the windows written until the last drain or completed period, and a crash
+// loses the rest. A window the stored summary holds already is not added again.
+func (h *History) Resume(w *window.Window) error {
+	h.Begin(w)
+	if !w.End.After(h.next.through) {
+		return nil
+	}
+	if err := h.next.Add(w); err != nil {
+		return fmt.Errorf("model %s: adding a stored window to the reference: %w", h.m.Name(), err)
+	}
+	return nil
+}
+
+// PeriodStart is the start of the reference period that t is in.
+func (h *History) PeriodStart(t time.Time) time.Time {
+	return h.periodStart(t.UnixNano() / int64(h.period))
+}
+
 // RestorePrevious gives drift its previous window back after a restart.
 func (h *History) RestorePrevious(w *window.Window) error {
 	h.prev.Reset()

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,10 +56,10 @@ func BenchmarkBareReader(b *testing.B) {
 	reportRate(b, msgs, meanBytes, reading)
 }
 
-// BenchmarkKafkaSource drains the same topic through KafkaSource, to show what the
-// source itself (metrics, lag tracking, the Message conversion) costs over the
-// bare reader.
-func BenchmarkKafkaSource(b *testing.B) {
+// BenchmarkGroup drains the same topic through Group, a reader per partition
+// number, to show what the group's readers themselves (metrics, the Message
+// conversion, merging a partition's topics) cost over the bare reader.
+func BenchmarkGroup(b *testing.B) {
 	c, meanBytes := seedBench(b)
 	b.ReportAllocs()
 	var (
@@ -67,30 +69,47 @@ func BenchmarkKafkaSource(b *testing.B) {
 	)
 	for b.Loop() {
 		group++
-		s, err := NewKafkaSource(KafkaOptions{
-			KafkaConn: KafkaConn{Brokers: c.Brokers()},
-			GroupID:   fmt.Sprintf("bench-%d", group),
-			Topics:    []string{"events"},
-		})
+		g, err := NewGroup(KafkaOptions{KafkaConn: KafkaConn{Brokers: c.Brokers()},
+			GroupID: fmt.Sprintf("bench-%d", group), Topics: []string{"events"}})
 		if err != nil {
 			b.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		var start time.Time
-		for i := range benchEvents {
-			if _, err := s.Fetch(ctx); err != nil {
-				b.Fatalf("Fetch %d: %v", i, err)
+		var read atomic.Int64
+		var first, last atomic.Int64
+		g.Run(ctx, func(genCtx context.Context, gen *Generation) {
+			var wg sync.WaitGroup
+			for _, k := range gen.Partitions {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r := gen.Reader(k)
+					defer r.Close()
+					for {
+						select {
+						case <-genCtx.Done():
+							return
+						case f := <-r.C():
+							if f.Err != nil {
+								b.Error(f.Err)
+								return
+							}
+							now := time.Now().UnixNano()
+							first.CompareAndSwap(0, now)
+							if read.Add(1) == benchEvents {
+								last.Store(now)
+								cancel()
+							}
+						}
+					}
+				}()
 			}
-			if i == 0 {
-				start = time.Now()
-			}
-		}
-		reading += time.Since(start)
+			wg.Wait()
+		})
+		reading += time.Duration(last.Load() - first.Load())
 		msgs += benchEvents - 1
 		cancel()
-		if err := s.Close(); err != nil {
-			b.Fatal(err)
-		}
+		g.Close()
 	}
 	reportRate(b, msgs, meanBytes, reading)
 }

@@ -20,7 +20,7 @@ type Message struct {
 	Time time.Time
 }
 
-// Source delivers messages in partition order.
+// Source delivers messages in partition order: a recording played back (replay).
 type Source interface {
 	// Fetch blocks until the next message, ctx is done, or the source fails.
 	Fetch(ctx context.Context) (Message, error)

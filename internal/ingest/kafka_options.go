@@ -32,10 +32,6 @@ type KafkaConn struct {
 	SASL *SASLOptions
 	// DialTimeout bounds one connection attempt, TLS and SASL included. Zero means 10s.
 	DialTimeout time.Duration
-
-	// dial replaces the TCP dialer; tests use it to cut a client off the network
-	// without letting it leave its group, the way a crashed process would.
-	dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
 // TLSOptions are file-based TLS settings, as mounted from a Kubernetes secret.
@@ -78,7 +74,7 @@ const (
 	StartLatest   StartOffset = "latest"
 )
 
-// KafkaOptions configure a KafkaSource.
+// KafkaOptions configure a Group.
 type KafkaOptions struct {
 	KafkaConn
 
@@ -302,7 +298,6 @@ func (c KafkaConn) dialer(tlsConfig *tls.Config, mech sasl.Mechanism) *kafka.Dia
 		DualStack:     true,
 		TLS:           tlsConfig,
 		SASLMechanism: mech,
-		DialFunc:      c.dial,
 	}
 }
 
@@ -310,7 +305,6 @@ func (c KafkaConn) dialer(tlsConfig *tls.Config, mech sasl.Mechanism) *kafka.Dia
 // CloseIdleConnections to stop its goroutines.
 func (c KafkaConn) transport(tlsConfig *tls.Config, mech sasl.Mechanism, topics []string) *kafka.Transport {
 	return &kafka.Transport{
-		Dial:           c.dial,
 		DialTimeout:    c.dialTimeout(),
 		ClientID:       c.ClientID,
 		TLS:            tlsConfig,

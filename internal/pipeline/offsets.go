@@ -2,22 +2,33 @@ package pipeline
 
 import (
 	"sort"
+	"sync"
 
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/window"
 )
 
-// offsets is the first and last offset processed per partition.
+// offsets tracks, for one worker, the first and last offset processed per
+// topic-partition, and the offsets held by shares handed over but not yet
+// durable. The checking side releases those from its own goroutine.
 type offsets struct {
 	seen map[ingest.TopicPartition]*[2]int64
 	// last is the entry of the partition of the previous message, which the
 	// next message usually shares.
 	lastTP ingest.TopicPartition
 	last   *[2]int64
+
+	mu      sync.Mutex
+	pending map[*hold]struct{}
 }
 
-func newOffsets() offsets {
-	return offsets{seen: make(map[ingest.TopicPartition]*[2]int64)}
+// hold is the lowest offset per topic-partition of a share in flight.
+type hold struct {
+	min map[ingest.TopicPartition]int64
+}
+
+func newOffsets() *offsets {
+	return &offsets{seen: make(map[ingest.TopicPartition]*[2]int64), pending: make(map[*hold]struct{})}
 }
 
 // see records that the message at offset of tp is being processed.
@@ -33,49 +44,66 @@ func (o *offsets) see(tp ingest.TopicPartition, offset int64) {
 	o.last[1] = offset
 }
 
-// processed lists the last offset processed in each partition, as a written
-// window stores them.
+// processed lists the last offset processed in each partition: what a share
+// handed over now holds, at most.
 func (o *offsets) processed() []window.Offset {
 	out := make([]window.Offset, 0, len(o.seen))
 	for tp, s := range o.seen {
 		out = append(out, window.Offset{Topic: tp.Topic, Partition: tp.Partition, Offset: s[1]})
 	}
+	sortOffsets(out)
+	return out
+}
+
+func sortOffsets(out []window.Offset) {
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Topic != out[j].Topic {
 			return out[i].Topic < out[j].Topic
 		}
 		return out[i].Partition < out[j].Partition
 	})
-	return out
 }
 
-// Committable returns, per partition, the last message whose offset may be
-// committed: the one before the lowest offset still held by an open or unwritten
-// window, or the last one seen when no window holds any.
-func (p *Pipeline) Committable() []ingest.Message {
-	held := make(map[ingest.TopicPartition]int64)
-	hold := func(w *openWindow) {
-		for tp, o := range w.minOffset {
-			if h, ok := held[tp]; !ok || o < h {
-				held[tp] = o
+// holdUntilDone keeps min held until the returned function is called (once
+// the share is durable).
+func (o *offsets) holdUntilDone(min map[ingest.TopicPartition]int64) func() {
+	if len(min) == 0 {
+		return func() {}
+	}
+	h := &hold{min: min}
+	o.mu.Lock()
+	o.pending[h] = struct{}{}
+	o.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			o.mu.Lock()
+			delete(o.pending, h)
+			o.mu.Unlock()
+		})
+	}
+}
+
+// committable returns per topic-partition the last offset that may be
+// committed: the one before the lowest offset held (by held, or a share in
+// flight), or the last one seen.
+func (o *offsets) committable(held map[ingest.TopicPartition]int64) []ingest.Message {
+	o.mu.Lock()
+	for h := range o.pending {
+		for tp, off := range h.min {
+			if cur, ok := held[tp]; !ok || off < cur {
+				held[tp] = off
 			}
 		}
 	}
-	for _, ms := range p.models {
-		for _, w := range ms.open {
-			hold(w)
-		}
-	}
-	for _, w := range p.unwritten {
-		hold(w)
-	}
-	out := make([]ingest.Message, 0, len(p.offsets.seen))
-	for tp, s := range p.offsets.seen {
+	o.mu.Unlock()
+	out := make([]ingest.Message, 0, len(o.seen))
+	for tp, s := range o.seen {
 		off := s[1]
 		if h, ok := held[tp]; ok {
 			off = h - 1
 		}
-		// Nothing before the first message this pipeline processed is its to commit.
+		// Nothing before the first message this worker processed is its to commit.
 		if off >= s[0] {
 			out = append(out, ingest.Message{Topic: tp.Topic, Partition: tp.Partition, Offset: off})
 		}

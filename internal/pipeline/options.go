@@ -46,10 +46,12 @@ type Options struct {
 	// stale; MaxModelAge, when positive, how old its trained_at may be.
 	MaxSilence  time.Duration
 	MaxModelAge time.Duration
-	// StartupGrace holds every watermark for this long after New. Partitions
-	// start delivering at different moments; a watermark set by the first ones
-	// would close windows that a partition not yet heard from still feeds.
-	StartupGrace time.Duration
+	// Partitions is the number of partitions of the events topic: a window is
+	// checked once each of them has passed it. Zero is one.
+	Partitions int
+	// LateHorizon is how long after a window is written events that arrive
+	// for it still update it; later ones are counted as late. Zero is an hour.
+	LateHorizon time.Duration
 	// Writer receives the results of every closed window; the pipeline returns
 	// only once they are durable.
 	Writer store.Writer
@@ -80,7 +82,7 @@ func OptionsFromConfig(cfg *config.Daemon, models []*model.Model) Options {
 		Models: models, Window: cfg.Windows.Size, Lateness: cfg.Windows.AllowedLateness,
 		ReferencePeriod: cfg.Drift.ReferencePeriod, MinSamples: cfg.Drift.MinSamples,
 		MaxFutureSkew: cfg.Windows.MaxFutureSkew, MaxAge: cfg.Windows.MaxAge, MaxMessageBytes: cfg.Kafka.MaxMessageBytes,
-		StartupGrace: cfg.Windows.StartupGrace, MaxSilence: cfg.Staleness.MaxSilence, MaxModelAge: cfg.Staleness.MaxModelAge,
+		LateHorizon: cfg.Windows.LateHorizon, MaxSilence: cfg.Staleness.MaxSilence, MaxModelAge: cfg.Staleness.MaxModelAge,
 	}
 	if cfg.Kafka.Topics.Labels != "" {
 		o.Labels = LabelJoin(cfg)
@@ -118,8 +120,11 @@ func (o *Options) Validate() error {
 	if o.Lateness < 0 {
 		errs = append(errs, fmt.Errorf("allowed lateness %s is negative", o.Lateness))
 	}
-	if o.StartupGrace < 0 {
-		errs = append(errs, fmt.Errorf("startup grace %s is negative", o.StartupGrace))
+	if o.Partitions < 0 {
+		errs = append(errs, fmt.Errorf("partitions %d is negative", o.Partitions))
+	}
+	if o.LateHorizon < 0 {
+		errs = append(errs, fmt.Errorf("late horizon %s is negative", o.LateHorizon))
 	}
 	if o.MaxMessageBytes < 1 {
 		errs = append(errs, fmt.Errorf("max message bytes %d is not positive", o.MaxMessageBytes))

@@ -1,9 +1,14 @@
-// Package pipeline is the daemon's core. Its admission side decodes each
-// message, validates it against its model's contract, routes it to its model's
-// event-time window and the label and keyed-skew joins, and tracks watermarks
-// and offsets; when the watermark passes a window, the window is complete and
-// goes to the checking side (package analyze), and the results to the store,
+// Package pipeline is the daemon's core, in two sides that meet at a window's
+// shares. Workers, one per partition number of the events topic, decode each
+// message, validate it against its model's contract, route it to its share of
+// the model's event-time window and to the label and keyed-skew joins, and
+// hand a share over when the partition's watermark passes its window. The
+// Checker gathers the shares of every partition and, once every partition has
+// passed a window, runs its checks (package analyze) and writes the results,
 // before the offsets of the window's messages may be committed.
+//
+// Pipeline runs both sides in the caller's goroutine, for replay and tests; the
+// daemon runs each worker in its own goroutine and the checker in another.
 package pipeline
 
 import (
@@ -12,74 +17,46 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/sentinel-ml/sentinel/internal/analyze"
-	"github.com/sentinel-ml/sentinel/internal/event"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
-	"github.com/sentinel-ml/sentinel/internal/labels"
-	"github.com/sentinel-ml/sentinel/internal/model"
-	"github.com/sentinel-ml/sentinel/internal/skew"
+	"github.com/sentinel-ml/sentinel/internal/store"
 )
 
 // Stats counts what the pipeline has done, for replay's summary.
 type Stats struct {
-	Messages, Events, Labels, Offline, Rejected, Late, Skipped, Windows uint64
+	Messages, Events, Labels, Offline, Rejected, Late, Skipped, Windows, Updated, Deltas uint64
 }
 
-// Pipeline turns messages into window results. It is not safe for concurrent
-// use: one goroutine owns it (the daemon's runner, or replay).
-type Pipeline struct {
-	opts     Options
-	log      *slog.Logger
-	analyzer *analyze.Analyzer
-	models   map[string]*modelState
-	dec      *event.Decoder
-	ev       event.Event
-	offsets  offsets
-	rejected map[rejectedKey]uint64
-	// unwritten holds closed windows whose results are not yet durable: their
-	// offsets stay held.
-	unwritten []*openWindow
-	joiner    *labels.Joiner
-	values    *labels.ValueParser
-	metrics   *metrics
-	stats     Stats
-	started   time.Time
-	// eventNow is the latest event time admitted, the clock under EventTime,
-	// and nextTick when it runs the clock's checks next.
-	eventNow, nextTick time.Time
+func (s *Stats) add(o Stats) {
+	s.Messages += o.Messages
+	s.Events += o.Events
+	s.Labels += o.Labels
+	s.Offline += o.Offline
+	s.Rejected += o.Rejected
+	s.Late += o.Late
+	s.Skipped += o.Skipped
+	s.Windows += o.Windows
+	s.Updated += o.Updated
+	s.Deltas += o.Deltas
 }
 
-// modelState is what admission keeps per model.
-type modelState struct {
-	m    *model.Model
-	open map[int64]*openWindow // by window start, unix nanoseconds
-	// parts tracks each partition's latest event time for the model.
-	parts      map[ingest.TopicPartition]*partition
-	lastPartTP ingest.TopicPartition
-	lastPart   *partition
-	latest     time.Time // latest event time of any partition
-	closedUpTo time.Time
-	// firstEnd is the earliest end among the open windows (zero when none): no
-	// window closes while the watermark is before it, which spares the scan of
-	// the open windows on almost every event.
-	firstEnd time.Time
-	// written is the end of the windows written before a restart: events of
-	// earlier windows were counted then.
-	written   time.Time
-	lastEvent time.Time // wall clock, for staleness and idle windows
-	// The per-event series, resolved once: a label lookup per event would cost
-	// more than profiling a feature.
-	eventsTotal  prometheus.Counter
-	lastEventSec prometheus.Gauge
-	keyed        *skew.KeyedJoin
+// Sides are the two sides of a pipeline, built from one set of options, for a
+// caller that runs them itself (the daemon).
+type Sides struct {
+	opts    *Options
+	log     *slog.Logger
+	index   *countedIndex
+	metrics *metrics
+	Checker *Checker
 }
 
-// New builds a pipeline.
-func New(opts Options) (*Pipeline, error) {
+// NewSides builds the checking side and what workers share.
+func NewSides(opts Options) (*Sides, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("pipeline options: %w", err)
+	}
+	if opts.LateHorizon == 0 {
+		opts.LateHorizon = time.Hour
 	}
 	log := opts.Logger
 	if log == nil {
@@ -89,57 +66,93 @@ func New(opts Options) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{
-		opts:     opts,
-		log:      log,
-		analyzer: analyzer,
-		models:   make(map[string]*modelState, len(opts.Models)),
-		dec:      event.NewDecoder(event.Options{Layout: event.LayoutEnvelope}),
-		offsets:  newOffsets(),
-		rejected: make(map[rejectedKey]uint64),
+	names := make([]string, len(opts.Models))
+	for i, m := range opts.Models {
+		names[i] = m.Name()
 	}
-	now := p.now()
-	p.started = now
-	names := make([]string, 0, len(opts.Models))
-	for _, m := range opts.Models {
-		ms := &modelState{m: m, open: make(map[int64]*openWindow), lastEvent: now,
-			parts: make(map[ingest.TopicPartition]*partition)}
-		if opts.FeaturesTopic != "" {
-			names := make([]string, len(m.Contract.Features))
-			for i, f := range m.Contract.Features {
-				names[i] = f.Name
-			}
-			ms.keyed = skew.NewKeyedJoin(names, opts.KeyedSkew)
-		}
-		p.models[m.Name()] = ms
-		names = append(names, m.Name())
-	}
-	if p.metrics, err = newMetrics(opts.Registerer, names); err != nil {
+	m, err := newMetrics(opts.Registerer, names)
+	if err != nil {
 		return nil, err
 	}
-	if opts.Labels != nil {
-		if p.joiner, err = labels.NewJoiner(*opts.Labels, names); err != nil {
-			return nil, fmt.Errorf("label join: %w", err)
-		}
-		p.values = labels.NewValueParser(maxClasses)
+	s := &Sides{opts: &opts, log: log, index: newCountedIndex(opts.Models, opts.Window, opts.LateHorizon), metrics: m}
+	s.Checker = newChecker(s.opts, analyzer, s.index, m, log)
+	return s, nil
+}
+
+// NewWorker builds the worker of a partition number, handing its shares to sink.
+func (s *Sides) NewWorker(partition int, sink Sink) (*Worker, error) {
+	return newWorker(s.opts, partition, sink, s.index, s.metrics, s.log)
+}
+
+// Pipeline runs the workers and the checker in the caller's goroutine.
+type Pipeline struct {
+	*Sides
+	workers map[int]*Worker
+	// eventNow is the latest event time admitted, the clock under EventTime,
+	// and nextTick when it runs the clock's checks next.
+	eventNow, nextTick time.Time
+}
+
+// New builds a pipeline; zero Partitions is one.
+func New(opts Options) (*Pipeline, error) {
+	if opts.Partitions == 0 {
+		opts.Partitions = 1
 	}
-	for name, ms := range p.models {
-		ms.eventsTotal = p.metrics.events.WithLabelValues(name)
-		ms.lastEventSec = p.metrics.lastEvent.WithLabelValues(name)
+	s, err := NewSides(opts)
+	if err != nil {
+		return nil, err
 	}
-	return p, nil
+	return &Pipeline{Sides: s, workers: make(map[int]*Worker)}, nil
+}
+
+// Restore resumes from what the store holds from before a restart; see
+// Checker.Restore.
+func (p *Pipeline) Restore(ctx context.Context, h store.History) error {
+	return p.Checker.Restore(ctx, h)
 }
 
 // Stats returns the counts so far.
-func (p *Pipeline) Stats() Stats { return p.stats }
+func (p *Pipeline) Stats() Stats {
+	st := p.Checker.Stats()
+	for _, w := range p.workers {
+		st.add(w.Stats())
+	}
+	return st
+}
 
-// Process handles one message: an event is profiled into its window, a bad one
-// dead-lettered. Windows the event's time closes are checked and written before
-// Process returns, so an error means the results could not be made durable; the
-// pipeline is then unusable, and its owner stops consuming and exits so that a
-// restart resumes from the committed offsets.
+// Process handles one message at the pipeline's clock. Windows it completes
+// are checked and written before Process returns, so an error means the
+// results could not be made durable; the pipeline is then unusable.
 func (p *Pipeline) Process(ctx context.Context, msg ingest.Message) error {
 	return p.ProcessAt(ctx, msg, p.now())
+}
+
+// ProcessAt is Process at a wall-clock time the caller read.
+func (p *Pipeline) ProcessAt(ctx context.Context, msg ingest.Message, now time.Time) error {
+	w, err := p.worker(msg.Partition)
+	if err != nil {
+		return err
+	}
+	return w.Process(ctx, msg, now)
+}
+
+// worker returns the worker of a partition number, built on first use.
+func (p *Pipeline) worker(partition int) (*Worker, error) {
+	if w := p.workers[partition]; w != nil {
+		return w, nil
+	}
+	if partition < 0 || partition >= p.opts.Partitions {
+		return nil, fmt.Errorf("message of partition %d, but the events topic has %d", partition, p.opts.Partitions)
+	}
+	w, err := p.NewWorker(partition, p.Checker)
+	if err != nil {
+		return nil, err
+	}
+	if p.opts.EventTime {
+		w.eventClock = p.advanceEventClock
+	}
+	p.workers[partition] = w
+	return w, nil
 }
 
 // now reads the pipeline's clock: the wall clock, or the latest event time.
@@ -150,5 +163,55 @@ func (p *Pipeline) now() time.Time {
 	return p.opts.Now()
 }
 
-// maxTime is later than any event time the decoder accepts (years up to 9999).
-func maxTime() time.Time { return time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }
+// advanceEventClock moves the recording's clock to eventTime, if later, and
+// runs the clock's checks when it passes the next tick: before the event is
+// admitted, so that they see the silence before it.
+func (p *Pipeline) advanceEventClock(ctx context.Context, eventTime time.Time) (time.Time, error) {
+	if eventTime.After(p.eventNow) {
+		p.eventNow = eventTime
+	}
+	now := p.eventNow
+	if every := p.opts.ReplayTick; every > 0 && !now.Before(p.nextTick) {
+		if !p.nextTick.IsZero() {
+			if err := p.Tick(ctx); err != nil {
+				return now, err
+			}
+		}
+		p.nextTick = now.Truncate(every).Add(every)
+	}
+	return now, nil
+}
+
+// Tick runs what the clock drives: each worker hands over late events and
+// reports its progress (a partition silent for a window and the lateness is
+// idle, as a caught-up consumer's would be), and the checker runs staleness.
+func (p *Pipeline) Tick(ctx context.Context) error {
+	now := p.now()
+	for _, w := range p.workers {
+		if err := w.Tick(ctx, now, true); err != nil {
+			return err
+		}
+	}
+	return p.Checker.Tick(ctx, now)
+}
+
+// Flush hands over every share and checks and writes every window, as at the
+// end of a replay or a drain.
+func (p *Pipeline) Flush(ctx context.Context) error {
+	for _, w := range p.workers {
+		if err := w.Flush(ctx); err != nil {
+			return err
+		}
+	}
+	return p.Checker.Flush(ctx)
+}
+
+// Committable returns, per topic-partition, the last message whose offset may
+// be committed.
+func (p *Pipeline) Committable() []ingest.Message {
+	var out []ingest.Message
+	for _, w := range p.workers {
+		out = append(out, w.Committable()...)
+	}
+	return out
+}

@@ -108,7 +108,7 @@ func TestWatermark(t *testing.T) {
 		{65 * time.Second, nil}, // inside the lateness: 10:00 stays open
 		{30 * time.Second, nil}, // late but within lateness: joins 10:00
 		{71 * time.Second, []string{"fraud 10:00 3"}},
-		{40 * time.Second, []string{"fraud 10:00 3"}}, // behind the watermark: late
+		{40 * time.Second, []string{"fraud 10:00 3"}}, // behind the watermark: a late share
 		{185 * time.Second, []string{"fraud 10:00 3", "fraud 10:01 2"}},
 	}
 	for i, s := range steps {
@@ -119,22 +119,26 @@ func TestWatermark(t *testing.T) {
 			t.Fatalf("after event at +%s: windows %v, want %v", s.at, got, s.windows)
 		}
 	}
-	if st := p.Stats(); st.Late != 1 || st.Events != 6 || st.Windows != 2 {
-		t.Errorf("stats %+v, want 1 late, 6 events, 2 windows", st)
-	}
 	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := rec.windows(); len(got) != 3 || got[2] != "fraud 10:03 1" {
 		t.Errorf("after flush: %v", got)
 	}
+	// With no store to read 10:00 back from, its late event is counted late
+	// (as well as admitted).
+	if st := p.Stats(); st.Late != 1 || st.Events != 7 || st.Windows != 3 {
+		t.Errorf("stats %+v, want 1 late, 7 events, 3 windows", st)
+	}
 }
 
-// TestCommittable: offsets are released only behind the lowest offset an open
-// window still holds, and the watermark waits for the slowest partition.
+// TestCommittable: offsets are released only behind the lowest offset a share
+// not yet written still holds, and a window waits for every partition.
 func TestCommittable(t *testing.T) {
 	rec := &recorder{}
-	p, err := New(testOptions(exampleModel(t), rec))
+	opts := testOptions(exampleModel(t), rec)
+	opts.Partitions = 2
+	p, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,10 +150,10 @@ func TestCommittable(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	committable := func() map[int]int64 {
-		out := map[int]int64{}
+	committable := func() map[string]int64 {
+		out := map[string]int64{}
 		for _, m := range p.Committable() {
-			out[m.Partition] = m.Offset
+			out[fmt.Sprintf("%s/%d", m.Topic, m.Partition)] = m.Offset
 		}
 		return out
 	}
@@ -160,24 +164,58 @@ func TestCommittable(t *testing.T) {
 		t.Errorf("with 10:00 open, committable %v, want nothing", got)
 	}
 	feed(1, 21, 75*time.Second)
-	if got := committable(); len(got) != 0 {
-		t.Errorf("with partition 0 behind, 10:00 stays open; committable %v, want nothing", got)
+	if got := committable(); len(got) != 0 || len(rec.windows()) != 0 {
+		t.Errorf("with partition 0 behind, 10:00 stays open; committable %v, windows %v", got, rec.windows())
 	}
 	feed(0, 12, 80*time.Second) // both partitions past 10:01 + lateness: closes 10:00
-	if got := committable(); got[0] != 10 || got[1] != 20 {
-		t.Errorf("with 10:01 open, committable %v, want {0:10 1:20}", got)
+	if got := committable(); got["events/0"] != 10 || got["events/1"] != 20 {
+		t.Errorf("with 10:01 open, committable %v, want events/0:10 events/1:20", got)
 	}
-	if err := p.Process(ctx, ingest.Message{Topic: "events", Partition: 2, Offset: 7, Value: []byte("{")}); err != nil {
+	// A rejection holds its offset until its count is written.
+	if err := p.Process(ctx, ingest.Message{Topic: "labels", Partition: 0, Offset: 7, Value: []byte("{")}); err != nil {
 		t.Fatal(err)
 	}
-	if got := committable(); got[2] != 7 {
-		t.Errorf("a rejected message holds nothing: committable %v, want 2:7", got)
+	if got := committable(); len(got) != 2 {
+		t.Errorf("with a rejection not yet counted in the store, committable %v", got)
 	}
 	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := committable(); got[0] != 12 || got[1] != 21 {
-		t.Errorf("after flush committable %v, want {0:12 1:21}", got)
+	if got := committable(); got["events/0"] != 12 || got["events/1"] != 21 || got["labels/0"] != 7 {
+		t.Errorf("after flush committable %v, want events/0:12 events/1:21 labels/0:7", got)
+	}
+}
+
+// TestWindowWaitsForEveryPartition: a window closes only once every partition
+// of the events topic has passed it, however far the others run ahead — the
+// partitions a restarted member is not given yet hold it open — and the late
+// partition's events all count.
+func TestWindowWaitsForEveryPartition(t *testing.T) {
+	rec := &recorder{}
+	opts := testOptions(exampleModel(t), rec)
+	opts.Partitions = 2
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 30 {
+		m := ingest.Message{Topic: "events", Partition: 0, Offset: int64(i), Value: ev(t0.Add(time.Duration(i)*time.Minute), "1")}
+		if err := p.Process(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := rec.windows(); len(got) != 0 {
+		t.Fatalf("windows %v closed while partition 1 had reported nothing", got)
+	}
+	for i := range 4 {
+		m := ingest.Message{Topic: "events", Partition: 1, Offset: int64(i), Value: ev(t0.Add(time.Duration(i)*time.Minute+time.Second), "2")}
+		if err := p.Process(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := rec.windows(); !slices.Equal(got, []string{"fraud 10:00 2", "fraud 10:01 2"}) {
+		t.Errorf("once partition 1 passed 10:01, windows %v; want 10:00 and 10:01 with both partitions' events", got)
 	}
 }
 
@@ -221,9 +259,9 @@ func TestRestartSkipsWrittenWindows(t *testing.T) {
 	if st := p.Stats(); st.Skipped != 2 || st.Late != 0 || st.Events != 2 {
 		t.Errorf("stats %+v, want 2 skipped, 0 late, 2 events", st)
 	}
-	// 09:59 ends within a window and the lateness of the last written: it was
-	// reopened too, in case it had been drained early, and is written again.
-	if got := rec.windows(); !slices.Equal(got, []string{"fraud 09:59 1", "fraud 10:00 2"}) {
+	// Only 10:00 was written by the drain before every partition had passed
+	// it: it is reopened and written again; 09:59 was complete.
+	if got := rec.windows(); !slices.Equal(got, []string{"fraud 10:00 2"}) {
 		t.Errorf("windows %v", got)
 	}
 }
@@ -323,7 +361,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"twice", func(o *Options) { o.Models = append(o.Models, m) }, "model fraud is configured twice"},
 		{"window", func(o *Options) { o.Window = time.Millisecond }, "shorter than 1s"},
 		{"lateness", func(o *Options) { o.Lateness = -time.Second }, "allowed lateness -1s is negative"},
-		{"grace", func(o *Options) { o.StartupGrace = -time.Second }, "startup grace -1s is negative"},
+		{"partitions", func(o *Options) { o.Partitions = -1 }, "partitions -1 is negative"},
 		{"reference", func(o *Options) { o.ReferencePeriod = time.Second }, "reference period 1s is shorter"},
 		{"min samples", func(o *Options) { o.MinSamples = 0 }, "min samples 0"},
 		{"message bytes", func(o *Options) { o.MaxMessageBytes = 0 }, "max message bytes 0"},
@@ -513,36 +551,6 @@ func TestTick(t *testing.T) {
 	}
 	if s, _ := stale(); s.Value != 600 || !s.Breached || s.Kind != check.Staleness {
 		t.Errorf("silence %+v, want 600 s breached", s)
-	}
-}
-
-// TestStartupGrace: right after a start no window closes, however far the first
-// partition's events run ahead; the windows close with the first event after it.
-func TestStartupGrace(t *testing.T) {
-	rec := &recorder{}
-	now := t0
-	opts := testOptions(exampleModel(t), rec)
-	opts.Now = func() time.Time { return now }
-	opts.StartupGrace = 5 * time.Second
-	p, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	for i, at := range []time.Duration{0, 10 * time.Minute} {
-		if err := p.Process(ctx, ingest.Message{Topic: "events", Partition: i, Offset: 0, Value: ev(t0.Add(at), "1")}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if got := rec.windows(); len(got) != 0 {
-		t.Fatalf("windows %v closed during the grace", got)
-	}
-	now = now.Add(6 * time.Second)
-	if err := p.Process(ctx, ingest.Message{Topic: "events", Partition: 0, Offset: 1, Value: ev(t0.Add(10*time.Minute), "1")}); err != nil {
-		t.Fatal(err)
-	}
-	if got := rec.windows(); !slices.Equal(got, []string{"fraud 10:00 1"}) {
-		t.Errorf("after the grace, windows %v; want 10:00", got)
 	}
 }
 

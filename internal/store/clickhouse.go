@@ -84,7 +84,7 @@ func (m metrics) unregister() {
 // unreachable until ctx ends. Callers that must not wait for the server bound
 // ctx.
 func Open(ctx context.Context, opts Options) (*ClickHouse, error) {
-	c, err := newClickHouse(opts)
+	c, err := New(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -94,9 +94,9 @@ func Open(ctx context.Context, opts Options) (*ClickHouse, error) {
 	return c, nil
 }
 
-// newClickHouse builds the store without touching the network: the driver
-// dials on first use.
-func newClickHouse(opts Options) (*ClickHouse, error) {
+// New builds the store without touching the network: the driver dials on
+// first use, and Migrate prepares the schema.
+func New(opts Options) (*ClickHouse, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -161,7 +161,7 @@ func (c *ClickHouse) Migrate(ctx context.Context) error {
 		}
 		for _, sql := range m.statements {
 			err := exec(fmt.Sprintf("applying schema version %d", m.version), sql)
-			if err != nil && !(strings.HasPrefix(sql, "ALTER TABLE") && strings.Contains(err.Error(), "already exists")) {
+			if err != nil && !alreadyApplied(sql, err) {
 				return err
 			}
 		}
@@ -175,6 +175,20 @@ func (c *ClickHouse) Migrate(ctx context.Context) error {
 		c.opts.Logger.Info("store: applied schema version", "database", c.db, "version", m.version)
 	}
 	return nil
+}
+
+// alreadyApplied reports whether a step failed because another instance,
+// migrating at the same time, applied it first: 18.16 knows no IF NOT EXISTS
+// for columns nor IF EXISTS for renames.
+func alreadyApplied(sql string, err error) bool {
+	msg := err.Error()
+	switch {
+	case strings.HasPrefix(sql, "ALTER TABLE"):
+		return strings.Contains(msg, "already exists")
+	case strings.HasPrefix(sql, "RENAME TABLE"):
+		return strings.Contains(msg, "already exists") || strings.Contains(msg, "doesn't exist")
+	}
+	return false
 }
 
 // Write makes b durable: one INSERT per non-empty table, each retried on

@@ -157,20 +157,22 @@ func anomalyColumns(as []check.Verdict, version uint64) (insert, error) {
 func rejectedColumns(rs []RejectedCount, version uint64) (insert, error) {
 	n := len(rs)
 	var (
-		model, reason = make([]string, n), make([]string, n)
-		start         = newTimeColumn(n)
-		partition     = make([]int32, n)
-		count         = make([]uint64, n)
-		versions      = make([]uint64, n)
+		model, reason, topic = make([]string, n), make([]string, n), make([]string, n)
+		start                = newTimeColumn(n)
+		partition            = make([]int32, n)
+		count                = make([]uint64, n)
+		through              = make([]int64, n)
+		versions             = make([]uint64, n)
 	)
 	for i, r := range rs {
 		if err := start.add("rejected_counts: window start", r.WindowStart); err != nil {
 			return insert{}, err
 		}
-		model[i], reason[i], partition[i], count[i], versions[i] = r.Model, r.Reason, r.Partition, r.Count, version
+		model[i], reason[i], topic[i], partition[i] = r.Model, r.Reason, r.Topic, r.Partition
+		count[i], through[i], versions[i] = r.Count, r.Through, version
 	}
 	return insert{table: rejectedTable(), rows: n, columns: []any{
-		model, reason, start.secs, start.ms, partition, count, versions,
+		model, reason, topic, start.secs, start.ms, partition, count, through, versions,
 	}}, nil
 }
 

@@ -19,6 +19,7 @@ func goTypes() map[string]reflect.Type {
 		"UInt8":          reflect.TypeFor[[]uint8](),
 		"UInt16":         reflect.TypeFor[[]uint16](),
 		"Int32":          reflect.TypeFor[[]int32](),
+		"Int64":          reflect.TypeFor[[]int64](),
 		"UInt64":         reflect.TypeFor[[]uint64](),
 		"Float64":        reflect.TypeFor[[]float64](),
 		"Array(String)":  reflect.TypeFor[[][]string](),

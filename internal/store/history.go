@@ -43,11 +43,23 @@ func (c *ClickHouse) ClosedWindows(ctx context.Context) (map[string]time.Time, e
 // window and feature, with FINAL so that a rewritten window reads once.
 func (c *ClickHouse) Profiles(ctx context.Context, model string, since time.Time) ([]WindowProfile, error) {
 	secs, ms := sinceArgs(since)
+	return c.profiles(ctx, model, "window_start >= toDateTime(?) AND (window_start > toDateTime(?) OR window_start_ms >= ?)",
+		secs, secs, ms)
+}
+
+// Window returns the rows of model's window starting at start.
+func (c *ClickHouse) Window(ctx context.Context, model string, start time.Time) ([]WindowProfile, error) {
+	secs, ms := sinceArgs(start)
+	return c.profiles(ctx, model, "window_start = toDateTime(?) AND window_start_ms = ?", secs, ms)
+}
+
+// profiles reads model's window profiles where the condition on the window
+// holds.
+func (c *ClickHouse) profiles(ctx context.Context, model, where string, args ...any) ([]WindowProfile, error) {
 	query := fmt.Sprintf("SELECT feature, window_start, window_start_ms, window_end, window_end_ms, kafka_partition, row_count, state"+
-		" FROM `%s`.%s FINAL"+
-		" WHERE model = ? AND window_start >= toDateTime(?) AND (window_start > toDateTime(?) OR window_start_ms >= ?)"+
+		" FROM `%s`.%s FINAL WHERE model = ? AND "+where+
 		" ORDER BY window_start, window_start_ms, feature, kafka_partition", c.db, tableProfiles)
-	rows, err := c.conn.Query(ctx, query, model, secs, secs, ms)
+	rows, err := c.conn.Query(ctx, query, append([]any{model}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("store: querying profiles of model %q: %w", model, err)
 	}
@@ -140,4 +152,45 @@ func (c *ClickHouse) Results(ctx context.Context, model string, since time.Time)
 		return nil, fmt.Errorf("store: reading results of model %q: %w", model, err)
 	}
 	return out, nil
+}
+
+// Rejections returns the rejection counts of a topic-partition with
+// window_start ≥ since, and the highest offset any of its rows counts (-1
+// when none), with FINAL.
+func (c *ClickHouse) Rejections(ctx context.Context, topic string, partition int32, since time.Time) ([]RejectedCount, int64, error) {
+	secs, ms := sinceArgs(since)
+	query := fmt.Sprintf("SELECT model, reason, window_start, window_start_ms, message_count FROM `%s`.%s FINAL"+
+		" WHERE topic = ? AND kafka_partition = ? AND window_start >= toDateTime(?) AND (window_start > toDateTime(?) OR window_start_ms >= ?)",
+		c.db, tableRejected)
+	rows, err := c.conn.Query(ctx, query, topic, partition, secs, secs, ms)
+	if err != nil {
+		return nil, -1, fmt.Errorf("store: querying rejections of %s/%d: %w", topic, partition, err)
+	}
+	defer rows.Close()
+	var out []RejectedCount
+	for rows.Next() {
+		var (
+			r     = RejectedCount{Topic: topic, Partition: partition}
+			start time.Time
+			ms    uint16
+		)
+		if err := rows.Scan(&r.Model, &r.Reason, &start, &ms, &r.Count); err != nil {
+			return nil, -1, fmt.Errorf("store: reading rejections of %s/%d: %w", topic, partition, err)
+		}
+		r.WindowStart = joinTime(start, ms)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, -1, fmt.Errorf("store: reading rejections of %s/%d: %w", topic, partition, err)
+	}
+	var through int64 = -1
+	var n uint64
+	query = fmt.Sprintf("SELECT count(), max(through_offset) FROM `%s`.%s WHERE topic = ? AND kafka_partition = ?", c.db, tableRejected)
+	if err := c.conn.QueryRow(ctx, query, topic, partition).Scan(&n, &through); err != nil {
+		return nil, -1, fmt.Errorf("store: reading rejections of %s/%d: %w", topic, partition, err)
+	}
+	if n == 0 {
+		through = -1
+	}
+	return out, through, nil
 }

@@ -42,9 +42,9 @@ type verdictKey struct {
 }
 
 type rejectedKey struct {
-	model, reason string
-	start         int64
-	partition     int32
+	model, reason, topic string
+	start                int64
+	partition            int32
 }
 
 type referenceKey struct {
@@ -78,13 +78,16 @@ func (m *Memory) Write(_ context.Context, b Batch) error {
 		m.verdicts[verdictKey{v.Model, v.WindowStart.UnixNano()}] = v
 	}
 	for _, r := range b.Rejected {
-		m.rejected[rejectedKey{r.Model, r.Reason, r.WindowStart.UnixNano(), r.Partition}] = r
+		m.rejected[rejectedKey{r.Model, r.Reason, r.Topic, r.WindowStart.UnixNano(), r.Partition}] = r
 	}
 	for _, r := range b.References {
 		m.references[referenceKey{r.Model, r.Feature, r.PeriodStart.UnixNano()}] = r
 	}
 	return nil
 }
+
+// Migrate has nothing to prepare.
+func (m *Memory) Migrate(context.Context) error { return nil }
 
 // Ping always succeeds.
 func (m *Memory) Ping(context.Context) error { return nil }
@@ -137,6 +140,22 @@ func (m *Memory) Profiles(_ context.Context, model string, since time.Time) ([]W
 	return out, nil
 }
 
+// Window returns the rows of a model's window starting at start.
+func (m *Memory) Window(_ context.Context, model string, start time.Time) ([]WindowProfile, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []WindowProfile
+	for _, p := range m.profiles {
+		if p.Model == model && p.WindowStart.Equal(start) {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b WindowProfile) int {
+		return cmp.Or(cmp.Compare(a.Feature, b.Feature), cmp.Compare(a.Partition, b.Partition))
+	})
+	return out, nil
+}
+
 // References returns a model's reference summaries of periods from since on,
 // ordered by period and feature.
 func (m *Memory) References(_ context.Context, model string, since time.Time) ([]ReferenceSummary, error) {
@@ -166,6 +185,25 @@ func (m *Memory) Verdicts(model string) []check.Verdict {
 	}
 	slices.SortFunc(out, func(a, b check.Verdict) int { return a.WindowStart.Compare(b.WindowStart) })
 	return out
+}
+
+// Rejections returns the counts of a topic-partition from since on, and the
+// highest offset any of its rows counts (-1 when none).
+func (m *Memory) Rejections(_ context.Context, topic string, partition int32, since time.Time) ([]RejectedCount, int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []RejectedCount
+	var through int64 = -1
+	for _, r := range m.rejected {
+		if r.Topic != topic || r.Partition != partition {
+			continue
+		}
+		through = max(through, r.Through)
+		if !r.WindowStart.Before(since) {
+			out = append(out, r)
+		}
+	}
+	return out, through, nil
 }
 
 // Rejected returns every rejected count kept.

@@ -93,7 +93,7 @@ func TestWriteRetriesUntilContextEnds(t *testing.T) {
 			opts.DSN = "clickhouse://" + closedPort(t) + "/default?dial_timeout=1s"
 			opts.RetryInitial, opts.RetryMax = 5*time.Millisecond, 20*time.Millisecond
 			opts.Registerer = reg
-			s, err := newClickHouse(opts)
+			s, err := New(opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -122,7 +122,7 @@ func TestWriteRetriesUntilContextEnds(t *testing.T) {
 func TestCloseUnregistersMetrics(t *testing.T) {
 	opts := validOptions()
 	for range 2 {
-		s, err := newClickHouse(opts)
+		s, err := New(opts)
 		if err != nil {
 			t.Fatalf("opening a store on a registry a closed store used: %v", err)
 		}
@@ -130,12 +130,12 @@ func TestCloseUnregistersMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s, err := newClickHouse(opts)
+	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := newClickHouse(opts); err == nil {
+	if _, err := New(opts); err == nil {
 		t.Error("two open stores on one registry: want a registration error")
 	}
 }

@@ -133,7 +133,31 @@ func anomaliesTable() table {
 	}
 }
 
+// rejectedTable counts rejected messages per model, reason, topic-partition
+// and minute of arrival. A row holds the count so far, and through_offset the
+// highest offset of the topic-partition whose rejection any row counts: after
+// a restart, rejections read again at or below it were counted already.
 func rejectedTable() table {
+	return table{
+		name: tableRejected,
+		columns: concat(
+			[]column{{"model", "String"}, {"reason", "String"}, {"topic", "String"}},
+			windowStartColumns(),
+			[]column{
+				{"kafka_partition", "Int32"},
+				{"message_count", "UInt64"},
+				{"through_offset", "Int64"},
+				{"version", "UInt64"},
+			},
+		),
+		orderBy: []string{"model", "reason", "topic", "kafka_partition", "window_start", "window_start_ms"},
+	}
+}
+
+// rejectedTableV1 is rejected_counts as migration 1 created it: keyed without
+// the topic, and written as increments its engine replaced instead of adding.
+// Migration 4 renames it rejected_counts_v1.
+func rejectedTableV1() table {
 	return table{
 		name: tableRejected,
 		columns: concat(
@@ -207,13 +231,17 @@ func migrations(db string) []migration {
 			profilesTable().createSQL(db),
 			resultsTableV1().createSQL(db),
 			anomaliesTable().createSQL(db),
-			rejectedTable().createSQL(db),
+			rejectedTableV1().createSQL(db),
 		}},
 		{version: 2, statements: []string{
 			referencesTable().createSQL(db),
 		}},
 		{version: 3, statements: []string{
 			addColumnSQL(db, tableResults, skippedColumn()),
+		}},
+		{version: 4, statements: []string{
+			fmt.Sprintf("RENAME TABLE `%s`.`%s` TO `%s`.`%s_v1`", db, tableRejected, db, tableRejected),
+			rejectedTable().createSQL(db),
 		}},
 	}
 }

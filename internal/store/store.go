@@ -36,14 +36,19 @@ type WindowProfile struct {
 	State []byte
 }
 
-// RejectedCount counts dead-lettered messages by model (or "unknown") and reason
-// over one window of arrival time.
+// RejectedCount is the count of messages of one topic-partition rejected
+// (dead-lettered) by model (or "unknown") and reason over one minute of
+// arrival, as it stands: a later row of the same key replaces an earlier one.
 type RejectedCount struct {
 	Model       string
-	WindowStart time.Time
 	Reason      string
+	Topic       string
 	Partition   int32
+	WindowStart time.Time
 	Count       uint64
+	// Through is the highest offset of the topic-partition whose rejection is
+	// counted, in this row or another.
+	Through int64
 }
 
 // ReferenceSummary is what drift keeps of one feature (or "prediction") over
@@ -93,6 +98,12 @@ type History interface {
 	// with their state, so that windows written at a shutdown can be reopened.
 	// Only the model, feature, window, partition, row count and state are read.
 	Profiles(ctx context.Context, model string, since time.Time) ([]WindowProfile, error)
+	// Window returns the rows of one window of a model, as Profiles does, for
+	// events that arrive after it was written.
+	Window(ctx context.Context, model string, start time.Time) ([]WindowProfile, error)
+	// Rejections returns the rejection counts of a topic-partition from since
+	// on, and the highest offset any of its rows counts (-1 when none).
+	Rejections(ctx context.Context, topic string, partition int32, since time.Time) ([]RejectedCount, int64, error)
 	// References returns a model's reference summaries of periods starting at
 	// or after since, the latest row of each (feature, period), ordered by
 	// period and feature.

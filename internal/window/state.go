@@ -24,25 +24,38 @@ type Offset struct {
 // stateVersion versions state, which outlives the process.
 const stateVersion = 1
 
-// state is the model-level row's state: the window's own counters, and the
-// offset of the last message processed in each partition when it was written.
-// A window reopened after a restart skips the messages at or below those
-// offsets, which it has counted already.
+// state is the model-level row's state: the window's own counters, the
+// offset through which each partition's messages are counted in it, and
+// whether it was complete when written. Messages read again after a restart
+// at or below those offsets are skipped: the window holds them already.
 type state struct {
 	Version               int      `json:"v"`
 	Events                uint64   `json:"events"`
 	ProbabilityOutOfRange uint64   `json:"probability_out_of_range,omitempty"`
 	BadLabels             uint64   `json:"bad_labels,omitempty"`
 	Offsets               []Offset `json:"offsets"`
+	// Complete is set when every partition had passed the window's end: a
+	// window written otherwise (drained at a shutdown) is reopened at start.
+	Complete bool `json:"complete,omitempty"`
+}
+
+// Stored is a window read back from the store.
+type Stored struct {
+	*Window
+	// Offsets are, per partition, the offset through which its messages are
+	// counted in the window.
+	Offsets []Offset
+	// Complete says every partition had passed the window when it was written.
+	Complete bool
 }
 
 // Rows turns the window into store rows: one per feature, one for the
 // prediction and one for latency, and the model-level row (feature "") that
-// carries the event count and offsets.
-func (w *Window) Rows(m *model.Model, offsets []Offset, log *slog.Logger) []store.WindowProfile {
+// carries the event count, the offsets counted and completeness.
+func (w *Window) Rows(m *model.Model, offsets []Offset, complete bool, log *slog.Logger) []store.WindowProfile {
 	out := make([]store.WindowProfile, 0, len(w.Features.Features)+3)
 	st, err := json.Marshal(state{Version: stateVersion, Events: w.Events,
-		ProbabilityOutOfRange: w.ProbabilityOutOfRange, BadLabels: w.BadLabels, Offsets: offsets})
+		ProbabilityOutOfRange: w.ProbabilityOutOfRange, BadLabels: w.BadLabels, Offsets: offsets, Complete: complete})
 	if err != nil {
 		log.Error("window state not stored", "model", m.Name(), "window_start", w.Start, "err", err)
 	}
@@ -73,13 +86,13 @@ func (w *Window) row(m *model.Model, f *profile.Feature, log *slog.Logger) store
 	return r
 }
 
-// Restore rebuilds one window from its stored rows, with the offsets it had
-// counted; nil when the model-level row, which carries the offsets, is missing
-// (a window written by an older version).
-func Restore(m *model.Model, start time.Time, size time.Duration, rows []store.WindowProfile) (*Window, []Offset, error) {
+// Restore rebuilds one window from its stored rows; nil when the model-level
+// row, which carries the offsets, is missing (a window written by an older
+// version).
+func Restore(m *model.Model, start time.Time, size time.Duration, rows []store.WindowProfile) (*Stored, error) {
 	w, err := New(m, start, size)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	specs := m.Specs()
 	index := make(map[string]int, len(specs))
@@ -92,18 +105,18 @@ func Restore(m *model.Model, start time.Time, size time.Duration, rows []store.W
 		case r.Feature == "":
 			st = &state{}
 			if err := json.Unmarshal(r.State, st); err != nil {
-				return nil, nil, fmt.Errorf("reading window state: %w", err)
+				return nil, fmt.Errorf("reading window state: %w", err)
 			}
 			if st.Version != stateVersion {
-				return nil, nil, fmt.Errorf("window state version %d is not supported", st.Version)
+				return nil, fmt.Errorf("window state version %d is not supported", st.Version)
 			}
 		case r.Feature == check.PredictionFeature:
 			if w.Prediction, err = profile.UnmarshalState(m.PredictionSpec(), r.State); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		case r.Feature == model.LatencyFeature:
 			if w.Latency, err = profile.UnmarshalState(m.LatencySpec(), r.State); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		default:
 			i, ok := index[r.Feature]
@@ -111,13 +124,13 @@ func Restore(m *model.Model, start time.Time, size time.Duration, rows []store.W
 				continue // a feature since removed from the contract
 			}
 			if w.Features.Features[i], err = profile.UnmarshalState(specs[i], r.State); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		}
 	}
 	if st == nil {
-		return nil, nil, nil
+		return nil, nil
 	}
 	w.Events, w.ProbabilityOutOfRange, w.BadLabels = st.Events, st.ProbabilityOutOfRange, st.BadLabels
-	return w, st.Offsets, nil
+	return &Stored{Window: w, Offsets: st.Offsets, Complete: st.Complete}, nil
 }

@@ -6,6 +6,7 @@
 package window
 
 import (
+	"fmt"
 	"math"
 	"time"
 
@@ -107,4 +108,42 @@ func (w *Window) AddMatch(m *skew.Match) {
 			}
 		}
 	}
+}
+
+// Merge adds o, a window of the same model and start (another partition's
+// share, or events that arrived after w was written), to w.
+func (w *Window) Merge(o *Window) error {
+	if !o.Start.Equal(w.Start) {
+		return fmt.Errorf("merging the window of %s into that of %s", o.Start.Format(time.RFC3339), w.Start.Format(time.RFC3339))
+	}
+	if err := w.Features.Merge(o.Features); err != nil {
+		return err
+	}
+	if err := w.Prediction.Merge(o.Prediction); err != nil {
+		return err
+	}
+	if err := w.Latency.Merge(o.Latency); err != nil {
+		return err
+	}
+	w.Events += o.Events
+	w.ProbabilityOutOfRange += o.ProbabilityOutOfRange
+	w.BadLabels += o.BadLabels
+	if o.Performance != nil {
+		if w.Performance == nil {
+			w.Performance = o.Performance
+		} else if err := w.Performance.Merge(o.Performance); err != nil {
+			return err
+		}
+	}
+	if o.KeyedCompared != nil {
+		if w.KeyedCompared == nil {
+			w.KeyedCompared = make([]uint64, len(o.KeyedCompared))
+			w.KeyedMismatch = make([]uint64, len(o.KeyedMismatch))
+		}
+		for i := range o.KeyedCompared {
+			w.KeyedCompared[i] += o.KeyedCompared[i]
+			w.KeyedMismatch[i] += o.KeyedMismatch[i]
+		}
+	}
+	return nil
 }

@@ -5,9 +5,11 @@ package kafkatest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Topic is a topic to create when the cluster starts.
@@ -29,6 +32,10 @@ type Cluster struct {
 	fake    *kfake.Cluster
 	brokers []string
 	groups  atomic.Int64
+	// down, while set, makes the broker close every connection at its first
+	// request, as a broker that is unreachable does.
+	down      atomic.Bool
+	outageSet sync.Once
 }
 
 // Start starts a one-broker cluster holding topics. kfake's minimum group session
@@ -68,6 +75,21 @@ func (c *Cluster) Brokers() []string { return append([]string(nil), c.brokers...
 // Close stops the broker before the test ends, e.g. to test what a client does
 // when its cluster goes away. Closing twice is harmless.
 func (c *Cluster) Close() { c.fake.Close() }
+
+// Outage takes the broker down (every client connection is closed at its
+// first request) or brings it back, keeping every topic's data.
+func (c *Cluster) Outage(down bool) {
+	c.outageSet.Do(func() {
+		c.fake.Control(func(kmsg.Request) (kmsg.Response, error, bool) {
+			c.fake.KeepControl()
+			if c.down.Load() {
+				return nil, errors.New("kafkatest: broker outage"), true
+			}
+			return nil, nil, false
+		})
+	})
+	c.down.Store(down)
+}
 
 // Record is one message to produce. Partition -1 lets the producer choose
 // (round-robin over the topic's partitions).
@@ -183,8 +205,8 @@ func (c *Cluster) Read(tb testing.TB, topic string, n int) []Consumed {
 }
 
 // DrainBare reads n messages of topic with a bare kafka-go group reader (a fresh
-// group, kafka-go's defaults but for KafkaSource's 1s MaxWait, FetchMessage
-// without commits: what KafkaSource does minus Sentinel's work) and returns how
+// group, kafka-go's defaults but for a 1s MaxWait as Sentinel's readers use,
+// FetchMessage without commits: reading minus Sentinel's work) and returns how
 // long the n-1 messages after the first took. The first message waits for the
 // group join, which says nothing about throughput; nor does Close, which waits up
 // to MaxWait for fetches parked on drained partitions. A pipeline benchmark

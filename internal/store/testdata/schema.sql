@@ -98,3 +98,21 @@ ORDER BY (model, feature, window_start, window_start_ms);
 -- schema version 3
 
 ALTER TABLE `sentinel`.`check_results` ADD COLUMN skipped String;
+
+-- schema version 4
+
+RENAME TABLE `sentinel`.`rejected_counts` TO `sentinel`.`rejected_counts_v1`;
+
+CREATE TABLE IF NOT EXISTS `sentinel`.`rejected_counts` (
+    model String,
+    reason String,
+    topic String,
+    window_start DateTime,
+    window_start_ms UInt16,
+    kafka_partition Int32,
+    message_count UInt64,
+    through_offset Int64,
+    version UInt64
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, reason, topic, kafka_partition, window_start, window_start_ms);

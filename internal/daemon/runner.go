@@ -1,0 +1,375 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/pipeline"
+)
+
+type requestKind int
+
+const (
+	deliverRequest requestKind = iota
+	progressRequest
+	partitionsRequest
+	checkpointRequest
+	flushRequest
+)
+
+// request is what the checker goroutine is asked to do. Checkpoints and
+// flushes answer on reply.
+type request struct {
+	kind       requestKind
+	delta      *pipeline.Delta
+	progress   *pipeline.Progress
+	partitions int
+	ctx        context.Context
+	reply      chan error
+}
+
+// runChecker owns the checker: it merges the workers' shares, checks and
+// writes windows, and runs the clock's checks, until ctx ends. A write that
+// fails for good (the store's own retries gave up) stops the daemon, whose
+// uncommitted messages the next instance reads again.
+func (d *Daemon) runChecker(ctx context.Context, c *pipeline.Checker) error {
+	tick := time.NewTicker(d.opts.TickEvery)
+	defer tick.Stop()
+	var unreportedSince time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case r := <-d.checker:
+			if err := d.handle(ctx, c, r); err != nil {
+				return stopped(ctx, err)
+			}
+		case <-tick.C:
+			now := d.opts.Pipeline.Now()
+			if err := c.Tick(ctx, now); err != nil {
+				return stopped(ctx, err)
+			}
+			unreportedSince = d.watchPartitions(c, now, unreportedSince)
+		}
+	}
+}
+
+// stopped is err, unless the checker was being stopped: a write cut short
+// then is the stop's doing, and what it held is read again after a restart.
+func stopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// handle serves one request.
+func (d *Daemon) handle(ctx context.Context, c *pipeline.Checker, r request) error {
+	switch r.kind {
+	case deliverRequest:
+		return c.Deliver(ctx, r.delta)
+	case progressRequest:
+		return c.Progress(ctx, r.progress)
+	case partitionsRequest:
+		c.SetPartitions(r.partitions)
+	case checkpointRequest:
+		r.reply <- c.Checkpoint(r.ctx)
+	case flushRequest:
+		r.reply <- c.Flush(r.ctx)
+	}
+	return nil
+}
+
+// watchPartitions says, in the log, a metric and /readyz, when partitions of
+// the events topic report nothing for longer than a window and the lateness:
+// no window can be checked until they do.
+func (d *Daemon) watchPartitions(c *pipeline.Checker, now, since time.Time) time.Time {
+	missing := c.Unreported()
+	d.metrics.unreported.Set(float64(len(missing)))
+	if len(missing) == 0 || d.partitions.Load() == 0 {
+		d.status.set("partitions", nil)
+		return time.Time{}
+	}
+	if since.IsZero() {
+		return now
+	}
+	if wait := d.opts.Pipeline.Window + d.opts.Pipeline.Lateness; now.Sub(since) >= wait {
+		err := fmt.Errorf("partitions %v of the events topic have reported nothing for %s: no window can be checked until they do "+
+			"(another member of the group holds them, or a member that died still does until its session times out)",
+			missing, now.Sub(since).Round(time.Second))
+		if d.status.get("partitions") == nil {
+			d.log.Warn("windows wait for partitions read nowhere here", "partitions", missing, "since", since)
+		}
+		d.status.set("partitions", err)
+	}
+	return since
+}
+
+// askChecker sends a request that answers, and waits for the answer.
+func (d *Daemon) askChecker(ctx context.Context, r request) error {
+	r.ctx, r.reply = ctx, make(chan error, 1)
+	select {
+	case d.checker <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-d.checkerStopped():
+		return errors.New("the checker has stopped")
+	}
+	select {
+	case err := <-r.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// sink hands a worker's shares and reports to the checker goroutine; a full
+// queue (the checker waiting on the store) blocks the worker, and so its reads.
+type sink struct {
+	d *Daemon
+}
+
+func (s sink) Deliver(ctx context.Context, delta *pipeline.Delta) error {
+	return s.send(ctx, request{kind: deliverRequest, delta: delta})
+}
+
+func (s sink) Progress(ctx context.Context, p *pipeline.Progress) error {
+	return s.send(ctx, request{kind: progressRequest, progress: p})
+}
+
+func (s sink) send(ctx context.Context, r request) error {
+	select {
+	case s.d.checker <- r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// generation serves one generation of the group: a worker per assigned
+// partition number, each on its own goroutine, until the generation ends.
+// Then every worker hands its shares over, the checker writes them (every
+// window closed at a drain, their profiles as they stand at a rebalance), and
+// the offsets behind them are committed, so that whoever reads a partition
+// next starts where this process stopped.
+func (d *Daemon) generation(ctx context.Context, sides *pipeline.Sides, gen *ingest.Generation) {
+	if counts, err := d.opts.Group.PartitionCounts(ctx); err == nil {
+		n := counts[d.events()]
+		d.partitions.Store(int64(n))
+		if err := (sink{d}).send(ctx, request{kind: partitionsRequest, partitions: n}); err != nil {
+			return
+		}
+	}
+	workers := make([]*workerRun, 0, len(gen.Partitions))
+	var wg sync.WaitGroup
+	for _, k := range gen.Partitions {
+		w, err := sides.NewWorker(k, sink{d})
+		if err != nil {
+			d.log.Error("starting a worker", "partition", k, "err", err)
+			continue
+		}
+		wr := &workerRun{w: w, k: k}
+		workers = append(workers, wr)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.work(ctx, gen, wr)
+		}()
+	}
+	d.pollLag(ctx, gen, workers)
+	wg.Wait()
+	settle, cancel := d.settleContext()
+	defer cancel()
+	kind, what := checkpointRequest, "checkpointing the open windows for the next owner of the partitions"
+	if d.draining.Load() {
+		kind, what = flushRequest, "draining the open windows"
+	}
+	if err := d.askChecker(settle, request{kind: kind}); err != nil {
+		d.log.Warn(what, "err", err)
+	}
+	for _, wr := range workers {
+		if err := gen.Commit(wr.w.Committable()); err != nil {
+			d.log.Warn("committing at the end of a generation; the next owner reads again from the last commit", "partition", wr.k, "err", err)
+		}
+	}
+}
+
+// settleContext bounds the work at the end of a generation: the drain's
+// deadline at a stop, the rebalance timeout's share otherwise.
+func (d *Daemon) settleContext() (context.Context, context.CancelFunc) {
+	if p := d.drainCtx.Load(); p != nil {
+		return context.WithCancel(*p)
+	}
+	return context.WithTimeout(context.Background(), settleTimeout)
+}
+
+// settleTimeout bounds the checkpoint at a rebalance: past it, the next owner
+// reads the partitions again from the last commit, which costs time but loses
+// nothing.
+const settleTimeout = 20 * time.Second
+
+// workerRun is a worker and what its goroutine publishes for the lag.
+type workerRun struct {
+	w  *pipeline.Worker
+	k  int
+	mu sync.Mutex
+	// processed is the last offset processed per topic-partition.
+	processed map[ingest.TopicPartition]int64
+}
+
+// processRun bounds the messages processed between looks at the tickers.
+const processRun = 256
+
+// work runs one worker until the generation ends, then hands its shares over.
+func (d *Daemon) work(ctx context.Context, gen *ingest.Generation, wr *workerRun) {
+	r := gen.Reader(wr.k)
+	defer r.Close()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	commit := time.NewTicker(d.opts.CommitEvery)
+	defer commit.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			d.flushWorker(wr)
+			return
+		case f, ok := <-r.C():
+			if !ok {
+				return
+			}
+			if !d.processRun(ctx, r, wr, f) {
+				d.flushWorker(wr)
+				return
+			}
+		case <-tick.C:
+			if err := wr.w.Tick(ctx, d.opts.Pipeline.Now(), r.CaughtUp()); err != nil && ctx.Err() == nil {
+				d.log.Error("worker tick", "partition", wr.k, "err", err)
+			}
+		case <-commit.C:
+			if err := gen.Commit(wr.w.Committable()); err != nil && ctx.Err() == nil {
+				d.log.Warn("committing offsets", "partition", wr.k, "err", err)
+			}
+		}
+	}
+}
+
+// processRun processes the message fetched and those already waiting behind
+// it, reading the clock once for the run. It reports false when the worker
+// must stop: the generation ended, or its reader failed.
+func (d *Daemon) processRun(ctx context.Context, r *ingest.PartitionReader, wr *workerRun, f ingest.Fetched) bool {
+	now := d.opts.Pipeline.Now()
+	for n := 0; ; n++ {
+		if f.Err != nil {
+			d.log.Error("reading a partition; the next generation reads it again", "partition", wr.k, "err", f.Err)
+			return false
+		}
+		if !d.process(ctx, wr, f.Msg, now) {
+			return false
+		}
+		if n == processRun {
+			break
+		}
+		var ok bool
+		if f, ok = r.Buffered(); !ok {
+			break
+		}
+	}
+	wr.publish()
+	return true
+}
+
+// process handles one message, retrying a failure (a dead letter that Kafka
+// would not take) until it succeeds or the generation ends: a message is
+// never passed over.
+func (d *Daemon) process(ctx context.Context, wr *workerRun, msg ingest.Message, now time.Time) bool {
+	backoff := 100 * time.Millisecond
+	for {
+		err := wr.w.Process(ctx, msg, now)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		d.log.Warn("processing a message; retrying", "partition", wr.k, "topic", msg.Topic, "offset", msg.Offset, "err", err)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+		now = d.opts.Pipeline.Now()
+	}
+}
+
+// flushWorker hands every share of an ending generation's worker to the
+// checker, bounded by the time a generation may take to settle.
+func (d *Daemon) flushWorker(wr *workerRun) {
+	settle, cancel := d.settleContext()
+	defer cancel()
+	if err := wr.w.Flush(settle); err != nil {
+		d.log.Warn("handing over a worker's shares at the end of a generation", "partition", wr.k, "err", err)
+	}
+}
+
+// publish records the worker's last offsets for the lag poller.
+func (wr *workerRun) publish() {
+	processed := wr.w.Processed()
+	wr.mu.Lock()
+	wr.processed = processed
+	wr.mu.Unlock()
+}
+
+// pollLag updates the lag, per topic, of the partitions this member reads,
+// from the brokers' high watermarks, until the generation ends: during a
+// store outage, when nothing is fetched, it still grows as messages wait.
+func (d *Daemon) pollLag(ctx context.Context, gen *ingest.Generation, workers []*workerRun) {
+	t := time.NewTicker(lagEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		hwm, err := d.opts.Group.HighWatermarks(ctx, gen.Partitions)
+		if err != nil {
+			continue
+		}
+		lag := make(map[string]int64)
+		for _, wr := range workers {
+			wr.mu.Lock()
+			for tp, hw := range hwm {
+				if tp.Partition != wr.k {
+					continue
+				}
+				next := gen.StartOffset(tp)
+				if o, ok := wr.processed[tp]; ok {
+					next = o + 1
+				}
+				if next >= 0 && hw > next {
+					lag[tp.Topic] += hw - next
+				} else if _, ok := lag[tp.Topic]; !ok {
+					lag[tp.Topic] = 0
+				}
+			}
+			wr.mu.Unlock()
+		}
+		for topic, n := range lag {
+			d.metrics.lag.WithLabelValues(topic).Set(float64(n))
+		}
+	}
+}
+
+// lagEvery paces the lag's high-watermark requests.
+const lagEvery = 5 * time.Second
+
+// events is the events topic's name.
+func (d *Daemon) events() string { return d.opts.Group.Topics()[0] }
+
+// checkerStopped is closed once the daemon has stopped.
+func (d *Daemon) checkerStopped() <-chan struct{} { return d.done }

@@ -1,0 +1,362 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/sentinel-ml/sentinel/internal/analyze"
+	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/model"
+	"github.com/sentinel-ml/sentinel/internal/store"
+	"github.com/sentinel-ml/sentinel/internal/window"
+)
+
+// Checker is the checking side: it gathers every partition's share of each
+// model's windows, and checks and writes a window once every partition of the
+// events topic has passed it — whoever reads that partition, so that a window
+// is never judged on part of its traffic. A share that arrives for a window
+// already written updates the stored copy. It is not safe for concurrent use:
+// one goroutine owns it.
+type Checker struct {
+	opts     *Options
+	log      *slog.Logger
+	analyzer *analyze.Analyzer
+	index    *countedIndex
+	metrics  *metrics
+	history  store.History
+	models   map[string]*checkerModel
+	// progress is the last report of each partition number; a partition that
+	// never reported (no one reads it yet) holds every window open.
+	progress []partitionProgress
+	// rejected are rejection counts waiting for the next write, and done
+	// releases their offsets once written.
+	rejected     []store.RejectedCount
+	rejectedDone []func()
+	stats        Stats
+}
+
+type partitionProgress struct {
+	reported  bool
+	watermark time.Time
+	idle      bool
+}
+
+// checkerModel is what the checking side keeps per model.
+type checkerModel struct {
+	m    *model.Model
+	open map[int64]*checkingWindow
+	// closedUpTo is the end of the latest window written.
+	closedUpTo time.Time
+	// lastEvent is the latest time any partition admitted an event of the model.
+	lastEvent time.Time
+}
+
+// checkingWindow is a window gathering its shares.
+type checkingWindow struct {
+	*window.Window
+	// counted is, per topic-partition, the offset through which its messages
+	// are in the window.
+	counted map[ingest.TopicPartition]int64
+	// done release the offsets of the shares merged, once written.
+	done []func()
+}
+
+func newChecker(opts *Options, analyzer *analyze.Analyzer, index *countedIndex, m *metrics, log *slog.Logger) *Checker {
+	c := &Checker{opts: opts, log: log, analyzer: analyzer, index: index, metrics: m,
+		models: make(map[string]*checkerModel, len(opts.Models)), progress: make([]partitionProgress, opts.Partitions)}
+	now := time.Time{}
+	if !opts.EventTime {
+		now = opts.Now()
+	}
+	for _, md := range opts.Models {
+		c.models[md.Name()] = &checkerModel{m: md, open: make(map[int64]*checkingWindow), lastEvent: now}
+	}
+	return c
+}
+
+// Deliver merges a share into its window; a share of a window already written
+// updates the stored copy at once.
+func (c *Checker) Deliver(ctx context.Context, d *Delta) error {
+	cm := c.models[d.Model.Name()]
+	key := d.Window.Start.UnixNano()
+	if w := cm.open[key]; w != nil {
+		if err := w.Merge(d.Window); err != nil {
+			return fmt.Errorf("model %s: merging the share of partition %d: %w", cm.m.Name(), d.Partition, err)
+		}
+		w.add(d)
+		c.index.set(cm.m.Name(), w.Start, w.counted)
+		return nil
+	}
+	if !d.Window.End.After(cm.closedUpTo) {
+		return c.update(ctx, cm, d)
+	}
+	// The first share is the window: with one partition, the only one.
+	w := &checkingWindow{Window: d.Window, counted: make(map[ingest.TopicPartition]int64)}
+	w.add(d)
+	cm.open[key] = w
+	// What the checker holds of a window is known to workers, so that a
+	// partition read again after a rebalance does not add it twice.
+	c.index.set(cm.m.Name(), w.Start, w.counted)
+	return nil
+}
+
+// add records a merged share's offsets.
+func (w *checkingWindow) add(d *Delta) {
+	for _, o := range d.Through {
+		tp := ingest.TopicPartition{Topic: o.Topic, Partition: o.Partition}
+		if c, ok := w.counted[tp]; !ok || o.Offset > c {
+			w.counted[tp] = o.Offset
+		}
+	}
+	w.done = append(w.done, d.done)
+}
+
+// Progress records a partition's report and checks and writes the windows
+// every partition has now passed.
+func (c *Checker) Progress(ctx context.Context, p *Progress) error {
+	if p.Partition >= len(c.progress) {
+		return fmt.Errorf("progress of partition %d, but the events topic has %d", p.Partition, len(c.progress))
+	}
+	c.progress[p.Partition] = partitionProgress{reported: true, watermark: p.Watermark, idle: p.Idle}
+	for name, at := range p.LastEvent {
+		if cm := c.models[name]; cm != nil && at.After(cm.lastEvent) {
+			cm.lastEvent = at
+		}
+	}
+	if len(p.Rejected) > 0 {
+		c.rejected = append(c.rejected, p.Rejected...)
+		c.rejectedDone = append(c.rejectedDone, p.Done)
+	}
+	return c.closeComplete(ctx)
+}
+
+// watermark is the event time before which every partition is complete: the
+// slowest partition's watermark, idle ones aside; zero while a partition has
+// not reported.
+func (c *Checker) watermark() time.Time {
+	if len(c.progress) == 0 {
+		return time.Time{} // the partitions are not known yet
+	}
+	var w time.Time
+	active := false
+	for _, p := range c.progress {
+		switch {
+		case !p.reported:
+			return time.Time{}
+		case p.idle:
+			continue
+		}
+		if !active || p.watermark.Before(w) {
+			w = p.watermark
+		}
+		active = true
+	}
+	if !active {
+		// Every partition is idle: nothing more is coming.
+		return maxTime()
+	}
+	return w
+}
+
+// closeComplete checks and writes every window the watermark has passed.
+func (c *Checker) closeComplete(ctx context.Context) error {
+	mark := c.watermark()
+	var b store.Batch
+	var done []func()
+	for _, cm := range c.models {
+		d, err := c.closeUpTo(cm, mark, true, &b)
+		if err != nil {
+			return err
+		}
+		done = append(done, d...)
+	}
+	return c.write(ctx, b, done)
+}
+
+// closeUpTo checks the model's windows that end at or before mark into b and
+// returns the releases of their shares.
+func (c *Checker) closeUpTo(cm *checkerModel, mark time.Time, complete bool, b *store.Batch) ([]func(), error) {
+	var due []*checkingWindow
+	for _, w := range cm.open {
+		if !w.End.After(mark) {
+			due = append(due, w)
+		}
+	}
+	sort.Slice(due, func(i, j int) bool { return due[i].Start.Before(due[j].Start) })
+	var done []func()
+	for _, w := range due {
+		if err := c.analyzer.Check(cm.m, w.Window, b); err != nil {
+			return nil, err
+		}
+		b.Profiles = append(b.Profiles, w.Rows(cm.m, offsetsOf(w.counted), complete, c.log)...)
+		delete(cm.open, w.Start.UnixNano())
+		if w.End.After(cm.closedUpTo) {
+			cm.closedUpTo = w.End
+		}
+		c.index.set(cm.m.Name(), w.Start, w.counted)
+		done = append(done, w.done...)
+		c.stats.Windows++
+		c.metrics.windows.WithLabelValues(cm.m.Name()).Inc()
+	}
+	return done, nil
+}
+
+// update adds a late share to the stored copy of its window and writes it
+// again: the profiles, and the checks that depend on the window alone.
+// Drift and the anomaly verdict keep what they found when the window closed:
+// they compare with history that has moved on since.
+func (c *Checker) update(ctx context.Context, cm *checkerModel, d *Delta) error {
+	name := cm.m.Name()
+	if c.history == nil {
+		c.late(name, d)
+		return nil
+	}
+	rows, err := c.history.Window(ctx, name, d.Window.Start)
+	if err != nil {
+		return fmt.Errorf("reading window %s of model %s to add late events: %w", d.Window.Start.Format(time.RFC3339), name, err)
+	}
+	stored, err := window.Restore(cm.m, d.Window.Start, c.opts.Window, rows)
+	if err != nil {
+		return fmt.Errorf("reading window %s of model %s to add late events: %w", d.Window.Start.Format(time.RFC3339), name, err)
+	}
+	w := &checkingWindow{Window: d.Window, counted: make(map[ingest.TopicPartition]int64)}
+	complete := false
+	if stored != nil {
+		if err := stored.Merge(d.Window); err != nil {
+			return fmt.Errorf("model %s: adding late events: %w", name, err)
+		}
+		w.Window, w.counted, complete = stored.Window, countedOf(stored.Offsets), stored.Complete
+	}
+	w.add(d)
+	var b store.Batch
+	c.analyzer.Recheck(cm.m, w.Window, &b)
+	b.Profiles = append(b.Profiles, w.Rows(cm.m, offsetsOf(w.counted), complete, c.log)...)
+	c.index.set(name, w.Start, w.counted)
+	c.stats.Updated++
+	c.metrics.updated.WithLabelValues(name).Inc()
+	return c.write(ctx, b, w.done)
+}
+
+// late counts a share that arrived too late to update its window.
+func (c *Checker) late(model string, d *Delta) {
+	c.stats.Late += d.Window.Events
+	c.metrics.late.WithLabelValues(model).Add(float64(d.Window.Events))
+	d.done()
+}
+
+// write makes b durable, with the rejected counts gathered so far, and then
+// releases the offsets of what it holds.
+func (c *Checker) write(ctx context.Context, b store.Batch, done []func()) error {
+	b.Rejected = append(b.Rejected, latestCounts(c.rejected)...)
+	if b.Empty() {
+		return nil
+	}
+	if err := c.opts.Writer.Write(ctx, b); err != nil {
+		return fmt.Errorf("writing window results: %w", err)
+	}
+	for _, f := range c.rejectedDone {
+		f()
+	}
+	c.rejected, c.rejectedDone = c.rejected[:0], c.rejectedDone[:0]
+	for _, f := range done {
+		f()
+	}
+	return nil
+}
+
+// Tick runs the clock's checks of every model (staleness), and writes the
+// rejection counts gathered since the last write.
+func (c *Checker) Tick(ctx context.Context, now time.Time) error {
+	var b store.Batch
+	for _, cm := range c.models {
+		c.analyzer.Staleness(cm.m, now, cm.lastEvent, &b)
+	}
+	return c.write(ctx, b, nil)
+}
+
+// Flush checks and writes every open window, as at a drain or the end of a
+// replay, and stores the reference periods drift holds, so that a restart
+// resumes them. Windows written so are marked incomplete: a restart reopens
+// them for the events still due.
+func (c *Checker) Flush(ctx context.Context) error {
+	// The summaries are taken before the open windows close: those windows are
+	// reopened after a restart and added when they close again.
+	b := store.Batch{References: c.analyzer.References()}
+	var done []func()
+	for _, cm := range c.models {
+		d, err := c.closeUpTo(cm, maxTime(), c.watermark().Equal(maxTime()), &b)
+		if err != nil {
+			return err
+		}
+		done = append(done, d...)
+	}
+	return c.write(ctx, b, done)
+}
+
+// Checkpoint writes the profiles of every open window as they stand, without
+// checking them, and releases the offsets behind them: a partition taken from
+// this process at a rebalance is read again by its next owner from there, and
+// the stored windows tell it what they hold. The windows stay open.
+func (c *Checker) Checkpoint(ctx context.Context) error {
+	var b store.Batch
+	var done []func()
+	for _, cm := range c.models {
+		for _, w := range cm.open {
+			b.Profiles = append(b.Profiles, w.Rows(cm.m, offsetsOf(w.counted), false, c.log)...)
+			done = append(done, w.done...)
+			w.done = nil
+		}
+	}
+	return c.write(ctx, b, done)
+}
+
+// SetPartitions tells the checker the events topic's partition count; a new
+// partition holds every window open until it reports.
+func (c *Checker) SetPartitions(n int) {
+	for len(c.progress) < n {
+		c.progress = append(c.progress, partitionProgress{})
+	}
+}
+
+// Unreported lists the partition numbers that have never reported: nobody
+// reads them here, so every window waits for them.
+func (c *Checker) Unreported() []int {
+	var out []int
+	for k, p := range c.progress {
+		if !p.reported {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// Stats returns the checking side's counts so far.
+func (c *Checker) Stats() Stats { return c.stats }
+
+// latestCounts keeps, of several reports of one count, the latest: counts
+// only grow, and rows of one key in one batch would leave the choice to the
+// store.
+func latestCounts(rs []store.RejectedCount) []store.RejectedCount {
+	type key struct {
+		model, reason, topic string
+		partition            int32
+		window               int64
+	}
+	at := make(map[key]int, len(rs))
+	out := rs[:0:0]
+	for _, r := range rs {
+		k := key{r.Model, r.Reason, r.Topic, r.Partition, r.WindowStart.UnixNano()}
+		if i, ok := at[k]; ok {
+			if r.Count > out[i].Count {
+				out[i] = r
+			}
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, r)
+	}
+	return out
+}

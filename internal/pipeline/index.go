@@ -1,0 +1,166 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/model"
+	"github.com/sentinel-ml/sentinel/internal/store"
+	"github.com/sentinel-ml/sentinel/internal/window"
+)
+
+// windowStatus is what the index knows of a window.
+type windowStatus int
+
+const (
+	// notWritten: no copy of the window is stored; its messages are new.
+	notWritten windowStatus = iota
+	// written: a copy is stored, holding each partition's messages through an
+	// offset; later messages update it.
+	written
+	// beyondHorizon: the window is older than late events may update.
+	beyondHorizon
+)
+
+// countedIndex knows, per model and window written, the offset through which
+// each partition's messages are in the stored window, so that messages read
+// again after a restart or a rebalance are not counted twice. The checking
+// side records what it writes; workers look up the windows they open, and a
+// window written before this process started is read from the store the first
+// time it is asked for. It is safe for concurrent use.
+type countedIndex struct {
+	window, horizon time.Duration
+	history         store.History // nil: nothing was stored before (replay)
+	models          map[string]*model.Model
+
+	mu      sync.RWMutex
+	byModel map[string]*modelIndex
+}
+
+type modelIndex struct {
+	// before is the end of the latest window stored before this process
+	// started: a later window can only have been written by this process.
+	before time.Time
+	// latest is the end of the latest window written.
+	latest  time.Time
+	windows map[int64]map[ingest.TopicPartition]int64
+}
+
+func newCountedIndex(models []*model.Model, window, horizon time.Duration) *countedIndex {
+	c := &countedIndex{window: window, horizon: horizon, models: make(map[string]*model.Model, len(models)),
+		byModel: make(map[string]*modelIndex, len(models))}
+	for _, m := range models {
+		c.models[m.Name()] = m
+		c.byModel[m.Name()] = &modelIndex{windows: make(map[int64]map[ingest.TopicPartition]int64)}
+	}
+	return c
+}
+
+// restored tells the index what the store held at start: per model, the end of
+// the latest window written.
+func (c *countedIndex) restored(h store.History, closed map[string]time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.history = h
+	for name, end := range closed {
+		if mi := c.byModel[name]; mi != nil {
+			mi.before, mi.latest = end, later(mi.latest, end)
+		}
+	}
+}
+
+// stored is the store read back at start, nil when there is none (replay).
+func (c *countedIndex) stored() store.History {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.history
+}
+
+// set records the offsets through which the checking side holds a window's
+// messages, written or not; counted is copied.
+func (c *countedIndex) set(model string, start time.Time, counted map[ingest.TopicPartition]int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	mi := c.byModel[model]
+	mi.windows[start.UnixNano()] = maps.Clone(counted)
+	end := start.Add(c.window)
+	if end.After(mi.latest) {
+		mi.latest = end
+		// Windows past the horizon are no longer asked for.
+		oldest := mi.latest.Add(-c.horizon - c.window).UnixNano()
+		for k := range mi.windows {
+			if k < oldest {
+				delete(mi.windows, k)
+			}
+		}
+	}
+}
+
+// lookup says what is stored of a model's window starting at start, with the
+// offsets counted in it when written. The map returned is never changed.
+func (c *countedIndex) lookup(ctx context.Context, model string, start time.Time) (map[ingest.TopicPartition]int64, windowStatus, error) {
+	c.mu.RLock()
+	mi := c.byModel[model]
+	counted, known := mi.windows[start.UnixNano()]
+	before, latest, h := mi.before, mi.latest, c.history
+	c.mu.RUnlock()
+	end := start.Add(c.window)
+	switch {
+	case known && counted != nil:
+		return counted, written, nil
+	case known:
+		return nil, notWritten, nil
+	case end.Before(latest.Add(-c.horizon)):
+		return nil, beyondHorizon, nil
+	case end.After(before) || h == nil:
+		return nil, notWritten, nil
+	}
+	rows, err := h.Window(ctx, model, start)
+	if err != nil {
+		return nil, notWritten, fmt.Errorf("reading the stored window %s of model %s: %w", start.Format(time.RFC3339), model, err)
+	}
+	stored, err := window.Restore(c.models[model], start, c.window, rows)
+	if err != nil {
+		return nil, notWritten, fmt.Errorf("reading the stored window %s of model %s: %w", start.Format(time.RFC3339), model, err)
+	}
+	status := notWritten
+	if stored != nil {
+		counted, status = countedOf(stored.Offsets), written
+	}
+	c.mu.Lock()
+	if _, raced := mi.windows[start.UnixNano()]; !raced {
+		mi.windows[start.UnixNano()] = counted // nil remembers "not stored"
+	}
+	c.mu.Unlock()
+	return counted, status, nil
+}
+
+// countedOf turns stored offsets into a lookup map.
+func countedOf(offsets []window.Offset) map[ingest.TopicPartition]int64 {
+	out := make(map[ingest.TopicPartition]int64, len(offsets))
+	for _, o := range offsets {
+		out[ingest.TopicPartition{Topic: o.Topic, Partition: o.Partition}] = o.Offset
+	}
+	return out
+}
+
+// offsetsOf turns a lookup map into stored offsets, in a stable order.
+func offsetsOf(counted map[ingest.TopicPartition]int64) []window.Offset {
+	out := make([]window.Offset, 0, len(counted))
+	for tp, o := range counted {
+		out = append(out, window.Offset{Topic: tp.Topic, Partition: tp.Partition, Offset: o})
+	}
+	sortOffsets(out)
+	return out
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

@@ -1,0 +1,97 @@
+package pipeline
+
+import (
+	"time"
+
+	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/model"
+	"github.com/sentinel-ml/sentinel/internal/store"
+	"github.com/sentinel-ml/sentinel/internal/window"
+)
+
+// partial is a worker's share of one model's window: the messages of its
+// partitions, and the lowest offset of each that fed it, which may be
+// committed only once the share is durable.
+type partial struct {
+	*window.Window
+	minOffset map[ingest.TopicPartition]int64
+	held      bool
+	lastHeld  ingest.TopicPartition
+	// counted, for a window already written, is per partition the offset
+	// through which the stored window holds its messages: messages read again
+	// at or below it are skipped.
+	counted map[ingest.TopicPartition]int64
+}
+
+func newPartial(m *model.Model, start time.Time, size time.Duration, counted map[ingest.TopicPartition]int64) (*partial, error) {
+	w, err := window.New(m, start, size)
+	if err != nil {
+		return nil, err
+	}
+	return &partial{Window: w, minOffset: make(map[ingest.TopicPartition]int64), counted: counted}, nil
+}
+
+// isCounted reports whether the stored window already holds the message.
+func (p *partial) isCounted(tp ingest.TopicPartition, offset int64) bool {
+	if p.counted == nil {
+		return false
+	}
+	c, ok := p.counted[tp]
+	return ok && offset <= c
+}
+
+// hold records that the message at offset feeds this share.
+func (p *partial) hold(tp ingest.TopicPartition, offset int64) {
+	// A partition's offsets only grow, so its first message in the share holds
+	// the lowest; consecutive messages mostly come from one partition.
+	if p.held && tp == p.lastHeld {
+		return
+	}
+	if o, ok := p.minOffset[tp]; !ok || offset < o {
+		p.minOffset[tp] = offset
+	}
+	p.held, p.lastHeld = true, tp
+}
+
+// Delta is a worker's share of one model's window, handed to the checking side.
+type Delta struct {
+	Model  *model.Model
+	Window *window.Window
+	// Partition is the worker's partition number.
+	Partition int
+	// Through is, per topic-partition the worker reads, the last offset it had
+	// processed when it handed the share over: the share holds every message of
+	// the window up to it that no earlier share or stored window holds.
+	Through []window.Offset
+	// Final says the partition's watermark had passed the window; a share
+	// handed over at a drain or an idle partition's flush is not final.
+	Final bool
+	done  func()
+}
+
+// Done releases the share's offsets: it is durable.
+func (d *Delta) Done() { d.done() }
+
+// Progress is a worker's report of how far its partition has got.
+type Progress struct {
+	Partition int
+	// Watermark is the event time before which the partition's windows are
+	// complete; zero before its first event.
+	Watermark time.Time
+	// Idle says the partition has nothing to read and has read nothing for a
+	// window and the lateness: it holds no window open.
+	Idle bool
+	// LastEvent is, per model, when the partition last admitted its event.
+	LastEvent map[string]time.Time
+	// Rejected are the rejections counted since the last report.
+	Rejected []store.RejectedCount
+	done     func()
+}
+
+// Done releases the offsets of the rejections reported: they are durable.
+func (p *Progress) Done() {
+	if p.done != nil {
+		p.done()
+	}
+}
+

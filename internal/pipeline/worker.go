@@ -1,0 +1,373 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sentinel-ml/sentinel/internal/event"
+	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/labels"
+	"github.com/sentinel-ml/sentinel/internal/model"
+	"github.com/sentinel-ml/sentinel/internal/skew"
+)
+
+// Sink receives what a worker hands to the checking side.
+type Sink interface {
+	// Deliver takes a share of a window. d.done is called once the window
+	// holding it is durable, on any goroutine.
+	Deliver(ctx context.Context, d *Delta) error
+	// Progress takes a partition's report.
+	Progress(ctx context.Context, p *Progress) error
+}
+
+// Worker is the admission side for one partition number: it reads that
+// partition of the events topic, and of the labels and features topics, which
+// must be partitioned alike so that a request's prediction, label and offline
+// values meet in one worker. It decodes, validates, profiles into its share of
+// each model's windows, joins, and tracks the partition's watermark; when the
+// watermark passes a window, its share goes to the Sink. It is not safe for
+// concurrent use: one goroutine owns it.
+type Worker struct {
+	opts      *Options
+	partition int
+	sink      Sink
+	log       *slog.Logger
+	index     *countedIndex
+	metrics   *metrics
+	models    map[string]*workerModel
+	dec       *event.Decoder
+	ev        event.Event
+	offsets   *offsets
+	rejected  *rejections
+	// rejectedHold is the lowest offset per topic-partition of the rejections
+	// counted but not yet handed over.
+	rejectedHold map[ingest.TopicPartition]int64
+	joiner       *labels.Joiner
+	values       *labels.ValueParser
+	// maxEvent is the latest event time of the partition's events topic: its
+	// watermark is maxEvent less the allowed lateness.
+	maxEvent time.Time
+	// reported is the watermark last reported to the sink.
+	reported time.Time
+	// lastMessage is the wall clock of the last message, for idleness.
+	lastMessage time.Time
+	// eventClock, when set, is the recording's clock, advanced by each event.
+	eventClock func(ctx context.Context, eventTime time.Time) (time.Time, error)
+	stats      Stats
+}
+
+// workerModel is what a worker keeps per model.
+type workerModel struct {
+	m *model.Model
+	// open holds the worker's share of windows the watermark has not passed;
+	// late, of windows it has passed (the events that arrived after), handed
+	// over at the next tick.
+	open, late map[int64]*partial
+	// firstEnd is the earliest end among the open windows (zero when none): no
+	// window closes while the watermark is before it.
+	firstEnd time.Time
+	// lastEvent is the wall clock (or event clock) of the model's last event.
+	lastEvent    time.Time
+	eventsTotal  prometheus.Counter
+	lastEventSec prometheus.Gauge
+	keyed        *skew.KeyedJoin
+}
+
+// newWorker builds the worker of one partition number.
+func newWorker(opts *Options, partition int, sink Sink, index *countedIndex, m *metrics, log *slog.Logger) (*Worker, error) {
+	w := &Worker{
+		opts: opts, partition: partition, sink: sink, index: index, metrics: m,
+		log:          log.With("partition", partition),
+		models:       make(map[string]*workerModel, len(opts.Models)),
+		dec:          event.NewDecoder(event.Options{Layout: event.LayoutEnvelope}),
+		offsets:      newOffsets(),
+		rejected:     newRejections(),
+		rejectedHold: make(map[ingest.TopicPartition]int64),
+	}
+	names := make([]string, 0, len(opts.Models))
+	for _, md := range opts.Models {
+		wm := &workerModel{m: md, open: make(map[int64]*partial), late: make(map[int64]*partial),
+			eventsTotal: m.events.WithLabelValues(md.Name()), lastEventSec: m.lastEvent.WithLabelValues(md.Name())}
+		if opts.FeaturesTopic != "" {
+			features := make([]string, len(md.Contract.Features))
+			for i, f := range md.Contract.Features {
+				features[i] = f.Name
+			}
+			wm.keyed = skew.NewKeyedJoin(features, opts.KeyedSkew)
+		}
+		w.models[md.Name()] = wm
+		names = append(names, md.Name())
+	}
+	if opts.Labels != nil {
+		var err error
+		if w.joiner, err = labels.NewJoiner(*opts.Labels, names); err != nil {
+			return nil, fmt.Errorf("label join: %w", err)
+		}
+		w.values = labels.NewValueParser(maxClasses)
+	}
+	return w, nil
+}
+
+// Partition is the partition number the worker reads.
+func (w *Worker) Partition() int { return w.partition }
+
+// Stats returns the worker's counts so far.
+func (w *Worker) Stats() Stats { return w.stats }
+
+// Process handles one message seen at now: an event is profiled into its
+// window's share, a bad one dead-lettered. When the event moves the
+// partition's watermark past windows, their shares are handed to the sink.
+func (w *Worker) Process(ctx context.Context, msg ingest.Message, now time.Time) error {
+	w.stats.Messages++
+	w.lastMessage = now
+	tp := msg.TopicPartition()
+	w.offsets.see(tp, msg.Offset)
+	wm, now, err := w.admit(ctx, msg, now)
+	if wm == nil || err != nil {
+		return err
+	}
+	ev := &w.ev
+	start := ev.Timestamp.Truncate(w.opts.Window)
+	part, err := w.share(ctx, wm, start, tp, msg.Offset)
+	if part == nil || err != nil {
+		return err
+	}
+	isEvent := w.route(wm, part, msg.Topic)
+	if !isEvent || msg.Topic == w.opts.FeaturesTopic {
+		return nil
+	}
+	if ev.Timestamp.After(w.maxEvent) {
+		w.maxEvent = ev.Timestamp
+		return w.advance(ctx)
+	}
+	return nil
+}
+
+// watermark is the event time up to which the partition's windows are
+// complete: its latest event time less the allowed lateness.
+func (w *Worker) watermark() time.Time {
+	if w.maxEvent.IsZero() {
+		return time.Time{}
+	}
+	return w.maxEvent.Add(-w.opts.Lateness)
+}
+
+// share returns the share of the window starting at start that a message at
+// offset of tp goes to: the open one, or the late one once the watermark has
+// passed the window; nil when the message is already counted in the stored
+// window (read again after a restart) or its window is past the horizon of
+// windows that late events still update.
+func (w *Worker) share(ctx context.Context, wm *workerModel, start time.Time, tp ingest.TopicPartition, offset int64) (*partial, error) {
+	key := start.UnixNano()
+	part := wm.open[key]
+	late := false
+	if part == nil {
+		end := start.Add(w.opts.Window)
+		if late = !end.After(w.watermark()); late {
+			part = wm.late[key]
+		}
+	}
+	if part == nil {
+		counted, status, err := w.index.lookup(ctx, wm.m.Name(), start)
+		if err != nil {
+			return nil, err
+		}
+		if status == beyondHorizon {
+			w.stats.Late++
+			w.metrics.late.WithLabelValues(wm.m.Name()).Inc()
+			return nil, nil
+		}
+		// A message the stored window holds opens no share: a share holds
+		// only what it adds.
+		if c, ok := counted[tp]; ok && offset <= c {
+			w.skip(wm)
+			return nil, nil
+		}
+		if part, err = newPartial(wm.m, start, w.opts.Window, counted); err != nil {
+			return nil, fmt.Errorf("opening window: %w", err)
+		}
+		if late {
+			wm.late[key] = part
+		} else {
+			wm.addOpen(part)
+		}
+	}
+	if part.isCounted(tp, offset) {
+		w.skip(wm)
+		return nil, nil
+	}
+	part.hold(tp, offset)
+	return part, nil
+}
+
+// skip counts a message read again that its stored window already holds.
+func (w *Worker) skip(wm *workerModel) {
+	w.stats.Skipped++
+	w.metrics.skipped.WithLabelValues(wm.m.Name()).Inc()
+}
+
+// advance hands over the windows the watermark has passed, and reports the
+// watermark when it crosses a window boundary.
+func (w *Worker) advance(ctx context.Context) error {
+	mark := w.watermark()
+	for _, wm := range w.models {
+		if len(wm.open) == 0 || mark.Before(wm.firstEnd) {
+			continue
+		}
+		if err := w.handOver(ctx, wm, mark, true); err != nil {
+			return err
+		}
+	}
+	if mark.Truncate(w.opts.Window).After(w.reported.Truncate(w.opts.Window)) {
+		return w.report(ctx, false)
+	}
+	return nil
+}
+
+// handOver delivers the model's open shares of windows ending at or before
+// mark (all of them at a drain), final when the watermark passed them.
+func (w *Worker) handOver(ctx context.Context, wm *workerModel, mark time.Time, final bool) error {
+	if w.joiner != nil {
+		w.joiner.Expire(mark)
+	}
+	if wm.keyed != nil {
+		wm.keyed.Expire(mark)
+	}
+	for key, part := range wm.open {
+		if part.End.After(mark) {
+			continue
+		}
+		delete(wm.open, key)
+		if err := w.deliver(ctx, wm, part, final); err != nil {
+			return err
+		}
+	}
+	wm.resetFirstEnd()
+	return nil
+}
+
+// deliver hands a share to the sink, holding its offsets until it is durable.
+func (w *Worker) deliver(ctx context.Context, wm *workerModel, part *partial, final bool) error {
+	d := &Delta{Model: wm.m, Window: part.Window, Partition: w.partition, Through: w.offsets.processed(), Final: final}
+	d.done = w.offsets.holdUntilDone(part.minOffset)
+	w.stats.Deltas++
+	return w.sink.Deliver(ctx, d)
+}
+
+// Tick hands over the shares of late events, and reports the partition's
+// progress: its watermark, whether it is idle (nothing read for a window and
+// the lateness while caught up), and the rejections counted. caughtUp says
+// whether the partition's readers have nothing more to read.
+func (w *Worker) Tick(ctx context.Context, now time.Time, caughtUp bool) error {
+	for _, wm := range w.models {
+		for key, part := range wm.late {
+			delete(wm.late, key)
+			if err := w.deliver(ctx, wm, part, true); err != nil {
+				return err
+			}
+		}
+	}
+	idle := caughtUp && now.Sub(w.lastMessage) >= w.opts.Window+w.opts.Lateness
+	if idle {
+		// Nothing more is coming: the shares still open are as complete as
+		// they will be until the partition wakes.
+		for _, wm := range w.models {
+			if err := w.handOver(ctx, wm, maxTime(), false); err != nil {
+				return err
+			}
+		}
+	}
+	return w.report(ctx, idle)
+}
+
+// Flush hands over every share, as at a drain or when the partition is taken
+// away: what is delivered is durable before the offsets behind it move.
+func (w *Worker) Flush(ctx context.Context) error {
+	for _, wm := range w.models {
+		for key, part := range wm.late {
+			delete(wm.late, key)
+			if err := w.deliver(ctx, wm, part, true); err != nil {
+				return err
+			}
+		}
+		if err := w.handOver(ctx, wm, maxTime(), false); err != nil {
+			return err
+		}
+	}
+	return w.report(ctx, false)
+}
+
+// report tells the sink how far the partition has got, with the rejections
+// counted since the last report.
+func (w *Worker) report(ctx context.Context, idle bool) error {
+	p := &Progress{Partition: w.partition, Watermark: w.watermark(), Idle: idle,
+		LastEvent: make(map[string]time.Time, len(w.models))}
+	for name, wm := range w.models {
+		if !wm.lastEvent.IsZero() {
+			p.LastEvent[name] = wm.lastEvent
+		}
+	}
+	if len(w.rejectedHold) > 0 {
+		p.Rejected = w.takeRejected(w.lastMessage)
+		p.done = w.offsets.holdUntilDone(w.rejectedHold)
+		w.rejectedHold = make(map[ingest.TopicPartition]int64)
+	}
+	w.reported = p.Watermark
+	return w.sink.Progress(ctx, p)
+}
+
+// Committable returns, per topic-partition, the last message whose offset may
+// be committed: the one before the lowest offset still held by a share not
+// yet durable, or the last one seen when none holds any.
+func (w *Worker) Committable() []ingest.Message {
+	held := make(map[ingest.TopicPartition]int64)
+	for _, wm := range w.models {
+		for _, parts := range []map[int64]*partial{wm.open, wm.late} {
+			for _, part := range parts {
+				for tp, o := range part.minOffset {
+					if h, ok := held[tp]; !ok || o < h {
+						held[tp] = o
+					}
+				}
+			}
+		}
+	}
+	for tp, o := range w.rejectedHold {
+		if h, ok := held[tp]; !ok || o < h {
+			held[tp] = o
+		}
+	}
+	return w.offsets.committable(held)
+}
+
+// Processed returns the last offset processed per topic-partition.
+func (w *Worker) Processed() map[ingest.TopicPartition]int64 {
+	out := make(map[ingest.TopicPartition]int64, len(w.offsets.seen))
+	for tp, s := range w.offsets.seen {
+		out[tp] = s[1]
+	}
+	return out
+}
+
+func (wm *workerModel) addOpen(p *partial) {
+	wm.open[p.Start.UnixNano()] = p
+	if wm.firstEnd.IsZero() || p.End.Before(wm.firstEnd) {
+		wm.firstEnd = p.End
+	}
+}
+
+func (wm *workerModel) resetFirstEnd() {
+	wm.firstEnd = time.Time{}
+	for _, o := range wm.open {
+		if wm.firstEnd.IsZero() || o.End.Before(wm.firstEnd) {
+			wm.firstEnd = o.End
+		}
+	}
+}
+
+// maxTime is later than any event time the decoder accepts (years up to 9999).
+func maxTime() time.Time { return time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }
