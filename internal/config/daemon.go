@@ -211,6 +211,10 @@ func parseDaemon(data []byte, file string) (*Daemon, error) {
 	return d, nil
 }
 
+// DefaultMinSamples is drift.min_samples unless set, and compare's --min-samples:
+// below a hundred values on a side, distribution statistics are noise.
+const DefaultMinSamples = 100
+
 // DefaultDaemon returns the defaults that sentinel.yaml overrides.
 func DefaultDaemon() *Daemon {
 	return &Daemon{
@@ -219,7 +223,7 @@ func DefaultDaemon() *Daemon {
 		ClickHouse: ClickHouse{Database: "sentinel"},
 		Windows: Windows{Size: time.Minute, AllowedLateness: 30 * time.Second, MaxFutureSkew: 5 * time.Minute, MaxAge: 7 * 24 * time.Hour,
 			StartupGrace: 10 * time.Second},
-		Drift:           DriftConfig{ReferencePeriod: time.Hour, MinSamples: 100},
+		Drift:           DriftConfig{ReferencePeriod: time.Hour, MinSamples: DefaultMinSamples},
 		Staleness:       Staleness{CheckInterval: 15 * time.Second, MaxSilence: 5 * time.Minute},
 		Anomaly:         Anomaly{Enabled: true, FitAfter: 60, HistoryWindows: 2 * 24 * 60, FalseAlarmRate: 0.002},
 		Labels:          Labels{MaxDelay: 24 * time.Hour, MaxPending: 1_000_000},
