@@ -47,7 +47,7 @@ func TestBadContracts(t *testing.T) {
 		"duration-unit.bad.yml":    {`line 2: seasonality: "24" is not a duration: give it a unit (like 90s, 5m, 1h)`},
 		"timestamp.bad.yml":        {`line 2: trained_at: "last tuesday" is not a timestamp (like 2026-11-01 or 2026-11-01T00:00:00Z)`},
 		"whole-number.bad.yml":     {`line 2: max_categories: "2.5" is not a whole number`},
-		"features-mapping.bad.yml": {`line 3: features: a set of keys is not a list (write [a, b] or one "- item" a line)`},
+		"features-mapping.bad.yml": {`line 3: features: a set of keys is not a list (write [a, b], or one "- item" per line)`},
 		"twice.bad.yml":            {"line 5: features[0] (plan).type: key given twice (first at line 4)"},
 		"syntax.bad.yml":           {"line 3: did not find expected ',' or ']'"},
 		"list.bad.yml":             {"line 1: a list is not a set of keys (want key: value lines, the keys being " + allowedAtTop + ")"},

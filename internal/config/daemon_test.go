@@ -91,7 +91,7 @@ func TestBadDaemon(t *testing.T) {
 		"misplaced.bad.yml": {"line 8: models[0].max_delay: unknown key here; it belongs in labels or in keyed_skew " +
 			"(keys allowed here: contract, baseline)"},
 		"types.bad.yml": {
-			`line 3: kafka.brokers: "localhost:9092" is not a list (write [a, b] or one "- item" a line)`,
+			`line 3: kafka.brokers: "localhost:9092" is not a list (write [a, b], or one "- item" per line)`,
 			`line 5: kafka.max_message_bytes: "1MB" is not a whole number`,
 			`line 9: anomaly.enabled: "sometimes" is not true or false`,
 			`line 10: anomaly.false_alarm_rate: "low" is not a number`,

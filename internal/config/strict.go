@@ -162,7 +162,7 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 		w.mapping(n, t, path)
 	case t.Kind() == reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			w.bad(n, path, "%s is not a list (write [a, b] or one \"- item\" a line)", show(n))
+			w.bad(n, path, "%s is not a list (write [a, b], or one \"- item\" per line)", show(n))
 			return
 		}
 		for i, item := range n.Content {
