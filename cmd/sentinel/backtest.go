@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,13 +23,13 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	switch {
 	case *input == "":
-		return fail(stderr, "backtest", errors.New("--input is required"))
+		return usageError(fs, "--input is required")
 	case *period == 0:
-		return fail(stderr, "backtest", errors.New("--period is required"))
+		return usageError(fs, "--period is required")
 	case *format != "json" && *format != "text":
-		return fail(stderr, "backtest", fmt.Errorf("--format %q: want json or text", *format))
+		return usageError(fs, fmt.Sprintf("--format %q: want json or text", *format))
 	case *train < 0:
-		return fail(stderr, "backtest", fmt.Errorf("--train %d: must not be negative", *train))
+		return usageError(fs, fmt.Sprintf("--train %d: must not be negative", *train))
 	}
 	cfg := anomaly.Config{Period: *period, VarianceShare: *varianceShare, FalseAlarmRate: *falseAlarms, RefitEvery: *refitEvery}
 	if err := cfg.Validate(); err != nil {
@@ -55,8 +54,9 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		err = rep.WriteJSON(stdout)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "sentinel backtest: %v\n", err)
-		return exitFindings
+		// The report could not be written: no findings to act on, an error.
+		return fail(stderr, "backtest", err)
 	}
+	// Flagged rows are the backtest's measurement, not findings: it exits 0.
 	return exitOK
 }

@@ -17,7 +17,7 @@ import (
 func runBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("baseline", "baseline [--contract C] --input train.csv|train.jsonl --out baseline.json", stderr)
 	contractPath := fs.String("contract", "", "the model's contract; inferred from the input when absent")
-	model := fs.String("model", "", "model name when no contract is given (default: the input's file name)")
+	model := fs.String("model", "", "model name when no contract is given (default: the input's file name); with --contract, it must be the contract's")
 	input := fs.String("input", "", "training data, CSV with a header row or JSON Lines (required)")
 	out := fs.String("out", "", "where to write the baseline JSON (required; - for standard output)")
 	accuracy := fs.Float64("sketch-accuracy", profile.DefaultRelativeAccuracy, "relative error of the quantile sketch")
@@ -39,6 +39,9 @@ func runBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		var err error
 		if c, err = config.LoadContract(*contractPath); err != nil {
 			return fail(stderr, "baseline", err)
+		}
+		if *model != "" && *model != c.Model {
+			return usageError(fs, fmt.Sprintf("--model %q: the contract %s is of model %q", *model, *contractPath, c.Model))
 		}
 	} else {
 		name := *model

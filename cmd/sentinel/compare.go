@@ -18,6 +18,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	contractPath := fs.String("contract", "", "the model's contract (default: every baseline feature, nullable, PSI above 0.2 is drift)")
 	format := fs.String("format", "text", "report format: text or json")
 	failOn := fs.String("fail-on", "drift", "exit 1 when this is found: drift (drift or violations), violation (violations only) or never")
+	minSamples := fs.Int("min-samples", config.DefaultMinSamples, "fewest values a feature needs on each side for its distribution checks; below, they are skipped, not failed")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
@@ -25,10 +26,13 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return usageError(fs, "--baseline and --input are required")
 	}
 	if *format != "text" && *format != "json" {
-		return fail(stderr, "compare", fmt.Errorf("--format %q: want text or json", *format))
+		return usageError(fs, fmt.Sprintf("--format %q: want text or json", *format))
 	}
 	if *failOn != "drift" && *failOn != "violation" && *failOn != "never" {
-		return fail(stderr, "compare", fmt.Errorf("--fail-on %q: want drift, violation or never", *failOn))
+		return usageError(fs, fmt.Sprintf("--fail-on %q: want drift, violation or never", *failOn))
+	}
+	if *minSamples < 1 {
+		return usageError(fs, fmt.Sprintf("--min-samples %d: must be at least 1", *minSamples))
 	}
 	b, err := profile.LoadBaseline(*baselinePath)
 	if err != nil {
@@ -38,6 +42,9 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if *contractPath != "" {
 		if c, err = config.LoadContract(*contractPath); err != nil {
 			return fail(stderr, "compare", err)
+		}
+		if err := b.CheckContract(c); err != nil {
+			return fail(stderr, "compare", fmt.Errorf("contract %s does not fit baseline %s: %w", *contractPath, *baselinePath, err))
 		}
 	}
 	specs := make([]profile.Spec, len(c.Features))
@@ -59,7 +66,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if set.Records == 0 && len(set.RowErrors) == 0 {
 		return fail(stderr, "compare", fmt.Errorf("%s: no rows to compare", *input))
 	}
-	report, err := skew.Compare(c, b, set)
+	report, err := skew.Compare(c, b, set, skew.Options{MinSamples: *minSamples, Unreadable: f.Unreadable()})
 	if err != nil {
 		return fail(stderr, "compare", err)
 	}

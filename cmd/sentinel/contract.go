@@ -56,7 +56,10 @@ func runContractInfer(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return fail(stderr, "contract infer", err)
 	}
-	fmt.Fprintf(stdout, "# Draft contract inferred from %s: review the types, ranges and categories before committing it.\n", *input)
+	fmt.Fprintf(stdout, "# Draft contract inferred from %s: review the types, ranges and categories before committing it.\n"+
+		"# A range is 0 on a side the data never crossed, else a power of ten an order of magnitude past the\n"+
+		"# data's extreme: tighten it to what you know. Out-of-range values and unknown categories are\n"+
+		"# tolerated up to 0.1%% of a window unless a feature says otherwise (docs/configuration.md).\n", *input)
 	_, _ = stdout.Write(out)
 	return exitOK
 }
@@ -70,11 +73,13 @@ func runContractCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sentinel contract check: name at least one contract file")
 		return exitUsage
 	}
+	// An invalid contract is an input error, as it is to compare and baseline:
+	// exit 2, so that one rule reads every command's exit code.
 	code := exitOK
 	for _, path := range fs.Args() {
 		if _, err := config.LoadContract(path); err != nil {
 			fmt.Fprintf(stderr, "%v\n", err)
-			code = exitFindings
+			code = exitUsage
 			continue
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", path)

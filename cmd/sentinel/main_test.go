@@ -193,7 +193,7 @@ func TestContractInfer(t *testing.T) {
 		t.Errorf("contract check of the example and the inferred draft: exit %d: %s", code, stderr)
 	}
 	code, _, stderr = run(t, "contract", "check", "../../internal/config/testdata/contracts/bad-type.bad.yml")
-	if code != 1 || !strings.Contains(stderr, "nummeric") {
+	if code != exitUsage || !strings.Contains(stderr, "nummeric") {
 		t.Errorf("contract check of a bad file: exit %d, stderr %s", code, stderr)
 	}
 }

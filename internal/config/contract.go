@@ -1,14 +1,13 @@
-// Package config reads Sentinel's YAML files: per-model data contracts (and, later,
-// the daemon's sentinel.yaml). Files are read strictly: an unknown key is an error,
+// Package config reads Sentinel's YAML files: per-model data contracts and the
+// daemon's sentinel.yaml. Files are read strictly: an unknown key is an error,
 // because a misspelt threshold that is silently ignored is a monitor that never
-// fires.
+// fires. Every problem is reported in the file's own terms: the line, the key's
+// path, what is allowed there.
 package config
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"time"
@@ -85,6 +84,33 @@ func (m DriftMethod) appliesTo(t FeatureType) bool {
 // DefaultMaxCategories bounds the category counts kept per feature.
 const DefaultMaxCategories = 100
 
+// Built-in tolerances, used when neither the feature nor the contract's defaults
+// give one. Each is the share of a window's values that may break the rule
+// before the window is in breach; the daemon treats it as the rate expected of
+// healthy traffic and flags a window whose count is significantly above rate × n.
+//
+// Out-of-range values and unknown categories occur in healthy traffic: a range
+// or category list written from a training sample misses the rare tail value and
+// the rare category, so one in a thousand is tolerated. A value of the wrong
+// type is never healthy: it is a producer sending what the model cannot read,
+// so none is tolerated.
+const (
+	DefaultMaxOutOfRangeRate      = 0.001
+	DefaultMaxUnknownCategoryRate = 0.001
+	DefaultMaxWrongTypeRate       = 0.0
+)
+
+// Severity says how urgently a breach needs a person: it becomes the alert's
+// severity label. Empty leaves each alert its own default.
+type Severity string
+
+// Severities.
+const (
+	Critical Severity = "critical"
+	Warning  Severity = "warning"
+	Info     Severity = "info"
+)
+
 // Contract is one model's data contract.
 type Contract struct {
 	Model         string        `yaml:"model"`
@@ -94,7 +120,28 @@ type Contract struct {
 	Seasonality   time.Duration `yaml:"seasonality,omitempty"`
 	Drift         DriftRule     `yaml:"drift,omitempty"`
 	MaxCategories int           `yaml:"max_categories,omitempty"`
-	Features      []Feature     `yaml:"features"`
+	// Severity is every feature's severity unless the feature sets its own.
+	Severity Severity `yaml:"severity,omitempty"`
+	// Defaults are the tolerances of the features that set none.
+	Defaults Tolerances `yaml:"defaults,omitempty"`
+	Features []Feature  `yaml:"features"`
+}
+
+// Tolerances are the shares of a window's values that may break a rule before
+// the window is in breach, each in [0, 1]. A feature's own value wins over the
+// contract's defaults, which win over the built-in ones.
+type Tolerances struct {
+	// MaxNullRate applies to nullable features only: any null breaks a feature
+	// that is not nullable. It has no built-in default (a nullable feature's
+	// nulls are then not limited).
+	MaxNullRate *float64 `yaml:"max_null_rate,omitempty"`
+	// MaxOutOfRangeRate applies to numeric features with a min or a max.
+	MaxOutOfRangeRate *float64 `yaml:"max_out_of_range_rate,omitempty"`
+	// MaxUnknownCategoryRate applies to categorical features that list their
+	// categories.
+	MaxUnknownCategoryRate *float64 `yaml:"max_unknown_category_rate,omitempty"`
+	// MaxWrongTypeRate applies to every feature.
+	MaxWrongTypeRate *float64 `yaml:"max_wrong_type_rate,omitempty"`
 }
 
 // Prediction describes the model's output.
@@ -118,39 +165,38 @@ type Feature struct {
 	Min        *float64    `yaml:"min,omitempty"`
 	Max        *float64    `yaml:"max,omitempty"`
 	Categories []string    `yaml:"categories,omitempty"`
-	// MaxNullRate is the largest share of nulls that is not a violation; only
-	// meaningful with nullable: true, since any null breaks a non-nullable feature.
-	MaxNullRate *float64  `yaml:"max_null_rate,omitempty"`
-	Drift       DriftRule `yaml:"drift,omitempty"`
+	// Tolerances, after ApplyDefaults, hold the effective value of each tolerance
+	// that applies to the feature and nil for those that do not (no min or max,
+	// no category list, not nullable): the checks read them from here alone.
+	Tolerances `yaml:",inline"`
+	Drift      DriftRule `yaml:"drift,omitempty"`
+	// Severity, after ApplyDefaults, is the feature's own or the contract's; a
+	// feature not worth waking anyone for is marked warning or info.
+	Severity Severity `yaml:"severity,omitempty"`
 }
 
-// LoadContract reads and validates a contract file.
+// LoadContract reads and validates a contract file. Its error, a *Problems,
+// names the file on every line.
 func LoadContract(path string) (*Contract, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading contract: %w", err)
 	}
-	c, err := ParseContract(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return c, nil
+	return parseContract(data, path)
 }
 
 // ParseContract decodes a contract strictly, applies defaults and validates it.
-func ParseContract(data []byte) (*Contract, error) {
+func ParseContract(data []byte) (*Contract, error) { return parseContract(data, "") }
+
+func parseContract(data []byte, file string) (*Contract, error) {
 	var c Contract
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("contract is empty")
-		}
-		return nil, fmt.Errorf("parsing contract: %w", err)
+	lines, err := decodeStrict(data, &c, "contract")
+	if err != nil {
+		return nil, locate(err, file, nil)
 	}
 	c.ApplyDefaults()
 	if err := c.Validate(); err != nil {
-		return nil, err
+		return nil, locate(err, file, lines)
 	}
 	return &c, nil
 }
@@ -188,101 +234,193 @@ func (c *Contract) ApplyDefaults() {
 				f.Drift.Threshold = &t
 			}
 		}
+		c.resolveTolerances(f)
+		if f.Severity == "" {
+			f.Severity = c.Severity
+		}
 	}
 }
 
-// Validate reports every problem of the contract, each naming its field and value.
-func (c *Contract) Validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+// resolveTolerances gives f the effective value of each tolerance that applies
+// to it, and leaves the others nil.
+func (c *Contract) resolveTolerances(f *Feature) {
+	pick := func(own, contract *float64, builtIn float64) *float64 {
+		switch {
+		case own != nil:
+			return own
+		case contract != nil:
+			// Shared, not copied: Validate reports a bad default once, at
+			// defaults, rather than again at every feature that inherits it.
+			return contract
+		}
+		return &builtIn
 	}
+	d := c.Defaults
+	if f.Nullable && f.MaxNullRate == nil {
+		f.MaxNullRate = d.MaxNullRate
+	}
+	if f.Type == Numeric && (f.Min != nil || f.Max != nil) {
+		f.MaxOutOfRangeRate = pick(f.MaxOutOfRangeRate, d.MaxOutOfRangeRate, DefaultMaxOutOfRangeRate)
+	}
+	if f.Type == Categorical && len(f.Categories) > 0 {
+		f.MaxUnknownCategoryRate = pick(f.MaxUnknownCategoryRate, d.MaxUnknownCategoryRate, DefaultMaxUnknownCategoryRate)
+	}
+	f.MaxWrongTypeRate = pick(f.MaxWrongTypeRate, d.MaxWrongTypeRate, DefaultMaxWrongTypeRate)
+}
+
+// Validate reports every problem of the contract, each naming its field and
+// value. Its error is a *Problems.
+func (c *Contract) Validate() error {
+	var p problemList
 	if c.Model == "" {
-		bad("model", "is required")
+		p.add("model", "is required")
 	}
 	if c.Prediction != nil {
 		switch c.Prediction.Kind {
 		case Probability, Score, Class, Regression:
 		default:
-			bad("prediction.kind", "unknown kind %q (want probability, score, class or regression)", c.Prediction.Kind)
+			p.add("prediction.kind", "unknown kind %q (want probability, score, class or regression)", c.Prediction.Kind)
 		}
 	}
 	if c.Seasonality < 0 {
-		bad("seasonality", "must not be negative, got %s", c.Seasonality)
+		p.add("seasonality", "must not be negative, got %s", c.Seasonality)
 	}
 	if c.MaxCategories < 1 {
-		bad("max_categories", "must be at least 1, got %d", c.MaxCategories)
+		p.add("max_categories", "must be at least 1, got %d", c.MaxCategories)
 	}
-	validateRule("drift", c.Drift, "", bad)
+	validateSeverity(&p, "severity", c.Severity)
+	validateRule(&p, "drift", c.Drift, "")
+	d := c.Defaults
+	for _, r := range []struct {
+		key string
+		v   *float64
+	}{{"max_null_rate", d.MaxNullRate}, {"max_out_of_range_rate", d.MaxOutOfRangeRate},
+		{"max_unknown_category_rate", d.MaxUnknownCategoryRate}, {"max_wrong_type_rate", d.MaxWrongTypeRate}} {
+		validateRate(&p, "defaults."+r.key, r.v)
+	}
 	if len(c.Features) == 0 {
-		bad("features", "at least one feature is required")
+		p.add("features", "at least one feature is required")
 	}
 	seen := make(map[string]int, len(c.Features))
-	for i, f := range c.Features {
-		field := fmt.Sprintf("features[%d]", i)
-		if f.Name != "" {
-			field = fmt.Sprintf("features[%d] (%s)", i, f.Name)
-		}
-		if f.Name == "" {
-			bad(field+".name", "is required")
-		} else if j, dup := seen[f.Name]; dup {
-			bad(field+".name", "duplicate feature %q, first defined at features[%d]", f.Name, j)
-		} else {
-			seen[f.Name] = i
-		}
-		switch f.Type {
-		case Numeric, Categorical, Boolean:
-		case "":
-			bad(field+".type", "is required (numeric, categorical or boolean)")
-		default:
-			bad(field+".type", "unknown type %q (want numeric, categorical or boolean)", f.Type)
-		}
-		if f.Type != Numeric && (f.Min != nil || f.Max != nil) {
-			bad(field, "min and max apply only to numeric features, not %s", f.Type)
-		}
-		for name, v := range map[string]*float64{"min": f.Min, "max": f.Max} {
-			if v != nil && (math.IsNaN(*v) || math.IsInf(*v, 0)) {
-				bad(field+"."+name, "must be a finite number, got %v", *v)
-			}
-		}
-		if f.Min != nil && f.Max != nil && *f.Min > *f.Max {
-			bad(field, "min %v is greater than max %v", *f.Min, *f.Max)
-		}
-		if len(f.Categories) > 0 && f.Type != Categorical {
-			bad(field+".categories", "apply only to categorical features, not %s", f.Type)
-		}
-		cats := make(map[string]bool, len(f.Categories))
-		for _, cat := range f.Categories {
-			if cats[cat] {
-				bad(field+".categories", "duplicate category %q", cat)
-			}
-			cats[cat] = true
-		}
-		if r := f.MaxNullRate; r != nil {
-			if !(*r >= 0 && *r <= 1) {
-				bad(field+".max_null_rate", "must be in [0, 1], got %v", *r)
-			} else if !f.Nullable {
-				bad(field+".max_null_rate", "is set but the feature is not nullable")
-			}
-		}
-		validateRule(field+".drift", f.Drift, f.Type, bad)
+	for i := range c.Features {
+		c.validateFeature(&p, i, seen)
 	}
-	return errors.Join(errs...)
+	return p.err()
 }
 
-func validateRule(field string, r DriftRule, t FeatureType, bad func(string, string, ...any)) {
+func (c *Contract) validateFeature(p *problemList, i int, seen map[string]int) {
+	f := &c.Features[i]
+	field := fmt.Sprintf("features[%d]", i)
+	if f.Name != "" {
+		field = fmt.Sprintf("features[%d] (%s)", i, f.Name)
+	}
+	if f.Name == "" {
+		p.add(field+".name", "is required")
+	} else if j, dup := seen[f.Name]; dup {
+		p.add(field+".name", "duplicate feature %q, first defined at features[%d]", f.Name, j)
+	} else {
+		seen[f.Name] = i
+	}
+	switch f.Type {
+	case Numeric, Categorical, Boolean:
+	case "":
+		p.add(field+".type", "is required (numeric, categorical or boolean)")
+	default:
+		p.add(field+".type", "unknown type %q (want numeric, categorical or boolean)", f.Type)
+	}
+	if f.Type != Numeric && (f.Min != nil || f.Max != nil) {
+		p.add(field, "min and max apply only to numeric features, not %s", f.Type)
+	}
+	for _, b := range []struct {
+		key string
+		v   *float64
+	}{{"min", f.Min}, {"max", f.Max}} {
+		if b.v != nil && (math.IsNaN(*b.v) || math.IsInf(*b.v, 0)) {
+			p.add(field+"."+b.key, "must be a finite number, got %v", *b.v)
+		}
+	}
+	if f.Min != nil && f.Max != nil && *f.Min > *f.Max {
+		p.add(field, "min %v is greater than max %v", *f.Min, *f.Max)
+	}
+	if len(f.Categories) > 0 && f.Type != Categorical {
+		p.add(field+".categories", "apply only to categorical features, not %s", f.Type)
+	}
+	cats := make(map[string]bool, len(f.Categories))
+	for _, cat := range f.Categories {
+		if cats[cat] {
+			p.add(field+".categories", "duplicate category %q", cat)
+		}
+		cats[cat] = true
+	}
+	d := c.Defaults
+	// A value shared with the defaults was inherited and is judged there.
+	own := func(v, def *float64) *float64 {
+		if v == def {
+			return nil
+		}
+		return v
+	}
+	if r := own(f.MaxNullRate, d.MaxNullRate); r != nil && validateRate(p, field+".max_null_rate", r) && !f.Nullable {
+		p.add(field+".max_null_rate", "is set but the feature is not nullable")
+	}
+	if r := own(f.MaxOutOfRangeRate, d.MaxOutOfRangeRate); r != nil && validateRate(p, field+".max_out_of_range_rate", r) {
+		switch {
+		case f.Type != Numeric:
+			p.add(field+".max_out_of_range_rate", "applies only to numeric features, not %s", f.Type)
+		case f.Min == nil && f.Max == nil:
+			p.add(field+".max_out_of_range_rate", "is set but the feature has neither min nor max")
+		}
+	}
+	if r := own(f.MaxUnknownCategoryRate, d.MaxUnknownCategoryRate); r != nil && validateRate(p, field+".max_unknown_category_rate", r) {
+		switch {
+		case f.Type != Categorical:
+			p.add(field+".max_unknown_category_rate", "applies only to categorical features, not %s", f.Type)
+		case len(f.Categories) == 0:
+			p.add(field+".max_unknown_category_rate", "is set but the feature lists no categories")
+		}
+	}
+	validateRate(p, field+".max_wrong_type_rate", own(f.MaxWrongTypeRate, d.MaxWrongTypeRate))
+	if f.Severity != c.Severity {
+		validateSeverity(p, field+".severity", f.Severity)
+	}
+	rule := f.Drift
+	if rule.Threshold == c.Drift.Threshold {
+		rule.Threshold = nil // the model-wide threshold, judged at drift.threshold
+	}
+	validateRule(p, field+".drift", rule, f.Type)
+}
+
+// validateRate reports a tolerance outside [0, 1]; it returns whether v is
+// absent or valid.
+func validateRate(p *problemList, field string, v *float64) bool {
+	if v != nil && !(*v >= 0 && *v <= 1) {
+		p.add(field, "must be a share in [0, 1], got %v", *v)
+		return false
+	}
+	return true
+}
+
+func validateSeverity(p *problemList, field string, s Severity) {
+	switch s {
+	case "", Critical, Warning, Info:
+	default:
+		p.add(field, "unknown severity %q (want critical, warning or info)", s)
+	}
+}
+
+func validateRule(p *problemList, field string, r DriftRule, t FeatureType) {
 	if _, ok := r.Method.DefaultThreshold(); !ok {
-		bad(field+".method", "unknown method %q (want psi, js_divergence, l_infinity, ks_p_value, wasserstein_normed or chi2_p_value)", r.Method)
+		p.add(field+".method", "unknown method %q (want psi, js_divergence, l_infinity, ks_p_value, wasserstein_normed or chi2_p_value)", r.Method)
 		return
 	}
 	if t != "" && !r.Method.appliesTo(t) {
-		bad(field+".method", "%s does not apply to %s features", r.Method, t)
+		p.add(field+".method", "%s does not apply to %s features", r.Method, t)
 	}
 	if r.Threshold != nil && (math.IsNaN(*r.Threshold) || *r.Threshold < 0) {
-		bad(field+".threshold", "must be a non-negative number, got %v", *r.Threshold)
+		p.add(field+".threshold", "must be a non-negative number, got %v", *r.Threshold)
 	}
 	if r.Threshold != nil && r.Method.Below() && *r.Threshold > 1 {
-		bad(field+".threshold", "a p-value threshold must be in [0, 1], got %v", *r.Threshold)
+		p.add(field+".threshold", "a p-value threshold must be in [0, 1], got %v", *r.Threshold)
 	}
 }
 

@@ -1,7 +1,12 @@
 package config
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -25,22 +30,50 @@ func TestGoodContracts(t *testing.T) {
 	}
 }
 
-// TestBadContracts checks that every error names the file, the field and what is
-// wrong with it.
+// TestBadContracts holds every bad contract in testdata to its exact message:
+// each line names the file, the line, the key's path in YAML and what is wrong.
 func TestBadContracts(t *testing.T) {
+	const allowedInFeature = "(keys allowed here: name, type, nullable, min, max, categories, max_null_rate, max_out_of_range_rate, " +
+		"max_unknown_category_rate, max_wrong_type_rate, drift, severity)"
+	const allowedAtTop = "model, model_version, trained_at, prediction, seasonality, drift, max_categories, severity, defaults, features"
 	tests := map[string][]string{
-		"unknown-key.bad.yml": {"field maximum not found"},
-		"bad-type.bad.yml":    {`features[0] (plan).type: unknown type "nummeric"`},
-		"min-max.bad.yml":     {"features[0] (tenure_days): min 10 is greater than max 1"},
-		"duplicate.bad.yml":   {`features[1] (plan).name: duplicate feature "plan", first defined at features[0]`},
-		"method.bad.yml":      {"features[0] (plan).drift.method: ks_p_value does not apply to categorical features"},
-		"no-model.bad.yml":    {"model: is required"},
-		"null-rate.bad.yml":   {"features[0] (plan).max_null_rate: is set but the feature is not nullable"},
-		"pvalue.bad.yml":      {"drift.threshold: a p-value threshold must be in [0, 1], got 5"},
-		"prediction.bad.yml":  {`prediction.kind: unknown kind "probabilty"`},
-		"empty.bad.yml":       {"contract is empty"},
-		"many.bad.yml": {"features[0] (a): min and max apply only to numeric features, not boolean",
-			"features[1].name: is required"},
+		"unknown-key.bad.yml": {"line 5: features[0] (tenure_days).maximum: unknown key " + allowedInFeature},
+		"typo.bad.yml":        {"line 8: features[1] (age).max_nul_rate: unknown key; did you mean max_null_rate? " + allowedInFeature},
+		"misplaced.bad.yml": {"line 2: max_null_rate: unknown key at the top level; it belongs in defaults or in features[n] " +
+			"(keys allowed at the top level: " + allowedAtTop + ")"},
+		"not-a-number.bad.yml": {`line 5: features[0] (tenure_days).min: "ten" is not a number`,
+			`line 6: features[0] (tenure_days).nullable: "maybe" is not true or false`},
+		"duration.bad.yml":         {`line 2: seasonality: "1 day" is not a duration (like 90s, 5m, 1h)`},
+		"duration-unit.bad.yml":    {`line 2: seasonality: "24" is not a duration: give it a unit (like 90s, 5m, 1h)`},
+		"timestamp.bad.yml":        {`line 2: trained_at: "last tuesday" is not a timestamp (like 2026-11-01 or 2026-11-01T00:00:00Z)`},
+		"whole-number.bad.yml":     {`line 2: max_categories: "2.5" is not a whole number`},
+		"features-mapping.bad.yml": {`line 3: features: a set of keys is not a list (write [a, b], or one "- item" per line)`},
+		"twice.bad.yml":            {"line 5: features[0] (plan).type: key given twice (first at line 4)"},
+		"syntax.bad.yml":           {"line 3: did not find expected ',' or ']'"},
+		"list.bad.yml":             {"line 1: a list is not a set of keys (want key: value lines, the keys being " + allowedAtTop + ")"},
+		"two-documents.bad.yml":    {"line 5: a second YAML document (after ---): a contract file holds one"},
+		"empty.bad.yml":            {"contract is empty"},
+		"aliases.bad.yml":          {"line 4: aliases expand to too many values; write the file without them"},
+		"bad-type.bad.yml":         {`line 4: features[0] (plan).type: unknown type "nummeric" (want numeric, categorical or boolean)`},
+		"min-max.bad.yml":          {"line 3: features[0] (tenure_days): min 10 is greater than max 1"},
+		"duplicate.bad.yml":        {`line 5: features[1] (plan).name: duplicate feature "plan", first defined at features[0]`},
+		"method.bad.yml":           {"line 6: features[0] (plan).drift.method: ks_p_value does not apply to categorical features"},
+		"no-model.bad.yml":         {"model: is required"},
+		"null-rate.bad.yml":        {"line 5: features[0] (plan).max_null_rate: is set but the feature is not nullable"},
+		// Reported once, at the model: the feature inherits the bad threshold.
+		"pvalue.bad.yml":     {"line 4: drift.threshold: a p-value threshold must be in [0, 1], got 5"},
+		"prediction.bad.yml": {`line 3: prediction.kind: unknown kind "probabilty" (want probability, score, class or regression)`},
+		"many.bad.yml": {"line 3: features[0] (a): min and max apply only to numeric features, not boolean",
+			"line 6: features[1].name: is required"},
+		"tolerances.bad.yml": {
+			`line 2: severity: unknown severity "page" (want critical, warning or info)`,
+			"line 4: defaults.max_out_of_range_rate: must be a share in [0, 1], got 1.5",
+			"line 8: features[0] (tenure_days).max_unknown_category_rate: applies only to categorical features, not numeric",
+			"line 11: features[1] (plan).max_unknown_category_rate: is set but the feature lists no categories",
+			"line 12: features[1] (plan).max_wrong_type_rate: must be a share in [0, 1], got -1",
+			"line 15: features[2] (amount).max_out_of_range_rate: is set but the feature has neither min nor max",
+			`line 16: features[2] (amount).severity: unknown severity "urgent" (want critical, warning or info)`,
+		},
 	}
 	files, err := filepath.Glob("testdata/contracts/*.bad.yml")
 	if err != nil {
@@ -52,20 +85,34 @@ func TestBadContracts(t *testing.T) {
 	for name, wants := range tests {
 		path := filepath.Join("testdata", "contracts", name)
 		_, err := LoadContract(path)
-		if err == nil {
-			t.Errorf("%s: loaded without error", name)
-			continue
-		}
-		if !strings.HasPrefix(err.Error(), path+": ") {
-			t.Errorf("%s: error %q does not start with the file name", name, err)
-		}
-		for _, want := range wants {
-			if !strings.Contains(err.Error(), want) {
-				t.Errorf("%s: error %q does not contain %q", name, err, want)
-			}
-		}
+		checkProblems(t, path, err, wants)
 	}
 }
+
+// checkProblems compares err, line by line, with the file's name and wants.
+func checkProblems(t *testing.T, path string, err error, wants []string) {
+	t.Helper()
+	if err == nil {
+		t.Errorf("%s: loaded without error", path)
+		return
+	}
+	var want strings.Builder
+	for i, w := range wants {
+		if i > 0 {
+			want.WriteByte('\n')
+		}
+		want.WriteString(path + ": " + w)
+	}
+	if err.Error() != want.String() {
+		t.Errorf("%s: error\n%s\nwant\n%s", path, err, want.String())
+	}
+	if goName.MatchString(err.Error()) {
+		t.Errorf("%s: error %q speaks Go, not YAML", path, err)
+	}
+}
+
+// goName matches what yaml.v3 and encoding/json say about Go types.
+var goName = regexp.MustCompile(`config\.|time\.|float64|\bu?int(8|16|32|64)?\b|\bstruct\b|\bGo\b|!!`)
 
 func TestDefaults(t *testing.T) {
 	c, err := ParseContract([]byte(`
@@ -113,4 +160,111 @@ func TestMarshalRoundTrip(t *testing.T) {
 	if back.Seasonality != c.Seasonality || len(back.Features) != len(c.Features) || !back.TrainedAt.Equal(c.TrainedAt) {
 		t.Errorf("round trip changed the contract:\n%s", out)
 	}
+}
+
+// TestTolerances checks the effective tolerances and severities after Load: the
+// feature's own, else the contract's defaults, else the built-in ones; nil where
+// the rule cannot apply.
+func TestTolerances(t *testing.T) {
+	c, err := LoadContract("testdata/contracts/tolerances.good.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	show := func(v *float64) string {
+		if v == nil {
+			return "-"
+		}
+		return fmt.Sprint(*v)
+	}
+	tests := []struct {
+		feature                                 string
+		null, outOfRange, unknownCat, wrongType string
+		severity                                Severity
+	}{
+		{"tenure_days", "-", "0.005", "-", "0", Critical}, // not nullable; range from defaults
+		{"age", "0.02", "0.01", "-", "0", Critical},       // null rate from defaults, its own range rate
+		{"plan", "-", "-", "0.001", "0", Warning},         // built-in unknown-category rate
+		{"referrer", "0.5", "-", "-", "0.001", Info},      // no categories: no unknown-category rate
+		{"is_trial", "-", "-", "-", "0", Critical},
+	}
+	for _, tc := range tests {
+		f := c.Feature(tc.feature)
+		got := []string{show(f.MaxNullRate), show(f.MaxOutOfRangeRate), show(f.MaxUnknownCategoryRate), show(f.MaxWrongTypeRate), string(f.Severity)}
+		want := []string{tc.null, tc.outOfRange, tc.unknownCat, tc.wrongType, string(tc.severity)}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("%s: null, out of range, unknown category, wrong type, severity = %v, want %v", tc.feature, got, want)
+		}
+	}
+	// Without defaults or severity: the built-in tolerances and no severity.
+	c, err = ParseContract([]byte("model: m\nfeatures:\n  - {name: x, type: numeric, max: 1, nullable: true}\n  - {name: c, type: categorical, categories: [a]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, cat := c.Feature("x"), c.Feature("c")
+	if x.MaxNullRate != nil || *x.MaxOutOfRangeRate != DefaultMaxOutOfRangeRate || *x.MaxWrongTypeRate != DefaultMaxWrongTypeRate ||
+		*cat.MaxUnknownCategoryRate != DefaultMaxUnknownCategoryRate || x.Severity != "" {
+		t.Errorf("built-in tolerances: %+v, %+v", x.Tolerances, cat.Tolerances)
+	}
+}
+
+func TestClosestKey(t *testing.T) {
+	keys := []string{"name", "type", "nullable", "max_null_rate", "max_out_of_range_rate", "severity"}
+	for key, want := range map[string]string{
+		"max_nul_rate":           "max_null_rate",
+		"max_null_rte":           "max_null_rate",
+		"nulable":                "nullable",
+		"tpye":                   "type", // a transposition is one slip
+		"Name":                   "name",
+		"maximum":                "",
+		"max_out_of_range":       "", // five edits: too far to guess
+		"sevrity":                "severity",
+		"x":                      "",
+		"max_out_of_range_rat":   "max_out_of_range_rate",
+		"max_out_of_range_rates": "max_out_of_range_rate",
+	} {
+		if got := closest(key, keys); got != want {
+			t.Errorf("closest(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
+
+// FuzzParseContract: any input either parses into a contract that survives a
+// round trip through Marshal, or fails with problems said in YAML's terms.
+func FuzzParseContract(f *testing.F) {
+	files, err := filepath.Glob("testdata/contracts/*.yml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("model: m\nfeatures: [{name: a, type: numeric, min: &x 1, max: *x}]\n"))
+	f.Add([]byte("model: m\nbase: &b {type: numeric}\nfeatures: [{<<: *b, name: a}]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseContract(data)
+		if err != nil {
+			var p *Problems
+			if !errors.As(err, &p) || len(p.List) == 0 {
+				t.Fatalf("error %v (%T) is not a list of problems", err, err)
+			}
+			// A Go-looking word may appear only when it was in the input.
+			for _, m := range goName.FindAllString(err.Error(), -1) {
+				if !bytes.Contains(data, []byte(m)) {
+					t.Fatalf("error %q speaks Go, not YAML", err)
+				}
+			}
+			return
+		}
+		out, err := c.Marshal()
+		if err != nil {
+			t.Fatalf("marshal: %v", err)
+		}
+		if _, err := ParseContract(out); err != nil {
+			t.Fatalf("a valid contract does not read back: %v\n%s", err, out)
+		}
+	})
 }

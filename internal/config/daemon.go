@@ -1,17 +1,12 @@
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
 // Daemon is sentinel.yaml, the configuration of `sentinel run`.
@@ -179,14 +174,15 @@ type Listen struct {
 
 // LoadDaemon reads, defaults and validates sentinel.yaml. Relative contract and
 // baseline paths are taken from the file's directory, as a ConfigMap mounts them.
+// Its error, a *Problems, names the file on every line.
 func LoadDaemon(path string) (*Daemon, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading configuration: %w", err)
 	}
-	d, err := ParseDaemon(data)
+	d, err := parseDaemon(data, path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	dir := filepath.Dir(path)
 	for i := range d.Models {
@@ -202,21 +198,23 @@ func LoadDaemon(path string) (*Daemon, error) {
 }
 
 // ParseDaemon decodes sentinel.yaml strictly, applies defaults and validates it.
-func ParseDaemon(data []byte) (*Daemon, error) {
+func ParseDaemon(data []byte) (*Daemon, error) { return parseDaemon(data, "") }
+
+func parseDaemon(data []byte, file string) (*Daemon, error) {
 	d := DefaultDaemon()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(d); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("configuration is empty")
-		}
-		return nil, fmt.Errorf("parsing configuration: %w", err)
+	lines, err := decodeStrict(data, d, "configuration")
+	if err != nil {
+		return nil, locate(err, file, nil)
 	}
 	if err := d.Validate(); err != nil {
-		return nil, err
+		return nil, locate(err, file, lines)
 	}
 	return d, nil
 }
+
+// DefaultMinSamples is drift.min_samples unless set, and compare's --min-samples:
+// below a hundred values on a side, distribution statistics are noise.
+const DefaultMinSamples = 100
 
 // DefaultDaemon returns the defaults that sentinel.yaml overrides.
 func DefaultDaemon() *Daemon {
@@ -226,7 +224,7 @@ func DefaultDaemon() *Daemon {
 		ClickHouse: ClickHouse{Database: "sentinel"},
 		Windows: Windows{Size: time.Minute, AllowedLateness: 30 * time.Second, MaxFutureSkew: 5 * time.Minute, MaxAge: 7 * 24 * time.Hour,
 			LateHorizon: time.Hour},
-		Drift:           DriftConfig{ReferencePeriod: time.Hour, MinSamples: 100},
+		Drift:           DriftConfig{ReferencePeriod: time.Hour, MinSamples: DefaultMinSamples},
 		Staleness:       Staleness{CheckInterval: 15 * time.Second, MaxSilence: 5 * time.Minute},
 		Anomaly:         Anomaly{Enabled: true, FitAfter: 60, HistoryWindows: 2 * 24 * 60, FalseAlarmRate: 0.002},
 		Labels:          Labels{MaxDelay: 24 * time.Hour, MaxPending: 1_000_000},
@@ -236,12 +234,11 @@ func DefaultDaemon() *Daemon {
 	}
 }
 
-// Validate reports every problem, each naming its field and value.
+// Validate reports every problem, each naming its field and value. Its error
+// is a *Problems.
 func (d *Daemon) Validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
-	}
+	var p problemList
+	bad := p.add
 	k := d.Kafka
 	if len(k.Brokers) == 0 {
 		bad("kafka.brokers", "at least one broker is required")
@@ -361,5 +358,5 @@ func (d *Daemon) Validate() error {
 	if d.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", "must be positive, got %s", d.ShutdownTimeout)
 	}
-	return errors.Join(errs...)
+	return p.err()
 }

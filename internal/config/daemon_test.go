@@ -80,9 +80,42 @@ func TestLoadDaemon(t *testing.T) {
 	if d.Windows.Size != time.Minute || d.ShutdownTimeout != 30*time.Second || d.Kafka.ClientID != "sentinel" {
 		t.Errorf("defaults not applied: %+v", d)
 	}
-	_, err = LoadDaemon("testdata/daemon/sentinel-typo.bad.yml")
-	if err == nil || !strings.Contains(err.Error(), "sentinel-typo.bad.yml") || !strings.Contains(err.Error(), "field grup_id not found") {
-		t.Errorf("typo: error %v, want the file and the unknown field", err)
+}
+
+// TestBadDaemon holds every bad sentinel.yaml in testdata to its exact message.
+func TestBadDaemon(t *testing.T) {
+	tests := map[string][]string{
+		"sentinel-typo.bad.yml": {"line 4: kafka.grup_id: unknown key; did you mean group_id? " +
+			"(keys allowed here: brokers, group_id, client_id, topics, tls, sasl, max_message_bytes)"},
+		"window-size.bad.yml": {`line 7: windows.size: "5 minutes" is not a duration (like 90s, 5m, 1h)`},
+		"misplaced.bad.yml": {"line 8: models[0].max_delay: unknown key here; it belongs in labels or in keyed_skew " +
+			"(keys allowed here: contract, baseline)"},
+		"types.bad.yml": {
+			`line 3: kafka.brokers: "localhost:9092" is not a list (write [a, b], or one "- item" per line)`,
+			`line 5: kafka.max_message_bytes: "1MB" is not a whole number`,
+			`line 9: anomaly.enabled: "sometimes" is not true or false`,
+			`line 10: anomaly.false_alarm_rate: "low" is not a number`,
+			`line 12: listen: "9090" is not a set of keys (want key: value lines, the keys being http)`,
+		},
+		"invalid.bad.yml": {
+			"models: at least one model is required",
+			"line 1: kafka.brokers: at least one broker is required", // the nearest key the file has
+			"line 2: kafka.topics.events: is required",
+			`line 4: clickhouse: set exactly one of dsn and dsn_from`,
+			"line 9: drift.reference_period: 30s is shorter than a window (1m0s)",
+		},
+	}
+	files, err := filepath.Glob("testdata/daemon/*.bad.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != len(tests) {
+		t.Errorf("%d bad configurations in testdata, %d in the table", len(files), len(tests))
+	}
+	for name, wants := range tests {
+		path := filepath.Join("testdata", "daemon", name)
+		_, err := LoadDaemon(path)
+		checkProblems(t, path, err, wants)
 	}
 }
 

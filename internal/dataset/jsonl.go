@@ -13,11 +13,12 @@ import (
 // JSONL reads one JSON object per line: a flat object whose members are features,
 // or an event envelope whose "features" object holds them. Blank lines are skipped.
 type JSONL struct {
-	r    *bufio.Reader
-	dec  *event.Decoder
-	ev   event.Event
-	line int
-	buf  []byte
+	r     *bufio.Reader
+	dec   *event.Decoder
+	ev    event.Event
+	line  int
+	buf   []byte
+	tally tally
 }
 
 // NewJSONL returns a reader of r.
@@ -28,8 +29,15 @@ func NewJSONL(r io.Reader) *JSONL {
 // Columns returns nil: JSON records name their own fields.
 func (j *JSONL) Columns() []string { return nil }
 
-// Next reads the next non-blank line.
-func (j *JSONL) Next(rec *Record) error {
+// Unreadable lists the lines that could not be read so far, by reason.
+func (j *JSONL) Unreadable() []Unreadable { return j.tally.unreadable() }
+
+// Next reads the next non-blank line. At the end of the input it returns
+// io.EOF, or a *MostlyUnreadableError when more than half of the lines could
+// not be read.
+func (j *JSONL) Next(rec *Record) error { return j.tally.count(j.next(rec)) }
+
+func (j *JSONL) next(rec *Record) error {
 	for {
 		line, err := j.readLine()
 		if err != nil {

@@ -1,5 +1,6 @@
 // Package infer drafts a data contract from a sample of training data, for a person
-// to review and commit: types, nullability, ranges and category lists as seen.
+// to review and commit: types, nullability, category lists as seen, and ranges
+// that the sample's extremes do not pin (see bound).
 package infer
 
 import (
@@ -19,11 +20,12 @@ import (
 
 // column is what has been seen of one column.
 type column struct {
-	name              string
-	values, nulls     uint64
-	numeric, boolean  bool // every non-null value so far parses as such
-	min, max          float64
-	categories        map[string]bool
+	name             string
+	values, nulls    uint64
+	numeric, boolean bool // every non-null value so far parses as such
+	min, max         float64
+	categories       map[string]uint64 // occurrences of each value
+
 	tooManyCategories bool
 }
 
@@ -36,7 +38,7 @@ func Contract(ctx context.Context, model string, r dataset.Reader, maxCategories
 		if c, ok := byName[string(name)]; ok {
 			return c
 		}
-		c := &column{name: string(name), numeric: true, boolean: true, min: math.Inf(1), max: math.Inf(-1), categories: make(map[string]bool)}
+		c := &column{name: string(name), numeric: true, boolean: true, min: math.Inf(1), max: math.Inf(-1), categories: make(map[string]uint64)}
 		byName[c.name] = c
 		cols = append(cols, c)
 		return c
@@ -112,14 +114,83 @@ func (c *column) add(v event.Value, text bool, maxCategories int) {
 		return
 	}
 	c.values++
-	if !c.tooManyCategories && !c.categories[string(s)] {
-		if len(c.categories) >= maxCategories {
-			c.tooManyCategories = true
-			c.categories = nil
-		} else {
-			c.categories[string(s)] = true
+	if c.tooManyCategories {
+		return
+	}
+	if n, ok := c.categories[string(s)]; ok {
+		c.categories[string(s)] = n + 1
+	} else if len(c.categories) >= maxCategories {
+		c.tooManyCategories = true
+		c.categories = nil
+	} else {
+		c.categories[string(s)] = 1
+	}
+}
+
+// bound returns the inferred bound on the side of zero where the sample's
+// extreme lies (called with the maximum, and with the negated minimum).
+//
+// A sample's extremes are no bound: the largest of n values grows with n, so
+// healthy traffic passes a training sample's maximum all the time (one value
+// in a few thousand, for a sample of a few thousand). Zero is a bound: a sample
+// that never crosses it says a physical limit (amounts, counts, ages), and a
+// crossing is a real change. On a side the sample does reach, the bound is an
+// order of magnitude past its extreme, rounded up to a power of ten, so that it
+// reads as a limit for the reviewer to confirm or tighten, not as a
+// measurement: a unit error (cents for euros) breaks it, the sample's tail does
+// not. Smaller changes of scale are for the drift statistics.
+func bound(extreme float64) *float64 {
+	if extreme <= 0 {
+		return new(0.0)
+	}
+	exp := math.Ceil(math.Log10(10 * extreme))
+	if math.IsInf(exp, 0) {
+		return nil
+	}
+	// Parsed rather than math.Pow: the bound is then exactly the decimal power
+	// of ten, and prints as one.
+	b, err := strconv.ParseFloat(fmt.Sprintf("1e%d", int(exp)), 64)
+	if err != nil {
+		return nil // beyond the largest float
+	}
+	return &b
+}
+
+// unknownCategoryRate returns the tolerance for categories the sample did not
+// see, or nil when the built-in one suffices.
+//
+// By Good and Turing, the share of traffic in categories a sample never saw is
+// about the share of the sample made of categories seen once. When that is more
+// than a quarter of the built-in tolerance, healthy traffic would break the
+// category list at a rate near the tolerance itself; the draft then sets four
+// times the estimate, rounded up to 1, 2 or 5 × 10^k, so that the unseen tail
+// stays well below the tolerance while a new category carrying a real share of
+// traffic still breaks it.
+func (c *column) unknownCategoryRate() *float64 {
+	var once uint64
+	for _, n := range c.categories {
+		if n == 1 {
+			once++
 		}
 	}
+	unseen := float64(once) / float64(c.values)
+	if unseen <= config.DefaultMaxUnknownCategoryRate/4 {
+		return nil
+	}
+	r := roundUp125(4 * unseen)
+	return &r
+}
+
+// roundUp125 returns the least of 1, 2 and 5 × 10^k at or above x, at most 1.
+func roundUp125(x float64) float64 {
+	exp := math.Floor(math.Log10(x))
+	for _, m := range []float64{1, 2, 5, 10} {
+		v, _ := strconv.ParseFloat(fmt.Sprintf("%ge%d", m, int(exp)), 64)
+		if v >= x {
+			return math.Min(v, 1)
+		}
+	}
+	return 1
 }
 
 func (c *column) number(x float64) {
@@ -141,8 +212,10 @@ func (c *column) feature() config.Feature {
 	case c.numeric:
 		f.Type = config.Numeric
 		if !math.IsInf(c.min, 0) {
-			lo, hi := c.min, c.max
-			f.Min, f.Max = &lo, &hi
+			if f.Min = bound(-c.min); f.Min != nil && *f.Min != 0 {
+				*f.Min = -*f.Min
+			}
+			f.Max = bound(c.max)
 		}
 	default:
 		f.Type = config.Categorical
@@ -151,6 +224,7 @@ func (c *column) feature() config.Feature {
 				f.Categories = append(f.Categories, k)
 			}
 			sort.Strings(f.Categories)
+			f.MaxUnknownCategoryRate = c.unknownCategoryRate()
 		}
 	}
 	return f

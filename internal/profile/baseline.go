@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -146,23 +148,38 @@ func (b *Baseline) Write(w io.Writer) error {
 	return nil
 }
 
-// LoadBaseline reads a baseline file and checks its format version.
+// LoadBaseline reads a baseline file and checks its format version. A file that
+// is not a baseline at all (another JSON document, a CSV given by mistake) is
+// said to be so, rather than reported as a decoding error.
 func LoadBaseline(path string) (*Baseline, error) {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening baseline: %w", err)
 	}
-	defer f.Close()
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%s: baseline file is empty", path)
+	}
+	if data[0] != '{' {
+		return nil, fmt.Errorf("%s is not a Sentinel baseline: not a JSON object", path)
+	}
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return nil, fmt.Errorf("%s: reading baseline: %s", path, describeJSONError(err, data))
+	}
+	version, ok := probe["format_version"]
+	if !ok {
+		return nil, fmt.Errorf("%s is not a Sentinel baseline: no format_version (baselines are written by 'sentinel baseline')", path)
+	}
 	var b Baseline
-	dec := json.NewDecoder(f)
-	if err := dec.Decode(&b); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: baseline file is empty", path)
-		}
-		return nil, fmt.Errorf("%s: reading baseline: %w", path, err)
+	if err := json.Unmarshal(version, &b.FormatVersion); err != nil {
+		return nil, fmt.Errorf("%s is not a Sentinel baseline: format_version is %s, not a version number", path, version)
 	}
 	if b.FormatVersion != FormatVersion {
 		return nil, fmt.Errorf("%s: baseline format version %d is not supported (this sentinel reads version %d): rebuild it with 'sentinel baseline'", path, b.FormatVersion, FormatVersion)
+	}
+	if err := json.Unmarshal(data, &b); err != nil {
+		return nil, fmt.Errorf("%s: reading baseline: %s", path, describeJSONError(err, data))
 	}
 	if _, err := NewSketch(b.RelativeAccuracy); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -186,6 +203,76 @@ func LoadBaseline(path string) (*Baseline, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &b, nil
+}
+
+// describeJSONError says what is wrong with a baseline's JSON without the Go
+// types encoding/json names.
+func describeJSONError(err error, data []byte) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		if syntax.Offset >= int64(len(data)) {
+			return "the JSON ends early (a truncated file?)"
+		}
+		return fmt.Sprintf("invalid JSON at byte %d: %s", syntax.Offset, strings.TrimPrefix(syntax.Error(), "json: "))
+	case errors.As(err, &typ):
+		want := "a number"
+		switch typ.Type.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			want = "a whole number"
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			want = "a count (a whole number, 0 or more)"
+		case reflect.String:
+			want = "a string"
+		case reflect.Bool:
+			want = "true or false"
+		case reflect.Slice, reflect.Array:
+			want = "a list"
+		case reflect.Struct, reflect.Map:
+			want = "an object"
+		}
+		field := typ.Field
+		if field == "" {
+			field = "the document"
+		}
+		return fmt.Sprintf("%s: %s at byte %d where %s belongs", field, jsonKind(typ.Value), typ.Offset, want)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the JSON ends early (a truncated file?)"
+	}
+	return err.Error()
+}
+
+// jsonKind names the JSON value encoding/json reports in a type error.
+func jsonKind(v string) string {
+	switch {
+	case v == "array":
+		return "a list"
+	case v == "object":
+		return "an object"
+	case v == "bool":
+		return "true or false"
+	case v == "string":
+		return "a string"
+	case strings.HasPrefix(v, "number"):
+		return "a number (" + strings.TrimSpace(strings.TrimPrefix(v, "number")) + ")"
+	}
+	return v
+}
+
+// CheckContract reports whether c can be checked against b: the same model,
+// and each feature the baseline has of the contract's type.
+func (b *Baseline) CheckContract(c *config.Contract) error {
+	var errs []error
+	if b.Model != "" && b.Model != c.Model {
+		errs = append(errs, fmt.Errorf("the baseline is of model %q, the contract of %q", b.Model, c.Model))
+	}
+	for _, f := range c.Features {
+		if fb := b.Feature(f.Name); fb != nil && fb.Type != f.Type {
+			errs = append(errs, fmt.Errorf("feature %s is %s in the contract but %s in the baseline", f.Name, f.Type, fb.Type))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Opener opens the training data afresh: the baseline reads it twice.

@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"github.com/sentinel-ml/sentinel/internal/config"
+	"github.com/sentinel-ml/sentinel/internal/dataset"
 	"github.com/sentinel-ml/sentinel/internal/profile"
 	"github.com/sentinel-ml/sentinel/internal/stats"
 )
@@ -28,8 +29,31 @@ type Report struct {
 	UnexpectedOther    uint64            `json:"unexpected_other,omitempty"`
 	// NotInBaseline lists contract features the baseline lacks: no skew statistic
 	// can be computed for them.
-	NotInBaseline []string        `json:"not_in_baseline,omitempty"`
-	Features      []FeatureReport `json:"features"`
+	NotInBaseline []string `json:"not_in_baseline,omitempty"`
+	// RowErrorLines holds, per reason of RowErrors, the first lines it struck.
+	RowErrorLines map[string][]int `json:"row_error_lines,omitempty"`
+	// MinSamples is the fewest values either side needs for the distribution
+	// statistics of a feature to be computed.
+	MinSamples int             `json:"min_samples"`
+	Features   []FeatureReport `json:"features"`
+}
+
+// Options tune Compare.
+type Options struct {
+	// MinSamples: below it on either side, a feature's distribution checks are
+	// skipped, not judged; a handful of values makes PSI and friends noise.
+	MinSamples int
+	// Unreadable are the input's unreadable rows, for their first lines.
+	Unreadable []dataset.Unreadable
+}
+
+// Skipped says why a feature's distribution checks were not run.
+type Skipped struct {
+	Reason string `json:"reason"` // too_few_samples
+	// Side is "sample" or "baseline": the side with too few values.
+	Side       string `json:"side"`
+	Values     uint64 `json:"values"`
+	MinSamples int    `json:"min_samples"`
 }
 
 // FeatureReport is one feature's result. Statistics that do not apply to the
@@ -64,16 +88,24 @@ type FeatureReport struct {
 	// DriftValue is the statistic the drift rule compared, absent when it could not
 	// be computed (no baseline, no values).
 	DriftValue *float64 `json:"drift_value,omitempty"`
+	// Skipped is present when the distribution checks were not run.
+	Skipped *Skipped `json:"skipped,omitempty"`
 }
 
 // Compare checks the profiled sample against the baseline under the contract.
-func Compare(c *config.Contract, b *profile.Baseline, set *profile.Set) (*Report, error) {
+func Compare(c *config.Contract, b *profile.Baseline, set *profile.Set, opts Options) (*Report, error) {
 	r := &Report{
 		Model: c.Model, Rows: set.Records, RowsWithExtraCells: set.ExtraCells,
-		Drifted: []string{}, Violated: []string{}, UnexpectedOther: set.UnexpectedOther,
+		Drifted: []string{}, Violated: []string{}, UnexpectedOther: set.UnexpectedOther, MinSamples: opts.MinSamples,
 	}
 	if len(set.RowErrors) > 0 {
 		r.RowErrors = set.RowErrors
+	}
+	for _, u := range opts.Unreadable {
+		if r.RowErrorLines == nil {
+			r.RowErrorLines = make(map[string][]int)
+		}
+		r.RowErrorLines[u.Reason] = u.Lines
 	}
 	if len(set.Unexpected) > 0 {
 		r.UnexpectedFeatures = set.Unexpected
@@ -103,11 +135,15 @@ func Compare(c *config.Contract, b *profile.Baseline, set *profile.Set) (*Report
 			if err != nil {
 				return nil, err
 			}
+			cur := f.Distribution()
+			if fr.Skipped = tooFew(ref.N, cur.N, opts.MinSamples); fr.Skipped != nil {
+				break
+			}
 			var c stats.Comparison
 			if cf.Type == config.Numeric {
-				c = stats.CompareNumeric(ref, f.Distribution())
+				c = stats.CompareNumeric(ref, cur)
 			} else {
-				c = stats.CompareCategorical(ref, f.Distribution())
+				c = stats.CompareCategorical(ref, cur)
 			}
 			fr.fill(c, cf.Type == config.Numeric)
 			fr.DriftValue = finite(Statistic(c, cf.Drift.Method))
@@ -128,6 +164,17 @@ func Compare(c *config.Contract, b *profile.Baseline, set *profile.Set) (*Report
 		r.Features = append(r.Features, fr)
 	}
 	return r, nil
+}
+
+// tooFew returns why a feature's distribution checks are skipped, or nil.
+func tooFew(baseline, sample float64, minSamples int) *Skipped {
+	switch {
+	case sample < float64(minSamples):
+		return &Skipped{Reason: "too_few_samples", Side: "sample", Values: uint64(sample), MinSamples: minSamples}
+	case baseline < float64(minSamples):
+		return &Skipped{Reason: "too_few_samples", Side: "baseline", Values: uint64(baseline), MinSamples: minSamples}
+	}
+	return nil
 }
 
 // Statistic returns the comparison's value of a drift method's statistic.

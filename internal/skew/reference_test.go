@@ -143,7 +143,7 @@ func compareFile(t *testing.T, c *config.Contract, b *profile.Baseline, path str
 	if err := set.Scan(context.Background(), f); err != nil {
 		t.Fatal(err)
 	}
-	r, err := Compare(c, b, set)
+	r, err := Compare(c, b, set, Options{MinSamples: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 )
@@ -25,7 +26,10 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "model %s: %d rows, %d of %d features drifted, %d with violations\n",
 		r.Model, r.Rows, len(r.Drifted), len(r.Features), len(r.Violated))
 	if len(r.RowErrors) > 0 {
-		fmt.Fprintf(&b, "unreadable rows: %s\n", counts(r.RowErrors))
+		fmt.Fprintf(&b, "unreadable rows: %s\n", r.rowErrors())
+	}
+	if s := r.skipped(); s != "" {
+		b.WriteString(s + "\n")
 	}
 	if r.RowsWithExtraCells > 0 {
 		fmt.Fprintf(&b, "rows with more cells than the header: %d\n", r.RowsWithExtraCells)
@@ -44,6 +48,8 @@ func (r *Report) WriteText(w io.Writer) error {
 		switch {
 		case f.Drift:
 			result = "DRIFT"
+		case f.Skipped != nil:
+			result = "skipped"
 		case f.DriftValue == nil:
 			result = "n/a"
 		}
@@ -82,6 +88,60 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// rowErrors lists the unreadable rows by reason with their first lines:
+// "malformed_csv=3 (lines 12, 40, 41)".
+func (r *Report) rowErrors() string {
+	keys := make([]string, 0, len(r.RowErrors))
+	for k := range r.RowErrors {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, r.RowErrors[k])
+		lines := r.RowErrorLines[k]
+		if len(lines) == 0 {
+			continue
+		}
+		nums := make([]string, len(lines))
+		for j, l := range lines {
+			nums[j] = strconv.Itoa(l)
+		}
+		word := "line"
+		switch {
+		case uint64(len(lines)) < r.RowErrors[k]:
+			word = "first at lines"
+		case len(lines) > 1:
+			word = "lines"
+		}
+		parts[i] += fmt.Sprintf(" (%s %s)", word, strings.Join(nums, ", "))
+	}
+	return strings.Join(parts, " ")
+}
+
+// skipped says which features' distribution checks were skipped, in one line:
+// for the whole sample when it is too small, else feature by feature.
+func (r *Report) skipped() string {
+	var parts []string
+	// Fewer rows than min_samples: every feature is skipped for the same reason.
+	whole := len(r.Features) > 0 && r.Rows < uint64(r.MinSamples)
+	for _, f := range r.Features {
+		s := f.Skipped
+		if s == nil {
+			whole = false
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s (%d values in the %s)", f.Name, s.Values, s.Side))
+	}
+	switch {
+	case whole:
+		return fmt.Sprintf("%d rows: below min_samples %d, distribution checks skipped", r.Rows, r.MinSamples)
+	case len(parts) > 0:
+		return fmt.Sprintf("below min_samples %d, distribution checks skipped: %s", r.MinSamples, strings.Join(parts, ", "))
+	}
+	return ""
 }
 
 func num(v *float64) string {
