@@ -49,6 +49,9 @@ type query struct {
 	// repeat is the variable the panel repeats over, which its queries then
 	// see one value at a time.
 	repeat string
+	// timeSeries is a ClickHouse query in the time series format: a time
+	// column first, then values and the string columns that label them.
+	timeSeries bool
 }
 
 func loadBoards(t *testing.T) []*board {
@@ -115,6 +118,7 @@ func (b *board) read(t *testing.T) {
 					q.lang, q.text = promQL, str(target, "expr")
 				case str(target, "rawSql") != "":
 					q.lang, q.text = sqlQL, str(target, "rawSql")
+					q.timeSeries = num(target, "format") == 0
 				default:
 					t.Errorf("%s: a target with neither expr nor rawSql", q.where)
 					continue

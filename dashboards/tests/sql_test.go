@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/sentinel-ml/sentinel/internal/store/storetest"
 )
@@ -67,6 +68,9 @@ func TestSQL(t *testing.T) {
 				return nil, false
 			}
 			defer rows.Close()
+			if q.timeSeries {
+				checkTimeSeriesColumns(t, q, rows.ColumnTypes())
+			}
 			var first []string
 			count := 0
 			for rows.Next() {
@@ -193,9 +197,10 @@ func goTool(t *testing.T) string {
 }
 
 var (
-	sqlKinds   = regexp.MustCompile(`\bkind\s*(?:=\s*'([^']*)'|IN\s*\(([^)]*)\))`)
-	sqlMetrics = regexp.MustCompile(`\bmetric\s*(?:=\s*'([^']*)'|(?:NOT\s+)?IN\s*\(([^)]*)\))`)
-	sqlString  = regexp.MustCompile(`'([^']*)'`)
+	sqlKinds    = regexp.MustCompile(`\bkind\s*(?:=\s*'([^']*)'|IN\s*\(([^)]*)\))`)
+	sqlMetrics  = regexp.MustCompile(`\bmetric\s*(?:=\s*'([^']*)'|(?:NOT\s+)?IN\s*\(([^)]*)\))`)
+	sqlString   = regexp.MustCompile(`'([^']*)'`)
+	orderByTime = regexp.MustCompile(`ORDER BY time\s*$`)
 )
 
 // checkSQLNames checks the kinds and metrics a query names against the
@@ -212,9 +217,9 @@ func checkSQLNames(t *testing.T, q query) {
 		}
 		return out
 	}
-	// A condition is what lies between ORs or parentheses' ends; the
-	// dashboards pair each kind with its metrics in one.
-	for _, cond := range regexp.MustCompile(`\bOR\b|\)\)`).Split(q.text, -1) {
+	// A condition is what lies between ORs: the dashboards pair each kind
+	// with its metrics in one.
+	for _, cond := range regexp.MustCompile(`\bOR\b`).Split(q.text, -1) {
 		var kinds, metrics []string
 		for _, m := range sqlKinds.FindAllStringSubmatch(cond, -1) {
 			kinds = append(kinds, strs(m)...)
@@ -223,5 +228,27 @@ func checkSQLNames(t *testing.T, q query) {
 			metrics = append(metrics, strs(m)...)
 		}
 		checkCatalogue(t, q.where, kinds, metrics, false)
+	}
+}
+
+// checkTimeSeriesColumns: a time series query returns its time first, then
+// at least one number; strings label the series. Its rows come in time order,
+// which the plugin's long-to-wide conversion needs.
+func checkTimeSeriesColumns(t *testing.T, q query, cols []driver.ColumnType) {
+	t.Helper()
+	if !orderByTime.MatchString(q.text) {
+		t.Errorf("%s: a time series query ends ORDER BY time", q.where)
+	}
+	var types []string
+	numbers := 0
+	for _, c := range cols {
+		typ := c.DatabaseTypeName()
+		types = append(types, c.Name()+" "+typ)
+		if !strings.HasPrefix(typ, "DateTime") && typ != "String" {
+			numbers++
+		}
+	}
+	if len(cols) == 0 || !strings.HasPrefix(cols[0].DatabaseTypeName(), "DateTime") || numbers == 0 {
+		t.Errorf("%s: a time series query returns a time, then numbers; got %v", q.where, types)
 	}
 }
