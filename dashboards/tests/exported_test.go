@@ -16,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/sentinel-ml/sentinel/internal/analyze"
+	"github.com/sentinel-ml/sentinel/internal/daemon"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/ingest/kafkatest"
 	"github.com/sentinel-ml/sentinel/internal/labels"
@@ -81,7 +82,7 @@ func exportedFamilies(t *testing.T) map[string]*family {
 
 	dsn := storetest.DSN(t)
 	db := fmt.Sprintf("sentinel_dashboards_metrics_%d", time.Now().UnixNano())
-	st, err := store.Open(ctx, store.Options{DSN: dsn, Database: db, Registerer: reg})
+	st, err := store.New(store.Options{DSN: dsn, Database: db, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,17 +93,24 @@ func exportedFamilies(t *testing.T) map[string]*family {
 
 	kafka := kafkatest.Start(t, kafkatest.Topic{Name: "events", Partitions: 1}, kafkatest.Topic{Name: "dead", Partitions: 1})
 	conn := ingest.KafkaConn{Brokers: kafka.Brokers()}
-	src, err := ingest.NewKafkaSource(ingest.KafkaOptions{KafkaConn: conn, GroupID: "dashboards", Topics: []string{"events"},
+	group, err := ingest.NewGroup(ingest.KafkaOptions{KafkaConn: conn, GroupID: "dashboards", Topics: []string{"events"},
 		MaxWait: 100 * time.Millisecond, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
+	defer group.Close()
 	dl, err := ingest.NewKafkaDeadLetters(ingest.DeadLetterOptions{KafkaConn: conn, Topic: "dead", Reasons: pipeline.Reasons(), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dl.Close()
+
+	// The daemon's own series (the lag, partitions unreported) register when
+	// it is built; it need not run.
+	if _, err := daemon.New(daemon.Options{Group: group, Store: st, TickEvery: time.Second, CommitEvery: time.Second,
+		Registerer: reg}); err != nil {
+		t.Fatal(err)
+	}
 
 	// The pipeline as replay runs it, over the example's two hours, so that
 	// every kind of check has published its series.
@@ -215,13 +223,13 @@ func checkDaemonRegistry(t *testing.T) {
 	if !strings.Contains(src, want) {
 		t.Fatalf("cmd/sentinel/run.go no longer registers\n%s\nupdate exportedFamilies to what it does", want)
 	}
-	for _, component := range []string{"store.Open(", "ingest.NewKafkaSource(", "ingest.NewKafkaDeadLetters(", "pipeline.OptionsFromConfig("} {
+	for _, component := range []string{"store.New(", "ingest.NewGroup(", "ingest.NewKafkaDeadLetters(", "daemon.New(", "pipeline.OptionsFromConfig("} {
 		if strings.Count(src, component) != 1 {
 			t.Fatalf("cmd/sentinel/run.go: %s is not called once: update exportedFamilies to what the daemon registers", component)
 		}
 	}
-	if n := strings.Count(src, "Registerer: reg"); n != 3 {
-		t.Fatalf("cmd/sentinel/run.go passes its registry %d times, not 3 (store, source, dead letters) besides the pipeline's: update exportedFamilies", n)
+	if n := strings.Count(src, "Registerer: reg"); n != 4 {
+		t.Fatalf("cmd/sentinel/run.go passes its registry %d times, not 4 (store, group, dead letters, daemon) besides the pipeline's: update exportedFamilies", n)
 	}
 }
 
