@@ -24,6 +24,7 @@ test: vet
 	  $(GO) test -count=1 ./...
 	@tool=$$(scripts/helm.sh) && export "$$tool" && cd helm/tests && $(GO) vet ./... && $(GO) test -count=1 ./...
 	@dsn=$$(scripts/clickhouse.sh start) && export "$$dsn" && cd dashboards/tests && $(GO) vet ./... && $(GO) test -count=1 ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=2s
 
 # Benchmarks: Go micro-benchmarks, then compare end to end on a generated
 # 1,000,000-row, 10-column CSV with its throughput and peak memory.
@@ -40,12 +41,15 @@ bench-go:
 bench-compare: build
 	scripts/bench-compare.sh $(BIN)
 
-# Ten seconds of fuzzing per decoder, as a smoke test; run longer by hand. Each
-# target is named whole: -fuzz refuses a pattern that matches two.
-FUZZ_TARGETS = event:FuzzDecode event:FuzzDecodeReuse numparse:FuzzParseFloat dataset:FuzzCSV profile:FuzzSummaryState
+# Fuzzing of every decoder of outside input: FUZZTIME each (make test runs
+# two seconds each as a smoke test; run longer by hand, e.g. FUZZTIME=10m).
+# Each target is named whole: -fuzz refuses a pattern that matches two.
+FUZZ_TARGETS = event:FuzzDecode event:FuzzDecodeReuse numparse:FuzzParseFloat dataset:FuzzCSV dataset:FuzzJSONL \
+  config:FuzzParseContract profile:FuzzSummaryState
+FUZZTIME ?= 10s
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
-	  echo "fuzz $$t"; $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime 10s ./internal/$${t%%:*}/; done
+	  echo "fuzz $$t"; $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./internal/$${t%%:*}/; done
 
 # The offline checks on the shipped example: a baseline from training data, a
 # healthy serving sample that passes, and one with an incident that fails the gate.

@@ -94,4 +94,3 @@ func (p *Progress) Done() {
 		p.done()
 	}
 }
-
