@@ -70,9 +70,12 @@ func compare(t config.FeatureType, ref, cur stats.Distribution) stats.Comparison
 	return stats.CompareCategorical(ref, cur)
 }
 
-// quality reports the feature's contract rates and the schema skew they show. A
-// rate whose contract allows none has threshold 0; one the contract does not
-// constrain is kept without threshold.
+// quality reports the feature's contract rates and the schema skew they show.
+// A rate breaches when the window's count is significantly above what the
+// contract tolerates (max_null_rate, max_wrong_type_rate,
+// max_out_of_range_rate, max_unknown_category_rate; a non-nullable feature
+// tolerates no null); one the contract does not constrain is kept without
+// threshold.
 func quality(r *results, cf *config.Feature, f *profile.Feature) {
 	if f.Rows == 0 {
 		return
@@ -84,8 +87,8 @@ func quality(r *results, cf *config.Feature, f *profile.Feature) {
 	case cf.Nullable:
 		nullLimit = check.NoThreshold()
 	}
-	r.add(check.Quality, cf.Name, check.NullRatio, f.Rate(f.Nulls), nullLimit, check.Above)
-	r.add(check.Quality, cf.Name, check.WrongTypeRatio, f.Rate(f.Violations[profile.WrongType]), 0, check.Above)
+	r.addRate(check.Quality, cf.Name, check.NullRatio, f.Nulls, f.Rows, nullLimit)
+	r.addRate(check.Quality, cf.Name, check.WrongTypeRatio, f.Violations[profile.WrongType], f.Rows, limitOf(cf.MaxWrongTypeRate, 0))
 	r.add(check.Skew, cf.Name, check.MissingRatio, f.Rate(f.Violations[profile.Missing]), 0, check.Above)
 	if present := f.Rows - f.Violations[profile.Missing]; present > 0 {
 		// Mostly the wrong type: the producer changed the feature's type (schema
@@ -97,21 +100,24 @@ func quality(r *results, cf *config.Feature, f *profile.Feature) {
 	case config.Numeric:
 		r.add(check.Quality, cf.Name, check.NaNRatio, f.Rate(f.NaN), check.NoThreshold(), check.Above)
 		r.add(check.Quality, cf.Name, check.InfRatio, f.Rate(f.PosInf+f.NegInf), check.NoThreshold(), check.Above)
-		limit := check.NoThreshold()
-		if cf.Min != nil || cf.Max != nil {
-			limit = 0
-		}
-		r.add(check.Quality, cf.Name, check.OutOfRangeRatio, f.Rate(f.Violations[profile.OutOfRange]), limit, check.Above)
+		r.addRate(check.Quality, cf.Name, check.OutOfRangeRatio, f.Violations[profile.OutOfRange], f.Rows,
+			limitOf(cf.MaxOutOfRangeRate, check.NoThreshold()))
 		if f.Finite > 0 {
 			r.add(check.Quality, cf.Name, check.Mean, f.Mean, check.NoThreshold(), check.Above)
 		}
 	case config.Categorical:
-		limit := check.NoThreshold()
-		if len(cf.Categories) > 0 {
-			limit = 0
-		}
-		r.add(check.Quality, cf.Name, check.UnknownCategory, f.Rate(f.Violations[profile.UnknownCategory]), limit, check.Above)
+		r.addRate(check.Quality, cf.Name, check.UnknownCategory, f.Violations[profile.UnknownCategory], f.Rows,
+			limitOf(cf.MaxUnknownCategoryRate, check.NoThreshold()))
 	}
+}
+
+// limitOf is a contract tolerance, or otherwise when the contract sets none
+// (the rule does not apply).
+func limitOf(tolerance *float64, otherwise float64) float64 {
+	if tolerance == nil {
+		return otherwise
+	}
+	return *tolerance
 }
 
 // typeMismatchShare is the share of wrong-typed values above which a feature's
