@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -195,5 +197,13 @@ func TestContractInfer(t *testing.T) {
 	code, _, stderr = run(t, "contract", "check", "../../internal/config/testdata/contracts/bad-type.bad.yml")
 	if code != exitUsage || !strings.Contains(stderr, "nummeric") {
 		t.Errorf("contract check of a bad file: exit %d, stderr %s", code, stderr)
+	}
+}
+
+func TestLoggerWritesDurationsReadably(t *testing.T) {
+	var b bytes.Buffer
+	newLogger(&b, slog.LevelInfo).Info("draining", "timeout", 30*time.Second)
+	if !strings.Contains(b.String(), `"timeout":"30s"`) {
+		t.Errorf("log line %s, want the timeout as 30s", b.String())
 	}
 }

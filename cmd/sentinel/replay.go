@@ -105,7 +105,7 @@ func replay(ctx context.Context, f *replayFlags, d *config.Daemon, stdout, stder
 		defer file.Close()
 		out = file
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	log := newLogger(stderr, slog.LevelInfo)
 	findings := pipeline.NewFindingsWriter(out)
 	var writer store.Writer = findings
 	if f.store {

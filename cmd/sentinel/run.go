@@ -46,7 +46,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: ok (%d models)\n", *configPath, len(w.models))
 		return exitOK
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	log := newLogger(stderr, lvl)
 	if err := serve(ctx, cfg, w, log); err != nil {
 		log.Error("sentinel stopped", "err", err)
 		return exitFailed
@@ -157,7 +157,7 @@ func serve(ctx context.Context, cfg *config.Daemon, w *wiring, log *slog.Logger)
 	}
 	select {
 	case <-ctx.Done():
-		log.Info("draining", "timeout", cfg.ShutdownTimeout.String())
+		log.Info("draining", "timeout", cfg.ShutdownTimeout)
 	case <-d.Done():
 	}
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)

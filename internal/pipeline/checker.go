@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sentinel-ml/sentinel/internal/analyze"
+	"github.com/sentinel-ml/sentinel/internal/check"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/model"
 	"github.com/sentinel-ml/sentinel/internal/store"
@@ -35,8 +36,32 @@ type Checker struct {
 	// releases their offsets once written.
 	rejected     []store.RejectedCount
 	rejectedDone []func()
-	stats        Stats
+	// closed are the windows checked into the batch being written, logged
+	// once it is durable; breaches says when each check last logged a breach.
+	closed   []closedWindow
+	breaches map[breachKey]time.Time
+	stats    Stats
 }
+
+// closedWindow is what the log says of a window checked.
+type closedWindow struct {
+	model      string
+	start      time.Time
+	events     uint64
+	findings   int
+	complete   bool
+	checkStart time.Time
+}
+
+type breachKey struct {
+	model, feature, metric string
+	kind                   check.Kind
+}
+
+// breachLogEvery is how many windows a breached check stays quiet in the log
+// after it was logged: a drift that lasts a day logs a line every ten
+// windows, not one per window.
+const breachLogEvery = 10
 
 type partitionProgress struct {
 	reported  bool
@@ -188,9 +213,11 @@ func (c *Checker) closeUpTo(cm *checkerModel, mark time.Time, complete bool, b *
 	sort.Slice(due, func(i, j int) bool { return due[i].Start.Before(due[j].Start) })
 	var done []func()
 	for _, w := range due {
+		began, first := time.Now(), len(b.Results)
 		if err := c.analyzer.Check(cm.m, w.Window, b); err != nil {
 			return nil, err
 		}
+		c.noteClosed(cm.m.Name(), w.Window, b.Results[first:], complete, began)
 		b.Profiles = append(b.Profiles, w.Rows(cm.m, offsetsOf(w.counted), complete, c.log)...)
 		delete(cm.open, w.Start.UnixNano())
 		if w.End.After(cm.closedUpTo) {
@@ -240,6 +267,40 @@ func (c *Checker) update(ctx context.Context, cm *checkerModel, d *Delta) error 
 	return c.write(ctx, b, w.done)
 }
 
+// noteClosed remembers a checked window for the log, and logs its breaches,
+// each check at most once every breachLogEvery windows.
+func (c *Checker) noteClosed(model string, w *window.Window, results []check.Result, complete bool, began time.Time) {
+	cw := closedWindow{model: model, start: w.Start, events: w.Events, complete: complete, checkStart: began}
+	if c.breaches == nil {
+		c.breaches = make(map[breachKey]time.Time)
+	}
+	quiet := time.Duration(breachLogEvery) * c.opts.Window
+	for i := range results {
+		r := &results[i]
+		if !r.Breached {
+			continue
+		}
+		cw.findings++
+		k := breachKey{model: model, feature: r.Feature, metric: r.Metric, kind: r.Kind}
+		if last, ok := c.breaches[k]; ok && r.WindowStart.Sub(last) < quiet {
+			continue
+		}
+		c.breaches[k] = r.WindowStart
+		c.log.Warn("check breached", "model", model, "window_start", r.WindowStart, "kind", string(r.Kind),
+			"feature", r.Feature, "metric", r.Metric, "value", r.Value, "threshold", r.Threshold)
+	}
+	c.closed = append(c.closed, cw)
+}
+
+// logClosed says, once a batch is durable, which windows it checked.
+func (c *Checker) logClosed() {
+	for _, w := range c.closed {
+		c.log.Info("window closed", "model", w.model, "window_start", w.start, "events", w.events,
+			"findings", w.findings, "complete", w.complete, "took", time.Since(w.checkStart))
+	}
+	c.closed = c.closed[:0]
+}
+
 // late counts a share that arrived too late to update its window.
 func (c *Checker) late(model string, d *Delta) {
 	c.stats.Late += d.Window.Events
@@ -255,8 +316,10 @@ func (c *Checker) write(ctx context.Context, b store.Batch, done []func()) error
 		return nil
 	}
 	if err := c.opts.Writer.Write(ctx, b); err != nil {
+		c.closed = c.closed[:0]
 		return fmt.Errorf("writing window results: %w", err)
 	}
+	c.logClosed()
 	for _, f := range c.rejectedDone {
 		f()
 	}

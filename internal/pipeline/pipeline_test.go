@@ -713,3 +713,35 @@ func TestRestorePrevious(t *testing.T) {
 		t.Errorf("after the restart, drift against the previous window %v; before it %v", got, want)
 	}
 }
+
+// TestLogsWindowsAndBreaches: a line per window closed, and a breach logged
+// once per ten windows however long it lasts.
+func TestLogsWindowsAndBreaches(t *testing.T) {
+	var logs bytes.Buffer
+	opts := testOptions(exampleModel(t), &recorder{})
+	opts.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 25 {
+		// A text amount is of the wrong type, which the contract tolerates
+		// none of, in every window.
+		if err := p.Process(ctx, msg(int64(i), ev(t0.Add(time.Duration(i)*time.Minute), `"oops"`))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	closed, breached := strings.Count(logs.String(), `"msg":"window closed"`), 0
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"check breached"`) && strings.Contains(line, `"metric":"wrong_type_ratio"`) {
+			breached++
+		}
+	}
+	if closed != 25 || breached != 3 {
+		t.Errorf("%d windows closed and %d wrong-type breaches logged, want 25 and 3 (one every ten windows)", closed, breached)
+	}
+}
