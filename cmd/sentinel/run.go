@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/model"
 	"github.com/sentinel-ml/sentinel/internal/pipeline"
 	"github.com/sentinel-ml/sentinel/internal/store"
+	"github.com/sentinel-ml/sentinel/internal/tracing"
 )
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -126,9 +128,21 @@ func serve(ctx context.Context, cfg *config.Daemon, w *wiring, log *slog.Logger)
 			topics = append(topics, t)
 		}
 	}
+	tp, err := tracing.FromEnv(ctx, os.Getenv, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tp.Shutdown(shutdown); err != nil {
+			log.Warn("flushing the last spans", "err", err)
+		}
+	}()
 	// Nothing connects before the daemon serves /healthz: an unreachable
 	// ClickHouse or Kafka is waited out, not a failed start.
-	st, err := store.New(store.Options{DSN: w.dsn, Database: cfg.ClickHouse.Database, Registerer: reg, Logger: log})
+	st, err := store.New(store.Options{DSN: w.dsn, Database: cfg.ClickHouse.Database, Registerer: reg, Logger: log,
+		TracerProvider: tp})
 	if err != nil {
 		return err
 	}
@@ -146,7 +160,7 @@ func serve(ctx context.Context, cfg *config.Daemon, w *wiring, log *slog.Logger)
 	}
 	defer dl.Close()
 	popts := pipeline.OptionsFromConfig(cfg, w.models)
-	popts.DeadLetters, popts.Now, popts.Registerer, popts.Logger = dl, time.Now, reg, log
+	popts.DeadLetters, popts.Now, popts.Registerer, popts.Logger, popts.TracerProvider = dl, time.Now, reg, log, tp
 	d, err := daemon.New(daemon.Options{Pipeline: popts, Group: group, Store: st, Listen: cfg.Listen.HTTP, Gatherer: reg,
 		TickEvery: cfg.Staleness.CheckInterval, CommitEvery: time.Second, Registerer: reg, Logger: log})
 	if err != nil {

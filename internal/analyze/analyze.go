@@ -7,18 +7,22 @@
 package analyze
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sentinel-ml/sentinel/internal/check"
 	"github.com/sentinel-ml/sentinel/internal/drift"
 	"github.com/sentinel-ml/sentinel/internal/model"
 	"github.com/sentinel-ml/sentinel/internal/stats"
 	"github.com/sentinel-ml/sentinel/internal/store"
+	"github.com/sentinel-ml/sentinel/internal/tracing"
 	"github.com/sentinel-ml/sentinel/internal/window"
 )
 
@@ -43,6 +47,8 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Logger receives what restores find; nil discards.
 	Logger *slog.Logger
+	// Tracer makes the spans of the checks and the detector; nil traces nothing.
+	Tracer trace.Tracer
 }
 
 // Validate reports every problem of the options.
@@ -92,6 +98,9 @@ func New(opts Options) (*Analyzer, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Tracer == nil {
+		opts.Tracer = tracing.Tracer(nil)
 	}
 	a := &Analyzer{opts: opts, log: log, cat: check.NewCatalogue(), models: make(map[string]*state, len(opts.Models))}
 	names := make([]string, 0, len(opts.Models))
@@ -146,17 +155,22 @@ func (a *Analyzer) Catalogue() *check.Catalogue { return a.cat }
 // the anomaly verdict and a reference period the window completes to b. The
 // results are published on /metrics at once: b is written before the window's
 // offsets move, and a failed write stops the process.
-func (a *Analyzer) Check(m *model.Model, w *window.Window, b *store.Batch) error {
+func (a *Analyzer) Check(ctx context.Context, m *model.Model, w *window.Window, b *store.Batch) error {
 	st := a.models[m.Name()]
 	if st == nil {
 		return fmt.Errorf("checking a window of model %q, which is not configured", m.Name())
 	}
+	_, span := a.opts.Tracer.Start(ctx, tracing.SpanChecks)
 	b.References = append(b.References, st.drift.Begin(w)...)
 	r := &results{model: m.Name(), start: w.Start, end: w.End, minSamples: float64(a.opts.MinSamples)}
 	runChecks(r, m, w, st.drift.Previous(), st.drift.Reference(), st.baseline)
 	keyedResults(r, m, w, a.opts.MaxMismatchRatio)
+	span.SetAttributes(attribute.Int("sentinel.results", len(r.out)))
+	span.End()
 	if st.detector != nil {
+		_, span := a.opts.Tracer.Start(ctx, tracing.SpanAnomaly)
 		v, err := st.detector.observe(m.Name(), w, r.out)
+		span.End()
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"testing"
@@ -82,11 +83,11 @@ func TestBounds(t *testing.T) {
 	}
 	// The second window has a previous window and a completed reference period.
 	var b store.Batch
-	if err := a.Check(m, worstWindow(t, m, t0), &b); err != nil {
+	if err := a.Check(context.Background(), m, worstWindow(t, m, t0), &b); err != nil {
 		t.Fatal(err)
 	}
 	b = store.Batch{}
-	if err := a.Check(m, worstWindow(t, m, t0.Add(time.Minute)), &b); err != nil {
+	if err := a.Check(context.Background(), m, worstWindow(t, m, t0.Add(time.Minute)), &b); err != nil {
 		t.Fatal(err)
 	}
 	// The detector's score joins the published results.

@@ -18,10 +18,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/pipeline"
 	"github.com/sentinel-ml/sentinel/internal/store"
+	"github.com/sentinel-ml/sentinel/internal/tracing"
 	"github.com/sentinel-ml/sentinel/internal/web"
 )
 
@@ -82,6 +84,7 @@ func (o *Options) Validate() error {
 type Daemon struct {
 	opts    Options
 	log     *slog.Logger
+	tracer  trace.Tracer
 	metrics *metrics
 	web     *web.Server
 
@@ -120,7 +123,7 @@ func New(opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{opts: opts, log: log, metrics: m, checker: make(chan request, checkerQueue),
+	d := &Daemon{opts: opts, log: log, tracer: tracing.Tracer(opts.Pipeline.TracerProvider), metrics: m, checker: make(chan request, checkerQueue),
 		restored: make(chan struct{}), stop: make(chan context.Context), done: make(chan struct{})}
 	d.status.set("store", errors.New("clickhouse: not prepared yet"))
 	return d, nil

@@ -7,8 +7,13 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/pipeline"
+	"github.com/sentinel-ml/sentinel/internal/tracing"
 )
 
 type requestKind int
@@ -192,7 +197,7 @@ func (d *Daemon) generation(ctx context.Context, sides *pipeline.Sides, gen *ing
 		d.log.Warn(what, "err", err)
 	}
 	for _, wr := range workers {
-		if err := gen.Commit(wr.w.Committable()); err != nil {
+		if err := d.commit(settle, gen, wr); err != nil {
 			d.log.Warn("committing at the end of a generation; the next owner reads again from the last commit", "partition", wr.k, "err", err)
 		}
 	}
@@ -219,6 +224,8 @@ type workerRun struct {
 	mu sync.Mutex
 	// processed is the last offset processed per topic-partition.
 	processed map[ingest.TopicPartition]int64
+	// failing says commits are failing (logged once).
+	failing bool
 }
 
 // processRun bounds the messages processed between looks at the tickers.
@@ -250,8 +257,10 @@ func (d *Daemon) work(ctx context.Context, gen *ingest.Generation, wr *workerRun
 				d.log.Error("worker tick", "partition", wr.k, "err", err)
 			}
 		case <-commit.C:
-			if err := gen.Commit(wr.w.Committable()); err != nil && ctx.Err() == nil {
-				d.log.Warn("committing offsets", "partition", wr.k, "err", err)
+			if err := d.commit(ctx, gen, wr); err != nil && ctx.Err() == nil {
+				wr.commitFailed(d, err)
+			} else {
+				wr.commitOK(d)
 			}
 		}
 	}
@@ -262,7 +271,13 @@ func (d *Daemon) work(ctx context.Context, gen *ingest.Generation, wr *workerRun
 // must stop: the generation ended, or its reader failed.
 func (d *Daemon) processRun(ctx context.Context, r *ingest.PartitionReader, wr *workerRun, f ingest.Fetched) bool {
 	now := d.opts.Pipeline.Now()
-	for n := 0; ; n++ {
+	ctx, span := d.tracer.Start(ctx, tracing.SpanFetch, trace.WithAttributes(attribute.Int("sentinel.partition", wr.k)))
+	n := 0
+	defer func() {
+		span.SetAttributes(attribute.Int("sentinel.messages", n+1))
+		span.End()
+	}()
+	for ; ; n++ {
 		if f.Err != nil {
 			d.log.Error("reading a partition; the next generation reads it again", "partition", wr.k, "err", f.Err)
 			return false
@@ -313,6 +328,39 @@ func (d *Daemon) flushWorker(wr *workerRun) {
 	defer cancel()
 	if err := wr.w.Flush(settle); err != nil {
 		d.log.Warn("handing over a worker's shares at the end of a generation", "partition", wr.k, "err", err)
+	}
+}
+
+// commit commits what the worker may, in a span.
+func (d *Daemon) commit(ctx context.Context, gen *ingest.Generation, wr *workerRun) error {
+	msgs := wr.w.Committable()
+	if len(msgs) == 0 {
+		return nil
+	}
+	_, span := d.tracer.Start(ctx, tracing.SpanCommit, trace.WithAttributes(attribute.Int("sentinel.partition", wr.k)))
+	defer span.End()
+	err := gen.Commit(msgs)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "commit failed")
+	}
+	return err
+}
+
+// commitFailed logs a failed commit once, not every CommitEvery while the
+// brokers are away.
+func (wr *workerRun) commitFailed(d *Daemon, err error) {
+	if !wr.failing {
+		d.log.Warn("committing offsets; retrying", "partition", wr.k, "err", err)
+		wr.failing = true
+	}
+}
+
+// commitOK logs the end of a run of failed commits.
+func (wr *workerRun) commitOK(d *Daemon) {
+	if wr.failing {
+		d.log.Info("committing offsets again", "partition", wr.k)
+		wr.failing = false
 	}
 }
 

@@ -7,11 +7,15 @@ import (
 	"sort"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sentinel-ml/sentinel/internal/analyze"
 	"github.com/sentinel-ml/sentinel/internal/check"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/model"
 	"github.com/sentinel-ml/sentinel/internal/store"
+	"github.com/sentinel-ml/sentinel/internal/tracing"
 	"github.com/sentinel-ml/sentinel/internal/window"
 )
 
@@ -24,6 +28,7 @@ import (
 type Checker struct {
 	opts     *Options
 	log      *slog.Logger
+	tracer   trace.Tracer
 	analyzer *analyze.Analyzer
 	index    *countedIndex
 	metrics  *metrics
@@ -45,6 +50,7 @@ type Checker struct {
 
 // closedWindow is what the log says of a window checked.
 type closedWindow struct {
+	ctx        context.Context // of the window's span, for the log's trace id
 	model      string
 	start      time.Time
 	events     uint64
@@ -90,7 +96,7 @@ type checkingWindow struct {
 }
 
 func newChecker(opts *Options, analyzer *analyze.Analyzer, index *countedIndex, m *metrics, log *slog.Logger) *Checker {
-	c := &Checker{opts: opts, log: log, analyzer: analyzer, index: index, metrics: m,
+	c := &Checker{opts: opts, log: log, tracer: tracing.Tracer(opts.TracerProvider), analyzer: analyzer, index: index, metrics: m,
 		models: make(map[string]*checkerModel, len(opts.Models)), progress: make([]partitionProgress, opts.Partitions)}
 	now := time.Time{}
 	if !opts.EventTime {
@@ -192,7 +198,7 @@ func (c *Checker) closeComplete(ctx context.Context) error {
 	var b store.Batch
 	var done []func()
 	for _, cm := range c.models {
-		d, err := c.closeUpTo(cm, mark, true, &b)
+		d, err := c.closeUpTo(ctx, cm, mark, true, &b)
 		if err != nil {
 			return err
 		}
@@ -203,7 +209,7 @@ func (c *Checker) closeComplete(ctx context.Context) error {
 
 // closeUpTo checks the model's windows that end at or before mark into b and
 // returns the releases of their shares.
-func (c *Checker) closeUpTo(cm *checkerModel, mark time.Time, complete bool, b *store.Batch) ([]func(), error) {
+func (c *Checker) closeUpTo(ctx context.Context, cm *checkerModel, mark time.Time, complete bool, b *store.Batch) ([]func(), error) {
 	var due []*checkingWindow
 	for _, w := range cm.open {
 		if !w.End.After(mark) {
@@ -214,10 +220,15 @@ func (c *Checker) closeUpTo(cm *checkerModel, mark time.Time, complete bool, b *
 	var done []func()
 	for _, w := range due {
 		began, first := time.Now(), len(b.Results)
-		if err := c.analyzer.Check(cm.m, w.Window, b); err != nil {
+		wctx, span := c.tracer.Start(ctx, tracing.SpanWindow, trace.WithAttributes(
+			attribute.String("sentinel.model", cm.m.Name()), attribute.String("sentinel.window_start", w.Start.Format(time.RFC3339)),
+			attribute.Int64("sentinel.events", int64(w.Events)), attribute.Bool("sentinel.complete", complete)))
+		err := c.analyzer.Check(wctx, cm.m, w.Window, b)
+		span.End()
+		if err != nil {
 			return nil, err
 		}
-		c.noteClosed(cm.m.Name(), w.Window, b.Results[first:], complete, began)
+		c.noteClosed(wctx, cm.m.Name(), w.Window, b.Results[first:], complete, began)
 		b.Profiles = append(b.Profiles, w.Rows(cm.m, offsetsOf(w.counted), complete, c.log)...)
 		delete(cm.open, w.Start.UnixNano())
 		if w.End.After(cm.closedUpTo) {
@@ -269,8 +280,8 @@ func (c *Checker) update(ctx context.Context, cm *checkerModel, d *Delta) error 
 
 // noteClosed remembers a checked window for the log, and logs its breaches,
 // each check at most once every breachLogEvery windows.
-func (c *Checker) noteClosed(model string, w *window.Window, results []check.Result, complete bool, began time.Time) {
-	cw := closedWindow{model: model, start: w.Start, events: w.Events, complete: complete, checkStart: began}
+func (c *Checker) noteClosed(ctx context.Context, model string, w *window.Window, results []check.Result, complete bool, began time.Time) {
+	cw := closedWindow{ctx: ctx, model: model, start: w.Start, events: w.Events, complete: complete, checkStart: began}
 	if c.breaches == nil {
 		c.breaches = make(map[breachKey]time.Time)
 	}
@@ -286,8 +297,8 @@ func (c *Checker) noteClosed(model string, w *window.Window, results []check.Res
 			continue
 		}
 		c.breaches[k] = r.WindowStart
-		c.log.Warn("check breached", "model", model, "window_start", r.WindowStart, "kind", string(r.Kind),
-			"feature", r.Feature, "metric", r.Metric, "value", r.Value, "threshold", r.Threshold)
+		c.log.Warn("check breached", append([]any{"model", model, "window_start", r.WindowStart, "kind", string(r.Kind),
+			"feature", r.Feature, "metric", r.Metric, "value", r.Value, "threshold", r.Threshold}, tracing.LogAttrs(ctx)...)...)
 	}
 	c.closed = append(c.closed, cw)
 }
@@ -295,8 +306,8 @@ func (c *Checker) noteClosed(model string, w *window.Window, results []check.Res
 // logClosed says, once a batch is durable, which windows it checked.
 func (c *Checker) logClosed() {
 	for _, w := range c.closed {
-		c.log.Info("window closed", "model", w.model, "window_start", w.start, "events", w.events,
-			"findings", w.findings, "complete", w.complete, "took", time.Since(w.checkStart))
+		c.log.Info("window closed", append([]any{"model", w.model, "window_start", w.start, "events", w.events,
+			"findings", w.findings, "complete", w.complete, "took", time.Since(w.checkStart)}, tracing.LogAttrs(w.ctx)...)...)
 	}
 	c.closed = c.closed[:0]
 }
@@ -350,7 +361,7 @@ func (c *Checker) Flush(ctx context.Context) error {
 	b := store.Batch{References: c.analyzer.References()}
 	var done []func()
 	for _, cm := range c.models {
-		d, err := c.closeUpTo(cm, maxTime(), c.watermark().Equal(maxTime()), &b)
+		d, err := c.closeUpTo(ctx, cm, maxTime(), c.watermark().Equal(maxTime()), &b)
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sentinel-ml/sentinel/internal/analyze"
 	"github.com/sentinel-ml/sentinel/internal/config"
@@ -15,6 +16,7 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/model"
 	"github.com/sentinel-ml/sentinel/internal/skew"
 	"github.com/sentinel-ml/sentinel/internal/store"
+	"github.com/sentinel-ml/sentinel/internal/tracing"
 )
 
 // Options configure a Pipeline.
@@ -71,6 +73,8 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Logger receives what the pipeline reports; nil discards.
 	Logger *slog.Logger
+	// TracerProvider receives a span per window checked; nil traces nothing.
+	TracerProvider trace.TracerProvider
 }
 
 // OptionsFromConfig maps sentinel.yaml to options, for `run` and `replay`
@@ -145,5 +149,5 @@ func (o *Options) Validate() error {
 func (o *Options) analyzerOptions() analyze.Options {
 	return analyze.Options{Models: o.Models, Window: o.Window, ReferencePeriod: o.ReferencePeriod, MinSamples: o.MinSamples,
 		Anomaly: o.Anomaly, MaxMismatchRatio: o.MaxMismatchRatio, MaxSilence: o.MaxSilence, MaxModelAge: o.MaxModelAge,
-		Registerer: o.Registerer, Logger: o.Logger}
+		Registerer: o.Registerer, Logger: o.Logger, Tracer: tracing.Tracer(o.TracerProvider)}
 }

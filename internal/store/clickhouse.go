@@ -12,11 +12,17 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/sentinel-ml/sentinel/internal/tracing"
 )
 
 // ClickHouse is the store on a ClickHouse server, over the native protocol.
 // It is safe for concurrent use.
 type ClickHouse struct {
+	tracer  trace.Tracer
 	conn    driver.Conn
 	db      string
 	opts    Options
@@ -114,7 +120,7 @@ func New(opts Options) (*ClickHouse, error) {
 		m.unregister()
 		return nil, fmt.Errorf("store: opening connection pool: %w", err)
 	}
-	return &ClickHouse{conn: conn, db: opts.Database, opts: opts, metrics: m}, nil
+	return &ClickHouse{tracer: tracing.Tracer(opts.TracerProvider), conn: conn, db: opts.Database, opts: opts, metrics: m}, nil
 }
 
 // Close releases the connections and unregisters the metrics, so that a new
@@ -196,16 +202,25 @@ func alreadyApplied(sql string, err error) bool {
 // table already written is not written again when a later one is retried.
 // All rows carry the same version, the write time, so a later Write of the
 // same windows replaces them.
-func (c *ClickHouse) Write(ctx context.Context, b Batch) error {
+func (c *ClickHouse) Write(ctx context.Context, b Batch) (err error) {
 	if b.Empty() {
 		return nil
 	}
+	ctx, span := c.tracer.Start(ctx, tracing.SpanStoreWrite)
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "write failed")
+		}
+		span.End()
+	}()
 	start := time.Now()
 	ins, err := inserts(b, uint64(c.opts.Now().UnixNano()))
 	if err != nil {
 		return fmt.Errorf("store: converting batch: %w", err)
 	}
 	for _, in := range ins {
+		span.SetAttributes(attribute.Int("sentinel.rows."+in.table.name, in.rows))
 		what := fmt.Sprintf("writing %d rows to %s", in.rows, in.table.name)
 		err := c.retry(ctx, what, c.metrics.retries.WithLabelValues(in.table.name), func(ctx context.Context) error {
 			return c.sendRows(ctx, in.table.insertSQL(c.db), in.columns)

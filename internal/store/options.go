@@ -8,6 +8,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults for the retry backoff when Options leaves it zero.
@@ -36,6 +37,8 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Logger receives retry warnings; nil discards them.
 	Logger *slog.Logger
+	// TracerProvider receives a span per batch written; nil traces nothing.
+	TracerProvider trace.TracerProvider
 	// Now stamps each write's version column, so that the later write of a
 	// window wins; nil means time.Now.
 	Now func() time.Time
