@@ -169,7 +169,7 @@ func referencesTable() table {
 // allTables lists every table of the store, for the per-table metrics and the
 // schema tests.
 func allTables() []table {
-	return []table{profilesTable(), resultsTable(), anomaliesTable(), rejectedTable(), referencesTable()}
+	return []table{profilesTable(), resultsTable(), anomaliesTable(), rejectedTable(), referencesTable(), alertsTable()}
 }
 
 func (t table) createSQL(db string) string {
@@ -214,6 +214,9 @@ func migrations(db string) []migration {
 		}},
 		{version: 3, statements: []string{
 			addColumnSQL(db, tableResults, skippedColumn()),
+		}},
+		{version: 4, statements: []string{
+			alertsTable().createSQL(db),
 		}},
 	}
 }

@@ -98,3 +98,27 @@ ORDER BY (model, feature, window_start, window_start_ms);
 -- schema version 3
 
 ALTER TABLE `sentinel`.`check_results` ADD COLUMN skipped String;
+
+-- schema version 4
+
+CREATE TABLE IF NOT EXISTS `sentinel`.`alerts` (
+    model String,
+    alert String,
+    fingerprint String,
+    window_start DateTime,
+    window_start_ms UInt16,
+    state String,
+    severity String,
+    label_names Array(String),
+    label_values Array(String),
+    value Float64,
+    starts_at DateTime,
+    starts_at_ms UInt16,
+    ends_at DateTime,
+    ends_at_ms UInt16,
+    summary String,
+    description String,
+    version UInt64
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, alert, fingerprint, window_start, window_start_ms, state);
