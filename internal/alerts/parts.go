@@ -277,3 +277,62 @@ func humanizeDuration(v float64) string {
 	}
 	return fmt.Sprintf("%.4g%ss", v, prefix)
 }
+
+// rendering is what the evaluator knows of one alert instance to render its
+// parts as text.
+type rendering struct {
+	labels    map[string]string
+	value     float64
+	threshold float64
+	metric    *check.Metric // the check's catalogue entry; nil for cause alerts
+	causes    []check.Cause // the model's last flagged window's top causes
+	expected  float64
+	forText   string
+}
+
+// text renders parts as Prometheus would render their template.
+func (a *Alert) text(ps []Part, r *rendering) string {
+	var b strings.Builder
+	unit := "value"
+	if r.metric != nil {
+		unit = r.metric.Unit
+	}
+	for _, p := range ps {
+		switch p.kind {
+		case partText:
+			b.WriteString(p.text)
+		case partLabel:
+			b.WriteString(r.labels[p.text])
+		case partSubject:
+			b.WriteString(subjectOf(scopeOf(r.labels["feature"]), r.labels["model"], r.labels["feature"], p.text == "cap"))
+		case partValue:
+			u := unit
+			if p.text != "" {
+				u = p.text
+			}
+			b.WriteString(format(r.value, u))
+		case partThreshold:
+			b.WriteString(format(r.threshold, unit))
+		case partDirection:
+			if r.metric != nil {
+				b.WriteString(directionWord(r.metric.Breach))
+			}
+		case partHelp:
+			if r.metric != nil {
+				b.WriteString(r.metric.Help)
+			}
+		case partFor:
+			b.WriteString(r.forText)
+		case partExpected:
+			b.WriteString(format(r.expected, "value"))
+		case partCauses:
+			for i, c := range r.causes {
+				if i > 0 {
+					b.WriteString("; ")
+				}
+				fmt.Fprintf(&b, "%s %s vs %s", c.Metric, format(c.Actual, "value"), format(c.Expected, "value"))
+			}
+		}
+	}
+	return b.String()
+}
