@@ -232,7 +232,7 @@ func causeAlerts() []Alert {
 			Description: qualityDescription("fell to", "below"),
 		},
 		{
-			Name: "SentinelModelErrorRise", Severity: Warning, Windows: 10, Runbook: "sentinelmodelqualitydrop",
+			Name: "SentinelModelErrorRise", Severity: Warning, Windows: 10, Runbook: "sentinelmodelerrorrise",
 			Cause: &CauseMatch{Metrics: qualityCauses(check.Above), Worse: check.Above},
 			Summary: parts(txt("Model "), Label("model"), txt(": "), Label("metric"), txt(" rose to "), Value,
 				txt(" (expected "), Expected, txt(")")),

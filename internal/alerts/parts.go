@@ -94,7 +94,7 @@ func (a *Alert) templateOf(ps []Part, o Options, cat *check.Catalogue) string {
 			b.WriteString(`{{ range $i, $c := printf "sentinel_anomaly_cause_actual{model=%q}" $labels.model | query | sortByLabel "rank" }}`)
 			b.WriteString(`{{ if $i }}; {{ end }}{{ $c.Labels.metric }} ` + formatTemplate("$c.Value", "value") + ` vs `)
 			b.WriteString(`{{ with printf "sentinel_anomaly_cause_expected{model=%q,rank=%q}" $c.Labels.model $c.Labels.rank | query }}`)
-			b.WriteString(formatTemplate(". | first | value", "value") + `{{ end }}{{ end }}`)
+			b.WriteString(formatTemplate(". | first | value", "value") + `{{ end }}{{ else }}none published{{ end }}`)
 		}
 	}
 	return b.String()
@@ -326,6 +326,9 @@ func (a *Alert) text(ps []Part, r *rendering) string {
 		case partExpected:
 			b.WriteString(format(r.expected, "value"))
 		case partCauses:
+			if len(r.causes) == 0 {
+				b.WriteString("none published")
+			}
 			for i, c := range r.causes {
 				if i > 0 {
 					b.WriteString("; ")
