@@ -90,6 +90,9 @@ func newClient(base string, timeout time.Duration, maxPending int, m *clientMetr
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("alertmanager URL %q: want http(s)://host[:port][/prefix]", base)
 	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &client{
 		endpoint: strings.TrimSuffix(base, "/") + "/api/v2/alerts", name: base,
 		http: &http.Client{Timeout: timeout}, maxPending: maxPending,

@@ -83,8 +83,10 @@ func (o *EvaluatorOptions) Validate() error {
 // Evaluator evaluates the check and cause alerts of the list on each window's
 // results, as Prometheus evaluates the rules on the published series: an
 // alert is pending from the first window its condition holds, fires once it
-// held Alert.Windows windows in a row, and resolves after ResolveAfter clean
-// windows. It posts firing and resolved alerts to Alertmanager (Run delivers
+// held through the window that closes Alert.Windows windows later (the
+// rules' for), and resolves after ResolveAfter clean windows (Prometheus
+// resolves at once: the evaluator adds hysteresis). Windows are judged in
+// their own time (their end), the clock's staleness results at now. It posts firing and resolved alerts to Alertmanager (Run delivers
 // them) and records every state change in History.
 //
 // Observe is called by the goroutine that writes windows; Run by its owner.
@@ -118,9 +120,8 @@ type instance struct {
 	labels   map[string]string
 	severity Severity
 	firing   bool
-	held     int // consecutive windows the condition held
-	clean    int // consecutive clean windows while firing
-	startsAt time.Time
+	clean    int // consecutive clean observations while firing
+	startsAt time.Time // the first observation of the streak
 	lastSent time.Time
 	r        rendering
 }
@@ -182,6 +183,7 @@ type observation struct {
 	model    string
 	clock    bool
 	start    time.Time
+	at       time.Time // the window's end, or now for the clock
 	results  []*check.Result
 	verdicts []*check.Verdict
 }
@@ -210,10 +212,15 @@ func (e *Evaluator) Observe(now time.Time, results []check.Result, verdicts []ch
 		}
 		o := get(r.Model, r.Kind == check.Staleness, r.WindowStart)
 		o.results = append(o.results, r)
+		o.at = r.WindowEnd
+		if o.clock {
+			o.at = now
+		}
 	}
 	for i := range verdicts {
 		o := get(verdicts[i].Model, false, verdicts[i].WindowStart)
 		o.verdicts = append(o.verdicts, &verdicts[i])
+		o.at = verdicts[i].WindowEnd
 	}
 	ordered := slices.Collect(maps.Values(obs))
 	sort.Slice(ordered, func(i, j int) bool {
@@ -225,7 +232,7 @@ func (e *Evaluator) Observe(now time.Time, results []check.Result, verdicts []ch
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, o := range ordered {
-		e.observe(now, o)
+		e.observe(o)
 	}
 	if len(e.history) > 0 {
 		select {
@@ -242,7 +249,10 @@ type holding struct {
 	r      rendering
 }
 
-func (e *Evaluator) observe(now time.Time, o *observation) {
+// observe judges one observation: instances whose condition holds count
+// towards firing, the model's others of the same stream are clean.
+func (e *Evaluator) observe(o *observation) {
+	now := o.at
 	held := map[string]*holding{}
 	for _, r := range o.results {
 		if !r.Breached {
@@ -303,12 +313,13 @@ func (e *Evaluator) hold(now time.Time, fp string, h *holding, clock bool) {
 	in.r = h.r
 	in.r.forText = promDuration(time.Duration(in.alert.Windows) * e.opts.Window)
 	in.r.causes = e.causes[in.model]
-	in.held++
 	in.clean = 0
-	if in.held == 1 && !in.firing {
+	if now.Equal(in.startsAt) && !in.firing {
 		e.record(now, in, "pending")
 	}
-	if !in.firing && in.held >= in.alert.Windows {
+	// As Prometheus' for: the condition has held from the first window of the
+	// streak through one that closes Windows windows later.
+	if !in.firing && now.Sub(in.startsAt) >= time.Duration(in.alert.Windows)*e.opts.Window {
 		in.firing = true
 		e.states.WithLabelValues(in.alert.Name, "pending").Dec()
 		e.states.WithLabelValues(in.alert.Name, "firing").Inc()
@@ -318,7 +329,6 @@ func (e *Evaluator) hold(now time.Time, fp string, h *holding, clock bool) {
 }
 
 func (e *Evaluator) clean(now time.Time, in *instance) {
-	in.held = 0
 	if !in.firing {
 		delete(e.active, in.fp)
 		e.states.WithLabelValues(in.alert.Name, "pending").Dec()
@@ -336,14 +346,15 @@ func (e *Evaluator) clean(now time.Time, in *instance) {
 }
 
 // posted is an instance as Alertmanager gets it. A firing alert is valid
-// for four re-send intervals, so that Alertmanager resolves it by itself if
-// Sentinel goes away; a resolved one ends now.
+// for four re-send intervals from the wall clock, so that Alertmanager
+// resolves it by itself if Sentinel goes away; a resolved one ends at the
+// observation that resolved it.
 func (e *Evaluator) posted(now time.Time, in *instance, resolved bool) Posted {
 	labels := make(map[string]string, len(in.labels)+len(e.opts.ExternalLabels)+1)
 	maps.Copy(labels, e.opts.ExternalLabels)
 	maps.Copy(labels, in.labels)
 	labels["severity"] = string(in.severity)
-	end := now.Add(4 * e.opts.ResendInterval)
+	end := e.opts.Now().Add(4 * e.opts.ResendInterval)
 	if resolved {
 		end = now
 	}
@@ -363,7 +374,7 @@ func (e *Evaluator) send(now time.Time, in *instance, resolved bool) {
 	for _, c := range e.clients {
 		c.enqueue(in.fp, p)
 	}
-	in.lastSent = now
+	in.lastSent = e.opts.Now()
 }
 
 func (e *Evaluator) record(now time.Time, in *instance, state string) {
