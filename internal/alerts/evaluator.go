@@ -120,7 +120,7 @@ type instance struct {
 	labels   map[string]string
 	severity Severity
 	firing   bool
-	clean    int // consecutive clean observations while firing
+	clean    int       // consecutive clean observations while firing
 	startsAt time.Time // the first observation of the streak
 	lastSent time.Time
 	r        rendering
