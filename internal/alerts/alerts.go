@@ -60,9 +60,10 @@ type Alert struct {
 	// Cause, when set, makes an alert on the anomaly detector's verdict, one
 	// per model and blamed metric.
 	Cause *CauseMatch
-	// Windows is how many consecutive windows a check or cause alert's
-	// condition must hold before it fires: the rules' `for` is this many
-	// windows, and the evaluator counts them.
+	// Windows is how long a check or cause alert's condition must hold
+	// before it fires, in windows: the rules' `for` is Windows times the
+	// window size, and the evaluator fires on the window that closes that
+	// long after the first one that showed the condition, as Prometheus does.
 	Windows int
 	// Expr, for an alert on Sentinel's own health, is its PromQL, given the
 	// generator's options; only Prometheus evaluates these. For is then how
