@@ -413,12 +413,14 @@ func TestEvaluatorPostsAndResends(t *testing.T) {
 	}
 }
 
+// waitFor waits for cond; the bound is generous because a real
+// Alertmanager on a loaded two-core machine can take seconds.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
+			t.Fatal("condition not met within 20s")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
