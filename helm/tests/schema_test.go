@@ -112,6 +112,14 @@ func compareSchema(t *testing.T, prefix string, typ reflect.Type, node *schemaNo
 			return
 		}
 		compareSchema(t, prefix+"[]", typ.Elem(), node.Items, seen)
+	case typ.Kind() == reflect.Map && typ.Key().Kind() == reflect.String:
+		var values schemaNode
+		b, err := json.Marshal(node.AdditionalProperties)
+		if node.Type != "object" || err != nil || json.Unmarshal(b, &values) != nil || values.Type == nil {
+			t.Errorf("%s: want an object whose additionalProperties give the values' type, got %+v", key, node)
+			return
+		}
+		compareSchema(t, prefix+"[]", typ.Elem(), &values, seen)
 	case typ.Kind() == reflect.String:
 		if node.Type != "string" && !allStrings(node.Enum) {
 			t.Errorf("%s: want a string, got %+v", key, node)

@@ -79,6 +79,7 @@ type Analyzer struct {
 	cat       *check.Catalogue
 	models    map[string]*state
 	published *checkCollector
+	causes    *causeCollector
 	skipped   *prometheus.CounterVec
 }
 
@@ -125,12 +126,12 @@ func New(opts Options) (*Analyzer, error) {
 		a.models[m.Name()] = st
 		names = append(names, m.Name())
 	}
-	a.published = newCheckCollector(names)
+	a.published, a.causes = newCheckCollector(names), newCauseCollector(names)
 	a.skipped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sentinel_checks_skipped_total",
 		Help: "Checks of closed windows that did not run, by kind and reason (too_few_samples: a side held fewer values than drift.min_samples)."},
 		[]string{"model", "kind", "reason"})
 	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{a.published, a.skipped} {
+		for _, c := range []prometheus.Collector{a.published, a.causes, a.skipped} {
 			if err := opts.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("registering check metrics: %w", err)
 			}
@@ -175,6 +176,7 @@ func (a *Analyzer) Check(ctx context.Context, m *model.Model, w *window.Window, 
 			return err
 		}
 		if v != nil {
+			a.causes.observe(v)
 			b.Anomalies = append(b.Anomalies, *v)
 			// The verdict decides, not a comparison: the detector's score and
 			// flag come from one calibration.

@@ -20,7 +20,7 @@ import (
 // instead of repeating a stale value, possibly a breach, and a fleet of models
 // costs a few bytes per series between scrapes.
 type checkCollector struct {
-	value, breached *prometheus.Desc
+	value, breached, threshold *prometheus.Desc
 
 	mu      sync.Mutex
 	byModel map[string]*modelChecks
@@ -35,6 +35,7 @@ type checkSample struct {
 	kind            check.Kind
 	feature, metric string
 	value           float64
+	threshold       float64
 	breached        bool
 }
 
@@ -45,6 +46,8 @@ func newCheckCollector(models []string) *checkCollector {
 			"Latest value of each check metric that has a threshold: from the model's last closed window, or for staleness its last tick.", labels, nil),
 		breached: prometheus.NewDesc("sentinel_check_breached",
 			"1 when the check metric broke its threshold in the model's last closed window (staleness: last tick).", labels, nil),
+		threshold: prometheus.NewDesc("sentinel_check_threshold",
+			"Threshold of each published check metric, for alerts to quote.", labels, nil),
 		byModel: make(map[string]*modelChecks, len(models)),
 	}
 	for _, name := range models {
@@ -57,6 +60,7 @@ func newCheckCollector(models []string) *checkCollector {
 func (c *checkCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.value
 	ch <- c.breached
+	ch <- c.threshold
 }
 
 // Collect implements prometheus.Collector.
@@ -72,6 +76,7 @@ func (c *checkCollector) Collect(ch chan<- prometheus.Metric) {
 				}
 				ch <- prometheus.MustNewConstMetric(c.value, prometheus.GaugeValue, s.value, model, string(s.kind), s.feature, s.metric)
 				ch <- prometheus.MustNewConstMetric(c.breached, prometheus.GaugeValue, b, model, string(s.kind), s.feature, s.metric)
+				ch <- prometheus.MustNewConstMetric(c.threshold, prometheus.GaugeValue, s.threshold, model, string(s.kind), s.feature, s.metric)
 			}
 		}
 	}
@@ -106,7 +111,7 @@ func thresholded(dst []checkSample, results []check.Result) []checkSample {
 		if math.IsNaN(r.Value) || math.IsNaN(r.Threshold) || r.Skipped != "" {
 			continue
 		}
-		dst = append(dst, checkSample{kind: r.Kind, feature: r.Feature, metric: r.Metric, value: r.Value, breached: r.Breached})
+		dst = append(dst, checkSample{kind: r.Kind, feature: r.Feature, metric: r.Metric, value: r.Value, threshold: r.Threshold, breached: r.Breached})
 	}
 	return dst
 }

@@ -21,6 +21,8 @@ type Daemon struct {
 	KeyedSkew  KeyedSkew   `yaml:"keyed_skew"`
 	Models     []ModelRef  `yaml:"models"`
 	Listen     Listen      `yaml:"listen"`
+	// Alertmanager, when it names URLs, makes Sentinel post its alerts itself.
+	Alertmanager Alertmanager `yaml:"alertmanager"`
 	// ShutdownTimeout bounds draining on SIGTERM: closing windows, writing them and
 	// committing offsets.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -230,6 +232,7 @@ func DefaultDaemon() *Daemon {
 		Labels:          Labels{MaxDelay: 24 * time.Hour, MaxPending: 1_000_000},
 		KeyedSkew:       KeyedSkew{Tolerance: 1e-6, MaxMismatchRatio: 0.01, MaxPending: 10_000, MaxDelay: time.Hour},
 		Listen:          Listen{HTTP: ":9090"},
+		Alertmanager:    DefaultAlertmanager(),
 		ShutdownTimeout: 30 * time.Second,
 	}
 }
@@ -358,5 +361,6 @@ func (d *Daemon) Validate() error {
 	if d.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", "must be positive, got %s", d.ShutdownTimeout)
 	}
+	d.Alertmanager.validate(bad)
 	return p.err()
 }

@@ -193,7 +193,7 @@ func referencesTable() table {
 // allTables lists every table of the store, for the per-table metrics and the
 // schema tests.
 func allTables() []table {
-	return []table{profilesTable(), resultsTable(), anomaliesTable(), rejectedTable(), referencesTable()}
+	return []table{profilesTable(), resultsTable(), anomaliesTable(), rejectedTable(), referencesTable(), alertsTable()}
 }
 
 func (t table) createSQL(db string) string {
@@ -242,6 +242,9 @@ func migrations(db string) []migration {
 		{version: 4, statements: []string{
 			fmt.Sprintf("RENAME TABLE `%s`.`%s` TO `%s`.`%s_v1`", db, tableRejected, db, tableRejected),
 			rejectedTable().createSQL(db),
+		}},
+		{version: 5, statements: []string{
+			alertsTable().createSQL(db),
 		}},
 	}
 }

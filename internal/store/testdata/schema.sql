@@ -116,3 +116,27 @@ CREATE TABLE IF NOT EXISTS `sentinel`.`rejected_counts` (
 ) ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (model, reason, topic, kafka_partition, window_start, window_start_ms);
+
+-- schema version 5
+
+CREATE TABLE IF NOT EXISTS `sentinel`.`alerts` (
+    model String,
+    alert String,
+    fingerprint String,
+    window_start DateTime,
+    window_start_ms UInt16,
+    state String,
+    severity String,
+    label_names Array(String),
+    label_values Array(String),
+    value Float64,
+    starts_at DateTime,
+    starts_at_ms UInt16,
+    ends_at DateTime,
+    ends_at_ms UInt16,
+    summary String,
+    description String,
+    version UInt64
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (model, alert, fingerprint, window_start, window_start_ms, state);
