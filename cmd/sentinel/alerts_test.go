@@ -180,15 +180,16 @@ func startDaemon(t *testing.T, ctx context.Context, config string) (string, chan
 		}
 	}()
 	done := make(chan int, 1)
+	var stderr strings.Builder
 	go func() {
-		done <- dispatch(ctx, []string{"run", "--config", config}, io.Discard, out)
+		done <- dispatch(ctx, []string{"run", "--config", config}, io.Discard, io.MultiWriter(out, &stderr))
 		out.Close()
 	}()
 	select {
 	case a := <-addr:
 		return a, done
 	case code := <-done:
-		t.Fatalf("run exited %d before serving", code)
+		t.Fatalf("run exited %d before serving: %s", code, stderr.String())
 	case <-time.After(60 * time.Second):
 		t.Fatal("run did not start serving")
 	}
@@ -232,7 +233,7 @@ func TestAlertsEndToEnd(t *testing.T) {
   brokers: [%q]
   topics: {events: events, dead_letters: dead}
 clickhouse: {dsn: %q, database: %s}
-windows: {size: 2s, allowed_lateness: 500ms, startup_grace: 200ms}
+windows: {size: 2s, allowed_lateness: 500ms}
 drift: {reference_period: 10s, min_samples: 50}
 staleness: {check_interval: 250ms, max_silence: 6s}
 anomaly: {enabled: false}

@@ -60,9 +60,9 @@ func healthAlerts() []Alert {
 				late := fmt.Sprintf("sum by (model) (rate(sentinel_events_late_total[%s]))", r)
 				return fmt.Sprintf("%s / (sum by (model) (rate(sentinel_events_total[%s])) + %s) > 0.01", late, r, late)
 			},
-			Summary: parts(txt("Model "), Label("model"), txt(": "), ValueAs("ratio"), txt(" of events arrive after their window closed")),
+			Summary: parts(txt("Model "), Label("model"), txt(": "), ValueAs("ratio"), txt(" of events arrive too late to be checked")),
 			Description: parts(ValueAs("ratio"), txt(" of the events of model "), Label("model"),
-				txt(" arrive after their window closed (later than windows.allowed_lateness), more than 1%, for "), For,
+				txt(" arrive too late to be checked (their window was written longer ago than windows.late_horizon), more than 1%, for "), For,
 				txt(". They are counted but not checked, so the checks see a biased sample.")),
 		},
 		{
@@ -99,6 +99,14 @@ func healthAlerts() []Alert {
 				txt(" events recently, yet no window of it has been closed and checked for "), For,
 				txt(": its watermark is stuck (a partition with old event times, clocks skewed into the future) "+
 					"and none of its checks run.")),
+		},
+		{
+			Name: "SentinelPartitionsUnreported", Severity: Warning, For: 10 * time.Minute, Runbook: "sentinelpartitionsunreported",
+			Expr:    func(Options) string { return "sentinel_partitions_unreported > 0" },
+			Summary: parts(txt("Sentinel "), Label("instance"), txt(": "), ValueAs("count"), txt(" partitions of the events topic report nothing")),
+			Description: parts(ValueAs("count"), txt(" partitions of the events topic report nothing to Sentinel "), Label("instance"),
+				txt(", and have not for "), For, txt(": a window is checked only once every partition has passed it, so no "+
+					"window closes and no check runs until whoever holds them reports.")),
 		},
 		{
 			Name: "SentinelChecksSkipped", Severity: Info, For: time.Hour, Runbook: "sentinelchecksskipped",

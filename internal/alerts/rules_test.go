@@ -246,7 +246,8 @@ func (r *recordingRegisterer) MustRegister(cs ...prometheus.Collector) {
 // is checked against the source that registers it.
 var elsewhere = map[string]string{
 	"up":                                 "",
-	"sentinel_ingest_lag":                "../ingest/kafka_source.go",
+	"sentinel_ingest_lag":                "../daemon/metrics.go",
+	"sentinel_partitions_unreported":     "../daemon/metrics.go",
 	"sentinel_store_write_retries_total": "../store/clickhouse.go",
 	"sentinel_store_rows_written_total":  "../store/clickhouse.go",
 }
