@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/sentinel-ml/sentinel/internal/alerts"
 	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/daemon"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
@@ -159,9 +160,39 @@ func serve(ctx context.Context, cfg *config.Daemon, w *wiring, log *slog.Logger)
 		return err
 	}
 	defer dl.Close()
+	// The contracts' severity overrides are exported for the rules, and used
+	// by the evaluator when Sentinel posts to Alertmanager itself.
+	contracts := make([]*config.Contract, len(w.models))
+	for i, m := range w.models {
+		contracts[i] = m.Contract
+	}
+	sev, err := alerts.NewSeverities(alerts.ContractSeverities(contracts))
+	if err != nil {
+		return err
+	}
+	reg.MustRegister(sev)
+	var results daemon.Store = st
+	if cfg.Alertmanager.Enabled() {
+		eo := alerts.EvaluatorOptionsFromConfig(cfg)
+		eo.Severities, eo.History, eo.Registerer, eo.Logger = sev, st, reg, log
+		ev, err := alerts.NewEvaluator(eo)
+		if err != nil {
+			return err
+		}
+		alertsCtx, stopAlerts := context.WithCancel(context.Background())
+		alertsDone := make(chan error, 1)
+		go func() { alertsDone <- ev.Run(alertsCtx) }()
+		// Deferred before the daemon stops, so run after it: the last windows'
+		// alerts are evaluated before the evaluator flushes and stops.
+		defer func() {
+			stopAlerts()
+			<-alertsDone
+		}()
+		results = observedStore{Store: st, w: ev.Tee(st)}
+	}
 	popts := pipeline.OptionsFromConfig(cfg, w.models)
 	popts.DeadLetters, popts.Now, popts.Registerer, popts.Logger, popts.TracerProvider = dl, time.Now, reg, log, tp
-	d, err := daemon.New(daemon.Options{Pipeline: popts, Group: group, Store: st, Listen: cfg.Listen.HTTP, Gatherer: reg,
+	d, err := daemon.New(daemon.Options{Pipeline: popts, Group: group, Store: results, Listen: cfg.Listen.HTTP, Gatherer: reg,
 		TickEvery: cfg.Staleness.CheckInterval, CommitEvery: time.Second, Registerer: reg, Logger: log})
 	if err != nil {
 		return err
@@ -178,3 +209,12 @@ func serve(ctx context.Context, cfg *config.Daemon, w *wiring, log *slog.Logger)
 	defer cancel()
 	return d.Stop(stopCtx)
 }
+
+// observedStore writes through a writer that also shows every batch to the
+// alert evaluator.
+type observedStore struct {
+	daemon.Store
+	w store.Writer
+}
+
+func (s observedStore) Write(ctx context.Context, b store.Batch) error { return s.w.Write(ctx, b) }

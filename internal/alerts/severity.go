@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sentinel-ml/sentinel/internal/check"
+	"github.com/sentinel-ml/sentinel/internal/config"
 )
 
 // ModelSeverity is the severity a contract sets for its model's alerts and,
@@ -88,4 +89,17 @@ func (s *Severities) Collect(ch chan<- prometheus.Metric) {
 	for _, k := range keys {
 		ch <- prometheus.MustNewConstMetric(s.desc, prometheus.GaugeValue, 1, k[0], k[1], string(s.byKey[k]))
 	}
+}
+
+// ContractSeverities are the severity overrides of contracts.
+func ContractSeverities(contracts []*config.Contract) []ModelSeverity {
+	out := make([]ModelSeverity, 0, len(contracts))
+	for _, c := range contracts {
+		ms := ModelSeverity{Model: c.Model, Severity: Severity(c.Severity)}
+		for _, f := range c.Features {
+			ms.Features = append(ms.Features, FeatureSeverity{Name: f.Name, Severity: Severity(f.Severity)})
+		}
+		out = append(out, ms)
+	}
+	return out
 }

@@ -19,26 +19,26 @@ const (
 
 // Incident kinds, injected into the traffic on a schedule.
 const (
-	MeanShift     = "mean_shift"      // fraud.amount's mean moves
-	NullBurst     = "null_burst"      // fraud.age goes missing for a slice of traffic
-	NewCategory   = "new_category"    // fraud.country floods with a market the contract never saw
-	NaNStorm      = "nan_storm"       // eta's predictions turn NaN
-	SilentModel   = "silent_model"    // eta stops sending
-	UnitChange    = "unit_change"     // fraud.merchant_risk arrives ×100, breaking its correlations
-	LabelDecline  = "label_decline"   // fraud's labels agree less and less with its predictions
-	warmupQuietly = "clean traffic"   // the warm-up, for the printed schedule
-	dayLength     = 60                // windows in the compressed day of traffic
-	labelDelay    = 2 * time.Second   // how long after a prediction its label arrives, in demo time
-	versionFraud  = "2026-11-01"      // the fraud model's version
-	versionETA    = "2026-10-15"      // the eta model's version
-	fraudPerSec   = 400.0             // fraud events per second of event time, on average
-	etaPerSec     = 150.0             // eta events per second of event time, on average
-	riskScale     = 100.0             // the unit change's factor
-	nanShare      = 0.4               // share of eta predictions that turn NaN in the storm
-	nullShare     = 0.4               // share of fraud ages missing in the null burst
-	floodShare    = 0.5               // share of fraud traffic from the new market
-	shiftFactor   = 2.5               // how far amounts move in the mean shift
-	newMarket     = "BR"              // the market the contract does not list
+	MeanShift     = "mean_shift"    // fraud.amount's mean moves
+	NullBurst     = "null_burst"    // fraud.age goes missing for a slice of traffic
+	NewCategory   = "new_category"  // fraud.country floods with a market the contract never saw
+	NaNStorm      = "nan_storm"     // eta's predictions turn NaN
+	SilentModel   = "silent_model"  // eta stops sending
+	UnitChange    = "unit_change"   // fraud.merchant_risk arrives ×100, breaking its correlations
+	LabelDecline  = "label_decline" // fraud's labels agree less and less with its predictions
+	warmupQuietly = "clean traffic" // the warm-up, for the printed schedule
+	dayLength     = 60              // windows in the compressed day of traffic
+	labelDelay    = 2 * time.Second // how long after a prediction its label arrives, in demo time
+	versionFraud  = "2026-11-01"    // the fraud model's version
+	versionETA    = "2026-10-15"    // the eta model's version
+	fraudPerSec   = 400.0           // fraud events per second of event time, on average
+	etaPerSec     = 150.0           // eta events per second of event time, on average
+	riskScale     = 100.0           // the unit change's factor
+	nanShare      = 0.4             // share of eta predictions that turn NaN in the storm
+	nullShare     = 0.4             // share of fraud ages missing in the null burst
+	floodShare    = 0.5             // share of fraud traffic from the new market
+	shiftFactor   = 2.5             // how far amounts move in the mean shift
+	newMarket     = "BR"            // the market the contract does not list
 	countriesCSV  = "DE,FR,US,GB,ES,IT"
 )
 
