@@ -41,6 +41,7 @@ func commands() map[string]command {
 		"backtest": {"score a metric time series with the anomaly detector", runBacktest},
 		"replay":   {"run the daemon's checks over recorded events, printing findings", runReplay},
 		"run":      {"run the monitoring daemon on Kafka traffic", runRun},
+		"demo":     {"show the whole system on one machine: traffic, incidents, alerts, a scorecard", runDemo},
 		"alerts":   {"print the Prometheus alert rules (or the alert list)", runAlerts},
 	}
 }

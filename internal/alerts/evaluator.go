@@ -34,6 +34,10 @@ type EvaluatorOptions struct {
 	// ResolveAfter is how many consecutive clean windows resolve a firing
 	// alert.
 	ResolveAfter int
+	// ForScale scales every alert's `for`, for a demonstration that
+	// compresses hours into minutes; zero is 1. An alert waits one window at
+	// least.
+	ForScale float64
 	// Alertmanagers are the base URLs posted to; none evaluates and records
 	// history only.
 	Alertmanagers  []string
@@ -166,6 +170,14 @@ func NewEvaluator(opts EvaluatorOptions) (*Evaluator, error) {
 		}
 	}
 	return e, nil
+}
+
+// forWindows is how many windows an alert's condition must hold to fire.
+func (e *Evaluator) forWindows(a *Alert) int {
+	if e.opts.ForScale <= 0 {
+		return a.Windows
+	}
+	return max(1, int(math.Ceil(float64(a.Windows)*e.opts.ForScale)))
 }
 
 // Write observes a batch the pipeline wrote; it never fails. Placed after
@@ -311,7 +323,7 @@ func (e *Evaluator) hold(now time.Time, fp string, h *holding, clock bool) {
 		e.states.WithLabelValues(in.alert.Name, "pending").Inc()
 	}
 	in.r = h.r
-	in.r.forText = promDuration(time.Duration(in.alert.Windows) * e.opts.Window)
+	in.r.forText = promDuration(time.Duration(e.forWindows(in.alert)) * e.opts.Window)
 	in.r.causes = e.causes[in.model]
 	in.clean = 0
 	if now.Equal(in.startsAt) && !in.firing {
@@ -319,7 +331,7 @@ func (e *Evaluator) hold(now time.Time, fp string, h *holding, clock bool) {
 	}
 	// As Prometheus' for: the condition has held from the first window of the
 	// streak through one that closes Windows windows later.
-	if !in.firing && now.Sub(in.startsAt) >= time.Duration(in.alert.Windows)*e.opts.Window {
+	if !in.firing && now.Sub(in.startsAt) >= time.Duration(e.forWindows(in.alert))*e.opts.Window {
 		in.firing = true
 		e.states.WithLabelValues(in.alert.Name, "pending").Dec()
 		e.states.WithLabelValues(in.alert.Name, "firing").Inc()

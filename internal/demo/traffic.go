@@ -64,7 +64,7 @@ func Schedule(warmup, window time.Duration) []Incident {
 		{UnitChange, fraudModel, "merchant_risk", fmt.Sprintf("merchant risk sent ×%.0f", riskScale)},
 		{LabelDecline, fraudModel, "prediction", "labels drift away from the predictions"},
 	}
-	const length, gap = 6, 6 // windows
+	const length, gap = 4, 4 // windows
 	var out []Incident
 	at := warmup
 	for _, k := range kinds {

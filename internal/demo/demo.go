@@ -1,0 +1,386 @@
+// Package demo shows the whole system on one machine: an in-process Kafka
+// broker, traffic of two models with a compressed daily cycle and incidents
+// injected on a schedule, Sentinel's own daemon reading it, and the alerts it
+// raises printed as they fire and resolve, then a scorecard.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sentinel-ml/sentinel/internal/alerts"
+	"github.com/sentinel-ml/sentinel/internal/config"
+	"github.com/sentinel-ml/sentinel/internal/daemon"
+	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/model"
+	"github.com/sentinel-ml/sentinel/internal/pipeline"
+	"github.com/sentinel-ml/sentinel/internal/store"
+)
+
+// Options configure a demonstration.
+type Options struct {
+	// Duration is how long the demonstration runs, warm-up included.
+	Duration time.Duration
+	// Speed compresses time: windows last a minute divided by Speed.
+	Speed float64
+	// Seed makes the traffic repeatable.
+	Seed uint64
+	// Listen serves /metrics, /healthz and /readyz; empty serves nothing.
+	Listen string
+	// DSN is a ClickHouse to store in; when it does not answer, results are
+	// kept in memory.
+	DSN string
+	// Out is the terminal: the schedule, the alerts and the scorecard.
+	Out io.Writer
+	// Logger receives the daemon's log; nil discards.
+	Logger *slog.Logger
+}
+
+// Validate reports every problem of the options.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.Speed < 1 {
+		errs = append(errs, fmt.Errorf("speed %v: at least 1 (windows of a minute)", o.Speed))
+	}
+	if o.Out == nil {
+		errs = append(errs, errors.New("no output"))
+	}
+	if o.Duration < o.minimum() {
+		errs = append(errs, fmt.Errorf("duration %s: at least %s at speed %v, for the warm-up and every incident", o.Duration, o.minimum(), o.Speed))
+	}
+	return errors.Join(errs...)
+}
+
+// window is the demonstration's window size.
+func (o *Options) window() time.Duration { return time.Duration(float64(time.Minute) / o.Speed) }
+
+// warmup is the clean traffic before the first incident: long enough for the
+// anomaly detector's first fit and the drift references.
+func (o *Options) warmup() time.Duration { return warmupWindows * o.window() }
+
+const warmupWindows = 20
+
+// minimum is the shortest demonstration that holds every incident.
+func (o *Options) minimum() time.Duration {
+	incidents := Schedule(o.warmup(), o.window())
+	return incidents[len(incidents)-1].End + 4*o.window()
+}
+
+// Scorecard is what a demonstration found.
+type Scorecard struct {
+	Store     string
+	Incidents []Scored
+	// FalseAlarms are alerts that fired outside every incident.
+	FalseAlarms []Fired
+}
+
+// Scored is an incident and the alerts that caught it.
+type Scored struct {
+	Incident
+	Detected bool
+	// Delay is from the incident's start to its first alert.
+	Delay time.Duration
+	Alerts []string
+}
+
+// Fired is an alert that fired during the demonstration.
+type Fired struct {
+	Name, Model, Feature, Summary string
+	At                            time.Duration // since the start
+}
+
+// Run runs the demonstration until its duration has passed or ctx ends,
+// and returns its scorecard.
+func Run(ctx context.Context, opts Options) (*Scorecard, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("demo options: %w", err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dir, err := os.MkdirTemp("", "sentinel-demo-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	window := opts.window()
+	refs, err := writeModels(ctx, dir, window, opts.Seed)
+	if err != nil {
+		return nil, err
+	}
+	var models []*model.Model
+	var contracts []*config.Contract
+	for _, ref := range refs {
+		m, err := model.Load(ref)
+		if err != nil {
+			return nil, err
+		}
+		models = append(models, m)
+		contracts = append(contracts, m.Contract)
+	}
+	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "events", "labels"), kfake.SeedTopics(1, "dead"),
+		kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	if err != nil {
+		return nil, fmt.Errorf("starting the in-process Kafka broker: %w", err)
+	}
+	defer broker.Close()
+	brokers := broker.ListenAddrs()
+	cfg := daemonConfig(brokers, window, refs)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	st, where, closeStore := openStore(ctx, opts.DSN, reg, log)
+	defer closeStore()
+	sev, err := alerts.NewSeverities(alerts.ContractSeverities(contracts))
+	if err != nil {
+		return nil, err
+	}
+	reg.MustRegister(sev)
+	eo := alerts.EvaluatorOptionsFromConfig(cfg)
+	// An alert's `for` counts windows; the demonstration compresses hours
+	// into minutes, so its alerts wait a fifth as many.
+	eo.ForScale, eo.Severities, eo.Registerer, eo.Logger = 0.2, sev, reg, log
+	ev, err := alerts.NewEvaluator(eo)
+	if err != nil {
+		return nil, err
+	}
+	group, err := ingest.NewGroup(ingest.KafkaOptions{KafkaConn: ingest.KafkaConn{Brokers: brokers}, GroupID: cfg.Kafka.GroupID,
+		Topics: []string{"events", "labels"}, MaxWait: 100 * time.Millisecond, SessionTimeout: time.Second,
+		HeartbeatInterval: 100 * time.Millisecond, RebalanceTimeout: time.Second, Registerer: reg, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	defer group.Close()
+	dl, err := ingest.NewKafkaDeadLetters(ingest.DeadLetterOptions{KafkaConn: ingest.KafkaConn{Brokers: brokers},
+		Topic: "dead", Reasons: pipeline.Reasons(), Registerer: reg, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	defer dl.Close()
+	popts := pipeline.OptionsFromConfig(cfg, models)
+	popts.DeadLetters, popts.Now, popts.Registerer, popts.Logger = dl, time.Now, reg, log
+	d, err := daemon.New(daemon.Options{Pipeline: popts, Group: group, Store: observed{Store: st, w: ev.Tee(st)},
+		Listen: opts.Listen, Gatherer: reg, TickEvery: window / 2, CommitEvery: time.Second, Registerer: reg, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	incidents := Schedule(opts.warmup(), window)
+	printSchedule(opts, where, incidents)
+
+	runCtx, cancel := context.WithTimeout(ctx, opts.Duration)
+	defer cancel()
+	alertsCtx, stopAlerts := context.WithCancel(context.Background())
+	defer stopAlerts()
+	go ev.Run(alertsCtx)
+	if err := d.Start(runCtx); err != nil {
+		return nil, err
+	}
+	if d.Addr() != nil {
+		fmt.Fprintf(opts.Out, "metrics and health on http://%s\n\n", d.Addr())
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	produceErr := make(chan error, 1)
+	go func() {
+		defer wg.Done()
+		produceErr <- produce(runCtx, brokers, newTraffic(opts.Seed, window, incidents), start)
+	}()
+	var fired []Fired
+	go func() {
+		defer wg.Done()
+		fired = watch(runCtx, opts.Out, ev, start)
+	}()
+	wg.Wait()
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelStop()
+	if err := d.Stop(stopCtx); err != nil {
+		return nil, fmt.Errorf("stopping the daemon: %w", err)
+	}
+	if err := <-produceErr; err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return nil, err
+	}
+	card := score(incidents, fired, window, where)
+	card.print(opts.Out)
+	return card, nil
+}
+
+// daemonConfig is sentinel.yaml for the demonstration: windows of the
+// compressed minute, the reference period its day, the detector fitted after
+// the warm-up's first part.
+func daemonConfig(brokers []string, window time.Duration, refs []config.ModelRef) *config.Daemon {
+	cfg := config.DefaultDaemon()
+	cfg.Kafka.Brokers = brokers
+	cfg.Kafka.Topics = config.Topics{Events: "events", Labels: "labels", DeadLetters: "dead"}
+	cfg.Windows.Size, cfg.Windows.AllowedLateness = window, window/2
+	cfg.Windows.MaxFutureSkew, cfg.Windows.MaxAge, cfg.Windows.LateHorizon = time.Minute, time.Hour, 10*window
+	cfg.Drift.ReferencePeriod = 10 * window
+	cfg.Staleness.CheckInterval, cfg.Staleness.MaxSilence = window/2, 2*window
+	cfg.Anomaly.FitAfter, cfg.Anomaly.HistoryWindows = warmupWindows-5, 10*dayLength
+	cfg.Labels.MaxDelay = 20 * window
+	cfg.Models = refs
+	return cfg
+}
+
+// openStore stores in ClickHouse when one answers at dsn, in memory otherwise.
+func openStore(ctx context.Context, dsn string, reg prometheus.Registerer, log *slog.Logger) (daemon.Store, string, func()) {
+	if dsn != "" {
+		st, err := store.New(store.Options{DSN: dsn, Database: "sentinel_demo", Registerer: reg, Logger: log})
+		if err == nil {
+			pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			err = st.Ping(pctx)
+			cancel()
+			if err == nil {
+				return st, "ClickHouse at " + redact(dsn) + ", database sentinel_demo", func() { st.Close() }
+			}
+			st.Close()
+		}
+	}
+	return store.NewMemory(), "memory (no ClickHouse answered; results last as long as the demonstration)", func() {}
+}
+
+// redact drops a DSN's credentials for printing.
+func redact(dsn string) string {
+	if at := strings.LastIndex(dsn, "@"); at >= 0 {
+		if scheme := strings.Index(dsn, "://"); scheme >= 0 && scheme < at {
+			return dsn[:scheme+3] + "…" + dsn[at:]
+		}
+	}
+	return dsn
+}
+
+// observed writes through a writer that also shows each batch to the alert
+// evaluator.
+type observed struct {
+	daemon.Store
+	w store.Writer
+}
+
+func (o observed) Write(ctx context.Context, b store.Batch) error { return o.w.Write(ctx, b) }
+
+// produce sends the traffic to the broker, in steps of a tenth of a second of
+// wall clock, with each label sent when its time comes.
+func produce(ctx context.Context, brokers []string, t *traffic, start time.Time) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("demo producer: %w", err)
+	}
+	defer cl.Close()
+	const step = 100 * time.Millisecond
+	tick := time.NewTicker(step)
+	defer tick.Stop()
+	var due []message // labels waiting for their time, in time order
+	last := start
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case now := <-tick.C:
+			events, labels := t.tick(now, now.Sub(start), now.Sub(last))
+			last = now
+			due = append(due, labels...)
+			var records []*kgo.Record
+			for _, e := range events {
+				records = append(records, &kgo.Record{Topic: "events", Key: []byte(e.key), Value: e.value})
+			}
+			n := 0
+			for n < len(due) && !due[n].at.After(now) {
+				records = append(records, &kgo.Record{Topic: "labels", Key: []byte(due[n].key), Value: due[n].value})
+				n++
+			}
+			due = due[n:]
+			if err := cl.ProduceSync(ctx, records...).FirstErr(); err != nil && ctx.Err() == nil {
+				return fmt.Errorf("demo producer: %w", err)
+			}
+		}
+	}
+}
+
+// watch prints alerts as they fire and resolve, until ctx ends, and returns
+// every alert that fired.
+func watch(ctx context.Context, out io.Writer, ev *alerts.Evaluator, start time.Time) []Fired {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	firing := map[string]alerts.Posted{}
+	var fired []Fired
+	for {
+		select {
+		case <-ctx.Done():
+			return fired
+		case now := <-tick.C:
+			_, active := ev.Active(now)
+			seen := map[string]bool{}
+			for _, a := range active {
+				key := alertKey(a)
+				seen[key] = true
+				if _, ok := firing[key]; ok {
+					continue
+				}
+				firing[key] = a
+				f := Fired{Name: a.Labels["alertname"], Model: a.Labels["model"], Feature: a.Labels["feature"],
+					Summary: a.Annotations["summary"], At: now.Sub(start)}
+				fired = append(fired, f)
+				fmt.Fprintf(out, "%7s  FIRING    %-30s %s\n", clock(f.At), f.Name, f.Summary)
+			}
+			for key, a := range firing {
+				if !seen[key] {
+					delete(firing, key)
+					fmt.Fprintf(out, "%7s  resolved  %-30s %s\n", clock(now.Sub(start)), a.Labels["alertname"], labelsText(a.Labels))
+				}
+			}
+		}
+	}
+}
+
+func alertKey(a alerts.Posted) string {
+	keys := make([]string, 0, len(a.Labels))
+	for k, v := range a.Labels {
+		keys = append(keys, k+"="+v)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ",")
+}
+
+func labelsText(l map[string]string) string {
+	s := "model " + l["model"]
+	if f := l["feature"]; f != "" {
+		s += ", feature " + f
+	}
+	return s
+}
+
+// clock formats a time since the start as m:ss.
+func clock(d time.Duration) string {
+	d = d.Round(time.Second)
+	return fmt.Sprintf("%d:%02d", int(d.Minutes()), int(d.Seconds())%60)
+}
+
+func printSchedule(opts Options, where string, incidents []Incident) {
+	w := opts.Out
+	fmt.Fprintf(w, "Sentinel demo: two models (fraud: a probability with delayed labels; eta: a regression),\n")
+	fmt.Fprintf(w, "windows of %s (a minute at speed %v), a day of traffic every %s.\n", opts.window(), opts.Speed, dayLength*opts.window())
+	fmt.Fprintf(w, "Results are stored in %s.\n\nSchedule:\n", where)
+	fmt.Fprintf(w, "  %7s–%-7s  %s\n", clock(0), clock(opts.warmup()), warmupQuietly)
+	for _, in := range incidents {
+		target := in.Model
+		if in.Feature != "" {
+			target += "." + in.Feature
+		}
+		fmt.Fprintf(w, "  %7s–%-7s  %-13s %-20s %s\n", clock(in.Start), clock(in.End), in.Kind, target, in.What)
+	}
+	fmt.Fprintln(w)
+}
