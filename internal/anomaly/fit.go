@@ -1,0 +1,600 @@
+package anomaly
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// model is everything one Fit learns.
+type model struct {
+	rows        int
+	mean, scale []float64 // per metric, of the values without their sampling bias
+	status      []metricStatus
+	active      []int // metric index of each active metric, in PCA column order
+	k           int
+	load        []float64 // len(active) × k, row-major
+	explained   []float64
+	comps       []forecaster
+	// compSigma and residSigma are the spreads of the one-step errors beyond
+	// sampling: for a window with sampling information, its sampling variance
+	// is added to their squares (see errorScales); without, they are the whole
+	// spread.
+	compSigma []float64
+	// compSeen holds, per component, every value its forecaster has consumed since
+	// the fit (the training scores, then each learned value), for retunes.
+	compSeen   [][]float64
+	scored     int          // windows scored since the fit
+	retuneAt   int          // value of scored at which the next retune is due
+	resid      []forecaster // per active metric; nil when the subspace explains it fully
+	residSigma []float64
+	// free is, per active metric, 1 minus its leverage on the retained
+	// components: the share of its own sampling variance its residual keeps.
+	free      []float64
+	tails     [statStuck]tail // the stuck statistic is scored analytically
+	logRepeat []float64       // per active metric: log10 of its chance to repeat a value
+	last      []float64       // per active metric: last observed value
+	run       []int           // per active metric: repeats of that value so far
+	// The last runWindow values of Σ v² and of each metric's v², oldest first, for
+	// the run statistics.
+	qRing []float64
+	vRing []float64 // runWindow × active metrics
+	// constants counts the metrics constant in training, over which the count
+	// tests of their changes are corrected for multiplicity.
+	constants int
+	notes     []string
+
+	// Scratch for Score.
+	chat, c, zhat, z, rhat, r, v, e, g, a, w []float64
+	level                                    []float64 // per metric: expected population value
+	wz, sigR                                 []float64 // per active metric: sampling variance in standard units, residual error scale
+	sigC                                     []float64 // per component: error scale
+	via                                      []int     // per metric: the statistic that blames it most
+	viaShare                                 []float64 // per metric: that statistic's share
+}
+
+// fitModel learns a model from history and the sampling of its values (nil when
+// none is known).
+func fitModel(cfg Config, names []string, history [][]float64, sampling [][]Sampling) (*model, error) {
+	n, nm := len(history), len(names)
+	if n < 3 {
+		return nil, fmt.Errorf("fit detector: %d rows: need at least 3", n)
+	}
+	for i, row := range history {
+		if len(row) != nm {
+			return nil, fmt.Errorf("fit detector: row %d has %d values, want %d", i, len(row), nm)
+		}
+	}
+	for j := range nm {
+		for _, row := range history {
+			if math.IsInf(row[j], 0) {
+				return nil, fmt.Errorf("fit detector: metric %s is infinite in training", names[j])
+			}
+		}
+	}
+	samp := newTrainingSampling(history, sampling, nm)
+	values := history
+	if samp != nil {
+		values = samp.values
+	}
+	md := &model{rows: n, mean: make([]float64, nm), scale: make([]float64, nm), status: make([]metricStatus, nm)}
+	if n < 2*cfg.Period {
+		md.notes = append(md.notes, fmt.Sprintf("history of %d rows is shorter than two seasons of %d: forecasting with a robust median/MAD level, without seasonality or trend", n, cfg.Period))
+	}
+	var constant, counted, unmodelled []string
+	for j := range nm {
+		sum, cnt := 0.0, 0
+		for _, row := range values {
+			if v := row[j]; !math.IsNaN(v) {
+				sum += v
+				cnt++
+			}
+		}
+		if 2*cnt < n {
+			md.status[j] = statusUnmodelled
+			md.mean[j], md.scale[j] = math.NaN(), math.NaN()
+			unmodelled = append(unmodelled, fmt.Sprintf("%s (%d of %d rows)", names[j], cnt, n))
+			continue
+		}
+		mean := sum / float64(cnt)
+		ss := 0.0
+		for _, row := range values {
+			if v := row[j]; !math.IsNaN(v) {
+				ss += (v - mean) * (v - mean)
+			}
+		}
+		sd := math.Sqrt(ss / float64(max(cnt-1, 1)))
+		md.mean[j], md.scale[j] = mean, sd
+		// Relative to the metric's magnitude, so that rounding noise in a large
+		// constant does not pass for variation.
+		if sd <= 1e-12*max(1, math.Abs(mean)) {
+			md.status[j] = statusConstant
+			md.constants++
+			if samp != nil && samp.known[j] {
+				counted = append(counted, names[j])
+			} else {
+				constant = append(constant, names[j])
+			}
+			continue
+		}
+		md.active = append(md.active, j)
+	}
+	if len(constant) > 0 {
+		md.notes = append(md.notes, fmt.Sprintf("constant in training, flagged on any change: %v", constant))
+	}
+	if len(counted) > 0 {
+		md.notes = append(md.notes, fmt.Sprintf("constant in training, a change judged against the window's sampling spread: %v", counted))
+	}
+	if len(unmodelled) > 0 {
+		md.notes = append(md.notes, fmt.Sprintf("missing in more than half of the training rows, not scored until a refit: %v", unmodelled))
+	}
+	na := len(md.active)
+	// Standardised matrix; a missing value is imputed as the metric's mean, which
+	// shrinks its covariances a little instead of dropping the whole row.
+	z := mat.NewDense(n, max(na, 1), nil)
+	missing := make([]bool, n*na)
+	for a, j := range md.active {
+		for t, row := range values {
+			if v := row[j]; math.IsNaN(v) {
+				missing[t*na+a] = true
+			} else {
+				z.Set(t, a, (v-md.mean[j])/md.scale[j])
+			}
+		}
+	}
+	md.free = make([]float64, na)
+	if na > 0 {
+		pca, err := FitPCA(z, cfg.VarianceShare, cfg.MaxComponents)
+		if err != nil {
+			return nil, fmt.Errorf("fit detector: %w", err)
+		}
+		md.k = len(pca.Explained)
+		md.explained = pca.Explained
+		md.load = make([]float64, na*md.k)
+		for a := range na {
+			h := 0.0
+			for i := range md.k {
+				l := pca.Loadings.At(a, i)
+				md.load[a*md.k+i] = l
+				h += l * l
+			}
+			md.free[a] = max(1-h, 0)
+		}
+		var tr *trainingScales
+		if samp != nil {
+			tr = samp.scales(md)
+		}
+		if err := md.fitForecasters(cfg, z, pca.Loadings, missing, tr); err != nil {
+			return nil, err
+		}
+	}
+	// Repeats are of the values as measured: a stuck source repeats those.
+	md.fitRepeats(history)
+	md.retuneAt = retuneSpacing(cfg.Period, n)
+	k := md.k
+	md.chat, md.c, md.sigC = make([]float64, k), make([]float64, k), make([]float64, k)
+	md.zhat, md.z, md.rhat, md.r = make([]float64, na), make([]float64, na), make([]float64, na), make([]float64, na)
+	md.v, md.e, md.g, md.a, md.w = make([]float64, na), make([]float64, na), make([]float64, na), make([]float64, nm), make([]float64, na)
+	md.level, md.wz, md.sigR = make([]float64, nm), make([]float64, na), make([]float64, na)
+	md.via, md.viaShare = make([]int, nm), make([]float64, nm)
+	if md.qRing == nil {
+		md.qRing, md.vRing = make([]float64, runWindow), make([]float64, runWindow*na)
+	}
+	return md, nil
+}
+
+// trainingSampling is the sampling of a training history, turned into what a
+// fit needs: the values without the bias of distance statistics, and each
+// value's sampling variance.
+type trainingSampling struct {
+	raw      [][]float64
+	sampling [][]Sampling
+	values   [][]float64 // raw less the bias
+	svar     [][]float64 // sampling variance, in the metric's units; 0 where unknown
+	level    []float64   // per metric: its population value in training, for the bias and variance
+	known    []bool      // per metric: some value's sampling is known
+}
+
+// newTrainingSampling returns nil when no value's sampling is known.
+func newTrainingSampling(history [][]float64, sampling [][]Sampling, nm int) *trainingSampling {
+	if sampling == nil {
+		return nil
+	}
+	ts := &trainingSampling{raw: history, sampling: sampling, level: make([]float64, nm), known: make([]bool, nm)}
+	any := false
+	var obs []float64
+	for j := range nm {
+		// The population value: the mean for rates, whose median is often
+		// zero; otherwise the median of the values without their bias at
+		// zero distance, refined once for KS, whose bias shrinks as the true
+		// distance grows.
+		obs = obs[:0]
+		kind, sum := SamplingUnknown, 0.0
+		for t, row := range history {
+			if s := sampling[t]; s != nil && s[j].known() && !math.IsNaN(row[j]) {
+				kind = s[j].Kind
+				obs = append(obs, row[j]-s[j].bias(0))
+				sum += row[j]
+			}
+		}
+		if len(obs) == 0 {
+			continue
+		}
+		ts.known[j], any = true, true
+		if kind == SamplingRate {
+			ts.level[j] = sum / float64(len(obs))
+			continue
+		}
+		slices.Sort(obs)
+		ts.level[j] = max(medianSorted(obs), 0)
+		if kind == SamplingKS {
+			obs = obs[:0]
+			for t, row := range history {
+				if s := sampling[t]; s != nil && s[j].known() && !math.IsNaN(row[j]) {
+					obs = append(obs, row[j]-s[j].bias(ts.level[j]))
+				}
+			}
+			slices.Sort(obs)
+			ts.level[j] = max(medianSorted(obs), 0)
+		}
+	}
+	if !any {
+		return nil
+	}
+	ts.values = make([][]float64, len(history))
+	ts.svar = make([][]float64, len(history))
+	for t, row := range history {
+		ts.values[t] = slices.Clone(row)
+		ts.svar[t] = make([]float64, nm)
+		if sampling[t] == nil {
+			continue
+		}
+		for j, s := range sampling[t] {
+			if !s.known() || math.IsNaN(row[j]) {
+				continue
+			}
+			level := ts.level[j]
+			if s.Kind == SamplingCount {
+				// Counts follow the traffic's cycle: each is its own best guess.
+				level = max(row[j], 0)
+			}
+			ts.values[t][j] = row[j] - s.bias(level)
+			ts.svar[t][j] = s.variance(level)
+		}
+	}
+	return ts
+}
+
+// trainingScales is what the forecasters' calibration reads of the sampling:
+// each active metric's sampling variance in standard units, and its tail
+// score.
+type trainingScales struct {
+	w    *mat.Dense // rows × active metrics
+	tail func(t, a int, level float64) (float64, bool)
+}
+
+func (ts *trainingSampling) scales(md *model) *trainingScales {
+	na := len(md.active)
+	w := mat.NewDense(len(ts.values), max(na, 1), nil)
+	for t := range ts.values {
+		for a, j := range md.active {
+			w.Set(t, a, ts.svar[t][j]/(md.scale[j]*md.scale[j]))
+		}
+	}
+	return &trainingScales{w: w, tail: func(t, a int, level float64) (float64, bool) {
+		j := md.active[a]
+		if ts.sampling[t] == nil {
+			return 0, false
+		}
+		s := ts.sampling[t][j]
+		if !s.known() {
+			return 0, false
+		}
+		return s.tailZ(ts.raw[t][j], level)
+	}}
+}
+
+// processVariance is the variance of a channel's one-step errors beyond
+// sampling: the s ≥ 0 for which the errors, each divided by √(s + w_t), have a
+// mean square of one. Each square enters capped at capSq, so that the spread
+// of the many is not set by a wild few. Zero when sampling alone explains the
+// errors.
+func processVariance(errs, w []float64, capSq float64) float64 {
+	ms := func(s float64) float64 {
+		sum, n := 0.0, 0
+		for t, e := range errs {
+			if e != e {
+				continue
+			}
+			d := s + w[t]
+			q := capSq
+			if d > 0 {
+				q = min(e*e/d, capSq)
+			} else if e == 0 {
+				q = 0
+			}
+			sum += q
+			n++
+		}
+		if n == 0 {
+			return 0
+		}
+		return sum / float64(n)
+	}
+	if ms(0) <= 1 {
+		return 0
+	}
+	lo, hi := 0.0, 0.0
+	for _, e := range errs {
+		if e == e {
+			hi = max(hi, e*e)
+		}
+	}
+	for range 60 {
+		mid := (lo + hi) / 2
+		if ms(mid) > 1 {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return (lo + hi) / 2
+}
+
+// fitForecasters fits Holt-Winters to every component series and to every metric's
+// residual series, and calibrates the statistics on the in-sample one-step errors.
+// tr carries the training values' sampling, nil when none is known.
+func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missing []bool, tr *trainingScales) error {
+	n, na := z.Dims()
+	k := md.k
+	var scores mat.Dense
+	scores.Mul(z, load)
+	var recon mat.Dense
+	recon.Mul(&scores, load.T())
+	var resid mat.Dense
+	resid.Sub(z, &recon)
+
+	// Raw one-step errors, NaN where there is none.
+	ec := mat.NewDense(n, max(k, 1), nil)
+	er := mat.NewDense(n, na, nil)
+	series := make([]float64, n)
+	errs := make([]float64, n)
+	md.comps = make([]forecaster, k)
+	md.compSigma = make([]float64, k)
+	md.compSeen = make([][]float64, k)
+	// Sampling variance of each component's errors, Σ_a L² w_a, per row.
+	var wc *mat.Dense
+	if tr != nil && k > 0 {
+		sq := mat.NewDense(na, k, nil)
+		sq.Apply(func(_, _ int, l float64) float64 { return l * l }, load)
+		wc = mat.NewDense(n, k, nil)
+		wc.Mul(tr.w, sq)
+	}
+	wcol := make([]float64, n)
+	for i := range k {
+		mat.Col(series, i, &scores)
+		f, err := fitForecaster(series, cfg.Period, hwFull, errs)
+		if err != nil {
+			return fmt.Errorf("fit detector: component %d: %w", i+1, err)
+		}
+		md.comps[i] = f
+		md.compSeen[i] = slices.Clone(series)
+		ec.SetCol(i, errs)
+		sigma := f.Sigma()
+		if wc != nil {
+			mat.Col(wcol, i, wc)
+			sigma = math.Sqrt(processVariance(errs, wcol, capSq(cfg)))
+		}
+		md.compSigma[i] = max(sigma, 1e-9)
+	}
+	md.resid = make([]forecaster, na)
+	md.residSigma = make([]float64, na)
+	for a := range na {
+		mat.Col(series, a, &resid)
+		ss := 0.0
+		for t := range series {
+			if missing[t*na+a] {
+				series[t] = math.NaN()
+			} else {
+				ss += series[t] * series[t]
+			}
+		}
+		// A residual this small is rounding: the subspace explains the metric fully
+		// (always so for a single metric), and forecasting it would score noise.
+		if ss <= 1e-12*float64(n) {
+			md.residSigma[a] = 1
+			for t := range n {
+				er.Set(t, a, math.NaN())
+			}
+			continue
+		}
+		f, err := fitForecaster(series, cfg.Period, hwResidual, errs)
+		if err != nil {
+			return fmt.Errorf("fit detector: residual of metric %d: %w", md.active[a], err)
+		}
+		md.resid[a] = f
+		er.SetCol(a, errs)
+		sigma := f.Sigma()
+		if tr != nil {
+			mat.Col(wcol, a, tr.w)
+			for t := range wcol {
+				wcol[t] *= md.free[a]
+			}
+			sigma = math.Sqrt(processVariance(errs, wcol, capSq(cfg)))
+		}
+		md.residSigma[a] = max(sigma, 1e-9)
+	}
+	// Standardised errors: u per component, v per metric residual (0 where
+	// there is none), each over its scale in that row.
+	u := mat.NewDense(n, max(k, 1), nil)
+	v := mat.NewDense(n, na, nil)
+	sigC := make([]float64, k)
+	for t := range n {
+		for i := range k {
+			s2 := md.compSigma[i] * md.compSigma[i]
+			if wc != nil {
+				s2 += wc.At(t, i)
+			}
+			sigC[i] = math.Sqrt(s2)
+			if e := ec.At(t, i); e == e {
+				u.Set(t, i, e/sigC[i])
+			}
+		}
+		for a := range na {
+			e := er.At(t, a)
+			if e != e {
+				continue
+			}
+			s2 := md.residSigma[a] * md.residSigma[a]
+			if tr != nil {
+				s2 += md.free[a] * tr.w.At(t, a)
+			}
+			x := e / math.Sqrt(s2)
+			if tr != nil && math.Abs(x) > 1 {
+				x *= md.tameFactor(t, a, x, z, &scores, &resid, ec, er, sigC, s2, tr)
+			}
+			v.Set(t, a, x)
+		}
+	}
+	// Calibrate on rows where every component forecast had settled: after the first
+	// season for Holt-Winters, which only starts forecasting there.
+	start := 0
+	if n >= 2*cfg.Period {
+		start = cfg.Period
+	}
+	var stats [statStuck][]float64
+	qRing, vRing := make([]float64, runWindow), make([]float64, runWindow*na)
+	for t := start; t < n; t++ {
+		sT := 0.0
+		for i := range k {
+			x := u.At(t, i)
+			sT += x * x
+		}
+		sQ, sM, obs := 0.0, 0.0, 0
+		for a := range na {
+			if missing[t*na+a] {
+				continue
+			}
+			x := v.At(t, a)
+			sQ += x * x
+			sM = max(sM, x*x)
+			obs++
+		}
+		if obs > 0 {
+			sQ *= float64(na) / float64(obs)
+		}
+		stats[statComponents] = append(stats[statComponents], sT)
+		stats[statResidual] = append(stats[statResidual], sQ)
+		stats[statMetric] = append(stats[statMetric], sM)
+		copy(vRing, vRing[na:])
+		capped, obsC := 0.0, 0
+		for a := range na {
+			x := 0.0
+			if !missing[t*na+a] {
+				x = min(v.At(t, a)*v.At(t, a), capSq(cfg))
+				obsC++
+			}
+			vRing[(runWindow-1)*na+a] = x
+			capped += x
+		}
+		copy(qRing, qRing[1:])
+		qRing[runWindow-1] = capped * float64(na) / float64(max(obsC, 1))
+		if t-start >= runWindow-1 {
+			sR, sMR := runSums(qRing, vRing, na, nil)
+			stats[statResidualRun] = append(stats[statResidualRun], sR)
+			stats[statMetricRun] = append(stats[statMetricRun], sMR)
+		}
+	}
+	md.qRing, md.vRing = qRing, vRing
+	for s := range stats {
+		md.tails[s] = fitTail(stats[s])
+	}
+	return nil
+}
+
+// capSq is the cap on one squared standardised error in the sums that
+// calibrate and score: ClipSigma².
+func capSq(cfg Config) float64 { return cfg.ClipSigma * cfg.ClipSigma }
+
+// tameFactor is the factor by which a training residual error x of a skewed
+// statistic shrinks when the statistic's own tail is less extreme than a normal
+// one (see tame): the metric's whole error, over its whole spread, against its
+// tail score under sampling.
+func (md *model) tameFactor(t, a int, x float64, z, scores, resid, ec, er *mat.Dense, sigC []float64, residVar float64, tr *trainingScales) float64 {
+	k := md.k
+	zhat, tot := 0.0, residVar
+	for i := range k {
+		l := md.load[a*k+i]
+		e := ec.At(t, i)
+		if e != e {
+			return 1
+		}
+		zhat += l * (scores.At(t, i) - e)
+		tot += l * l * sigC[i] * sigC[i]
+	}
+	zhat += resid.At(t, a) - er.At(t, a)
+	j := md.active[a]
+	zt, ok := tr.tail(t, a, md.mean[j]+md.scale[j]*zhat)
+	if !ok {
+		return 1
+	}
+	zn := (z.At(t, a) - zhat) / math.Sqrt(tot)
+	if zn == 0 {
+		return 1
+	}
+	return math.Abs(tame(zn, zt)) / math.Abs(zn)
+}
+
+// runSums returns Σ over the window of Σ v², and the largest per-metric sum of v²
+// over the window; w, when not nil, receives each metric's sum.
+func runSums(qRing, vRing []float64, na int, w []float64) (float64, float64) {
+	sR, sMR := 0.0, 0.0
+	for _, q := range qRing {
+		sR += q
+	}
+	for a := range na {
+		x := 0.0
+		for i := range runWindow {
+			x += vRing[i*na+a]
+		}
+		sMR = max(sMR, x)
+		if w != nil {
+			w[a] = x
+		}
+	}
+	return sR, sMR
+}
+
+// fitRepeats learns how often each active metric repeats its previous value exactly,
+// with a Laplace estimate so that a metric that never repeated is not certain never
+// to.
+func (md *model) fitRepeats(history [][]float64) {
+	na := len(md.active)
+	md.logRepeat = make([]float64, na)
+	md.last = make([]float64, na)
+	md.run = make([]int, na)
+	for a, j := range md.active {
+		repeats, pairs := 0, 0
+		last, run := math.NaN(), 0
+		for _, row := range history {
+			x := row[j]
+			if math.IsNaN(x) {
+				continue
+			}
+			if !math.IsNaN(last) {
+				pairs++
+				if x == last {
+					repeats++
+					run++
+				} else {
+					run = 0
+				}
+			}
+			last = x
+		}
+		md.logRepeat[a] = math.Log10(float64(repeats+1) / float64(pairs+2))
+		md.last[a], md.run[a] = last, run
+	}
+}

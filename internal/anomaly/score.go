@@ -1,0 +1,417 @@
+package anomaly
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+func (md *model) score(cfg Config, names []string, row []float64, sampling []Sampling) Point {
+	k, na := md.k, len(md.active)
+	p := Point{Expected: make([]float64, len(row))}
+	for i, f := range md.comps {
+		md.chat[i] = f.Forecast()
+	}
+	for j, s := range md.status {
+		switch s {
+		case statusConstant:
+			md.level[j] = md.mean[j]
+			p.Expected[j] = md.mean[j]
+			if sampling != nil && sampling[j].known() {
+				p.Expected[j] += sampling[j].bias(md.mean[j])
+			}
+		case statusUnmodelled:
+			md.level[j] = math.NaN()
+			p.Expected[j] = math.NaN()
+		}
+	}
+	obs, sampled := 0, false
+	for a, j := range md.active {
+		rh := 0.0
+		if f := md.resid[a]; f != nil {
+			rh = f.Forecast()
+		}
+		zh := rh
+		l := md.load[a*k : (a+1)*k]
+		for i, w := range l {
+			zh += w * md.chat[i]
+		}
+		md.rhat[a], md.zhat[a] = rh, zh
+		level := md.mean[j] + md.scale[j]*zh
+		md.level[j], p.Expected[j] = level, level
+		x := row[j]
+		md.wz[a] = 0
+		if sampling != nil && sampling[j].known() {
+			s := sampling[j]
+			b := s.bias(level)
+			p.Expected[j] += b
+			x -= b
+			md.wz[a] = s.variance(level) / (md.scale[j] * md.scale[j])
+			sampled = true
+		}
+		if math.IsNaN(x) {
+			// A missing value is taken to be as expected: it adds no evidence and does
+			// not pull the components.
+			md.z[a] = zh
+		} else {
+			md.z[a] = (x - md.mean[j]) / md.scale[j]
+			obs++
+		}
+	}
+	clear(md.c)
+	for a := range na {
+		za := md.z[a]
+		l := md.load[a*k : (a+1)*k]
+		for i, w := range l {
+			md.c[i] += w * za
+		}
+	}
+	for i := range k {
+		md.sigC[i] = md.compSigma[i] * md.compSigma[i]
+	}
+	if sampled {
+		for a := range na {
+			if wa := md.wz[a]; wa > 0 {
+				l := md.load[a*k : (a+1)*k]
+				for i, w := range l {
+					md.sigC[i] += w * w * wa
+				}
+			}
+		}
+	}
+	var s [numStats + 1]float64
+	for i := range k {
+		md.sigC[i] = math.Sqrt(md.sigC[i])
+		u := (md.c[i] - md.chat[i]) / md.sigC[i]
+		s[statComponents] += u * u
+	}
+	// g projects the standardised component errors back onto the metrics, so that
+	// Σ e·g splits the component statistic between them.
+	sumQ, bestStuck, stuckAt := 0.0, 0.0, -1
+	for a, j := range md.active {
+		l := md.load[a*k : (a+1)*k]
+		rec, g := 0.0, 0.0
+		for i, w := range l {
+			rec += w * md.c[i]
+			g += w * (md.c[i] - md.chat[i]) / (md.sigC[i] * md.sigC[i])
+		}
+		md.r[a] = md.z[a] - rec
+		md.g[a] = g
+		md.e[a] = md.z[a] - md.zhat[a]
+		md.v[a] = 0
+		md.sigR[a] = math.Sqrt(md.residSigma[a]*md.residSigma[a] + md.free[a]*md.wz[a])
+		x := row[j]
+		if math.IsNaN(x) {
+			continue
+		}
+		if md.resid[a] != nil {
+			v := (md.r[a] - md.rhat[a]) / md.sigR[a]
+			if sampling != nil && math.Abs(v) > 1 {
+				if zt, ok := sampling[j].tailZ(x, md.level[j]); ok {
+					if zn := md.e[a] / md.totalSigma(a); zn != 0 {
+						v *= math.Abs(tame(zn, zt)) / math.Abs(zn)
+					}
+				}
+			}
+			md.v[a] = v
+			sumQ += v * v
+			s[statMetric] = max(s[statMetric], v*v)
+		}
+		if x == md.last[a] {
+			md.run[a]++
+		} else {
+			md.run[a] = 0
+		}
+		md.last[a] = x
+		if md.run[a] > 0 {
+			// Chance that some metric repeats this often by luck, with a Bonferroni
+			// factor for the number of metrics watched.
+			if st := -(math.Log10(float64(na)) + float64(md.run[a])*md.logRepeat[a]); st > bestStuck {
+				bestStuck, stuckAt = st, j
+			}
+		}
+	}
+	if obs > 0 {
+		s[statResidual] = sumQ * float64(na) / float64(obs)
+	}
+	copy(md.vRing, md.vRing[na:])
+	capped := 0.0
+	for a := range na {
+		x := min(md.v[a]*md.v[a], capSq(cfg))
+		md.vRing[(runWindow-1)*na+a] = x
+		capped += x
+	}
+	copy(md.qRing, md.qRing[1:])
+	md.qRing[runWindow-1] = capped * float64(na) / float64(max(obs, 1))
+	s[statResidualRun], s[statMetricRun] = runSums(md.qRing, md.vRing, na, md.w)
+	var sc [numStats + 1]float64
+	for i := range statStuck {
+		sc[i] = md.tails[i].score(s[i])
+	}
+	sc[statStuck] = min(bestStuck, maxScore)
+	threshold := cfg.Threshold()
+	var brokenConstants []int
+	for j, st := range md.status {
+		if st != statusConstant || math.IsNaN(row[j]) || row[j] == md.mean[j] {
+			continue
+		}
+		if sampling != nil && sampling[j].known() {
+			// A count test: how rare so large a change is when the sample
+			// alone moves the metric, with a Bonferroni factor for the
+			// constant metrics watched.
+			z := sampling[j].z(row[j], md.mean[j], 0)
+			sj := float64(maxScore)
+			if q := math.Erfc(math.Abs(z) / math.Sqrt2); q > 0 {
+				sj = min(-math.Log10(q*float64(md.constants)), maxScore)
+			}
+			if sj > 0 {
+				brokenConstants = append(brokenConstants, j)
+				sc[statConstant] = max(sc[statConstant], sj)
+			}
+			continue
+		}
+		brokenConstants = append(brokenConstants, j)
+		// A metric that never moved in training moving at all deserves a look even
+		// when the history is too short for its probability to clear the threshold.
+		sc[statConstant] = max(sc[statConstant], threshold+1)
+	}
+	best := 0
+	for i := range sc {
+		if sc[i] > sc[best] {
+			best = i
+		}
+	}
+	p.Score, p.Statistic = sc[best], statName(best)
+	p.Anomaly = p.Score >= threshold
+	p.Top = md.attribute(cfg, names, row, sampling, p.Expected, sc, s, stuckAt, brokenConstants)
+	md.learn(cfg, row)
+	return p
+}
+
+// totalSigma is the scale of active metric a's whole one-step error in standard
+// units this window: its components' and its residual's, sampling included.
+func (md *model) totalSigma(a int) float64 {
+	k := md.k
+	v := md.sigR[a] * md.sigR[a]
+	for i, w := range md.load[a*k : (a+1)*k] {
+		v += w * w * md.sigC[i] * md.sigC[i]
+	}
+	return math.Sqrt(v)
+}
+
+// attribute splits the window's evidence between metrics: each statistic's score is
+// shared out in proportion to each metric's part in that statistic.
+func (md *model) attribute(cfg Config, names []string, row []float64, sampling []Sampling, expected []float64, sc, s [numStats + 1]float64, stuckAt int, brokenConstants []int) []Cause {
+	clear(md.a)
+	// Which statistic gave each metric most of its share, for its detail.
+	via, viaShare := md.via, md.viaShare
+	clear(viaShare)
+	add := func(j, stat int, x float64) {
+		md.a[j] += x
+		if x > viaShare[j] {
+			via[j], viaShare[j] = stat, x
+		}
+	}
+	sumEG := 0.0
+	for a := range md.active {
+		sumEG += max(md.e[a]*md.g[a], 0)
+	}
+	resStat, runStat := statResidual, statResidualRun
+	if sc[statMetric] > sc[statResidual] {
+		resStat = statMetric
+	}
+	if sc[statMetricRun] > sc[statResidualRun] {
+		runStat = statMetricRun
+	}
+	sumV, sumW := 0.0, 0.0
+	for a := range md.active {
+		sumV += md.v[a] * md.v[a]
+		sumW += md.w[a]
+	}
+	for a, j := range md.active {
+		if sumEG > 0 {
+			add(j, statComponents, sc[statComponents]*max(md.e[a]*md.g[a], 0)/sumEG)
+		}
+		if sumV > 0 {
+			add(j, resStat, sc[resStat]*md.v[a]*md.v[a]/sumV)
+		}
+		if sumW > 0 {
+			add(j, runStat, sc[runStat]*md.w[a]/sumW)
+		}
+	}
+	if stuckAt >= 0 {
+		add(stuckAt, statStuck, sc[statStuck])
+	}
+	for _, j := range brokenConstants {
+		add(j, statConstant, sc[statConstant])
+	}
+	total := 0.0
+	for _, x := range md.a {
+		total += x
+	}
+	if total <= 0 || cfg.TopCauses == 0 {
+		return nil
+	}
+	causes := make([]Cause, 0, cfg.TopCauses)
+	for j, x := range md.a {
+		if x <= 0 {
+			continue
+		}
+		c := Cause{Metric: names[j], Index: j, Actual: row[j], Expected: expected[j], Contribution: x / total, Statistic: statName(via[j])}
+		i, _ := slices.BinarySearchFunc(causes, c, func(a, b Cause) int {
+			switch {
+			case a.Contribution > b.Contribution:
+				return -1
+			case a.Contribution < b.Contribution:
+				return 1
+			}
+			return 0
+		})
+		if i < cfg.TopCauses {
+			if len(causes) == cfg.TopCauses {
+				causes = causes[:len(causes)-1]
+			}
+			causes = slices.Insert(causes, i, c)
+		}
+	}
+	for i := range causes {
+		md.explain(cfg, &causes[i], via[causes[i].Index], sampling)
+	}
+	return causes
+}
+
+// explain fills in a cause's Sigma and Detail.
+func (md *model) explain(cfg Config, c *Cause, stat int, sampling []Sampling) {
+	j := c.Index
+	var s Sampling
+	if sampling != nil {
+		s = sampling[j]
+	}
+	a, active := slices.BinarySearch(md.active, j)
+	switch stat {
+	case statConstant:
+		if s.known() {
+			c.Sigma = s.z(c.Actual, md.mean[j], 0)
+			c.Detail = fmt.Sprintf("%s where %s in every training window: %s against the spread of its %s (constant)",
+				formatValue(c.Actual), formatValue(md.mean[j]), sigmaWords(c.Sigma), sampleWords(s, md.mean[j]))
+			return
+		}
+		c.Sigma = math.Inf(1)
+		if c.Actual < md.mean[j] {
+			c.Sigma = math.Inf(-1)
+		}
+		c.Detail = fmt.Sprintf("%s where %s in every training window (constant)", formatValue(c.Actual), formatValue(md.mean[j]))
+		return
+	case statStuck:
+		if active {
+			c.Sigma = float64(md.run[a])
+			c.Detail = fmt.Sprintf("%s repeated for %s; it repeats its value by chance %.2g of the time (stuck)",
+				formatValue(c.Actual), windowsWords(cfg, md.run[a]+1), math.Pow(10, md.logRepeat[a]))
+		}
+		return
+	}
+	if !active {
+		return
+	}
+	zn := md.e[a] / md.totalSigma(a)
+	if s.known() && !math.IsNaN(c.Actual) {
+		if zt, ok := s.tailZ(c.Actual, md.level[j]); ok {
+			zn = tame(zn, zt)
+		}
+	}
+	c.Sigma = zn
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s where %s expected: %s", formatValue(c.Actual), formatValue(c.Expected), sigmaWords(zn))
+	if s.known() {
+		fmt.Fprintf(&b, ", sampling sd %s (%s)", formatValue(math.Sqrt(s.variance(md.level[j]))), sampleWords(s, md.level[j]))
+	}
+	switch stat {
+	case statResidualRun, statMetricRun:
+		fmt.Fprintf(&b, "; %.1fσ rms outside the usual correlations over the last %s (%s)", math.Sqrt(md.w[a]/runWindow), windowsWords(cfg, runWindow), statName(stat))
+	default:
+		fmt.Fprintf(&b, " (%s)", statName(stat))
+	}
+	c.Detail = b.String()
+}
+
+// sigmaWords says a signed deviation in words.
+func sigmaWords(z float64) string {
+	switch {
+	case z >= 0:
+		return fmt.Sprintf("%.1fσ above", z)
+	default:
+		return fmt.Sprintf("%.1fσ below", -z)
+	}
+}
+
+// sampleWords names the sample behind a value, for details.
+func sampleWords(s Sampling, level float64) string {
+	switch s.Kind {
+	case SamplingCount:
+		return fmt.Sprintf("Poisson count, %s expected", formatValue(level))
+	case SamplingRate:
+		return fmt.Sprintf("rate of %g", s.N)
+	case SamplingMean:
+		return fmt.Sprintf("mean of %g values", s.N)
+	case SamplingQuantile:
+		return fmt.Sprintf("quantile of %g values", s.N)
+	case SamplingPSI, SamplingJS, SamplingKS:
+		if s.M > 0 {
+			return fmt.Sprintf("%s of %g against %g values", s.Kind, s.N, s.M)
+		}
+		return fmt.Sprintf("%s of %g values", s.Kind, s.N)
+	case SamplingChiSquare:
+		return fmt.Sprintf("chi2 with %g degrees of freedom", s.Scale)
+	}
+	return "unknown sample"
+}
+
+// windowsWords says how long n windows last: "6h" with a window length,
+// "6 windows" without.
+func windowsWords(cfg Config, n int) string {
+	if cfg.Window > 0 {
+		str := (time.Duration(n) * cfg.Window).String()
+		if strings.HasSuffix(str, "m0s") {
+			str = str[:len(str)-2]
+		}
+		if strings.HasSuffix(str, "h0m") {
+			str = str[:len(str)-2]
+		}
+		return str
+	}
+	if n == 1 {
+		return "1 window"
+	}
+	return fmt.Sprintf("%d windows", n)
+}
+
+// learn advances every forecaster by one window. Each error is clipped to ClipSigma
+// of its scale first (a Huber-type robust update), which keeps a spike from
+// dragging the forecasts after it.
+func (md *model) learn(cfg Config, row []float64) {
+	md.scored++
+	for i, f := range md.comps {
+		e := md.c[i] - md.chat[i]
+		b := cfg.ClipSigma * md.sigC[i]
+		y := md.chat[i] + min(max(e, -b), b)
+		f.Update(y)
+		// The clipped value, as learned, so that a retune does not learn a spike
+		// the state was shielded from.
+		md.compSeen[i] = append(md.compSeen[i], y)
+	}
+	for a, j := range md.active {
+		f := md.resid[a]
+		if f == nil {
+			continue
+		}
+		if math.IsNaN(row[j]) {
+			f.Update(math.NaN())
+			continue
+		}
+		e := md.r[a] - md.rhat[a]
+		b := cfg.ClipSigma * md.sigR[a]
+		f.Update(md.rhat[a] + min(max(e, -b), b))
+	}
+}
