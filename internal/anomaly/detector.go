@@ -105,6 +105,8 @@ const (
 	statMetric             // largest single residual error, max v²: one metric breaking away
 	statResidualRun        // Σ v² summed over the last runWindow windows
 	statMetricRun          // largest v² of one metric summed over the last runWindow windows
+	statCUSUM              // largest two-sided CUSUM of one metric's errors: small lasting shifts and ramps
+	statSpread             // largest CUSUM of one metric's squared errors: noise growing at an unchanged level
 	statStuck              // a metric repeating its last value longer than it ever did
 	numStats
 )
@@ -117,7 +119,7 @@ const (
 const runWindow = 3
 
 func statName(i int) string {
-	return [...]string{"components", "residual", "metric", "residual-run", "metric-run", "stuck", "constant"}[i]
+	return [...]string{"components", "residual", "metric", "residual-run", "metric-run", "cusum", "variance", "stuck", "constant"}[i]
 }
 
 // statConstant marks a metric that never moved in training moving now.

@@ -11,13 +11,17 @@ import (
 // model is everything one Fit learns.
 type model struct {
 	rows        int
-	mean, scale []float64 // per metric, of the values without their sampling bias
-	status      []metricStatus
-	active      []int // metric index of each active metric, in PCA column order
-	k           int
-	load        []float64 // len(active) × k, row-major
-	explained   []float64
-	comps       []forecaster
+	mean, scale []float64 // per metric, of the values without their sampling bias, on the model's scale
+	// logged marks the counts, modelled on a log scale (log1p): traffic's daily
+	// cycle is multiplicative, and its day-to-day wander moves the whole curve
+	// by a share, which a log scale makes an additive level.
+	logged    []bool
+	status    []metricStatus
+	active    []int // metric index of each active metric, in PCA column order
+	k         int
+	load      []float64 // len(active) × k, row-major
+	explained []float64
+	comps     []forecaster
 	// compSigma and residSigma are the spreads of the one-step errors beyond
 	// sampling: for a window with sampling information, its sampling variance
 	// is added to their squares (see errorScales); without, they are the whole
@@ -30,13 +34,29 @@ type model struct {
 	retuneAt   int          // value of scored at which the next retune is due
 	resid      []forecaster // per active metric; nil when the subspace explains it fully
 	residSigma []float64
+	// own holds, for the metrics the retained components explain less than
+	// half of and whose own forecast is the sharper, a Holt-Winters model of
+	// the metric itself, which replaces the subspace's forecast and the
+	// residual's. A metric that shares the others' daily shape but not their
+	// fluctuations (traffic, say) gets small loadings on their components;
+	// its residual then carries their fluctuations, which its own forecast
+	// does not. ownSigma is its error scale beyond sampling.
+	own      []forecaster
+	ownSigma []float64
 	// free is, per active metric, 1 minus its leverage on the retained
 	// components: the share of its own sampling variance its residual keeps.
-	free      []float64
-	tails     [statStuck]tail // the stuck statistic is scored analytically
-	logRepeat []float64       // per active metric: log10 of its chance to repeat a value
-	last      []float64       // per active metric: last observed value
-	run       []int           // per active metric: repeats of that value so far
+	free  []float64
+	tails [statStuck]tail      // the stuck statistic is scored analytically
+	calib [statStuck][]float64 // each statistic's values in training, which its tail was fitted to
+	// calibrating marks a model scoring held-out rows (see heldOut): it
+	// neither restarts its CUSUMs on alarms nor explains its verdicts.
+	calibrating bool
+	lastStats   [numStats + 1]float64 // the statistics of the last window scored
+	logRepeat   []float64             // per active metric: log10 of its chance to repeat a value
+	last        []float64             // per active metric: last observed value
+	run         []int                 // per active metric: repeats of that value so far
+	runLog      []float64             // per active metric: log10 of the chance of those repeats
+	cusum       *cusums
 	// The last runWindow values of Σ v² and of each metric's v², oldest first, for
 	// the run statistics.
 	qRing []float64
@@ -49,7 +69,7 @@ type model struct {
 	// Scratch for Score.
 	chat, c, zhat, z, rhat, r, v, e, g, a, w []float64
 	level                                    []float64 // per metric: expected population value
-	wz, sigR                                 []float64 // per active metric: sampling variance in standard units, residual error scale
+	wz, sigR, sigE                           []float64 // per active metric: sampling variance in standard units, residual and own error scales
 	sigC                                     []float64 // per component: error scale
 	via                                      []int     // per metric: the statistic that blames it most
 	viaShare                                 []float64 // per metric: that statistic's share
@@ -57,7 +77,96 @@ type model struct {
 
 // fitModel learns a model from history and the sampling of its values (nil when
 // none is known).
+//
+// The statistics' tails are calibrated on errors the model did not fit: a
+// first model fitted without the last rows (see holdoutRows) scores them as
+// it would live windows, and each statistic's tail on the whole history is
+// stretched by how much further its upper decile reaches on those rows than on
+// the rows that model was fitted to. Errors calibrated in sample understate
+// those out of sample, and statistics that add errors up over windows (the
+// CUSUMs above all) understate them most: out of sample, errors also persist.
 func fitModel(cfg Config, names []string, history [][]float64, sampling [][]Sampling) (*model, error) {
+	md, err := fitCore(cfg, names, history, sampling)
+	if err != nil {
+		return nil, err
+	}
+	h := holdoutRows(len(history), cfg.Period)
+	if h == 0 {
+		return md, nil
+	}
+	cut := len(history) - h
+	var first, rest [][]Sampling
+	if sampling != nil {
+		first, rest = sampling[:cut], sampling[cut:]
+	}
+	m0, err := fitCore(cfg, names, history[:cut], first)
+	if err != nil {
+		// The shorter history may lack what the whole one has (a metric seen
+		// in too few of its rows, say): the in-sample calibration stands.
+		return md, nil
+	}
+	held := m0.heldOut(cfg, names, history[cut:], rest)
+	md.notes = append(md.notes, fmt.Sprintf("scores calibrated on the last %d rows, as scored by a model fitted on the first %d", h, cut))
+	for s := range held {
+		r := quantile(held[s], 0.9) / quantile(m0.calib[s], 0.9)
+		if r > 1 && !math.IsInf(r, 0) {
+			md.tails[s] = md.tails[s].stretch(r)
+		}
+	}
+	return md, nil
+}
+
+// holdoutRows is how many of the last of n rows calibrate the scores out of
+// sample: a quarter, at least a season, leaving two seasons for Holt-Winters
+// when the whole history has them; none when that leaves fewer than 12.
+func holdoutRows(n, period int) int {
+	var h int
+	if n >= 2*period {
+		h = min(max(period, n/4), n-2*period)
+	} else {
+		h = n / 4
+	}
+	if h < 12 {
+		return 0
+	}
+	return h
+}
+
+// heldOut scores rows as live windows, without raising or reporting alarms,
+// and returns every calibrated statistic's values on them.
+func (md *model) heldOut(cfg Config, names []string, rows [][]float64, sampling [][]Sampling) [statStuck][]float64 {
+	var out [statStuck][]float64
+	md.calibrating = true
+	for t, row := range rows {
+		var s []Sampling
+		if sampling != nil {
+			s = sampling[t]
+		}
+		md.score(cfg, names, row, s)
+		for i := range out {
+			out[i] = append(out[i], md.lastStats[i])
+		}
+	}
+	return out
+}
+
+// quantile is the q-quantile of the finite values of x (0 when there are none).
+func quantile(x []float64, q float64) float64 {
+	v := make([]float64, 0, len(x))
+	for _, e := range x {
+		if e == e {
+			v = append(v, e)
+		}
+	}
+	if len(v) == 0 {
+		return 0
+	}
+	slices.Sort(v)
+	return v[min(int(q*float64(len(v))), len(v)-1)]
+}
+
+// fitCore fits a model to history without held-out calibration.
+func fitCore(cfg Config, names []string, history [][]float64, sampling [][]Sampling) (*model, error) {
 	n, nm := len(history), len(names)
 	if n < 3 {
 		return nil, fmt.Errorf("fit detector: %d rows: need at least 3", n)
@@ -76,10 +185,12 @@ func fitModel(cfg Config, names []string, history [][]float64, sampling [][]Samp
 	}
 	samp := newTrainingSampling(history, sampling, nm)
 	values := history
+	md := &model{rows: n, mean: make([]float64, nm), scale: make([]float64, nm), status: make([]metricStatus, nm)}
+	md.logged = make([]bool, nm)
 	if samp != nil {
 		values = samp.values
+		md.logged = samp.logged
 	}
-	md := &model{rows: n, mean: make([]float64, nm), scale: make([]float64, nm), status: make([]metricStatus, nm)}
 	if n < 2*cfg.Period {
 		md.notes = append(md.notes, fmt.Sprintf("history of %d rows is shorter than two seasons of %d: forecasting with a robust median/MAD level, without seasonality or trend", n, cfg.Period))
 	}
@@ -177,10 +288,11 @@ func fitModel(cfg Config, names []string, history [][]float64, sampling [][]Samp
 	md.chat, md.c, md.sigC = make([]float64, k), make([]float64, k), make([]float64, k)
 	md.zhat, md.z, md.rhat, md.r = make([]float64, na), make([]float64, na), make([]float64, na), make([]float64, na)
 	md.v, md.e, md.g, md.a, md.w = make([]float64, na), make([]float64, na), make([]float64, na), make([]float64, nm), make([]float64, na)
-	md.level, md.wz, md.sigR = make([]float64, nm), make([]float64, na), make([]float64, na)
+	md.level, md.wz, md.sigR, md.sigE = make([]float64, nm), make([]float64, na), make([]float64, na), make([]float64, na)
 	md.via, md.viaShare = make([]int, nm), make([]float64, nm)
 	if md.qRing == nil {
 		md.qRing, md.vRing = make([]float64, runWindow), make([]float64, runWindow*na)
+		md.cusum = newCUSUMs(na)
 	}
 	return md, nil
 }
@@ -195,6 +307,7 @@ type trainingSampling struct {
 	svar     [][]float64 // sampling variance, in the metric's units; 0 where unknown
 	level    []float64   // per metric: its population value in training, for the bias and variance
 	known    []bool      // per metric: some value's sampling is known
+	logged   []bool      // per metric: a count, modelled on a log scale
 }
 
 // newTrainingSampling returns nil when no value's sampling is known.
@@ -202,7 +315,7 @@ func newTrainingSampling(history [][]float64, sampling [][]Sampling, nm int) *tr
 	if sampling == nil {
 		return nil
 	}
-	ts := &trainingSampling{raw: history, sampling: sampling, level: make([]float64, nm), known: make([]bool, nm)}
+	ts := &trainingSampling{raw: history, sampling: sampling, level: make([]float64, nm), known: make([]bool, nm), logged: make([]bool, nm)}
 	any := false
 	var obs []float64
 	for j := range nm {
@@ -223,6 +336,7 @@ func newTrainingSampling(history [][]float64, sampling [][]Sampling, nm int) *tr
 			continue
 		}
 		ts.known[j], any = true, true
+		ts.logged[j] = kind == SamplingCount
 		if kind == SamplingRate {
 			ts.level[j] = sum / float64(len(obs))
 			continue
@@ -246,25 +360,52 @@ func newTrainingSampling(history [][]float64, sampling [][]Sampling, nm int) *tr
 	ts.values = make([][]float64, len(history))
 	ts.svar = make([][]float64, len(history))
 	for t, row := range history {
-		ts.values[t] = slices.Clone(row)
+		ts.values[t] = make([]float64, nm)
 		ts.svar[t] = make([]float64, nm)
-		if sampling[t] == nil {
-			continue
-		}
-		for j, s := range sampling[t] {
-			if !s.known() || math.IsNaN(row[j]) {
+		for j, x := range row {
+			var s Sampling
+			if sampling[t] != nil {
+				s = sampling[t][j]
+			}
+			if !s.known() || math.IsNaN(x) {
+				ts.values[t][j] = toModel(ts.logged[j], x)
 				continue
 			}
 			level := ts.level[j]
 			if s.Kind == SamplingCount {
 				// Counts follow the traffic's cycle: each is its own best guess.
-				level = max(row[j], 0)
+				level = max(x, 0)
 			}
-			ts.values[t][j] = row[j] - s.bias(level)
-			ts.svar[t][j] = s.variance(level)
+			ts.values[t][j] = toModel(ts.logged[j], x-s.bias(level))
+			ts.svar[t][j] = s.variance(level) * modelSlope(ts.logged[j], level)
 		}
 	}
 	return ts
+}
+
+// toModel puts a value on the model's scale: log1p for the logged counts.
+func toModel(logged bool, x float64) float64 {
+	if logged {
+		return math.Log1p(max(x, 0))
+	}
+	return x
+}
+
+// fromModel is toModel's inverse.
+func fromModel(logged bool, y float64) float64 {
+	if logged {
+		return math.Expm1(y)
+	}
+	return y
+}
+
+// modelSlope is the square of toModel's derivative at x, which turns a
+// variance into the model's scale.
+func modelSlope(logged bool, x float64) float64 {
+	if logged {
+		return 1 / ((1 + max(x, 0)) * (1 + max(x, 0)))
+	}
+	return 1
 }
 
 // trainingScales is what the forecasters' calibration reads of the sampling:
@@ -273,6 +414,7 @@ func newTrainingSampling(history [][]float64, sampling [][]Sampling, nm int) *tr
 type trainingScales struct {
 	w    *mat.Dense // rows × active metrics
 	tail func(t, a int, level float64) (float64, bool)
+	z    func(t, a int) float64 // the standardised value
 }
 
 func (ts *trainingSampling) scales(md *model) *trainingScales {
@@ -292,7 +434,10 @@ func (ts *trainingSampling) scales(md *model) *trainingScales {
 		if !s.known() {
 			return 0, false
 		}
-		return s.tailZ(ts.raw[t][j], level)
+		return s.tailZ(ts.raw[t][j], fromModel(ts.logged[j], level))
+	}, z: func(t, a int) float64 {
+		j := md.active[a]
+		return (ts.values[t][j] - md.mean[j]) / md.scale[j]
 	}}
 }
 
@@ -426,8 +571,47 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 		}
 		md.residSigma[a] = max(sigma, 1e-9)
 	}
-	// Standardised errors: u per component, v per metric residual (0 where
-	// there is none), each over its scale in that row.
+	// The metrics the components explain less than half of may be better
+	// forecast on their own.
+	md.own = make([]forecaster, na)
+	md.ownSigma = make([]float64, na)
+	et := mat.NewDense(n, na, nil)
+	for a := range na {
+		// The share of the metric's variance the components explain: Σ λ_i L²,
+		// the standardised metrics' total variance being na.
+		common := 0.0
+		for i := range k {
+			l := md.load[a*k+i]
+			common += md.explained[i] * float64(na) * l * l
+		}
+		if md.resid[a] == nil || common >= 5 {
+			continue
+		}
+		mat.Col(series, a, z)
+		for t := range series {
+			if missing[t*na+a] {
+				series[t] = math.NaN()
+			}
+		}
+		f, err := fitForecaster(series, cfg.Period, hwResidual, errs)
+		if err != nil {
+			return fmt.Errorf("fit detector: metric %d: %w", md.active[a], err)
+		}
+		sigma, w, wr := f.Sigma(), 0.0, 0.0
+		if tr != nil {
+			mat.Col(wcol, a, tr.w)
+			sigma = math.Sqrt(processVariance(errs, wcol, capSq(cfg)))
+			w = meanFinite(wcol)
+			wr = md.free[a] * w
+		}
+		if sigma*sigma+w >= md.residSigma[a]*md.residSigma[a]+wr {
+			continue
+		}
+		md.own[a], md.ownSigma[a] = f, max(sigma, 1e-9)
+		et.SetCol(a, errs)
+	}
+	// Standardised errors: u per component, v per metric (0 where there is
+	// none), each over its scale in that row.
 	u := mat.NewDense(n, max(k, 1), nil)
 	v := mat.NewDense(n, na, nil)
 	sigC := make([]float64, k)
@@ -451,9 +635,19 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 			if tr != nil {
 				s2 += md.free[a] * tr.w.At(t, a)
 			}
+			if md.own[a] != nil {
+				e = et.At(t, a)
+				if e != e {
+					continue
+				}
+				s2 = md.ownSigma[a] * md.ownSigma[a]
+				if tr != nil {
+					s2 += tr.w.At(t, a)
+				}
+			}
 			x := e / math.Sqrt(s2)
 			if tr != nil && math.Abs(x) > 1 {
-				x *= md.tameFactor(t, a, x, z, &scores, &resid, ec, er, sigC, s2, tr)
+				x *= md.tameFactor(t, a, md.wholeError(t, a, e, z, &scores, &resid, ec, er), sigC, s2, tr)
 			}
 			v.Set(t, a, x)
 		}
@@ -466,6 +660,7 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 	}
 	var stats [statStuck][]float64
 	qRing, vRing := make([]float64, runWindow), make([]float64, runWindow*na)
+	cs := newCUSUMs(na)
 	for t := start; t < n; t++ {
 		sT := 0.0
 		for i := range k {
@@ -506,11 +701,20 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 			stats[statResidualRun] = append(stats[statResidualRun], sR)
 			stats[statMetricRun] = append(stats[statMetricRun], sMR)
 		}
+		for a := range na {
+			if !missing[t*na+a] && (md.resid[a] != nil || md.own[a] != nil) {
+				cs.update(a, v.At(t, a), cfg.ClipSigma)
+			}
+		}
+		lv, sp := cs.maxima()
+		stats[statCUSUM] = append(stats[statCUSUM], lv)
+		stats[statSpread] = append(stats[statSpread], sp)
 	}
-	md.qRing, md.vRing = qRing, vRing
+	md.qRing, md.vRing, md.cusum = qRing, vRing, cs
 	for s := range stats {
 		md.tails[s] = fitTail(stats[s])
 	}
+	md.calib = stats
 	return nil
 }
 
@@ -518,33 +722,83 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 // calibrate and score: ClipSigma².
 func capSq(cfg Config) float64 { return cfg.ClipSigma * cfg.ClipSigma }
 
-// tameFactor is the factor by which a training residual error x of a skewed
-// statistic shrinks when the statistic's own tail is less extreme than a normal
-// one (see tame): the metric's whole error, over its whole spread, against its
-// tail score under sampling.
-func (md *model) tameFactor(t, a int, x float64, z, scores, resid, ec, er *mat.Dense, sigC []float64, residVar float64, tr *trainingScales) float64 {
-	k := md.k
-	zhat, tot := 0.0, residVar
-	for i := range k {
-		l := md.load[a*k+i]
-		e := ec.At(t, i)
-		if e != e {
-			return 1
-		}
-		zhat += l * (scores.At(t, i) - e)
-		tot += l * l * sigC[i] * sigC[i]
+// tameFactor is the factor by which a training error of a skewed statistic
+// shrinks when the statistic's own tail is less extreme than a normal one (see
+// tame): the metric's whole error e (standard units), over its whole spread,
+// against its tail score under sampling. chanVar is the variance of the
+// channel the metric is judged on (its residual's or its own).
+func (md *model) tameFactor(t, a int, e float64, sigC []float64, chanVar float64, tr *trainingScales) float64 {
+	if e != e {
+		return 1
 	}
-	zhat += resid.At(t, a) - er.At(t, a)
+	k := md.k
+	tot := chanVar
+	if md.own[a] == nil {
+		for i := range k {
+			l := md.load[a*k+i]
+			tot += l * l * sigC[i] * sigC[i]
+		}
+	}
 	j := md.active[a]
+	// The population value the model expected: the value less its error.
+	zhat := 0.0
+	if x := tr.z(t, a); x == x {
+		zhat = x - e
+	}
 	zt, ok := tr.tail(t, a, md.mean[j]+md.scale[j]*zhat)
 	if !ok {
 		return 1
 	}
-	zn := (z.At(t, a) - zhat) / math.Sqrt(tot)
+	zn := e / math.Sqrt(tot)
 	if zn == 0 {
 		return 1
 	}
 	return math.Abs(tame(zn, zt)) / math.Abs(zn)
+}
+
+// wholeError is active metric a's whole one-step error in training row t, in
+// standard units: e itself for a metric forecast on its own, else its value
+// less the components' forecasts mapped back and its residual's forecast.
+func (md *model) wholeError(t, a int, e float64, z, scores, resid, ec, er *mat.Dense) float64 {
+	if md.own[a] != nil {
+		return e
+	}
+	k := md.k
+	zhat := resid.At(t, a) - er.At(t, a)
+	for i := range k {
+		zhat += md.load[a*k+i] * (scores.At(t, i) - ec.At(t, i))
+	}
+	return z.At(t, a) - zhat
+}
+
+// rms is the root mean square of the finite values of x.
+func rms(x []float64) float64 {
+	s, n := 0.0, 0
+	for _, v := range x {
+		if v == v {
+			s += v * v
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return math.Sqrt(s / float64(n))
+}
+
+// meanFinite is the mean of the finite values of x.
+func meanFinite(x []float64) float64 {
+	s, n := 0.0, 0
+	for _, v := range x {
+		if v == v {
+			s += v
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return s / float64(n)
 }
 
 // runSums returns Σ over the window of Σ v², and the largest per-metric sum of v²
@@ -575,6 +829,7 @@ func (md *model) fitRepeats(history [][]float64) {
 	md.logRepeat = make([]float64, na)
 	md.last = make([]float64, na)
 	md.run = make([]int, na)
+	md.runLog = make([]float64, na)
 	for a, j := range md.active {
 		repeats, pairs := 0, 0
 		last, run := math.NaN(), 0
@@ -596,5 +851,6 @@ func (md *model) fitRepeats(history [][]float64) {
 		}
 		md.logRepeat[a] = math.Log10(float64(repeats+1) / float64(pairs+2))
 		md.last[a], md.run[a] = last, run
+		md.runLog[a] = float64(run) * md.logRepeat[a]
 	}
 }

@@ -17,10 +17,10 @@ func (md *model) score(cfg Config, names []string, row []float64, sampling []Sam
 	for j, s := range md.status {
 		switch s {
 		case statusConstant:
-			md.level[j] = md.mean[j]
-			p.Expected[j] = md.mean[j]
+			md.level[j] = fromModel(md.logged[j], md.mean[j])
+			p.Expected[j] = md.level[j]
 			if sampling != nil && sampling[j].known() {
-				p.Expected[j] += sampling[j].bias(md.mean[j])
+				p.Expected[j] += sampling[j].bias(md.level[j])
 			}
 		case statusUnmodelled:
 			md.level[j] = math.NaN()
@@ -38,8 +38,12 @@ func (md *model) score(cfg Config, names []string, row []float64, sampling []Sam
 		for i, w := range l {
 			zh += w * md.chat[i]
 		}
+		if f := md.own[a]; f != nil {
+			zh = f.Forecast()
+		}
 		md.rhat[a], md.zhat[a] = rh, zh
-		level := md.mean[j] + md.scale[j]*zh
+		logged := md.logged[j]
+		level := fromModel(logged, md.mean[j]+md.scale[j]*zh)
 		md.level[j], p.Expected[j] = level, level
 		x := row[j]
 		md.wz[a] = 0
@@ -48,9 +52,10 @@ func (md *model) score(cfg Config, names []string, row []float64, sampling []Sam
 			b := s.bias(level)
 			p.Expected[j] += b
 			x -= b
-			md.wz[a] = s.variance(level) / (md.scale[j] * md.scale[j])
+			md.wz[a] = s.variance(level) * modelSlope(logged, level) / (md.scale[j] * md.scale[j])
 			sampled = true
 		}
+		x = toModel(logged, x)
 		if math.IsNaN(x) {
 			// A missing value is taken to be as expected: it adds no evidence and does
 			// not pull the components.
@@ -102,12 +107,16 @@ func (md *model) score(cfg Config, names []string, row []float64, sampling []Sam
 		md.e[a] = md.z[a] - md.zhat[a]
 		md.v[a] = 0
 		md.sigR[a] = math.Sqrt(md.residSigma[a]*md.residSigma[a] + md.free[a]*md.wz[a])
+		md.sigE[a] = math.Sqrt(md.ownSigma[a]*md.ownSigma[a] + md.wz[a])
 		x := row[j]
 		if math.IsNaN(x) {
 			continue
 		}
 		if md.resid[a] != nil {
 			v := (md.r[a] - md.rhat[a]) / md.sigR[a]
+			if md.own[a] != nil {
+				v = md.e[a] / md.sigE[a]
+			}
 			if sampling != nil && math.Abs(v) > 1 {
 				if zt, ok := sampling[j].tailZ(x, md.level[j]); ok {
 					if zn := md.e[a] / md.totalSigma(a); zn != 0 {
@@ -118,17 +127,19 @@ func (md *model) score(cfg Config, names []string, row []float64, sampling []Sam
 			md.v[a] = v
 			sumQ += v * v
 			s[statMetric] = max(s[statMetric], v*v)
+			md.cusum.update(a, v, cfg.ClipSigma)
 		}
 		if x == md.last[a] {
 			md.run[a]++
+			md.runLog[a] += md.repeatChance(a, j, x, sampling)
 		} else {
-			md.run[a] = 0
+			md.run[a], md.runLog[a] = 0, 0
 		}
 		md.last[a] = x
 		if md.run[a] > 0 {
 			// Chance that some metric repeats this often by luck, with a Bonferroni
 			// factor for the number of metrics watched.
-			if st := -(math.Log10(float64(na)) + float64(md.run[a])*md.logRepeat[a]); st > bestStuck {
+			if st := -(math.Log10(float64(na)) + md.runLog[a]); st > bestStuck {
 				bestStuck, stuckAt = st, j
 			}
 		}
@@ -146,6 +157,7 @@ func (md *model) score(cfg Config, names []string, row []float64, sampling []Sam
 	copy(md.qRing, md.qRing[1:])
 	md.qRing[runWindow-1] = capped * float64(na) / float64(max(obs, 1))
 	s[statResidualRun], s[statMetricRun] = runSums(md.qRing, md.vRing, na, md.w)
+	s[statCUSUM], s[statSpread] = md.cusum.maxima()
 	var sc [numStats + 1]float64
 	for i := range statStuck {
 		sc[i] = md.tails[i].score(s[i])
@@ -154,14 +166,22 @@ func (md *model) score(cfg Config, names []string, row []float64, sampling []Sam
 	threshold := cfg.Threshold()
 	var brokenConstants []int
 	for j, st := range md.status {
-		if st != statusConstant || math.IsNaN(row[j]) || row[j] == md.mean[j] {
+		if st != statusConstant || math.IsNaN(row[j]) {
 			continue
 		}
-		if sampling != nil && sampling[j].known() {
+		known := sampling != nil && sampling[j].known()
+		x := row[j]
+		if known {
+			x -= sampling[j].bias(md.level[j])
+		}
+		if toModel(md.logged[j], x) == md.mean[j] {
+			continue
+		}
+		if known {
 			// A count test: how rare so large a change is when the sample
 			// alone moves the metric, with a Bonferroni factor for the
 			// constant metrics watched.
-			z := sampling[j].z(row[j], md.mean[j], 0)
+			z := sampling[j].z(row[j], md.level[j], 0)
 			sj := float64(maxScore)
 			if q := math.Erfc(math.Abs(z) / math.Sqrt2); q > 0 {
 				sj = min(-math.Log10(q*float64(md.constants)), maxScore)
@@ -185,14 +205,56 @@ func (md *model) score(cfg Config, names []string, row []float64, sampling []Sam
 	}
 	p.Score, p.Statistic = sc[best], statName(best)
 	p.Anomaly = p.Score >= threshold
+	md.lastStats = s
+	if md.calibrating {
+		md.learn(cfg, row, cfg.ClipSigma)
+		return p
+	}
 	p.Top = md.attribute(cfg, names, row, sampling, p.Expected, sc, s, stuckAt, brokenConstants)
-	md.learn(cfg, row)
+	if p.Anomaly {
+		md.cusum.resetAbove(md.tails[statCUSUM].value(threshold), md.tails[statSpread].value(threshold))
+	}
+	clip := cfg.ClipSigma
+	if p.Anomaly {
+		clip = flaggedClip
+	}
+	md.learn(cfg, row, clip)
 	return p
+}
+
+// repeatChance is log10 of the chance that active metric a (metric j) repeats
+// value x this window: for a count or rate whose sampling is known, the chance
+// its sample gives that count at the expected level (zero errors are common
+// at night and rare by day); otherwise the share of repeats in training.
+func (md *model) repeatChance(a, j int, x float64, sampling []Sampling) float64 {
+	if sampling == nil {
+		return md.logRepeat[a]
+	}
+	s := sampling[j]
+	if !s.known() {
+		return md.logRepeat[a]
+	}
+	level := md.level[j]
+	switch s.Kind {
+	case SamplingCount:
+		k := math.Round(max(x, 0))
+		lambda := max(level, 1e-12)
+		return (k*math.Log(lambda) - lambda - lgamma(k+1)) / math.Ln10
+	case SamplingRate:
+		n := math.Round(s.N)
+		k := math.Round(min(max(x, 0), 1) * n)
+		p := min(max(level, 1e-12), 1-1e-12)
+		return (lgamma(n+1) - lgamma(k+1) - lgamma(n-k+1) + k*math.Log(p) + (n-k)*math.Log1p(-p)) / math.Ln10
+	}
+	return md.logRepeat[a]
 }
 
 // totalSigma is the scale of active metric a's whole one-step error in standard
 // units this window: its components' and its residual's, sampling included.
 func (md *model) totalSigma(a int) float64 {
+	if md.own[a] != nil {
+		return md.sigE[a]
+	}
 	k := md.k
 	v := md.sigR[a] * md.sigR[a]
 	for i, w := range md.load[a*k : (a+1)*k] {
@@ -241,6 +303,24 @@ func (md *model) attribute(cfg Config, names []string, row []float64, sampling [
 			add(j, runStat, sc[runStat]*md.w[a]/sumW)
 		}
 	}
+	// The CUSUMs' scores go to the metrics in proportion to the square of
+	// their CUSUM: mostly to the one that raised the maximum.
+	sumL, sumS := 0.0, 0.0
+	for a := range md.active {
+		l, sp := md.cusum.level(a), md.cusum.spread[a]
+		sumL += l * l
+		sumS += sp * sp
+	}
+	for a, j := range md.active {
+		if sumL > 0 {
+			l := md.cusum.level(a)
+			add(j, statCUSUM, sc[statCUSUM]*l*l/sumL)
+		}
+		if sumS > 0 {
+			sp := md.cusum.spread[a]
+			add(j, statSpread, sc[statSpread]*sp*sp/sumS)
+		}
+	}
 	if stuckAt >= 0 {
 		add(stuckAt, statStuck, sc[statStuck])
 	}
@@ -282,7 +362,8 @@ func (md *model) attribute(cfg Config, names []string, row []float64, sampling [
 	return causes
 }
 
-// explain fills in a cause's Sigma and Detail.
+// explain fills in a cause's Sigma and Detail. Details leave the actual and
+// expected values to the cause's fields.
 func (md *model) explain(cfg Config, c *Cause, stat int, sampling []Sampling) {
 	j := c.Index
 	var s Sampling
@@ -293,26 +374,38 @@ func (md *model) explain(cfg Config, c *Cause, stat int, sampling []Sampling) {
 	switch stat {
 	case statConstant:
 		if s.known() {
-			c.Sigma = s.z(c.Actual, md.mean[j], 0)
-			c.Detail = fmt.Sprintf("%s where %s in every training window: %s against the spread of its %s (constant)",
-				formatValue(c.Actual), formatValue(md.mean[j]), sigmaWords(c.Sigma), sampleWords(s, md.mean[j]))
+			c.Sigma = s.z(c.Actual, md.level[j], 0)
+			c.Detail = fmt.Sprintf("constant in training; %s against the spread of its %s (count test)",
+				sigmaWords(c.Sigma), sampleWords(s, md.level[j]))
 			return
 		}
 		c.Sigma = math.Inf(1)
-		if c.Actual < md.mean[j] {
+		if c.Actual < c.Expected {
 			c.Sigma = math.Inf(-1)
 		}
-		c.Detail = fmt.Sprintf("%s where %s in every training window (constant)", formatValue(c.Actual), formatValue(md.mean[j]))
+		c.Detail = "constant in training, now changed (constant)"
 		return
 	case statStuck:
 		if active {
-			c.Sigma = float64(md.run[a])
-			c.Detail = fmt.Sprintf("%s repeated for %s; it repeats its value by chance %.2g of the time (stuck)",
-				formatValue(c.Actual), windowsWords(cfg, md.run[a]+1), math.Pow(10, md.logRepeat[a]))
+			c.Sigma = float64(md.run[a] + 1)
+			c.Detail = fmt.Sprintf("the same value for %s, where the value repeats %.2g of the time (stuck)",
+				windowsWords(cfg, md.run[a]+1), math.Pow(10, md.logRepeat[a]))
 		}
 		return
 	}
 	if !active {
+		return
+	}
+	switch stat {
+	case statCUSUM:
+		shift, n := md.cusum.shift(a)
+		c.Sigma = shift
+		c.Detail = fmt.Sprintf("level %s expected for %s (CUSUM)", sigmaWords(shift), windowsWords(cfg, n))
+		return
+	case statSpread:
+		ratio, n := md.cusum.spreadRatio(a)
+		c.Sigma = ratio
+		c.Detail = fmt.Sprintf("spread %.1f× the expected for %s (variance)", ratio, windowsWords(cfg, n))
 		return
 	}
 	zn := md.e[a] / md.totalSigma(a)
@@ -323,16 +416,14 @@ func (md *model) explain(cfg Config, c *Cause, stat int, sampling []Sampling) {
 	}
 	c.Sigma = zn
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s where %s expected: %s", formatValue(c.Actual), formatValue(c.Expected), sigmaWords(zn))
+	b.WriteString(sigmaWords(zn) + " expected")
 	if s.known() {
 		fmt.Fprintf(&b, ", sampling sd %s (%s)", formatValue(math.Sqrt(s.variance(md.level[j]))), sampleWords(s, md.level[j]))
 	}
-	switch stat {
-	case statResidualRun, statMetricRun:
-		fmt.Fprintf(&b, "; %.1fσ rms outside the usual correlations over the last %s (%s)", math.Sqrt(md.w[a]/runWindow), windowsWords(cfg, runWindow), statName(stat))
-	default:
-		fmt.Fprintf(&b, " (%s)", statName(stat))
+	if stat == statResidualRun || stat == statMetricRun {
+		fmt.Fprintf(&b, "; %.1fσ rms outside the usual correlations over the last %s", math.Sqrt(md.w[a]/runWindow), windowsWords(cfg, runWindow))
 	}
+	fmt.Fprintf(&b, " (%s)", statName(stat))
 	c.Detail = b.String()
 }
 
@@ -387,14 +478,20 @@ func windowsWords(cfg Config, n int) string {
 	return fmt.Sprintf("%d windows", n)
 }
 
-// learn advances every forecaster by one window. Each error is clipped to ClipSigma
-// of its scale first (a Huber-type robust update), which keeps a spike from
+// flaggedClip is how far, in error scales, a flagged window may move the
+// forecasting state: an incident the forecasts learned would be followed, when
+// it ends, by errors the other way for as long as they take to unlearn it.
+// A lasting change is still learned, slowly, and at once by a refit.
+const flaggedClip = 1
+
+// learn advances every forecaster by one window. Each error is clipped to clip
+// error scales first (a Huber-type robust update), which keeps a spike from
 // dragging the forecasts after it.
-func (md *model) learn(cfg Config, row []float64) {
+func (md *model) learn(cfg Config, row []float64, clip float64) {
 	md.scored++
 	for i, f := range md.comps {
 		e := md.c[i] - md.chat[i]
-		b := cfg.ClipSigma * md.sigC[i]
+		b := clip * md.sigC[i]
 		y := md.chat[i] + min(max(e, -b), b)
 		f.Update(y)
 		// The clipped value, as learned, so that a retune does not learn a spike
@@ -403,6 +500,9 @@ func (md *model) learn(cfg Config, row []float64) {
 	}
 	for a, j := range md.active {
 		f := md.resid[a]
+		if o := md.own[a]; o != nil {
+			f = o
+		}
 		if f == nil {
 			continue
 		}
@@ -410,8 +510,13 @@ func (md *model) learn(cfg Config, row []float64) {
 			f.Update(math.NaN())
 			continue
 		}
+		if f == md.own[a] {
+			b := clip * md.sigE[a]
+			f.Update(md.zhat[a] + min(max(md.e[a], -b), b))
+			continue
+		}
 		e := md.r[a] - md.rhat[a]
-		b := cfg.ClipSigma * md.sigR[a]
+		b := clip * md.sigR[a]
 		f.Update(md.rhat[a] + min(max(e, -b), b))
 	}
 }
