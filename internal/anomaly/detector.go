@@ -104,22 +104,22 @@ const (
 	statResidual           // residual forecast errors, Σ v²: broad moves outside them
 	statMetric             // largest single residual error, max v²: one metric breaking away
 	statResidualRun        // Σ v² summed over the last runWindow windows
-	statMetricRun          // largest v² of one metric summed over the last runWindow windows
-	statCUSUM              // largest two-sided CUSUM of one metric's errors: small lasting shifts and ramps
+	statLevel              // largest level scan of one metric's errors: short shifts, drifts, late daily patterns
 	statSpread             // largest CUSUM of one metric's squared errors: noise growing at an unchanged level
 	statStuck              // a metric repeating its last value longer than it ever did
 	numStats
 )
 
-// runWindow is how many windows the run statistics add up. Moderate departures
-// that persist (a metric drifting away from its peers, many metrics shifting a
-// little) are invisible in any one window but plain over a few; a short window keeps
-// the delay to an alert short. Each v² enters the sums capped at ClipSigma², so that
-// one spike, already flagged on its own, does not echo through the next windows.
+// runWindow is how many windows the residual-run statistic adds up. Many
+// metrics shifting a little are invisible in any one window but plain over a
+// few; a short window keeps the delay to an alert short. Each v² enters the sum
+// capped at ClipSigma², so that one spike, already flagged on its own, does not
+// echo through the next windows. (One metric's lasting departures are the level
+// scan's and the spread CUSUM's.)
 const runWindow = 3
 
 func statName(i int) string {
-	return [...]string{"components", "residual", "metric", "residual-run", "metric-run", "cusum", "variance", "stuck", "constant"}[i]
+	return [...]string{"components", "residual", "metric", "residual-run", "level", "variance", "stuck", "constant"}[i]
 }
 
 // statConstant marks a metric that never moved in training moving now.
@@ -138,12 +138,13 @@ type Cause struct {
 	Statistic string
 	// Sigma is how far the metric is from what was expected, in standard
 	// deviations of its expected spread (sampling included), signed: this
-	// window's departure, or for cusum the mean departure over the run it
-	// names. For stuck, the windows it has repeated its value; for variance,
-	// the ratio of its recent spread to the expected one.
+	// window's departure, or for level the mean departure over the windows it
+	// names. For stuck, the windows it has shown one value; for variance, the
+	// ratio of its recent spread to the expected one; ±Inf for a metric
+	// constant in training without sampling information.
 	Sigma float64
 	// Detail says in words what the statistic saw, e.g. "level 3.8σ above
-	// expected for 6 windows (CUSUM)".
+	// expected for 6h (level shift)".
 	Detail string
 }
 
@@ -154,7 +155,7 @@ type Point struct {
 	Score   float64
 	Anomaly bool
 	// Statistic names what scored highest: components, residual, metric,
-	// residual-run, metric-run, cusum, variance, stuck or constant.
+	// residual-run, level, variance, stuck or constant.
 	Statistic string
 	// Expected holds each metric's one-step-ahead forecast in its own units (NaN for
 	// a metric the model does not cover); for a distance statistic with sampling

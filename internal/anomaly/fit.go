@@ -56,7 +56,7 @@ type model struct {
 	last        []float64             // per active metric: last observed value
 	run         []int                 // per active metric: repeats of that value so far
 	runLog      []float64             // per active metric: log10 of the chance of those repeats
-	cusum       *cusums
+	runs        *runStats             // the level scans and spread CUSUMs
 	// The last runWindow values of Σ v² and of each metric's v², oldest first, for
 	// the run statistics.
 	qRing []float64
@@ -72,6 +72,9 @@ type model struct {
 	wz, sigR, sigE                           []float64 // per active metric: sampling variance in standard units, residual and own error scales
 	sigC                                     []float64 // per component: error scale
 	via                                      []int     // per metric: the statistic that blames it most
+	held, calm                               []int     // per active metric: windows in incident mode, and calm windows in a row (see hold)
+	wr                                       []float64 // per active metric: its residual's sampling variance
+	mScratch                                 []float64 // k × k, for residualSampling
 	viaShare                                 []float64 // per metric: that statistic's share
 }
 
@@ -290,9 +293,11 @@ func fitCore(cfg Config, names []string, history [][]float64, sampling [][]Sampl
 	md.v, md.e, md.g, md.a, md.w = make([]float64, na), make([]float64, na), make([]float64, na), make([]float64, nm), make([]float64, na)
 	md.level, md.wz, md.sigR, md.sigE = make([]float64, nm), make([]float64, na), make([]float64, na), make([]float64, na)
 	md.via, md.viaShare = make([]int, nm), make([]float64, nm)
+	md.wr, md.mScratch = make([]float64, na), make([]float64, k*k)
+	md.held, md.calm = make([]int, na), make([]int, na)
 	if md.qRing == nil {
 		md.qRing, md.vRing = make([]float64, runWindow), make([]float64, runWindow*na)
-		md.cusum = newCUSUMs(na)
+		md.runs = newRunStats(na)
 	}
 	return md, nil
 }
@@ -517,6 +522,17 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 		wc = mat.NewDense(n, k, nil)
 		wc.Mul(tr.w, sq)
 	}
+	// Sampling variance of each metric's residual, per row.
+	var wr *mat.Dense
+	if tr != nil {
+		wr = mat.NewDense(n, na, nil)
+		m := make([]float64, k*k)
+		row := make([]float64, na)
+		for t := range n {
+			mat.Row(row, t, tr.w)
+			md.residualSampling(row, m, wr.RawRowView(t))
+		}
+	}
 	wcol := make([]float64, n)
 	for i := range k {
 		mat.Col(series, i, &scores)
@@ -563,10 +579,7 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 		er.SetCol(a, errs)
 		sigma := f.Sigma()
 		if tr != nil {
-			mat.Col(wcol, a, tr.w)
-			for t := range wcol {
-				wcol[t] *= md.free[a]
-			}
+			mat.Col(wcol, a, wr)
 			sigma = math.Sqrt(processVariance(errs, wcol, capSq(cfg)))
 		}
 		md.residSigma[a] = max(sigma, 1e-9)
@@ -597,14 +610,15 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 		if err != nil {
 			return fmt.Errorf("fit detector: metric %d: %w", md.active[a], err)
 		}
-		sigma, w, wr := f.Sigma(), 0.0, 0.0
+		sigma, w, wres := f.Sigma(), 0.0, 0.0
 		if tr != nil {
 			mat.Col(wcol, a, tr.w)
 			sigma = math.Sqrt(processVariance(errs, wcol, capSq(cfg)))
 			w = meanFinite(wcol)
-			wr = md.free[a] * w
+			mat.Col(wcol, a, wr)
+			wres = meanFinite(wcol)
 		}
-		if sigma*sigma+w >= md.residSigma[a]*md.residSigma[a]+wr {
+		if sigma*sigma+w >= md.residSigma[a]*md.residSigma[a]+wres {
 			continue
 		}
 		md.own[a], md.ownSigma[a] = f, max(sigma, 1e-9)
@@ -633,7 +647,7 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 			}
 			s2 := md.residSigma[a] * md.residSigma[a]
 			if tr != nil {
-				s2 += md.free[a] * tr.w.At(t, a)
+				s2 += wr.At(t, a)
 			}
 			if md.own[a] != nil {
 				e = et.At(t, a)
@@ -660,7 +674,14 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 	}
 	var stats [statStuck][]float64
 	qRing, vRing := make([]float64, runWindow), make([]float64, runWindow*na)
-	cs := newCUSUMs(na)
+	vrow := make([]float64, na)
+	runs := newRunStats(na)
+	runs.normalise(func(yield func([]float64)) {
+		for t := start; t < n; t++ {
+			mat.Row(vrow, t, v)
+			yield(vrow)
+		}
+	}, cfg.ClipSigma)
 	for t := start; t < n; t++ {
 		sT := 0.0
 		for i := range k {
@@ -697,20 +718,14 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 		copy(qRing, qRing[1:])
 		qRing[runWindow-1] = capped * float64(na) / float64(max(obsC, 1))
 		if t-start >= runWindow-1 {
-			sR, sMR := runSums(qRing, vRing, na, nil)
-			stats[statResidualRun] = append(stats[statResidualRun], sR)
-			stats[statMetricRun] = append(stats[statMetricRun], sMR)
+			stats[statResidualRun] = append(stats[statResidualRun], runSums(qRing, vRing, na, nil))
 		}
-		for a := range na {
-			if !missing[t*na+a] && (md.resid[a] != nil || md.own[a] != nil) {
-				cs.update(a, v.At(t, a), cfg.ClipSigma)
-			}
-		}
-		lv, sp := cs.maxima()
-		stats[statCUSUM] = append(stats[statCUSUM], lv)
+		mat.Row(vrow, t, v)
+		lvs, sp := runs.add(vrow, cfg.ClipSigma)
+		stats[statLevel] = append(stats[statLevel], lvs)
 		stats[statSpread] = append(stats[statSpread], sp)
 	}
-	md.qRing, md.vRing, md.cusum = qRing, vRing, cs
+	md.qRing, md.vRing, md.runs = qRing, vRing, runs
 	for s := range stats {
 		md.tails[s] = fitTail(stats[s])
 	}
@@ -754,6 +769,47 @@ func (md *model) tameFactor(t, a int, e float64, sigC []float64, chanVar float64
 		return 1
 	}
 	return math.Abs(tame(zn, zt)) / math.Abs(zn)
+}
+
+// residualSampling writes into out the sampling variance of each active
+// metric's residual, given each metric's sampling variance w in standard
+// units: the residual is (I − P)z with P = LLᵀ the projection on the retained
+// components, so that its variance is w_a(1 − 2P_aa) + Σ_b P_ab² w_b, and
+// Σ_b P_ab² w_b = L_a M L_aᵀ with M = Σ_b w_b L_bᵀL_b, k × k. Noise in the
+// other metrics reaches a residual through the components it shares with them.
+// m is k×k scratch.
+func (md *model) residualSampling(w, m, out []float64) {
+	k := md.k
+	clear(m)
+	for b, wb := range w {
+		if wb == 0 {
+			continue
+		}
+		l := md.load[b*k : (b+1)*k]
+		for i, li := range l {
+			for i2, li2 := range l[:i+1] {
+				m[i*k+i2] += wb * li * li2
+			}
+		}
+	}
+	for i := range k {
+		for i2 := range i {
+			m[i2*k+i] = m[i*k+i2]
+		}
+	}
+	for a := range w {
+		l := md.load[a*k : (a+1)*k]
+		q := 0.0
+		for i, li := range l {
+			s := 0.0
+			for i2, li2 := range l {
+				s += m[i*k+i2] * li2
+			}
+			q += li * s
+		}
+		h := 1 - md.free[a]
+		out[a] = max(w[a]*(1-2*h)+q, 0)
+	}
 }
 
 // wholeError is active metric a's whole one-step error in training row t, in
@@ -801,24 +857,23 @@ func meanFinite(x []float64) float64 {
 	return s / float64(n)
 }
 
-// runSums returns Σ over the window of Σ v², and the largest per-metric sum of v²
-// over the window; w, when not nil, receives each metric's sum.
-func runSums(qRing, vRing []float64, na int, w []float64) (float64, float64) {
-	sR, sMR := 0.0, 0.0
+// runSums returns Σ over the window of Σ v²; w, when not nil, receives each
+// metric's sum of v² over the window.
+func runSums(qRing, vRing []float64, na int, w []float64) float64 {
+	sR := 0.0
 	for _, q := range qRing {
 		sR += q
 	}
-	for a := range na {
-		x := 0.0
-		for i := range runWindow {
-			x += vRing[i*na+a]
-		}
-		sMR = max(sMR, x)
-		if w != nil {
+	if w != nil {
+		for a := range na {
+			x := 0.0
+			for i := range runWindow {
+				x += vRing[i*na+a]
+			}
 			w[a] = x
 		}
 	}
-	return sR, sMR
+	return sR
 }
 
 // fitRepeats learns how often each active metric repeats its previous value exactly,

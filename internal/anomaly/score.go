@@ -86,6 +86,11 @@ func (md *model) score(cfg Config, names []string, row []float64, sampling []Sam
 			}
 		}
 	}
+	if sampled {
+		md.residualSampling(md.wz, md.mScratch, md.wr)
+	} else {
+		clear(md.wr)
+	}
 	var s [numStats + 1]float64
 	for i := range k {
 		md.sigC[i] = math.Sqrt(md.sigC[i])
@@ -106,7 +111,7 @@ func (md *model) score(cfg Config, names []string, row []float64, sampling []Sam
 		md.g[a] = g
 		md.e[a] = md.z[a] - md.zhat[a]
 		md.v[a] = 0
-		md.sigR[a] = math.Sqrt(md.residSigma[a]*md.residSigma[a] + md.free[a]*md.wz[a])
+		md.sigR[a] = math.Sqrt(md.residSigma[a]*md.residSigma[a] + md.wr[a])
 		md.sigE[a] = math.Sqrt(md.ownSigma[a]*md.ownSigma[a] + md.wz[a])
 		x := row[j]
 		if math.IsNaN(x) {
@@ -127,7 +132,6 @@ func (md *model) score(cfg Config, names []string, row []float64, sampling []Sam
 			md.v[a] = v
 			sumQ += v * v
 			s[statMetric] = max(s[statMetric], v*v)
-			md.cusum.update(a, v, cfg.ClipSigma)
 		}
 		if x == md.last[a] {
 			md.run[a]++
@@ -156,8 +160,8 @@ func (md *model) score(cfg Config, names []string, row []float64, sampling []Sam
 	}
 	copy(md.qRing, md.qRing[1:])
 	md.qRing[runWindow-1] = capped * float64(na) / float64(max(obs, 1))
-	s[statResidualRun], s[statMetricRun] = runSums(md.qRing, md.vRing, na, md.w)
-	s[statCUSUM], s[statSpread] = md.cusum.maxima()
+	s[statResidualRun] = runSums(md.qRing, md.vRing, na, md.w)
+	s[statLevel], s[statSpread] = md.runs.add(md.v, cfg.ClipSigma)
 	var sc [numStats + 1]float64
 	for i := range statStuck {
 		sc[i] = md.tails[i].score(s[i])
@@ -206,20 +210,61 @@ func (md *model) score(cfg Config, names []string, row []float64, sampling []Sam
 	p.Score, p.Statistic = sc[best], statName(best)
 	p.Anomaly = p.Score >= threshold
 	md.lastStats = s
-	if md.calibrating {
-		md.learn(cfg, row, cfg.ClipSigma)
-		return p
+	md.hold(cfg.Period, p.Anomaly)
+	if !md.calibrating {
+		p.Top = md.attribute(cfg, names, row, sampling, p.Expected, sc, s, stuckAt, brokenConstants)
+		if p.Anomaly {
+			md.runs.resetAbove(md.tails[statLevel].value(threshold), md.tails[statSpread].value(threshold))
+		}
 	}
-	p.Top = md.attribute(cfg, names, row, sampling, p.Expected, sc, s, stuckAt, brokenConstants)
-	if p.Anomaly {
-		md.cusum.resetAbove(md.tails[statCUSUM].value(threshold), md.tails[statSpread].value(threshold))
-	}
-	clip := cfg.ClipSigma
-	if p.Anomaly {
-		clip = flaggedClip
-	}
-	md.learn(cfg, row, clip)
+	md.learn(cfg, row, p.Anomaly)
 	return p
+}
+
+// Incident mode: a metric blamed in a flagged window stops teaching its
+// forecaster until it is back within calmZ of what that expects for calmRuns
+// windows in a row, or until it has been so for holdWindows periods (a change
+// that lasts that long is the new normal). An incident the forecasts learned
+// would be followed, when it ends, by errors the other way for as long as they
+// took to unlearn it.
+const (
+	calmZ       = 2
+	calmRuns    = 2
+	holdPeriods = 2
+)
+
+// holdAlpha is the smoothing of a forecaster's level from which its metric
+// is never held: a forecaster that quick follows a wandering level (traffic
+// from day to day) that a held one would lose, and unlearns an incident
+// about as quickly as it learned it.
+const holdAlpha = 0.3
+
+// hold updates the metrics' incident mode after a window was judged.
+func (md *model) hold(period int, flagged bool) {
+	for a := range md.active {
+		f := md.resid[a]
+		if md.own[a] != nil {
+			f = md.own[a]
+		}
+		if hw, ok := f.(*HoltWinters); f == nil || ok && hw.Alpha >= holdAlpha {
+			continue
+		}
+		blamed := md.v[a]*md.v[a] >= suspectZ*suspectZ || md.runs.level[a] >= suspectZ*suspectZ
+		switch {
+		case md.held[a] > 0:
+			md.held[a]++
+			if math.Abs(md.v[a]) <= calmZ {
+				md.calm[a]++
+			} else {
+				md.calm[a] = 0
+			}
+			if md.calm[a] >= calmRuns || md.held[a] > holdPeriods*period {
+				md.held[a], md.calm[a] = 0, 0
+			}
+		case flagged && blamed:
+			md.held[a], md.calm[a] = 1, 0
+		}
+	}
 }
 
 // repeatChance is log10 of the chance that active metric a (metric j) repeats
@@ -284,9 +329,6 @@ func (md *model) attribute(cfg Config, names []string, row []float64, sampling [
 	if sc[statMetric] > sc[statResidual] {
 		resStat = statMetric
 	}
-	if sc[statMetricRun] > sc[statResidualRun] {
-		runStat = statMetricRun
-	}
 	sumV, sumW := 0.0, 0.0
 	for a := range md.active {
 		sumV += md.v[a] * md.v[a]
@@ -303,21 +345,21 @@ func (md *model) attribute(cfg Config, names []string, row []float64, sampling [
 			add(j, runStat, sc[runStat]*md.w[a]/sumW)
 		}
 	}
-	// The CUSUMs' scores go to the metrics in proportion to the square of
-	// their CUSUM: mostly to the one that raised the maximum.
+	// The scores of lasting change go to the metrics in proportion to the
+	// square of their statistic: mostly to the one that raised the maximum.
 	sumL, sumS := 0.0, 0.0
 	for a := range md.active {
-		l, sp := md.cusum.level(a), md.cusum.spread[a]
+		l, sp := md.runs.level[a], md.runs.spread[a]
 		sumL += l * l
 		sumS += sp * sp
 	}
 	for a, j := range md.active {
 		if sumL > 0 {
-			l := md.cusum.level(a)
-			add(j, statCUSUM, sc[statCUSUM]*l*l/sumL)
+			l := md.runs.level[a]
+			add(j, statLevel, sc[statLevel]*l*l/sumL)
 		}
 		if sumS > 0 {
-			sp := md.cusum.spread[a]
+			sp := md.runs.spread[a]
 			add(j, statSpread, sc[statSpread]*sp*sp/sumS)
 		}
 	}
@@ -397,13 +439,13 @@ func (md *model) explain(cfg Config, c *Cause, stat int, sampling []Sampling) {
 		return
 	}
 	switch stat {
-	case statCUSUM:
-		shift, n := md.cusum.shift(a)
+	case statLevel:
+		shift, n := md.runs.shift(a)
 		c.Sigma = shift
-		c.Detail = fmt.Sprintf("level %s expected for %s (CUSUM)", sigmaWords(shift), windowsWords(cfg, n))
+		c.Detail = fmt.Sprintf("level %s expected for %s (level shift)", sigmaWords(shift), windowsWords(cfg, n))
 		return
 	case statSpread:
-		ratio, n := md.cusum.spreadRatio(a)
+		ratio, n := md.runs.spreadRatio(a)
 		c.Sigma = ratio
 		c.Detail = fmt.Sprintf("spread %.1f× the expected for %s (variance)", ratio, windowsWords(cfg, n))
 		return
@@ -420,7 +462,7 @@ func (md *model) explain(cfg Config, c *Cause, stat int, sampling []Sampling) {
 	if s.known() {
 		fmt.Fprintf(&b, ", sampling sd %s (%s)", formatValue(math.Sqrt(s.variance(md.level[j]))), sampleWords(s, md.level[j]))
 	}
-	if stat == statResidualRun || stat == statMetricRun {
+	if stat == statResidualRun {
 		fmt.Fprintf(&b, "; %.1fσ rms outside the usual correlations over the last %s", math.Sqrt(md.w[a]/runWindow), windowsWords(cfg, runWindow))
 	}
 	fmt.Fprintf(&b, " (%s)", statName(stat))
@@ -479,16 +521,23 @@ func windowsWords(cfg Config, n int) string {
 }
 
 // flaggedClip is how far, in error scales, a flagged window may move the
-// forecasting state: an incident the forecasts learned would be followed, when
-// it ends, by errors the other way for as long as they take to unlearn it.
-// A lasting change is still learned, slowly, and at once by a refit.
+// forecasting state of the components and of the metrics not blamed for it
+// (see hold).
 const flaggedClip = 1
+
+// suspectZ is the evidence of a departure, in σ of one window's error or of
+// the level scan, by which a metric is blamed for a flagged window.
+const suspectZ = 3
 
 // learn advances every forecaster by one window. Each error is clipped to clip
 // error scales first (a Huber-type robust update), which keeps a spike from
 // dragging the forecasts after it.
-func (md *model) learn(cfg Config, row []float64, clip float64) {
+func (md *model) learn(cfg Config, row []float64, flagged bool) {
 	md.scored++
+	clip := cfg.ClipSigma
+	if flagged {
+		clip = flaggedClip
+	}
 	for i, f := range md.comps {
 		e := md.c[i] - md.chat[i]
 		b := clip * md.sigC[i]
@@ -509,6 +558,12 @@ func (md *model) learn(cfg Config, row []float64, clip float64) {
 		if math.IsNaN(row[j]) {
 			f.Update(math.NaN())
 			continue
+		}
+		clip := cfg.ClipSigma
+		if md.held[a] > 0 {
+			clip = 0
+		} else if flagged {
+			clip = flaggedClip
 		}
 		if f == md.own[a] {
 			b := clip * md.sigE[a]

@@ -42,18 +42,14 @@ func SubtleKinds() []Kind { return []Kind{Ramp, NoiseGrowth, PhaseShift, ShortSh
 // AllKinds lists every kind, the classic ones first.
 func AllKinds() []Kind { return append(Kinds(), SubtleKinds()...) }
 
-// gradual reports whether a kind builds up over its rows, so that it counts as
-// caught when flagged at any row of it rather than near its start.
-func gradual(k Kind) bool { return k == Ramp || k == NoiseGrowth || k == PhaseShift }
-
 // Incident is one injected incident: rows [Start, End) of the table.
 type Incident struct {
 	Kind       Kind
 	Start, End int
 	Metrics    []int
 	// CatchBy is the last row at which a flag still catches the incident:
-	// Tolerance rows after its start, or its last row for the kinds that build
-	// up (gradual drift, noise growth, phase shift).
+	// Tolerance rows after its start, or for the subtler kinds its last row
+	// if that is later: they are subtle because no one window shows them.
 	CatchBy int
 	// Size is the incident's size: σ for shifts, the noise factor for noise
 	// growth, hours late for a phase shift.
@@ -351,8 +347,8 @@ func placeIncidents(rng, rng2 *rand.Rand, cfg GenConfig, train, n, nt int) ([]In
 		lo := train + cfg.Period + i*slot
 		start := lo + rng.IntN(slot-dur-cfg.Period/2)
 		inc := Incident{Kind: kind, Start: start, End: start + dur, CatchBy: start + Tolerance}
-		if gradual(kind) {
-			inc.CatchBy = inc.End - 1
+		if !slices.Contains(Kinds(), kind) {
+			inc.CatchBy = max(inc.CatchBy, inc.End-1)
 		}
 		if s := sizes[kind]; s[1] > s[0] {
 			inc.Size = s[0] + (s[1]-s[0])*rng2.Float64()
