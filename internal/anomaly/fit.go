@@ -73,6 +73,9 @@ type model struct {
 	sigC                                     []float64 // per component: error scale
 	via                                      []int     // per metric: the statistic that blames it most
 	held, calm                               []int     // per active metric: windows in incident mode, and calm windows in a row (see hold)
+	slowRef                                  []float64 // per active metric: its slow reference level (see slowShare)
+	x                                        []float64 // per active metric: this window's departure from it, in σ
+	d                                        []float64 // per active metric: this window's deseasonalised value
 	wr                                       []float64 // per active metric: its residual's sampling variance
 	mScratch                                 []float64 // k × k, for residualSampling
 	viaShare                                 []float64 // per metric: that statistic's share
@@ -295,6 +298,10 @@ func fitCore(cfg Config, names []string, history [][]float64, sampling [][]Sampl
 	md.via, md.viaShare = make([]int, nm), make([]float64, nm)
 	md.wr, md.mScratch = make([]float64, na), make([]float64, k*k)
 	md.held, md.calm = make([]int, na), make([]int, na)
+	md.x, md.d = make([]float64, na), make([]float64, na)
+	if md.slowRef == nil {
+		md.slowRef = make([]float64, na)
+	}
 	if md.qRing == nil {
 		md.qRing, md.vRing = make([]float64, runWindow), make([]float64, runWindow*na)
 		md.runs = newRunStats(na)
@@ -510,7 +517,10 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 	ec := mat.NewDense(n, max(k, 1), nil)
 	er := mat.NewDense(n, na, nil)
 	series := make([]float64, n)
-	errs := make([]float64, n)
+	errs, levels := make([]float64, n), make([]float64, n)
+	// The level part of each metric's forecast, on the scale of the channel it
+	// is judged on (its residual's or its own).
+	lv := mat.NewDense(n, na, nil)
 	md.comps = make([]forecaster, k)
 	md.compSigma = make([]float64, k)
 	md.compSeen = make([][]float64, k)
@@ -536,7 +546,7 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 	wcol := make([]float64, n)
 	for i := range k {
 		mat.Col(series, i, &scores)
-		f, err := fitForecaster(series, cfg.Period, hwFull, errs)
+		f, err := fitForecaster(series, cfg.Period, hwFull, errs, nil)
 		if err != nil {
 			return fmt.Errorf("fit detector: component %d: %w", i+1, err)
 		}
@@ -571,12 +581,13 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 			}
 			continue
 		}
-		f, err := fitForecaster(series, cfg.Period, hwResidual, errs)
+		f, err := fitForecaster(series, cfg.Period, hwResidual, errs, levels)
 		if err != nil {
 			return fmt.Errorf("fit detector: residual of metric %d: %w", md.active[a], err)
 		}
 		md.resid[a] = f
 		er.SetCol(a, errs)
+		lv.SetCol(a, levels)
 		sigma := f.Sigma()
 		if tr != nil {
 			mat.Col(wcol, a, wr)
@@ -584,20 +595,17 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 		}
 		md.residSigma[a] = max(sigma, 1e-9)
 	}
-	// The metrics the components explain less than half of may be better
-	// forecast on their own.
+	// A metric may be better forecast on its own than through the components
+	// (see model.own). Fitting its own forecaster is worth trying only when
+	// its residual's errors are not well below what the crudest forecast of
+	// it, the same window a season before, would make: a metric whose value
+	// the other metrics tell much of is left alone, which keeps the cost of a
+	// fit on wide, strongly shared metrics where it was.
 	md.own = make([]forecaster, na)
 	md.ownSigma = make([]float64, na)
 	et := mat.NewDense(n, na, nil)
 	for a := range na {
-		// The share of the metric's variance the components explain: Σ λ_i L²,
-		// the standardised metrics' total variance being na.
-		common := 0.0
-		for i := range k {
-			l := md.load[a*k+i]
-			common += md.explained[i] * float64(na) * l * l
-		}
-		if md.resid[a] == nil || common >= 5 {
+		if md.resid[a] == nil {
 			continue
 		}
 		mat.Col(series, a, z)
@@ -606,7 +614,18 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 				series[t] = math.NaN()
 			}
 		}
-		f, err := fitForecaster(series, cfg.Period, hwResidual, errs)
+		ss, cnt := 0.0, 0
+		for t := cfg.Period; t < n; t++ {
+			if d := series[t] - series[t-cfg.Period]; d == d {
+				ss += d * d
+				cnt++
+			}
+		}
+		// Over a season's lag the noise of both windows adds up: halve it.
+		if cnt == 0 || md.residSigma[a]*md.residSigma[a] < 0.25*ss/float64(2*cnt) {
+			continue
+		}
+		f, err := fitForecaster(series, cfg.Period, hwResidual, errs, levels)
 		if err != nil {
 			return fmt.Errorf("fit detector: metric %d: %w", md.active[a], err)
 		}
@@ -623,6 +642,7 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 		}
 		md.own[a], md.ownSigma[a] = f, max(sigma, 1e-9)
 		et.SetCol(a, errs)
+		lv.SetCol(a, levels)
 	}
 	// Standardised errors: u per component, v per metric (0 where there is
 	// none), each over its scale in that row.
@@ -674,14 +694,57 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 	}
 	var stats [statStuck][]float64
 	qRing, vRing := make([]float64, runWindow), make([]float64, runWindow*na)
-	vrow := make([]float64, na)
-	runs := newRunStats(na)
-	runs.normalise(func(yield func([]float64)) {
-		for t := start; t < n; t++ {
-			mat.Row(vrow, t, v)
-			yield(vrow)
+	// Each metric's departure from its slow reference level, for the level
+	// scan (see slowShare).
+	x := mat.NewDense(n, na, nil)
+	md.slowRef = make([]float64, na)
+	share := slowShare(cfg.Period)
+	for a := range na {
+		ref := math.NaN()
+		for t := range n {
+			var e, s2 float64
+			switch {
+			case missing[t*na+a]:
+				continue
+			case md.own[a] != nil:
+				e, s2 = et.At(t, a), md.ownSigma[a]*md.ownSigma[a]
+				if tr != nil {
+					s2 += tr.w.At(t, a)
+				}
+			case md.resid[a] != nil:
+				e, s2 = er.At(t, a), md.residSigma[a]*md.residSigma[a]
+				if tr != nil {
+					s2 += wr.At(t, a)
+				}
+			default:
+				continue
+			}
+			l := lv.At(t, a)
+			if e != e || l != l {
+				continue
+			}
+			sigma := math.Sqrt(s2)
+			d := l + min(max(e, -cfg.ClipSigma*sigma), cfg.ClipSigma*sigma)
+			if ref != ref {
+				ref = l
+			}
+			x.Set(t, a, (d-ref)/sigma)
+			ref += share * (d - ref)
 		}
-	}, cfg.ClipSigma)
+		if ref == ref {
+			md.slowRef[a] = ref
+		}
+	}
+	vrow, xrow := make([]float64, na), make([]float64, na)
+	runs := newRunStats(na)
+	scanStride := max(1, (n-start)/1000)
+	runs.normalise(func(yield func(dev, v []float64)) {
+		for t := start; t < n; t++ {
+			mat.Row(xrow, t, x)
+			mat.Row(vrow, t, v)
+			yield(xrow, vrow)
+		}
+	}, cfg.ClipSigma, scanStride)
 	for t := start; t < n; t++ {
 		sT := 0.0
 		for i := range k {
@@ -696,6 +759,7 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 			x := v.At(t, a)
 			sQ += x * x
 			sM = max(sM, x*x)
+
 			obs++
 		}
 		if obs > 0 {
@@ -721,9 +785,16 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 			stats[statResidualRun] = append(stats[statResidualRun], runSums(qRing, vRing, na, nil))
 		}
 		mat.Row(vrow, t, v)
-		lvs, sp := runs.add(vrow, cfg.ClipSigma)
-		stats[statLevel] = append(stats[statLevel], lvs)
-		stats[statSpread] = append(stats[statSpread], sp)
+		mat.Row(xrow, t, x)
+		// Scans cost a run of windows per metric; a thousand windows scanned
+		// calibrate them as well as all, so long histories are sampled.
+		if (t-start)%scanStride == 0 {
+			lvs, sp := runs.add(xrow, vrow, cfg.ClipSigma)
+			stats[statLevel] = append(stats[statLevel], lvs)
+			stats[statSpread] = append(stats[statSpread], sp)
+		} else {
+			runs.push(xrow, vrow, cfg.ClipSigma)
+		}
 	}
 	md.qRing, md.vRing, md.runs = qRing, vRing, runs
 	for s := range stats {

@@ -14,15 +14,18 @@ type forecaster interface {
 	Update(y float64) float64
 	// Sigma is the scale of a one-step error.
 	Sigma() float64
+	// Level is the part of the next forecast that is not seasonal.
+	Level() float64
 }
 
 // fitForecaster fits Holt-Winters when the history holds two full seasons and the
-// robust non-seasonal fallback otherwise. errs receives the in-sample one-step errors.
-func fitForecaster(x []float64, period int, search hwSearch, errs []float64) (forecaster, error) {
+// robust non-seasonal fallback otherwise. errs receives the in-sample one-step
+// errors and levels, when not nil, the level part of each one-step forecast.
+func fitForecaster(x []float64, period int, search hwSearch, errs, levels []float64) (forecaster, error) {
 	if len(x) >= 2*period {
-		return fitHoltWinters(x, period, search, errs)
+		return fitHoltWinters(x, period, search, errs, levels)
 	}
-	return fitRobustLevel(x, errs)
+	return fitRobustLevel(x, errs, levels)
 }
 
 // robustLevel forecasts the median of the recent window with 1.4826·MAD as its
@@ -36,7 +39,7 @@ type robustLevel struct {
 	sigma  float64
 }
 
-func fitRobustLevel(x []float64, errs []float64) (*robustLevel, error) {
+func fitRobustLevel(x []float64, errs, levels []float64) (*robustLevel, error) {
 	var obs []float64
 	for _, v := range x {
 		if v == v {
@@ -51,6 +54,11 @@ func fitRobustLevel(x []float64, errs []float64) (*robustLevel, error) {
 	if errs != nil {
 		for i, v := range x {
 			errs[i] = v - r.median
+		}
+	}
+	if levels != nil {
+		for i := range x {
+			levels[i] = r.median
 		}
 	}
 	return r, nil
@@ -76,6 +84,7 @@ func medianSorted(s []float64) float64 {
 }
 
 func (r *robustLevel) Forecast() float64 { return r.median }
+func (r *robustLevel) Level() float64    { return r.median }
 func (r *robustLevel) Sigma() float64    { return r.sigma }
 
 func (r *robustLevel) Update(y float64) float64 {

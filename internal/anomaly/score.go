@@ -161,7 +161,25 @@ func (md *model) score(cfg Config, names []string, row []float64, sampling []Sam
 	copy(md.qRing, md.qRing[1:])
 	md.qRing[runWindow-1] = capped * float64(na) / float64(max(obs, 1))
 	s[statResidualRun] = runSums(md.qRing, md.vRing, na, md.w)
-	s[statLevel], s[statSpread] = md.runs.add(md.v, cfg.ClipSigma)
+	for a, j := range md.active {
+		md.x[a] = 0
+		if math.IsNaN(row[j]) {
+			continue
+		}
+		var f forecaster
+		var e, sigma float64
+		switch {
+		case md.own[a] != nil:
+			f, e, sigma = md.own[a], md.e[a], md.sigE[a]
+		case md.resid[a] != nil:
+			f, e, sigma = md.resid[a], md.r[a]-md.rhat[a], md.sigR[a]
+		default:
+			continue
+		}
+		md.d[a] = f.Level() + min(max(e, -cfg.ClipSigma*sigma), cfg.ClipSigma*sigma)
+		md.x[a] = (md.d[a] - md.slowRef[a]) / sigma
+	}
+	s[statLevel], s[statSpread] = md.runs.add(md.x, md.v, cfg.ClipSigma)
 	var sc [numStats + 1]float64
 	for i := range statStuck {
 		sc[i] = md.tails[i].score(s[i])
@@ -211,10 +229,19 @@ func (md *model) score(cfg Config, names []string, row []float64, sampling []Sam
 	p.Anomaly = p.Score >= threshold
 	md.lastStats = s
 	md.hold(cfg.Period, p.Anomaly)
+	if !p.Anomaly {
+		share := slowShare(cfg.Period)
+		for a, j := range md.active {
+			if md.held[a] == 0 && !math.IsNaN(row[j]) && (md.own[a] != nil || md.resid[a] != nil) {
+				md.slowRef[a] += share * (md.d[a] - md.slowRef[a])
+			}
+		}
+	}
 	if !md.calibrating {
 		p.Top = md.attribute(cfg, names, row, sampling, p.Expected, sc, s, stuckAt, brokenConstants)
 		if p.Anomaly {
-			md.runs.resetAbove(md.tails[statLevel].value(threshold), md.tails[statSpread].value(threshold))
+			md.runs.level.resetAbove(md.tails[statLevel].value(threshold))
+			md.runs.spread.resetAbove(md.tails[statSpread].value(threshold))
 		}
 	}
 	md.learn(cfg, row, p.Anomaly)
@@ -249,7 +276,7 @@ func (md *model) hold(period int, flagged bool) {
 		if hw, ok := f.(*HoltWinters); f == nil || ok && hw.Alpha >= holdAlpha {
 			continue
 		}
-		blamed := md.v[a]*md.v[a] >= suspectZ*suspectZ || md.runs.level[a] >= suspectZ*suspectZ
+		blamed := md.v[a]*md.v[a] >= suspectZ*suspectZ || md.runs.level.value[a] >= suspectZ*suspectZ
 		switch {
 		case md.held[a] > 0:
 			md.held[a]++
@@ -349,17 +376,17 @@ func (md *model) attribute(cfg Config, names []string, row []float64, sampling [
 	// square of their statistic: mostly to the one that raised the maximum.
 	sumL, sumS := 0.0, 0.0
 	for a := range md.active {
-		l, sp := md.runs.level[a], md.runs.spread[a]
+		l, sp := md.runs.level.value[a], md.runs.spread.value[a]
 		sumL += l * l
 		sumS += sp * sp
 	}
 	for a, j := range md.active {
 		if sumL > 0 {
-			l := md.runs.level[a]
+			l := md.runs.level.value[a]
 			add(j, statLevel, sc[statLevel]*l*l/sumL)
 		}
 		if sumS > 0 {
-			sp := md.runs.spread[a]
+			sp := md.runs.spread.value[a]
 			add(j, statSpread, sc[statSpread]*sp*sp/sumS)
 		}
 	}
@@ -440,7 +467,7 @@ func (md *model) explain(cfg Config, c *Cause, stat int, sampling []Sampling) {
 	}
 	switch stat {
 	case statLevel:
-		shift, n := md.runs.shift(a)
+		shift, n := md.runs.level.dev[a], md.runs.level.length[a]
 		c.Sigma = shift
 		c.Detail = fmt.Sprintf("level %s expected for %s (level shift)", sigmaWords(shift), windowsWords(cfg, n))
 		return
