@@ -91,7 +91,9 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Threshold is the score at and above which a window is flagged.
+// Threshold is the score at and above which a window is flagged before a fit
+// has calibrated its own (Summary.Threshold), and the highest a fit sets: the
+// false alarm rate split evenly between the statistics.
 func (c Config) Threshold() float64 {
 	return -math.Log10(c.withDefaults().FalseAlarmRate / float64(numStats))
 }
@@ -105,7 +107,7 @@ const (
 	statMetric             // largest single residual error, max v²: one metric breaking away
 	statResidualRun        // Σ v² summed over the last runWindow windows
 	statLevel              // largest level scan of one metric's errors: short shifts, drifts, late daily patterns
-	statSpread             // largest CUSUM of one metric's squared errors: noise growing at an unchanged level
+	statSpread             // largest spread scan of one metric's absolute errors: noise growing at an unchanged level
 	statStuck              // a metric repeating its last value longer than it ever did
 	numStats
 )
@@ -115,7 +117,7 @@ const (
 // few; a short window keeps the delay to an alert short. Each v² enters the sum
 // capped at ClipSigma², so that one spike, already flagged on its own, does not
 // echo through the next windows. (One metric's lasting departures are the level
-// scan's and the spread CUSUM's.)
+// and spread scans'.)
 const runWindow = 3
 
 func statName(i int) string {
@@ -387,6 +389,7 @@ func (d *Detector) Summary() Summary {
 	if d.m == nil {
 		return s
 	}
+	s.Threshold = d.m.threshold
 	s.TrainingRows = d.m.rows
 	s.Components = d.m.k
 	s.ExplainedVarianceRatio = slices.Clone(d.m.explained)

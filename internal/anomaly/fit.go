@@ -3,15 +3,20 @@ package anomaly
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 
 	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/mathext"
 )
 
 // model is everything one Fit learns.
 type model struct {
 	rows        int
 	mean, scale []float64 // per metric, of the values without their sampling bias, on the model's scale
+	// rate holds, for each rate metric, a lower bound on its rate in training
+	// (NaN for the others): the chance of a zero its repeats are judged by.
+	rate []float64
 	// logged marks the counts, modelled on a log scale (log1p): traffic's daily
 	// cycle is multiplicative, and its day-to-day wander moves the whole curve
 	// by a share, which a log scale makes an additive level.
@@ -48,15 +53,20 @@ type model struct {
 	free  []float64
 	tails [statStuck]tail      // the stuck statistic is scored analytically
 	calib [statStuck][]float64 // each statistic's values in training, which its tail was fitted to
+	null  [statStuck]tail      // each statistic's tail on errors that are what the model expects (see nullTails)
+	// threshold is the score from which a window is flagged: Config.Threshold,
+	// or lower once held-out windows have shown how the statistics move together
+	// (see heldOutThreshold).
+	threshold float64
 	// calibrating marks a model scoring held-out rows (see heldOut): it
-	// neither restarts its CUSUMs on alarms nor explains its verdicts.
+	// neither restarts its scans on alarms nor explains its verdicts.
 	calibrating bool
 	lastStats   [numStats + 1]float64 // the statistics of the last window scored
 	logRepeat   []float64             // per active metric: log10 of its chance to repeat a value
 	last        []float64             // per active metric: last observed value
 	run         []int                 // per active metric: repeats of that value so far
 	runLog      []float64             // per active metric: log10 of the chance of those repeats
-	runs        *runStats             // the level scans and spread CUSUMs
+	runs        *runStats             // the level and spread scans
 	// The last runWindow values of Σ v² and of each metric's v², oldest first, for
 	// the run statistics.
 	qRing []float64
@@ -90,7 +100,7 @@ type model struct {
 // stretched by how much further its upper decile reaches on those rows than on
 // the rows that model was fitted to. Errors calibrated in sample understate
 // those out of sample, and statistics that add errors up over windows (the
-// CUSUMs above all) understate them most: out of sample, errors also persist.
+// scans above all) understate them most: out of sample, errors also persist.
 func fitModel(cfg Config, names []string, history [][]float64, sampling [][]Sampling) (*model, error) {
 	md, err := fitCore(cfg, names, history, sampling)
 	if err != nil {
@@ -112,15 +122,51 @@ func fitModel(cfg Config, names []string, history [][]float64, sampling [][]Samp
 		return md, nil
 	}
 	held := m0.heldOut(cfg, names, history[cut:], rest)
-	md.notes = append(md.notes, fmt.Sprintf("scores calibrated on the last %d rows, as scored by a model fitted on the first %d", h, cut))
 	for s := range held {
 		r := quantile(held[s], 0.9) / quantile(m0.calib[s], 0.9)
 		if r > 1 && !math.IsInf(r, 0) {
 			md.tails[s] = md.tails[s].stretch(r)
 		}
 	}
+	md.threshold = md.heldOutThreshold(cfg, held)
+	md.notes = append(md.notes, fmt.Sprintf("scores calibrated on the last %d rows, as scored by a model fitted on the first %d; threshold %.2f", h, cut, md.threshold))
 	return md, nil
 }
+
+// thresholdFrom is the score from which the threshold is extrapolated (see
+// heldOutThreshold): a window in 30 reaches it on any one calibrated
+// statistic.
+const thresholdFrom = 1.5
+
+// heldOutThreshold sets the threshold from how often held-out windows reach
+// thresholdFrom on any statistic, r: a window's score being the largest of
+// its statistics', windows reach a score s about r·10^(thresholdFrom − s) of
+// the time, and the threshold is the s at which that is the false alarm rate.
+// Splitting the rate evenly between the statistics, as Config.Threshold does,
+// takes them for independent, where they respond together to most of what
+// they see; the split stays the ceiling, and one statistic's share the floor.
+func (md *model) heldOutThreshold(cfg Config, held [statStuck][]float64) float64 {
+	cfg = cfg.withDefaults()
+	ceiling, floor := cfg.Threshold(), -math.Log10(cfg.FalseAlarmRate)
+	rows, reached := len(held[0]), 0
+	for t := range rows {
+		for s := range held {
+			if min(md.tails[s].score(held[s][t]), md.null[s].score(held[s][t])) >= thresholdFrom {
+				reached++
+				break
+			}
+		}
+	}
+	// A short held-out stretch tells little: heldOutPrior windows reaching
+	// the score at the split's rate, numStats·10^−thresholdFrom, weigh in.
+	prior := float64(numStats) * math.Pow(10, -thresholdFrom)
+	r := (float64(reached) + heldOutPrior*prior) / float64(rows+heldOutPrior)
+	return min(max(thresholdFrom+math.Log10(r/cfg.FalseAlarmRate), floor), ceiling)
+}
+
+// heldOutPrior is how many windows of prior weight the split's rate has
+// against held-out windows in heldOutThreshold.
+const heldOutPrior = 30
 
 // holdoutRows is how many of the last of n rows calibrate the scores out of
 // sample: a quarter, at least a season, leaving two seasons for Holt-Winters
@@ -196,6 +242,7 @@ func fitCore(cfg Config, names []string, history [][]float64, sampling [][]Sampl
 	if samp != nil {
 		values = samp.values
 		md.logged = samp.logged
+		md.rate = samp.rate
 	}
 	if n < 2*cfg.Period {
 		md.notes = append(md.notes, fmt.Sprintf("history of %d rows is shorter than two seasons of %d: forecasting with a robust median/MAD level, without seasonality or trend", n, cfg.Period))
@@ -263,7 +310,23 @@ func fitCore(cfg Config, names []string, history [][]float64, sampling [][]Sampl
 	}
 	md.free = make([]float64, na)
 	if na > 0 {
-		pca, err := FitPCA(z, cfg.VarianceShare, cfg.MaxComponents)
+		var noise []float64
+		if samp != nil {
+			noise = make([]float64, na)
+			for a, j := range md.active {
+				sum, cnt := 0.0, 0
+				for t := range n {
+					if !missing[t*na+a] {
+						sum += samp.svar[t][j]
+						cnt++
+					}
+				}
+				if cnt > 0 {
+					noise[a] = sum / float64(cnt) / (md.scale[j] * md.scale[j])
+				}
+			}
+		}
+		pca, err := fitPCA(z, cfg.VarianceShare, cfg.MaxComponents, noise)
 		if err != nil {
 			return nil, fmt.Errorf("fit detector: %w", err)
 		}
@@ -290,6 +353,7 @@ func fitCore(cfg Config, names []string, history [][]float64, sampling [][]Sampl
 	// Repeats are of the values as measured: a stuck source repeats those.
 	md.fitRepeats(history)
 	md.retuneAt = retuneSpacing(cfg.Period, n)
+	md.threshold = cfg.Threshold()
 	k := md.k
 	md.chat, md.c, md.sigC = make([]float64, k), make([]float64, k), make([]float64, k)
 	md.zhat, md.z, md.rhat, md.r = make([]float64, na), make([]float64, na), make([]float64, na), make([]float64, na)
@@ -320,6 +384,7 @@ type trainingSampling struct {
 	level    []float64   // per metric: its population value in training, for the bias and variance
 	known    []bool      // per metric: some value's sampling is known
 	logged   []bool      // per metric: a count, modelled on a log scale
+	rate     []float64   // per metric: a rate metric's lower bound on its rate in training (see lowRate), NaN for others
 }
 
 // newTrainingSampling returns nil when no value's sampling is known.
@@ -327,7 +392,7 @@ func newTrainingSampling(history [][]float64, sampling [][]Sampling, nm int) *tr
 	if sampling == nil {
 		return nil
 	}
-	ts := &trainingSampling{raw: history, sampling: sampling, level: make([]float64, nm), known: make([]bool, nm), logged: make([]bool, nm)}
+	ts := &trainingSampling{raw: history, sampling: sampling, level: make([]float64, nm), known: make([]bool, nm), logged: make([]bool, nm), rate: make([]float64, nm)}
 	any := false
 	var obs []float64
 	for j := range nm {
@@ -349,8 +414,10 @@ func newTrainingSampling(history [][]float64, sampling [][]Sampling, nm int) *tr
 		}
 		ts.known[j], any = true, true
 		ts.logged[j] = kind == SamplingCount
+		ts.rate[j] = math.NaN()
 		if kind == SamplingRate {
 			ts.level[j] = sum / float64(len(obs))
+			ts.rate[j] = lowRate(history, sampling, j)
 			continue
 		}
 		slices.Sort(obs)
@@ -418,6 +485,25 @@ func modelSlope(logged bool, x float64) float64 {
 		return 1 / ((1 + max(x, 0)) * (1 + max(x, 0)))
 	}
 	return 1
+}
+
+// lowRate is a lower 95% bound on rate metric j's rate over the training
+// windows: the events it counted, as a Poisson count, over the items. The
+// chance of a run of zeros is judged at it (see model.repeatChance), so that
+// a short history that happened to catch a few rare events does not make
+// their later absence look like a stuck source.
+func lowRate(history [][]float64, sampling [][]Sampling, j int) float64 {
+	events, items := 0.0, 0.0
+	for t, row := range history {
+		if s := sampling[t]; s != nil && s[j].known() && !math.IsNaN(row[j]) {
+			events += math.Round(row[j] * s[j].N)
+			items += s[j].N
+		}
+	}
+	if events == 0 || items == 0 {
+		return 0
+	}
+	return mathext.GammaIncRegInv(events, 0.05) / items
 }
 
 // trainingScales is what the forecasters' calibration reads of the sampling:
@@ -698,7 +784,7 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 	// scan (see slowShare).
 	x := mat.NewDense(n, na, nil)
 	md.slowRef = make([]float64, na)
-	share := slowShare(cfg.Period)
+	share := slowShare(cfg.Period, n)
 	for a := range na {
 		ref := math.NaN()
 		for t := range n {
@@ -801,6 +887,7 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 		md.tails[s] = fitTail(stats[s])
 	}
 	md.calib = stats
+	md.null = nullTails(cfg, k, na, runs, share)
 	return nil
 }
 
@@ -881,6 +968,69 @@ func (md *model) residualSampling(w, m, out []float64) {
 		h := 1 - md.free[a]
 		out[a] = max(w[a]*(1-2*h)+q, 0)
 	}
+}
+
+// nullRows is how many windows of simulated errors calibrate the null tails.
+const nullRows = 1000
+
+// nullTails is each statistic's tail when every error is what the model
+// expects of it: independent and standard normal, for k components and na
+// metrics, the level scan's departures taken from a slow reference of the
+// given share as the model's are, the scans read with runs' fitted centres
+// and variances. A score
+// is never more than that tail gives (see model.score): a short history's
+// in-sample errors are smaller than any later ones (with ten windows and
+// forty metrics, the components fit them almost exactly), and a calibration
+// on them alone would flag every window after. On a long history the
+// in-sample tails are the heavier and stand.
+func nullTails(cfg Config, k, na int, runs *runStats, share float64) [statStuck]tail {
+	rng := rand.New(rand.NewPCG(uint64(k), uint64(na)))
+	sim := newRunStats(na)
+	for _, p := range [][2]*scan{{sim.level, runs.level}, {sim.spread, runs.spread}} {
+		copy(p[0].centre, p[1].centre)
+		copy(p[0].inv, p[1].inv)
+	}
+	var stats [statStuck][]float64
+	v, x, ref := make([]float64, na), make([]float64, na), make([]float64, na)
+	qRing := make([]float64, runWindow)
+	for t := range nullRows {
+		sT := 0.0
+		for range k {
+			u := rng.NormFloat64()
+			sT += u * u
+		}
+		sQ, sM, capped := 0.0, 0.0, 0.0
+		for a := range v {
+			v[a] = rng.NormFloat64()
+			sQ += v[a] * v[a]
+			sM = max(sM, v[a]*v[a])
+			capped += min(v[a]*v[a], capSq(cfg))
+			x[a] = v[a] - ref[a]
+			ref[a] += share * x[a]
+		}
+		copy(qRing, qRing[1:])
+		qRing[runWindow-1] = capped
+		stats[statComponents] = append(stats[statComponents], sT)
+		stats[statResidual] = append(stats[statResidual], sQ)
+		stats[statMetric] = append(stats[statMetric], sM)
+		if t >= runWindow-1 {
+			sR := 0.0
+			for _, q := range qRing {
+				sR += q
+			}
+			stats[statResidualRun] = append(stats[statResidualRun], sR)
+		}
+		lv, sp := sim.add(x, v, cfg.ClipSigma)
+		if t >= scanWindows {
+			stats[statLevel] = append(stats[statLevel], lv)
+			stats[statSpread] = append(stats[statSpread], sp)
+		}
+	}
+	var tails [statStuck]tail
+	for s := range stats {
+		tails[s] = fitTail(stats[s])
+	}
+	return tails
 }
 
 // wholeError is active metric a's whole one-step error in training row t, in

@@ -28,16 +28,23 @@ func fitForecaster(x []float64, period int, search hwSearch, errs, levels []floa
 	return fitRobustLevel(x, errs, levels)
 }
 
-// robustLevel forecasts the median of the recent window with 1.4826·MAD as its
-// scale. It stands in for Holt-Winters on histories shorter than two seasons, where
-// a seasonal figure cannot be estimated, and is robust because such short histories
-// are exactly where one outlier would otherwise dominate a mean and a variance.
+// robustLevel forecasts the median of the last robustWindow observations with
+// 1.4826·MAD of its one-step errors as its scale. It stands in for
+// Holt-Winters on histories shorter than two seasons, where a seasonal figure
+// cannot be estimated, and is robust because such short histories are
+// exactly where one outlier would otherwise dominate a mean and a variance.
+// A short window follows what a short history cannot yet tell from a change:
+// the first day of the traffic's daily cycle.
 type robustLevel struct {
 	window []float64 // last len(window) observations, oldest first
 	sorted []float64
 	median float64
 	sigma  float64
 }
+
+// robustWindow is how many recent observations the robust level's median
+// reads.
+const robustWindow = 12
 
 func fitRobustLevel(x []float64, errs, levels []float64) (*robustLevel, error) {
 	var obs []float64
@@ -49,30 +56,50 @@ func fitRobustLevel(x []float64, errs, levels []float64) (*robustLevel, error) {
 	if len(obs) == 0 {
 		return nil, errors.New("fit robust level: no observations")
 	}
-	r := &robustLevel{window: obs, sorted: make([]float64, 0, len(obs))}
+	w := min(len(obs), robustWindow)
+	// One-step errors: each observation against the median of the window
+	// before it, the first window's against its own median.
+	r := &robustLevel{window: slices.Clone(obs[:w]), sorted: make([]float64, 0, w)}
 	r.refresh()
-	if errs != nil {
-		for i, v := range x {
-			errs[i] = v - r.median
+	var oneStep []float64
+	seen := 0
+	for i, v := range x {
+		f := r.median
+		if errs != nil {
+			errs[i] = v - f
+		}
+		if levels != nil {
+			levels[i] = f
+		}
+		if v != v {
+			continue
+		}
+		oneStep = append(oneStep, v-f)
+		if seen++; seen > w {
+			r.push(v)
 		}
 	}
-	if levels != nil {
-		for i := range x {
-			levels[i] = r.median
-		}
+	slices.Sort(oneStep)
+	mid := medianSorted(oneStep)
+	for i, e := range oneStep {
+		oneStep[i] = math.Abs(e - mid)
 	}
+	slices.Sort(oneStep)
+	r.sigma = 1.4826 * medianSorted(oneStep)
 	return r, nil
+}
+
+// push slides the window on by one observation.
+func (r *robustLevel) push(y float64) {
+	copy(r.window, r.window[1:])
+	r.window[len(r.window)-1] = y
+	r.refresh()
 }
 
 func (r *robustLevel) refresh() {
 	r.sorted = append(r.sorted[:0], r.window...)
 	slices.Sort(r.sorted)
 	r.median = medianSorted(r.sorted)
-	for i, v := range r.sorted {
-		r.sorted[i] = math.Abs(v - r.median)
-	}
-	slices.Sort(r.sorted)
-	r.sigma = 1.4826 * medianSorted(r.sorted)
 }
 
 func medianSorted(s []float64) float64 {
@@ -90,9 +117,7 @@ func (r *robustLevel) Sigma() float64    { return r.sigma }
 func (r *robustLevel) Update(y float64) float64 {
 	e := y - r.median
 	if y == y {
-		copy(r.window, r.window[1:])
-		r.window[len(r.window)-1] = y
-		r.refresh()
+		r.push(y)
 	}
 	return e
 }

@@ -268,7 +268,10 @@ func (r *runStats) spreadRatio(a int) (float64, int) {
 }
 
 // slowShare is the weight one window has in a metric's slow reference level:
-// two seasons of memory.
+// two seasons of memory, or, for a model fitted on fewer than two seasons
+// (which forecasts without seasonality), as much memory as its history: a
+// reference that outlasted what the model knows of the daily cycle would read
+// that cycle as a drift.
 //
 // A metric's forecaster follows a slow drift and leaves each one-step error
 // small, so one-step errors hide it. Each metric also keeps a slow reference:
@@ -277,4 +280,9 @@ func (r *runStats) spreadRatio(a int) (float64, int) {
 // windows or from a metric in incident mode. The level scan reads each
 // window's departure from that reference, in σ: against it a drift shows
 // whole, where the forecaster would have followed most of it.
-func slowShare(period int) float64 { return 1 / float64(2*period) }
+func slowShare(period, rows int) float64 {
+	if rows < 2*period {
+		return 1 / float64(max(rows, 2))
+	}
+	return 1 / float64(2*period)
+}

@@ -182,10 +182,10 @@ func (md *model) score(cfg Config, names []string, row []float64, sampling []Sam
 	s[statLevel], s[statSpread] = md.runs.add(md.x, md.v, cfg.ClipSigma)
 	var sc [numStats + 1]float64
 	for i := range statStuck {
-		sc[i] = md.tails[i].score(s[i])
+		sc[i] = min(md.tails[i].score(s[i]), md.null[i].score(s[i]))
 	}
 	sc[statStuck] = min(bestStuck, maxScore)
-	threshold := cfg.Threshold()
+	threshold := md.threshold
 	var brokenConstants []int
 	for j, st := range md.status {
 		if st != statusConstant || math.IsNaN(row[j]) {
@@ -230,7 +230,7 @@ func (md *model) score(cfg Config, names []string, row []float64, sampling []Sam
 	md.lastStats = s
 	md.hold(cfg.Period, p.Anomaly)
 	if !p.Anomaly {
-		share := slowShare(cfg.Period)
+		share := slowShare(cfg.Period, md.rows)
 		for a, j := range md.active {
 			if md.held[a] == 0 && !math.IsNaN(row[j]) && (md.own[a] != nil || md.resid[a] != nil) {
 				md.slowRef[a] += share * (md.d[a] - md.slowRef[a])
@@ -249,11 +249,11 @@ func (md *model) score(cfg Config, names []string, row []float64, sampling []Sam
 }
 
 // Incident mode: a metric blamed in a flagged window stops teaching its
-// forecaster until it is back within calmZ of what that expects for calmRuns
-// windows in a row, or until it has been so for holdWindows periods (a change
-// that lasts that long is the new normal). An incident the forecasts learned
-// would be followed, when it ends, by errors the other way for as long as they
-// took to unlearn it.
+// forecaster, and its slow reference, until it is back within calmZ σ of what
+// the forecaster expects for calmRuns windows in a row, or until it has been
+// held for holdPeriods seasons (a change that lasts that long is the new
+// normal). An incident the forecasts learned would be followed, when it ends,
+// by errors the other way for as long as they took to unlearn it.
 const (
 	calmZ       = 2
 	calmRuns    = 2
@@ -276,7 +276,7 @@ func (md *model) hold(period int, flagged bool) {
 		if hw, ok := f.(*HoltWinters); f == nil || ok && hw.Alpha >= holdAlpha {
 			continue
 		}
-		blamed := md.v[a]*md.v[a] >= suspectZ*suspectZ || md.runs.level.value[a] >= suspectZ*suspectZ
+		blamed := md.v[a]*md.v[a] >= blameZ*blameZ || md.runs.level.value[a] >= blameZ*blameZ
 		switch {
 		case md.held[a] > 0:
 			md.held[a]++
@@ -295,9 +295,11 @@ func (md *model) hold(period int, flagged bool) {
 }
 
 // repeatChance is log10 of the chance that active metric a (metric j) repeats
-// value x this window: for a count or rate whose sampling is known, the chance
-// its sample gives that count at the expected level (zero errors are common
-// at night and rare by day); otherwise the share of repeats in training.
+// value x this window. For a count or rate whose sampling is known, it is the
+// chance its sample gives the same count again: a zero count repeats with the
+// chance of zero (at a lower bound on a rate's rate in training, or a count's
+// expected value), any other with the chance that two draws agree. Otherwise it is
+// the share of repeats in training.
 func (md *model) repeatChance(a, j int, x float64, sampling []Sampling) float64 {
 	if sampling == nil {
 		return md.logRepeat[a]
@@ -306,19 +308,46 @@ func (md *model) repeatChance(a, j int, x float64, sampling []Sampling) float64 
 	if !s.known() {
 		return md.logRepeat[a]
 	}
-	level := md.level[j]
+	var mean, variance float64
 	switch s.Kind {
 	case SamplingCount:
-		k := math.Round(max(x, 0))
-		lambda := max(level, 1e-12)
-		return (k*math.Log(lambda) - lambda - lgamma(k+1)) / math.Ln10
+		mean = max(md.level[j], 0)
+		variance = mean
 	case SamplingRate:
-		n := math.Round(s.N)
-		k := math.Round(min(max(x, 0), 1) * n)
-		p := min(max(level, 1e-12), 1-1e-12)
-		return (lgamma(n+1) - lgamma(k+1) - lgamma(n-k+1) + k*math.Log(p) + (n-k)*math.Log1p(-p)) / math.Ln10
+		p := md.level[j]
+		if md.rate != nil && !math.IsNaN(md.rate[j]) {
+			p = md.rate[j]
+		}
+		p = min(max(p, 0), 1)
+		x *= s.N
+		if p > 0.5 {
+			p, x = 1-p, s.N-x
+		}
+		mean, variance = s.N*p, s.N*p*(1-p)
+	default:
+		return md.logRepeat[a]
 	}
-	return md.logRepeat[a]
+	if math.Round(x) == 0 {
+		return -mean / math.Ln10 // Poisson's chance of zero
+	}
+	return math.Log10(collision(mean, variance))
+}
+
+// collision is the chance that two draws of a count agree: Σ p_k² for a
+// Poisson count of the given mean while it is small, and 1/√(4πσ²), a normal's,
+// once its variance is large.
+func collision(mean, variance float64) float64 {
+	if variance > 30 {
+		return 1 / math.Sqrt(4*math.Pi*variance)
+	}
+	sum, lp := 0.0, -mean // log p_0
+	for k := 0; k <= int(mean+12*math.Sqrt(mean)+12); k++ {
+		if k > 0 {
+			lp += math.Log(mean) - math.Log(float64(k))
+		}
+		sum += math.Exp(2 * lp)
+	}
+	return min(sum, 1)
 }
 
 // totalSigma is the scale of active metric a's whole one-step error in standard
@@ -457,8 +486,8 @@ func (md *model) explain(cfg Config, c *Cause, stat int, sampling []Sampling) {
 	case statStuck:
 		if active {
 			c.Sigma = float64(md.run[a] + 1)
-			c.Detail = fmt.Sprintf("the same value for %s, where the value repeats %.2g of the time (stuck)",
-				windowsWords(cfg, md.run[a]+1), math.Pow(10, md.logRepeat[a]))
+			c.Detail = fmt.Sprintf("the same value for %s, where a window repeats it with chance %.2g (stuck)",
+				windowsWords(cfg, md.run[a]+1), math.Pow(10, md.runLog[a]/float64(max(md.run[a], 1))))
 		}
 		return
 	}
@@ -552,9 +581,9 @@ func windowsWords(cfg Config, n int) string {
 // (see hold).
 const flaggedClip = 1
 
-// suspectZ is the evidence of a departure, in σ of one window's error or of
+// blameZ is the evidence of a departure, in σ of one window's error or of
 // the level scan, by which a metric is blamed for a flagged window.
-const suspectZ = 3
+const blameZ = 3
 
 // learn advances every forecaster by one window. Each error is clipped to clip
 // error scales first (a Huber-type robust update), which keeps a spike from
