@@ -128,14 +128,23 @@ type ReportCause struct {
 	Actual       jsonFloat `json:"actual"`
 	Expected     jsonFloat `json:"expected"`
 	Contribution float64   `json:"contribution"`
+	Statistic    string    `json:"statistic"`
+	Sigma        jsonFloat `json:"sigma"`
+	Detail       string    `json:"detail"`
 }
 
-// jsonFloat writes NaN, which JSON cannot hold, as null.
+// jsonFloat writes NaN, which JSON cannot hold, as null, and the infinities
+// (the sigma of a metric constant in training that moved) as strings.
 type jsonFloat float64
 
 func (f jsonFloat) MarshalJSON() ([]byte, error) {
-	if math.IsNaN(float64(f)) {
+	switch {
+	case math.IsNaN(float64(f)):
 		return []byte("null"), nil
+	case math.IsInf(float64(f), 1):
+		return []byte(`"+Inf"`), nil
+	case math.IsInf(float64(f), -1):
+		return []byte(`"-Inf"`), nil
 	}
 	return strconv.AppendFloat(nil, float64(f), 'g', -1, 64), nil
 }
@@ -192,7 +201,8 @@ func Backtest(ctx context.Context, t *Table, cfg Config, train int) (*Report, er
 			Actual: jsonFloats(t.Rows[i]), Expected: jsonFloats(p.Expected), Top: make([]ReportCause, len(p.Top)),
 		}
 		for c, cause := range p.Top {
-			rp.Top[c] = ReportCause{Metric: cause.Metric, Actual: jsonFloat(cause.Actual), Expected: jsonFloat(cause.Expected), Contribution: cause.Contribution}
+			rp.Top[c] = ReportCause{Metric: cause.Metric, Actual: jsonFloat(cause.Actual), Expected: jsonFloat(cause.Expected), Contribution: cause.Contribution,
+				Statistic: cause.Statistic, Sigma: jsonFloat(cause.Sigma), Detail: cause.Detail}
 		}
 		rep.Points = append(rep.Points, rp)
 	}
@@ -235,7 +245,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "\n%s  row %d  score %.2f (%s)\n", p.Timestamp.Format(time.RFC3339), p.Index, p.Score, p.Statistic)
 		for _, c := range p.Top {
-			fmt.Fprintf(&b, "  %s %s, expected %s (%.0f%%)\n", c.Metric, formatValue(float64(c.Actual)), formatValue(float64(c.Expected)), 100*c.Contribution)
+			fmt.Fprintf(&b, "  %s %s, expected %s (%.0f%%): %s\n", c.Metric, formatValue(float64(c.Actual)), formatValue(float64(c.Expected)), 100*c.Contribution, c.Detail)
 		}
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {

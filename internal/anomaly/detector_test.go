@@ -272,9 +272,12 @@ func TestScheduledRefit(t *testing.T) {
 func TestHistoryRing(t *testing.T) {
 	r := newRing(3, 2)
 	for i := range 5 {
-		narrow(r.next(), []float64{float64(i), -float64(i)})
+		r.add([]float64{float64(i), -float64(i)}, nil)
 	}
-	got := r.widened()
+	got, samp := r.widened()
+	if samp != nil {
+		t.Errorf("sampling %v from rows without any", samp)
+	}
 	want := [][]float64{{2, -2}, {3, -3}, {4, -4}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("rows %v, want %v", got, want)
@@ -282,9 +285,9 @@ func TestHistoryRing(t *testing.T) {
 	// Past one chunk of rows: capacity 100 after 150 rows holds rows 50 to 149.
 	r = newRing(100, 1)
 	for i := range 150 {
-		narrow(r.next(), []float64{float64(i)})
+		r.add([]float64{float64(i)}, nil)
 	}
-	if got := r.widened(); len(got) != 100 || got[0][0] != 50 || got[99][0] != 149 || got[13][0] != 63 || got[14][0] != 64 {
+	if got, _ := r.widened(); len(got) != 100 || got[0][0] != 50 || got[99][0] != 149 || got[13][0] != 63 || got[14][0] != 64 {
 		t.Errorf("%d rows from %v to %v, want 100 from 50 to 149", len(got), got[0], got[len(got)-1])
 	}
 	row := make([]float32, 6)

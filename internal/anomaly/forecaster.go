@@ -14,21 +14,27 @@ type forecaster interface {
 	Update(y float64) float64
 	// Sigma is the scale of a one-step error.
 	Sigma() float64
+	// Level is the part of the next forecast that is not seasonal.
+	Level() float64
 }
 
 // fitForecaster fits Holt-Winters when the history holds two full seasons and the
-// robust non-seasonal fallback otherwise. errs receives the in-sample one-step errors.
-func fitForecaster(x []float64, period int, search hwSearch, errs []float64) (forecaster, error) {
+// robust non-seasonal fallback otherwise. errs receives the in-sample one-step
+// errors and levels, when not nil, the level part of each one-step forecast.
+func fitForecaster(x []float64, period int, search hwSearch, errs, levels []float64) (forecaster, error) {
 	if len(x) >= 2*period {
-		return fitHoltWinters(x, period, search, errs)
+		return fitHoltWinters(x, period, search, errs, levels)
 	}
-	return fitRobustLevel(x, errs)
+	return fitRobustLevel(x, errs, levels)
 }
 
-// robustLevel forecasts the median of the recent window with 1.4826·MAD as its
-// scale. It stands in for Holt-Winters on histories shorter than two seasons, where
-// a seasonal figure cannot be estimated, and is robust because such short histories
-// are exactly where one outlier would otherwise dominate a mean and a variance.
+// robustLevel forecasts the median of the last robustWindow observations with
+// 1.4826·MAD of its one-step errors as its scale. It stands in for
+// Holt-Winters on histories shorter than two seasons, where a seasonal figure
+// cannot be estimated, and is robust because such short histories are
+// exactly where one outlier would otherwise dominate a mean and a variance.
+// A short window follows what a short history cannot yet tell from a change:
+// the first day of the traffic's daily cycle.
 type robustLevel struct {
 	window []float64 // last len(window) observations, oldest first
 	sorted []float64
@@ -36,7 +42,11 @@ type robustLevel struct {
 	sigma  float64
 }
 
-func fitRobustLevel(x []float64, errs []float64) (*robustLevel, error) {
+// robustWindow is how many recent observations the robust level's median
+// reads.
+const robustWindow = 12
+
+func fitRobustLevel(x []float64, errs, levels []float64) (*robustLevel, error) {
 	var obs []float64
 	for _, v := range x {
 		if v == v {
@@ -46,25 +56,50 @@ func fitRobustLevel(x []float64, errs []float64) (*robustLevel, error) {
 	if len(obs) == 0 {
 		return nil, errors.New("fit robust level: no observations")
 	}
-	r := &robustLevel{window: obs, sorted: make([]float64, 0, len(obs))}
+	w := min(len(obs), robustWindow)
+	// One-step errors: each observation against the median of the window
+	// before it, the first window's against its own median.
+	r := &robustLevel{window: slices.Clone(obs[:w]), sorted: make([]float64, 0, w)}
 	r.refresh()
-	if errs != nil {
-		for i, v := range x {
-			errs[i] = v - r.median
+	var oneStep []float64
+	seen := 0
+	for i, v := range x {
+		f := r.median
+		if errs != nil {
+			errs[i] = v - f
+		}
+		if levels != nil {
+			levels[i] = f
+		}
+		if v != v {
+			continue
+		}
+		oneStep = append(oneStep, v-f)
+		if seen++; seen > w {
+			r.push(v)
 		}
 	}
+	slices.Sort(oneStep)
+	mid := medianSorted(oneStep)
+	for i, e := range oneStep {
+		oneStep[i] = math.Abs(e - mid)
+	}
+	slices.Sort(oneStep)
+	r.sigma = 1.4826 * medianSorted(oneStep)
 	return r, nil
+}
+
+// push slides the window on by one observation.
+func (r *robustLevel) push(y float64) {
+	copy(r.window, r.window[1:])
+	r.window[len(r.window)-1] = y
+	r.refresh()
 }
 
 func (r *robustLevel) refresh() {
 	r.sorted = append(r.sorted[:0], r.window...)
 	slices.Sort(r.sorted)
 	r.median = medianSorted(r.sorted)
-	for i, v := range r.sorted {
-		r.sorted[i] = math.Abs(v - r.median)
-	}
-	slices.Sort(r.sorted)
-	r.sigma = 1.4826 * medianSorted(r.sorted)
 }
 
 func medianSorted(s []float64) float64 {
@@ -76,14 +111,13 @@ func medianSorted(s []float64) float64 {
 }
 
 func (r *robustLevel) Forecast() float64 { return r.median }
+func (r *robustLevel) Level() float64    { return r.median }
 func (r *robustLevel) Sigma() float64    { return r.sigma }
 
 func (r *robustLevel) Update(y float64) float64 {
 	e := y - r.median
 	if y == y {
-		copy(r.window, r.window[1:])
-		r.window[len(r.window)-1] = y
-		r.refresh()
+		r.push(y)
 	}
 	return e
 }

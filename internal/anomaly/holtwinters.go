@@ -50,7 +50,7 @@ const hwMaxEval = 400
 // window without data does not derail the fit. The returned model has consumed all
 // of x and forecasts the observation after it.
 func FitHoltWinters(x []float64, period int) (*HoltWinters, error) {
-	return fitHoltWinters(x, period, hwFull, nil)
+	return fitHoltWinters(x, period, hwFull, nil, nil)
 }
 
 // hwSearch says which parameters a fit searches over and how much work it may do.
@@ -81,9 +81,10 @@ func (s hwSearch) maxEval() int {
 
 // fitHoltWinters fits x and, when errs is not nil, writes the in-sample one-step
 // error of each observation into errs (NaN where there is none: the first period and
-// missing observations).
-func fitHoltWinters(x []float64, period int, search hwSearch, errs []float64) (*HoltWinters, error) {
-	return estimateHoltWinters(x, period, errs, func(sse func([]float64) float64) []float64 {
+// missing observations), and when levels is not nil the level part of each
+// one-step forecast (NaN likewise).
+func fitHoltWinters(x []float64, period int, search hwSearch, errs, levels []float64) (*HoltWinters, error) {
+	return estimateHoltWinters(x, period, errs, levels, func(sse func([]float64) float64) []float64 {
 		p, _ := minimizeBox(sse, search.grid(), search.maxEval())
 		return p
 	})
@@ -100,7 +101,7 @@ const hwRetuneMaxEval = 100
 // parameters, in the basin the full search chose. The returned model has consumed
 // all of x.
 func retuneHoltWinters(m *HoltWinters, x []float64) (*HoltWinters, error) {
-	return estimateHoltWinters(x, m.Period, nil, func(sse func([]float64) float64) []float64 {
+	return estimateHoltWinters(x, m.Period, nil, nil, func(sse func([]float64) float64) []float64 {
 		p0 := []float64{m.Alpha, m.Beta, m.Gamma}
 		p, _ := refineBox(sse, p0, sse(p0), []int{0, 1, 2}, []float64{0.02, 0.005}, hwRetuneMaxEval)
 		return p
@@ -110,7 +111,7 @@ func retuneHoltWinters(m *HoltWinters, x []float64) (*HoltWinters, error) {
 // estimateHoltWinters computes the start values of x, lets search pick the
 // parameters that minimise the sum of squared one-step errors after the first
 // period, and runs the model over x with them.
-func estimateHoltWinters(x []float64, period int, errs []float64, search func(sse func([]float64) float64) []float64) (*HoltWinters, error) {
+func estimateHoltWinters(x []float64, period int, errs, levels []float64, search func(sse func([]float64) float64) []float64) (*HoltWinters, error) {
 	if period < 2 {
 		return nil, fmt.Errorf("fit holt-winters: period %d: must be at least 2", period)
 	}
@@ -126,6 +127,12 @@ func estimateHoltWinters(x []float64, period int, errs []float64, search func(ss
 		}
 		errs = errs[lead:]
 	}
+	if levels != nil {
+		for i := range lead {
+			levels[i] = math.NaN()
+		}
+		levels = levels[lead:]
+	}
 	x = x[lead:]
 	if len(x) < 2*period {
 		return nil, fmt.Errorf("fit holt-winters: %d observations, period %d: %w", len(x), period, ErrShortHistory)
@@ -138,19 +145,25 @@ func estimateHoltWinters(x []float64, period int, errs []float64, search func(ss
 	sse := func(p []float64) float64 {
 		copy(season, s0)
 		m := HoltWinters{Alpha: p[0], Beta: p[1], Gamma: p[2], Period: period, level: l0, trend: b0, season: season}
-		s, _ := m.run(x[period:], nil)
+		s, _ := m.run(x[period:], nil, nil)
 		return s
 	}
 	p := search(sse)
 	m := &HoltWinters{Alpha: p[0], Beta: p[1], Gamma: p[2], Period: period, level: l0, trend: b0, season: slicesClone(s0)}
-	var tail []float64
+	var tail, levelTail []float64
 	if errs != nil {
 		for i := range period {
 			errs[i] = math.NaN()
 		}
 		tail = errs[period:]
 	}
-	s, n := m.run(x[period:], tail)
+	if levels != nil {
+		for i := range period {
+			levels[i] = math.NaN()
+		}
+		levelTail = levels[period:]
+	}
+	s, n := m.run(x[period:], tail, levelTail)
 	if n == 0 {
 		return nil, fmt.Errorf("fit holt-winters: no observations after the first period")
 	}
@@ -162,13 +175,16 @@ func slicesClone(s []float64) []float64 { return append([]float64(nil), s...) }
 
 // run advances the model over x, returning the sum of squared one-step errors and
 // the number of observations that contributed; errs, when not nil, receives each
-// one-step error.
-func (m *HoltWinters) run(x []float64, errs []float64) (float64, int) {
+// one-step error, and levels the level part (level and trend) of each forecast.
+func (m *HoltWinters) run(x []float64, errs, levels []float64) (float64, int) {
 	sse, n := 0.0, 0
 	a, b, g := m.Alpha, m.Beta, m.Gamma
 	l, t, pos := m.level, m.trend, m.pos
 	for i, y := range x {
 		s := m.season[pos]
+		if levels != nil {
+			levels[i] = l + t
+		}
 		if y == y { // not NaN
 			e := y - (l + t + s)
 			if errs != nil {
@@ -200,6 +216,10 @@ func (m *HoltWinters) Forecast() float64 { return m.level + m.trend + m.season[m
 // Sigma is the standard deviation of the one-step error on the fitted history.
 func (m *HoltWinters) Sigma() float64 { return m.sigma }
 
+// Level is the level part (level and trend) of the next one-step forecast,
+// which Forecast adds the season's term to.
+func (m *HoltWinters) Level() float64 { return m.level + m.trend }
+
 // Interval is the one-step prediction interval at the given coverage (e.g. 0.95),
 // assuming normal errors with the fitted history's variance, as R's
 // predict.HoltWinters does for one step.
@@ -213,7 +233,7 @@ func (m *HoltWinters) Interval(coverage float64) (lo, hi float64) {
 // returns its one-step error.
 func (m *HoltWinters) Update(y float64) float64 {
 	e := y - m.Forecast()
-	m.run([]float64{y}, nil)
+	m.run([]float64{y}, nil, nil)
 	return e
 }
 

@@ -83,7 +83,7 @@ func TestHoltWintersMatchesR(t *testing.T) {
 				t.Fatal(err)
 			}
 			start := &HoltWinters{Alpha: m.Alpha, Beta: m.Beta, Gamma: m.Gamma, Period: ref.period, level: l0, trend: b0, season: s0}
-			sse, _ := start.run(x[ref.period:], nil)
+			sse, _ := start.run(x[ref.period:], nil, nil)
 			t.Logf("Go α=%.4f β=%.4f γ=%.4f SSE=%.6g; R α=%.4f β=%.4f γ=%.4f SSE=%.6g",
 				m.Alpha, m.Beta, m.Gamma, sse, ref.alpha, ref.beta, ref.gamma, ref.trainSSE)
 			if sse > ref.trainSSE*(1+1e-9) {
@@ -179,7 +179,7 @@ func TestRetuneHoltWinters(t *testing.T) {
 	}
 	replay := func(p *HoltWinters) (*HoltWinters, float64) {
 		h := &HoltWinters{Alpha: p.Alpha, Beta: p.Beta, Gamma: p.Gamma, Period: ref.period, level: l0, trend: b0, season: slicesClone(s0)}
-		sse, _ := h.run(x[ref.period:], nil)
+		sse, _ := h.run(x[ref.period:], nil, nil)
 		return h, sse
 	}
 	_, before := replay(m)

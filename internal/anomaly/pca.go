@@ -19,12 +19,26 @@ type PCA struct {
 // standardised values without gaps, and keeps the fewest components whose explained
 // shares sum to at least share, never more than maxComponents (0 for no cap).
 func FitPCA(z *mat.Dense, share float64, maxComponents int) (*PCA, error) {
+	return fitPCA(z, share, maxComponents, nil)
+}
+
+// fitPCA is FitPCA on the covariance of z less noise on its diagonal (nil for
+// none): the variance each metric owes to sampling noise, which is its own
+// and shared with no other. Left in, it would make a component of each metric
+// noisy enough, where it belongs in the residual, whose sampling spread the
+// detector knows. Each diagonal keeps at least a hundredth of its variance.
+func fitPCA(z *mat.Dense, share float64, maxComponents int, noise []float64) (*PCA, error) {
 	n, m := z.Dims()
 	if n < 2 || m < 1 {
 		return nil, fmt.Errorf("fit pca: %d×%d matrix: need at least 2 rows and 1 column", n, m)
 	}
 	cov := mat.NewSymDense(m, nil)
 	cov.SymOuterK(1/float64(n-1), z.T())
+	for i, w := range noise {
+		if c := cov.At(i, i); w > 0 {
+			cov.SetSym(i, i, max(c-w, c/100))
+		}
+	}
 	var eig mat.EigenSym
 	if !eig.Factorize(cov, true) {
 		return nil, errors.New("fit pca: eigendecomposition did not converge")

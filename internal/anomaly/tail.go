@@ -63,3 +63,19 @@ func (t tail) score(s float64) float64 {
 	}
 	return min(base+(s-t.u)/(t.scale*math.Ln10), maxScore)
 }
+
+// value is the statistic at which the score reaches s: score's inverse.
+func (t tail) value(s float64) float64 {
+	base := -math.Log10(max(t.frac, 1e-300))
+	if s <= base {
+		return t.u * max(s, 0) / base
+	}
+	return t.u + (s-base)*t.scale*math.Ln10
+}
+
+// stretch is the tail of the statistic multiplied by r.
+func (t tail) stretch(r float64) tail {
+	t.u *= r
+	t.scale *= r
+	return t
+}

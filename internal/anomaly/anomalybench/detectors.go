@@ -9,32 +9,54 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/anomaly"
 )
 
-// Detector flags the rows of a table after its training prefix.
+// Detector flags the rows of a dataset's table after its training prefix.
 type Detector interface {
 	Name() string
-	// Flags returns one verdict per row from train on.
-	Flags(tab *anomaly.Table, period, train int) ([]bool, error)
+	// Flags returns one verdict per row from ds.Train on.
+	Flags(ds *Dataset) ([]bool, error)
 }
 
 // Sentinel is the anomaly package's detector with the given configuration (Period
-// is filled in from the dataset).
-type Sentinel struct{ Config anomaly.Config }
+// is filled in from the dataset). It is given the dataset's sampling contexts
+// unless IgnoreSampling is set.
+type Sentinel struct {
+	Config         anomaly.Config
+	IgnoreSampling bool
+}
 
-func (Sentinel) Name() string { return "Sentinel (PCA + HW + residual)" }
+func (s Sentinel) Name() string {
+	if s.IgnoreSampling {
+		return "Sentinel without sampling contexts"
+	}
+	return "Sentinel (PCA + HW + residual)"
+}
 
-func (s Sentinel) Flags(tab *anomaly.Table, period, train int) ([]bool, error) {
+func (s Sentinel) Flags(ds *Dataset) ([]bool, error) {
 	cfg := s.Config
-	cfg.Period = period
+	cfg.Period = ds.Period
+	tab, train := ds.Table, ds.Train
+	samp := ds.Sampling
+	if s.IgnoreSampling {
+		samp = nil
+	}
 	d, err := anomaly.New(cfg, tab.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("sentinel detector: %w", err)
 	}
-	if err := d.Fit(tab.Rows[:train]); err != nil {
+	var trainSamp [][]anomaly.Sampling
+	if samp != nil {
+		trainSamp = samp[:train]
+	}
+	if err := d.FitSampled(tab.Rows[:train], trainSamp); err != nil {
 		return nil, fmt.Errorf("sentinel detector: %w", err)
 	}
 	flags := make([]bool, 0, len(tab.Rows)-train)
-	for _, row := range tab.Rows[train:] {
-		p, err := d.Score(row)
+	for t, row := range tab.Rows[train:] {
+		var rs []anomaly.Sampling
+		if samp != nil {
+			rs = samp[train+t]
+		}
+		p, err := d.ScoreSampled(row, rs)
 		if err != nil {
 			return nil, fmt.Errorf("sentinel detector: %w", err)
 		}
@@ -49,7 +71,8 @@ type StaticSigma struct{ K float64 }
 
 func (s StaticSigma) Name() string { return fmt.Sprintf("per-metric static %gσ", s.K) }
 
-func (s StaticSigma) Flags(tab *anomaly.Table, _, train int) ([]bool, error) {
+func (s StaticSigma) Flags(ds *Dataset) ([]bool, error) {
+	tab, train := ds.Table, ds.Train
 	mean, sd := columnMoments(tab.Rows[:train], len(tab.Metrics))
 	flags := make([]bool, 0, len(tab.Rows)-train)
 	for _, row := range tab.Rows[train:] {
@@ -70,7 +93,8 @@ type PerMetricHW struct{ K float64 }
 
 func (h PerMetricHW) Name() string { return fmt.Sprintf("per-metric Holt-Winters, %gσ", h.K) }
 
-func (h PerMetricHW) Flags(tab *anomaly.Table, period, train int) ([]bool, error) {
+func (h PerMetricHW) Flags(ds *Dataset) ([]bool, error) {
+	tab, period, train := ds.Table, ds.Period, ds.Train
 	nm := len(tab.Metrics)
 	models := make([]*anomaly.HoltWinters, nm)
 	series := make([]float64, train)
@@ -120,7 +144,8 @@ func (c ComponentHW) Name() string {
 	return fmt.Sprintf("Holt-Winters on principal components, %gσ", c.K)
 }
 
-func (c ComponentHW) Flags(tab *anomaly.Table, period, train int) ([]bool, error) {
+func (c ComponentHW) Flags(ds *Dataset) ([]bool, error) {
+	tab, period, train := ds.Table, ds.Period, ds.Train
 	nm := len(tab.Metrics)
 	mean, sd := columnMoments(tab.Rows[:train], nm)
 	var cols []int

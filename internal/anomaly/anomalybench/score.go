@@ -13,7 +13,9 @@ type Result struct {
 	CleanRows, FlaggedClean    int
 }
 
-// Recall is the share of incidents flagged within Tolerance rows of their start.
+// Recall is the share of incidents flagged by their CatchBy row: within
+// Tolerance rows of their start, or while they last for the kinds that build
+// up.
 func (r Result) Recall() float64 { return ratio(r.Caught, r.Events) }
 
 // Precision is the share of flagged rows that fall inside an incident (or within
@@ -65,7 +67,11 @@ func Score(ds *Dataset, flags []bool) Result {
 	for _, inc := range ds.Incidents {
 		r.Events++
 		r.EventsByKind[inc.Kind]++
-		for t := inc.Start; t <= inc.Start+Tolerance && t-ds.Train < len(flags); t++ {
+		catchBy := inc.CatchBy
+		if catchBy == 0 {
+			catchBy = inc.Start + Tolerance
+		}
+		for t := inc.Start; t <= catchBy && t-ds.Train < len(flags); t++ {
 			if flags[t-ds.Train] {
 				r.Caught++
 				r.CaughtByKind[inc.Kind]++
