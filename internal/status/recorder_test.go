@@ -323,11 +323,11 @@ func TestBoard(t *testing.T) {
 		`churn [] ["deploy of 2026-11-20" "churn only"]`,
 		`ghost [SentinelModelSilent] ["deploy of 2026-11-20"]`,
 	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("board\n%s\nwant\n%s", got, want)
+	if fmt.Sprint(got) != fmt.Sprint(want) || !s.Alerting {
+		t.Errorf("board\n%s\nwant\n%s, alerting", got, want)
 	}
 	// Without sources the board is the recorder's.
-	if s := (&status.Board{Recorder: rec}).Snapshot(); len(s.Models) != 2 || s.Models[0].Alerts != nil {
+	if s := (&status.Board{Recorder: rec}).Snapshot(); len(s.Models) != 2 || s.Models[0].Alerts != nil || s.Alerting {
 		t.Errorf("board without sources: %+v", s.Models)
 	}
 }

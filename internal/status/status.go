@@ -68,6 +68,9 @@ func (a Annotations) Annotations() []Annotation { return a }
 type Snapshot struct {
 	At     time.Time
 	Models []Model
+	// Alerting is whether an alert source reported: without one, no alert
+	// on the page does not mean that none fires.
+	Alerting bool
 }
 
 // Model is one model's recent state.
@@ -169,6 +172,7 @@ func (b *Board) Snapshot() Snapshot {
 		index[s.Models[i].Name] = i
 	}
 	if b.Alerts != nil {
+		s.Alerting = true
 		for _, a := range b.Alerts.ActiveAlerts() {
 			i, ok := index[a.Model]
 			if !ok {
