@@ -72,7 +72,10 @@ func headless(ctx context.Context, t *testing.T, bin string, args ...string) ([]
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
-		return nil, errors.Join(err, errors.New(lastLines(errb.String(), 5)))
+		if tail := lastLines(errb.String(), 5); tail != "" {
+			err = fmt.Errorf("%w: %s", err, tail)
+		}
+		return nil, err
 	}
 	return out.Bytes(), nil
 }
@@ -86,7 +89,8 @@ func lastLines(s string, n int) string {
 // recorded traffic, replayed through the pipeline into a Recorder, with an
 // incident annotated and alerts active, and has headless Chromium load it:
 // the DOM it builds holds the charts and the alerts, and the screenshot it
-// renders shows them in their colours.
+// renders shows them in their colours. A page of hostile names builds no
+// active content.
 func TestStatusPageInChromium(t *testing.T) {
 	bin := chromiumPath(t)
 	ctx := context.Background()
@@ -118,7 +122,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 
 	png := filepath.Join(t.TempDir(), "status.png")
-	if _, err := headless(ctx, t, bin, "--screenshot="+png, "--window-size=1040,2300", srv.URL+"/"); err != nil {
+	if _, err := headless(ctx, t, bin, "--screenshot="+png, "--window-size=1040,2340", srv.URL+"/"); err != nil {
 		t.Fatalf("chromium --screenshot: %v", err)
 	}
 	img := decodePNG(t, png)
@@ -138,6 +142,23 @@ func TestStatusPageInChromium(t *testing.T) {
 		if n := countColour(img, c.rgb); n < c.min {
 			t.Errorf("%d pixels of %s (%v) in the screenshot, want at least %d", n, c.what, c.rgb, c.min)
 		}
+	}
+	// The DOM Chromium builds of a page whose every name is hostile holds
+	// them as text, and nothing active.
+	evil, err := Handler(Options{Gatherer: prometheus.NewRegistry(), Alive: func() error { return nil },
+		Ready: func(context.Context) error { return nil }, Status: hostileBoard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evilSrv := httptest.NewServer(evil)
+	defer evilSrv.Close()
+	dom, err = headless(ctx, t, bin, "--dump-dom", evilSrv.URL+"/")
+	if err != nil {
+		t.Fatalf("chromium --dump-dom: %v", err)
+	}
+	noActiveContent(t, string(dom))
+	if !bytes.Contains(dom, []byte(`&lt;script&gt;alert(1)&lt;/script&gt;`)) || !bytes.Contains(dom, []byte(`<svg class="timeline"`)) {
+		t.Error("the hostile page's DOM lacks the model's name as text or its timeline")
 	}
 	if *screenshot != "" {
 		b, err := os.ReadFile(png)
