@@ -296,3 +296,42 @@ func ExampleStatusSource() {
 	fmt.Println(w.Code, w.Header().Get("Content-Type"))
 	// Output: 200 text/html; charset=utf-8
 }
+
+// BenchmarkStatusPage renders the page of ten models of 50 features, each
+// with a full timeline of 24 windows and a verdict naming three causes.
+func BenchmarkStatusPage(b *testing.B) {
+	var batches []store.Batch
+	for m := range 10 {
+		model := fmt.Sprintf("model_%02d", m)
+		for i := range status.DefaultWindows {
+			w := batch(model, "feature_00", i, i%6 == 0, float64(i%11), 20,
+				check.Cause{Metric: "feature_01.mean", Actual: 3, Expected: 1, Contribution: 0.5},
+				check.Cause{Metric: "feature_02.psi", Actual: 0.4, Expected: 0.01, Contribution: 0.3},
+				check.Cause{Metric: "prediction.auc", Actual: 0.6, Expected: 0.8, Contribution: 0.2})
+			for f := 1; f < 50; f++ {
+				for _, r := range w.Results[1:3] {
+					r.Feature = fmt.Sprintf("feature_%02d", f)
+					w.Results = append(w.Results, r)
+					r.Kind, r.Metric = check.Drift, r.Metric+"_vs_previous"
+					w.Results = append(w.Results, r)
+				}
+			}
+			batches = append(batches, w)
+		}
+	}
+	board := &status.Board{Recorder: recorder(nil, batches...), Alerts: &statustest.Alerts{}}
+	h, err := Handler(Options{Gatherer: prometheus.NewRegistry(), Alive: func() error { return nil },
+		Ready: func(context.Context) error { return nil }, Status: board})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", "/", nil)
+	b.ReportAllocs()
+	size := 0
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		size = w.Body.Len()
+	}
+	b.ReportMetric(float64(size), "page-bytes")
+}
