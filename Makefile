@@ -18,11 +18,13 @@ vet:
 # installs Debian's package when missing, starts a private server on loopback
 # (or reuses one) and prints its DSN. scripts/promtool.sh provides promtool, which
 # lints the exposed metrics and the alert rules; scripts/alertmanager.sh provides
-# Alertmanager and amtool for the alerting tests. Kafka tests run an in-process broker.
+# Alertmanager and amtool for the alerting tests; scripts/chromium.sh provides the
+# headless browser that loads the status page. Kafka tests run an in-process broker.
 test: vet
 	@dsn=$$(scripts/clickhouse.sh start) && export "$$dsn" && \
 	  tool=$$(scripts/promtool.sh) && export "$$tool" && \
 	  am=$$(scripts/alertmanager.sh) && export $$am && \
+	  browser=$$(scripts/chromium.sh) && export "$$browser" && \
 	  $(GO) test -count=1 ./...
 	@tool=$$(scripts/helm.sh) && export "$$tool" && cd helm/tests && $(GO) vet ./... && $(GO) test -count=1 ./...
 	@dsn=$$(scripts/clickhouse.sh start) && export "$$dsn" && cd dashboards/tests && $(GO) vet ./... && $(GO) test -count=1 ./...

@@ -14,9 +14,11 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	input := fs.String("input", "", "CSV with a timestamp column (RFC 3339) and one numeric column per metric; an empty cell is missing")
 	period := fs.Int("period", 0, "rows per season, e.g. 24 for hourly windows with a daily cycle")
 	train := fs.Int("train", 0, "rows to fit on (default: the larger of three periods and 60% of the rows)")
-	format := fs.String("format", "json", "output format: json or text")
+	format := fs.String("format", "json", "output format: json (every scored row), or text (what the score and the threshold mean, then each flagged row\n"+
+		"with its score and the metrics to blame: value, expected value, deviation and contribution, the metric's share of the score)")
 	varianceShare := fs.Float64("variance-share", 0.9, "share of variance the principal components must explain")
-	falseAlarms := fs.Float64("false-alarm-rate", 0.002, "share of clean rows that may be flagged")
+	falseAlarms := fs.Float64("false-alarm-rate", 0.002, "share of healthy rows that may be flagged; it sets the score threshold.\n"+
+		"A score is -log10 of the estimated chance that a healthy row looks as unusual, capped at 300")
 	refitEvery := fs.Int("refit-every", 0, "refit the model after this many scored rows, as the daemon does on a schedule (0: never)")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code

@@ -28,7 +28,7 @@ func TestRunBacktest(t *testing.T) {
 		stderr string // substring
 	}{
 		{"json", []string{"--input", co2, "--period", "12"}, exitOK, `"explained_variance_ratio"`, ""},
-		{"text", []string{"--input", co2, "--period", "12", "--format", "text"}, exitOK, "scored rows flagged", ""},
+		{"text", []string{"--input", co2, "--period", "12", "--format", "text"}, exitOK, "rows scoring at or above it are flagged", ""},
 		{"no input flag", []string{"--period", "12"}, exitUsage, "", "--input is required"},
 		{"no period", []string{"--input", co2}, exitUsage, "", "--period is required"},
 		{"bad format", []string{"--input", co2, "--period", "12", "--format", "xml"}, exitUsage, "", "want json or text"},

@@ -219,16 +219,19 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return nil
 }
 
-// WriteText writes a summary and the flagged rows with their causes, in the words
-// an alert would use.
+// WriteText writes a summary, what the score and the threshold mean, and the
+// flagged rows with the metrics to blame, every number labelled.
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	share := 0.0
 	for _, e := range r.ExplainedVarianceRatio {
 		share += e
 	}
-	fmt.Fprintf(&b, "backtest: %d metrics, period %d, trained on %d rows; principal components: %d (%.1f%% of variance); threshold %.2f\n",
-		len(r.Metrics), r.Period, r.Train, r.Components, 100*share, r.Threshold)
+	fmt.Fprintf(&b, "backtest: %d metrics, period %d, trained on %d rows; principal components: %d (%.1f%% of variance)\n",
+		len(r.Metrics), r.Period, r.Train, r.Components, 100*share)
+	fmt.Fprintf(&b, "score: -log10 of the estimated chance that a healthy row looks this unusual (3: about 1 in 1,000), capped at %d\n", ScoreCap)
+	fmt.Fprintf(&b, "threshold: %.2f (a healthy row reaches it %s); rows scoring at or above it are flagged\n",
+		r.Threshold, strings.Replace(Frequency(r.Threshold), "windows", "rows", 1))
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "note: %s\n", n)
 	}
@@ -239,24 +242,28 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 	}
 	fmt.Fprintf(&b, "%d of %d scored rows flagged\n", flagged, len(r.Points))
+	if flagged > 0 {
+		b.WriteString("each flagged row: its score; the statistic that scored highest; the metrics to blame, each with its\n" +
+			"value, the expected value (the forecast), the deviation (value - expected) and its contribution (share of the evidence)\n")
+	}
 	for _, p := range r.Points {
 		if !p.Anomaly {
 			continue
 		}
-		fmt.Fprintf(&b, "\n%s  row %d  score %.2f (%s)\n", p.Timestamp.Format(time.RFC3339), p.Index, p.Score, p.Statistic)
+		fmt.Fprintf(&b, "\n%s  row %d  score %s, threshold %.2f\n", p.Timestamp.Format(time.RFC3339), p.Index,
+			ScoreWithChance(p.Score), r.Threshold)
+		fmt.Fprintf(&b, "  statistic %s", p.Statistic)
+		if m := StatisticMeaning(p.Statistic); m != "" {
+			fmt.Fprintf(&b, ": %s", m)
+		}
+		b.WriteString("\n")
 		for _, c := range p.Top {
-			fmt.Fprintf(&b, "  %s %s, expected %s (%.0f%%): %s\n", c.Metric, formatValue(float64(c.Actual)), formatValue(float64(c.Expected)), 100*c.Contribution, c.Detail)
+			fmt.Fprintf(&b, "  %s\n", CauseFacts{Metric: c.Metric, Actual: float64(c.Actual), Expected: float64(c.Expected),
+				Contribution: c.Contribution, Detail: c.Detail}.Explain())
 		}
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("write backtest text: %w", err)
 	}
 	return nil
-}
-
-func formatValue(v float64) string {
-	if math.IsNaN(v) {
-		return "missing"
-	}
-	return strconv.FormatFloat(v, 'g', 4, 64)
 }

@@ -516,7 +516,7 @@ func (md *model) explain(cfg Config, c *Cause, stat int, sampling []Sampling) {
 	var b strings.Builder
 	b.WriteString(sigmaWords(zn) + " expected")
 	if s.known() {
-		fmt.Fprintf(&b, ", sampling sd %s (%s)", formatValue(math.Sqrt(s.variance(md.level[j]))), sampleWords(s, md.level[j]))
+		fmt.Fprintf(&b, ", sampling sd %s (%s)", FormatValue(math.Sqrt(s.variance(md.level[j]))), sampleWords(s, md.level[j]))
 	}
 	if stat == statResidualRun {
 		fmt.Fprintf(&b, "; %.1fσ rms outside the usual correlations over the last %s", math.Sqrt(md.w[a]/runWindow), windowsWords(cfg, runWindow))
@@ -539,7 +539,7 @@ func sigmaWords(z float64) string {
 func sampleWords(s Sampling, level float64) string {
 	switch s.Kind {
 	case SamplingCount:
-		return fmt.Sprintf("Poisson count, %s expected", formatValue(level))
+		return fmt.Sprintf("Poisson count, %s expected", FormatValue(level))
 	case SamplingRate:
 		return fmt.Sprintf("rate of %g", s.N)
 	case SamplingMean:

@@ -1,6 +1,6 @@
 // Package web is Sentinel's HTTP surface: /metrics for Prometheus, /healthz for
-// liveness and /readyz for readiness. It serves in production as in tests,
-// on a listener the caller opens.
+// liveness, /readyz for readiness and, at /, the status page for people. It
+// serves in production as in tests, on a listener the caller opens.
 package web
 
 import (
@@ -25,7 +25,10 @@ type Options struct {
 	Alive func() error
 	// Ready reports why the process cannot do its job, nil when it can.
 	Ready func(ctx context.Context) error
-	// Logger receives errors of the metrics handler; nil discards.
+	// Status, when set, is what the status page at / shows; nil serves no
+	// page there.
+	Status StatusSource
+	// Logger receives errors of the metrics handler and the page; nil discards.
 	Logger *slog.Logger
 }
 
@@ -74,6 +77,11 @@ func Handler(opts Options) (http.Handler, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	if opts.Status != nil {
+		// "/{$}" is the root alone: any other path stays a 404 rather than a
+		// copy of the page.
+		mux.Handle("GET /{$}", newStatusPage(opts.Status, log))
+	}
 	return mux, nil
 }
 
