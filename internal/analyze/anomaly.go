@@ -8,6 +8,7 @@ import (
 
 	"github.com/sentinel-ml/sentinel/internal/anomaly"
 	"github.com/sentinel-ml/sentinel/internal/check"
+	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/model"
 	"github.com/sentinel-ml/sentinel/internal/window"
 )
@@ -51,7 +52,12 @@ type detector struct {
 	index   map[metricKey]int
 	pending [][]float32
 	slab    []float32
-	row     []float64 // scratch for scoring
+	// labelled is each pending window's labelled predictions, the sample size
+	// of its accuracy.
+	labelled []float64
+	row      []float64          // scratch for scoring
+	sampled  []anomaly.Sampling // scratch for scoring
+	sampling sampling
 }
 
 // metricKey identifies a watched metric without building its name.
@@ -70,13 +76,16 @@ func newDetector(m *model.Model, cat *check.Catalogue, window time.Duration, opt
 	}
 	width, _ := cat.Bounds(m.Contract.Features, m.PredictionDrift().Method)
 	return &detector{
-		cfg:     anomaly.Config{Period: period, FalseAlarmRate: opts.FalseAlarmRate, RefitEvery: refit, HistoryRows: opts.HistoryWindows},
-		opts:    opts,
-		cat:     cat,
-		keys:    make([]metricKey, 0, width),
-		index:   make(map[metricKey]int, width),
-		pending: make([][]float32, 0, opts.FitAfter),
-		slab:    make([]float32, 0, opts.FitAfter*width),
+		cfg: anomaly.Config{Period: period, FalseAlarmRate: opts.FalseAlarmRate, RefitEvery: refit,
+			HistoryRows: opts.HistoryWindows, Window: window},
+		opts:     opts,
+		cat:      cat,
+		keys:     make([]metricKey, 0, width),
+		index:    make(map[metricKey]int, width),
+		pending:  make([][]float32, 0, opts.FitAfter),
+		slab:     make([]float32, 0, opts.FitAfter*width),
+		labelled: make([]float64, 0, opts.FitAfter),
+		sampling: newSampling(m),
 	}
 }
 
@@ -86,6 +95,7 @@ const slabRows = 16
 
 // gather adds a window's watched results to the pending history.
 func (d *detector) gather(results []check.Result) {
+	d.labelled = append(d.labelled, labelledOf(results))
 	for i := range results {
 		if k, ok := d.watchedKey(&results[i]); ok {
 			if _, seen := d.index[k]; !seen {
@@ -110,8 +120,18 @@ func (d *detector) gather(results []check.Result) {
 	}
 	d.pending = append(d.pending, row)
 	if len(d.pending) > d.opts.HistoryWindows {
-		d.pending = d.pending[1:]
+		d.pending, d.labelled = d.pending[1:], d.labelled[1:]
 	}
+}
+
+// labelledOf returns the window's labelled predictions, NaN when none joined.
+func labelledOf(results []check.Result) float64 {
+	for i := range results {
+		if r := &results[i]; r.Metric == check.Labelled && r.Feature == check.PredictionFeature {
+			return r.Value
+		}
+	}
+	return math.NaN()
 }
 
 // fill sets row to the results' values of the known metrics, NaN elsewhere.
@@ -128,12 +148,25 @@ func fill[T float32 | float64](d *detector, row []T, results []check.Result) {
 	}
 }
 
-// watchedKey returns the metric a result feeds to the detector, if any.
+// watchedKey returns the metric a result feeds to the detector, if any. A
+// feature whose contract compares by a p-value is watched through the test's
+// statistic instead: a p-value's sampling spread is all of [0, 1] however much
+// data the window holds, while the statistic's shrinks with it, so only the
+// statistic lets the detector tell a quiet window's noise from a change.
 func (d *detector) watchedKey(r *check.Result) (metricKey, bool) {
-	if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) || r.Skipped != "" || !d.cat.Watched(r) {
+	if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) || r.Skipped != "" {
 		return metricKey{}, false
 	}
-	return metricKey{r.Feature, r.Metric}, true
+	key := metricKey{r.Feature, r.Metric}
+	if r.Kind == check.Skew {
+		switch r.Metric {
+		case string(config.KSPValue), string(config.Chi2PValue):
+			return metricKey{}, false
+		case check.KSStatistic, check.Chi2Statistic:
+			return key, d.sampling.byPValue(r.Feature)
+		}
+	}
+	return key, d.cat.Watched(r)
 }
 
 // name is how an alert names a metric: "amount.null_ratio".
@@ -159,19 +192,25 @@ func (d *detector) observe(model string, w *window.Window, results []check.Resul
 	}
 	row := d.row[:len(d.names)]
 	fill(d, row, results)
-	p, err := d.det.Score(row)
+	if cap(d.sampled) < len(d.names) {
+		d.sampled = make([]anomaly.Sampling, len(d.names))
+	}
+	sampled := d.sampled[:len(d.names)]
+	d.sampling.fill(sampled, d.keys, d.index, row, labelledOf(results))
+	p, err := d.det.ScoreSampled(row, sampled)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: scoring window %s: %w", model, w.Start.Format(time.RFC3339), err)
 	}
 	a := &check.Verdict{Model: model, WindowStart: w.Start, WindowEnd: w.End, Score: p.Score, Anomaly: p.Anomaly, Statistic: p.Statistic}
 	for _, c := range p.Top {
-		a.Causes = append(a.Causes, check.Cause{Metric: c.Metric, Actual: c.Actual, Expected: c.Expected, Contribution: c.Contribution})
+		a.Causes = append(a.Causes, check.Cause{Metric: c.Metric, Actual: c.Actual, Expected: c.Expected,
+			Contribution: c.Contribution, Detail: c.Detail})
 	}
 	return a, nil
 }
 
 // fit fixes the metric set to those seen in the gathered history, in name
-// order, and fits.
+// order, and fits with each value's sampling.
 func (d *detector) fit() error {
 	gathered := make([]string, len(d.keys))
 	for i, k := range d.keys {
@@ -191,50 +230,63 @@ func (d *detector) fit() error {
 		return fmt.Errorf("anomaly detector: %w", err)
 	}
 	history := make([][]float64, len(d.pending))
+	sampling := make([][]anomaly.Sampling, len(d.pending))
+	gatheredRow := make([]float64, len(d.keys))
+	gatheredSampling := make([]anomaly.Sampling, len(d.keys))
 	for i, pending := range d.pending {
-		row := make([]float64, len(names))
-		for j, k := range order {
-			row[j] = math.NaN()
+		for k := range gatheredRow {
+			gatheredRow[k] = math.NaN()
 			if k < len(pending) {
-				row[j] = float64(pending[k])
+				gatheredRow[k] = float64(pending[k])
 			}
 		}
-		history[i] = row
+		d.sampling.fill(gatheredSampling, d.keys, d.index, gatheredRow, d.labelled[i])
+		row := make([]float64, len(names))
+		sampled := make([]anomaly.Sampling, len(names))
+		for j, k := range order {
+			row[j], sampled[j] = gatheredRow[k], gatheredSampling[k]
+		}
+		history[i], sampling[i] = row, sampled
 	}
-	if err := det.Fit(history); err != nil {
+	if err := det.FitSampled(history, sampling); err != nil {
 		return fmt.Errorf("anomaly detector: %w", err)
 	}
 	at := make([]int, len(order)) // at[i]: where the i-th name gathered now stands
+	keys := make([]metricKey, len(order))
 	for j, i := range order {
 		at[i] = j
+		keys[j] = d.keys[i]
 	}
 	for key, i := range d.index {
 		d.index[key] = at[i]
 	}
-	d.det, d.names, d.keys, d.pending, d.slab = det, names, nil, nil, nil
+	d.det, d.names, d.keys, d.pending, d.slab, d.labelled = det, names, keys, nil, nil, nil
 	return nil
 }
 
 // warm loads history written before a restart, so detection resumes at once.
 func (d *detector) warm(results []check.Result) error {
 	byWindow := make(map[int64][]check.Result)
+	watched := make(map[int64]bool)
 	var starts []int64
 	for i := range results {
 		r := &results[i]
-		// Only windows with a watched metric are history: the clock's
-		// staleness rows are not windows.
-		if _, ok := d.watchedKey(r); !ok {
-			continue
-		}
 		k := r.WindowStart.UnixNano()
 		if _, ok := byWindow[k]; !ok {
 			starts = append(starts, k)
 		}
 		byWindow[k] = append(byWindow[k], *r)
+		if _, ok := d.watchedKey(r); ok {
+			watched[k] = true
+		}
 	}
 	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
 	for _, k := range starts {
-		d.gather(byWindow[k])
+		// Only windows with a watched metric are history: the clock's
+		// staleness rows are not windows.
+		if watched[k] {
+			d.gather(byWindow[k])
+		}
 	}
 	if len(d.pending) >= d.opts.FitAfter {
 		return d.fit()

@@ -77,6 +77,10 @@ type Cause struct {
 	Actual       float64
 	Expected     float64
 	Contribution float64
+	// Detail is the detector's account of what it saw in the metric ("level
+	// 3.8σ above expected for 6h (level shift)"); kept with the verdict in
+	// memory for logs, findings and the status page, not stored.
+	Detail string
 }
 
 // Verdict is the anomaly detector's judgement of one window.

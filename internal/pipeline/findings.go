@@ -102,7 +102,7 @@ func (f *FindingsWriter) Write(_ context.Context, b store.Batch) error {
 		for _, c := range a.Causes {
 			fd.Causes = append(fd.Causes, FindingCause{Metric: c.Metric, Actual: c.Actual, Expected: c.Expected,
 				Deviation: c.Actual - c.Expected, Contribution: c.Contribution,
-				Explanation: anomaly.CauseFacts{Metric: c.Metric, Actual: c.Actual, Expected: c.Expected, Contribution: c.Contribution}.Explain()})
+				Explanation: anomaly.CauseFacts{Metric: c.Metric, Actual: c.Actual, Expected: c.Expected, Contribution: c.Contribution, Detail: c.Detail}.Explain()})
 		}
 		if err := enc.Encode(fd); err != nil {
 			return fmt.Errorf("writing finding: %w", err)

@@ -239,7 +239,7 @@ func alertOf(a status.Alert, at time.Time) alertView {
 }
 
 func causeText(c check.Cause) string {
-	return anomaly.CauseFacts{Metric: c.Metric, Actual: c.Actual, Expected: c.Expected, Contribution: c.Contribution}.Explain()
+	return anomaly.CauseFacts{Metric: c.Metric, Actual: c.Actual, Expected: c.Expected, Contribution: c.Contribution, Detail: c.Detail}.Explain()
 }
 
 // verdictOf describes the latest verdict, the one an on-call engineer asks
