@@ -5,9 +5,10 @@
 #                                       print SENTINEL_CLICKHOUSE_DSN=... on stdout
 #   scripts/clickhouse.sh stop [DIR]    stop the server started from DIR
 #
-# DIR (default bin/clickhouse) holds the config, data, logs and pid file, so the
-# server never touches /etc/clickhouse-server or /var/lib/clickhouse and needs no
-# systemd. Ports come from CLICKHOUSE_TCP_PORT (19000) and CLICKHOUSE_HTTP_PORT
+# DIR (default bin/.clickhouse) holds the config, data, logs and pid file, so
+# the server never touches /etc/clickhouse-server or /var/lib/clickhouse and
+# needs no systemd. It is hidden because the go tool's ./... skips hidden
+# directories: walking the server's data as it merges parts away fails. Ports come from CLICKHOUSE_TCP_PORT (19000) and CLICKHOUSE_HTTP_PORT
 # (18123); the server listens on 127.0.0.1 only. Everything but the DSN line goes
 # to stderr, so a caller can take stdout whole:
 #
@@ -17,7 +18,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib/apt.sh"
 
 cmd=${1:-start}
-dir=${2:-bin/clickhouse}
+dir=${2:-bin/.clickhouse}
 tcp_port=${CLICKHOUSE_TCP_PORT:-19000}
 http_port=${CLICKHOUSE_HTTP_PORT:-18123}
 wait_seconds=${CLICKHOUSE_WAIT_SECONDS:-60}

@@ -18,7 +18,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	speed := fs.Float64("speed", 30, "time compression: windows last a minute divided by this")
 	seed := fs.Uint64("seed", 1, "seed of the traffic")
 	listen := fs.String("listen", "127.0.0.1:9090", "address of /metrics, /healthz and /readyz; empty serves nothing")
-	dsn := fs.String("clickhouse", defaultDemoDSN(), "ClickHouse to store in (database sentinel_demo); when it does not answer, results stay in memory")
+	dsn := fs.String("clickhouse", defaultDemoDSN(), "ClickHouse to store in (database sentinel_demo, emptied at start and kept after); when it does not answer, results stay in memory")
 	verbose := fs.Bool("verbose", false, "print the daemon's log (JSON) to standard error")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code

@@ -18,6 +18,7 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/model"
 	"github.com/sentinel-ml/sentinel/internal/pipeline"
+	"github.com/sentinel-ml/sentinel/internal/status"
 	"github.com/sentinel-ml/sentinel/internal/store"
 	"github.com/sentinel-ml/sentinel/internal/tracing"
 )
@@ -160,40 +161,17 @@ func serve(ctx context.Context, cfg *config.Daemon, w *wiring, log *slog.Logger)
 		return err
 	}
 	defer dl.Close()
-	// The contracts' severity overrides are exported for the rules, and used
-	// by the evaluator when Sentinel posts to Alertmanager itself.
-	contracts := make([]*config.Contract, len(w.models))
-	for i, m := range w.models {
-		contracts[i] = m.Contract
-	}
-	sev, err := alerts.NewSeverities(alerts.ContractSeverities(contracts))
+	results, board, stopAlerts, err := observers(cfg, w, st, reg, log)
 	if err != nil {
 		return err
 	}
-	reg.MustRegister(sev)
-	var results daemon.Store = st
-	if cfg.Alertmanager.Enabled() {
-		eo := alerts.EvaluatorOptionsFromConfig(cfg)
-		eo.Severities, eo.History, eo.Registerer, eo.Logger = sev, st, reg, log
-		ev, err := alerts.NewEvaluator(eo)
-		if err != nil {
-			return err
-		}
-		alertsCtx, stopAlerts := context.WithCancel(context.Background())
-		alertsDone := make(chan error, 1)
-		go func() { alertsDone <- ev.Run(alertsCtx) }()
-		// Deferred before the daemon stops, so run after it: the last windows'
-		// alerts are evaluated before the evaluator flushes and stops.
-		defer func() {
-			stopAlerts()
-			<-alertsDone
-		}()
-		results = observedStore{Store: st, w: ev.Tee(st)}
-	}
+	// Deferred before the daemon stops, so run after it: the last windows'
+	// alerts are evaluated before the evaluator flushes and stops.
+	defer stopAlerts()
 	popts := pipeline.OptionsFromConfig(cfg, w.models)
 	popts.DeadLetters, popts.Now, popts.Registerer, popts.Logger, popts.TracerProvider = dl, time.Now, reg, log, tp
 	d, err := daemon.New(daemon.Options{Pipeline: popts, Group: group, Store: results, Listen: cfg.Listen.HTTP, Gatherer: reg,
-		TickEvery: cfg.Staleness.CheckInterval, CommitEvery: time.Second, Registerer: reg, Logger: log})
+		Status: board, TickEvery: cfg.Staleness.CheckInterval, CommitEvery: time.Second, Registerer: reg, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -208,6 +186,45 @@ func serve(ctx context.Context, cfg *config.Daemon, w *wiring, log *slog.Logger)
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	return d.Stop(stopCtx)
+}
+
+// observers wraps the store in what watches the results: the status page's
+// recorder, which shows what was stored, and the alert evaluator when
+// Sentinel posts to Alertmanager itself. stop stops the evaluator.
+func observers(cfg *config.Daemon, w *wiring, st *store.ClickHouse, reg prometheus.Registerer, log *slog.Logger) (
+	results daemon.Store, board *status.Board, stop func(), err error) {
+	// The contracts' severity overrides are exported for the rules, and used
+	// by the evaluator.
+	contracts := make([]*config.Contract, len(w.models))
+	modelNames := make([]string, len(w.models))
+	for i, m := range w.models {
+		contracts[i], modelNames[i] = m.Contract, m.Name()
+	}
+	sev, err := alerts.NewSeverities(alerts.ContractSeverities(contracts))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	reg.MustRegister(sev)
+	rec := status.NewRecorder(st, status.Options{Models: modelNames})
+	board = &status.Board{Recorder: rec}
+	if !cfg.Alertmanager.Enabled() {
+		return observedStore{Store: st, w: rec}, board, func() {}, nil
+	}
+	eo := alerts.EvaluatorOptionsFromConfig(cfg)
+	eo.Severities, eo.History, eo.Registerer, eo.Logger = sev, st, reg, log
+	ev, err := alerts.NewEvaluator(eo)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	board.Alerts = ev
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ev.Run(ctx) }()
+	stop = func() {
+		cancel()
+		<-done
+	}
+	return observedStore{Store: st, w: ev.Tee(rec)}, board, stop, nil
 }
 
 // observedStore writes through a writer that also shows every batch to the

@@ -175,6 +175,22 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 	// Every series the daemon exposes, through promtool's naming lint.
 	promtest.CheckMetrics(t, body)
+	// The status page shows the model and its windows once they are stored.
+	var page []byte
+	for {
+		resp, err := http.Get(base + "/")
+		if err == nil {
+			page, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && strings.Contains(string(page), "<svg") {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the status page shows no window within 30s; last page:\n%s", page)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	cancel() // SIGTERM
 	select {
 	case code := <-done:

@@ -3,6 +3,7 @@ package alerts
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -221,6 +222,19 @@ func TestEvaluatorCauses(t *testing.T) {
 				t.Errorf("description %q", d)
 			}
 		}
+	}
+	// The status page's view: the same alerts, the anomaly's with its causes
+	// and the quality drop's, which fires on one of them, with them too.
+	var shown []string
+	for _, a := range e.ActiveAlerts() {
+		shown = append(shown, fmt.Sprintf("%s/%s/%s/%v/%d", a.Name, a.Model, a.Severity, a.Firing, len(a.Causes)))
+		if a.Summary == "" || a.Since.Before(t0) {
+			t.Errorf("%s: summary %q since %v", a.Name, a.Summary, a.Since)
+		}
+	}
+	slices.Sort(shown)
+	if want := []string{"SentinelAnomaly/fraud/warning/true/3", "SentinelModelQualityDrop/fraud/warning/true/3"}; !slices.Equal(shown, want) {
+		t.Errorf("active alerts %v, want %v", shown, want)
 	}
 }
 

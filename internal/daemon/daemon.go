@@ -50,6 +50,8 @@ type Options struct {
 	// serves nothing (tests).
 	Listen   string
 	Gatherer prometheus.Gatherer
+	// Status, when set, is served as the status page at /.
+	Status web.StatusSource
 	// TickEvery paces the clock's checks; CommitEvery the offset commits.
 	TickEvery   time.Duration
 	CommitEvery time.Duration
@@ -334,7 +336,8 @@ func (d *Daemon) ready(ctx context.Context) error {
 }
 
 func (d *Daemon) serve() error {
-	h, err := web.Handler(web.Options{Gatherer: d.opts.Gatherer, Alive: d.alive, Ready: d.ready, Logger: d.log})
+	h, err := web.Handler(web.Options{Gatherer: d.opts.Gatherer, Alive: d.alive, Ready: d.ready, Logger: d.log,
+		Status: d.opts.Status})
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/model"
 	"github.com/sentinel-ml/sentinel/internal/pipeline"
+	"github.com/sentinel-ml/sentinel/internal/status"
 	"github.com/sentinel-ml/sentinel/internal/store"
 )
 
@@ -92,7 +93,7 @@ type Scored struct {
 	Incident
 	Detected bool
 	// Delay is from the incident's start to its first alert.
-	Delay time.Duration
+	Delay  time.Duration
 	Alerts []string
 }
 
@@ -112,11 +113,90 @@ func Run(ctx context.Context, opts Options) (*Scorecard, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	window := opts.window()
+	incidents := Schedule(opts.warmup(), window)
+	sys, err := build(ctx, opts, log, incidents)
+	if err != nil {
+		return nil, err
+	}
+	defer sys.close()
+	printSchedule(opts, sys.where, incidents)
+	// The traffic's clock starts now. The status page reads the marks only
+	// once the daemon serves it, after this.
+	start := time.Now()
+	sys.marks.start = start
+
+	runCtx, cancel := context.WithTimeout(ctx, opts.Duration)
+	defer cancel()
+	alertsCtx, stopAlerts := context.WithCancel(context.Background())
+	alertsDone := make(chan error, 1)
+	go func() { alertsDone <- sys.ev.Run(alertsCtx) }()
+	defer func() {
+		stopAlerts()
+		<-alertsDone
+	}()
+	if err := sys.daemon.Start(runCtx); err != nil {
+		return nil, err
+	}
+	if a := sys.daemon.Addr(); a != nil {
+		fmt.Fprintf(opts.Out, "status page on http://%s/ (metrics on /metrics)\n\n", a)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	produceErr := make(chan error, 1)
+	go func() {
+		defer wg.Done()
+		produceErr <- produce(runCtx, sys.brokers, newTraffic(opts.Seed, window, incidents), start)
+	}()
+	var fired []Fired
+	go func() {
+		defer wg.Done()
+		fired = watch(runCtx, opts.Out, sys.ev, start)
+	}()
+	wg.Wait()
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelStop()
+	if err := sys.daemon.Stop(stopCtx); err != nil {
+		return nil, fmt.Errorf("stopping the daemon: %w", err)
+	}
+	if err := <-produceErr; err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return nil, err
+	}
+	card := score(incidents, fired, window, sys.where)
+	card.print(opts.Out)
+	return card, nil
+}
+
+// system is the demonstration's running parts.
+type system struct {
+	brokers []string
+	daemon  *daemon.Daemon
+	ev      *alerts.Evaluator
+	where   string // where the results are stored, for people
+	marks   *incidentMarks
+	closers []func()
+}
+
+func (s *system) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+}
+
+// build writes the models, starts the broker and assembles the daemon with
+// its store, alert evaluator and status page.
+func build(ctx context.Context, opts Options, log *slog.Logger, incidents []Incident) (_ *system, err error) {
+	sys := &system{marks: &incidentMarks{incidents: incidents}}
+	defer func() {
+		if err != nil {
+			sys.close()
+		}
+	}()
 	dir, err := os.MkdirTemp("", "sentinel-demo-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	sys.closers = append(sys.closers, func() { os.RemoveAll(dir) })
 	window := opts.window()
 	refs, err := writeModels(ctx, dir, window, opts.Seed)
 	if err != nil {
@@ -124,27 +204,28 @@ func Run(ctx context.Context, opts Options) (*Scorecard, error) {
 	}
 	var models []*model.Model
 	var contracts []*config.Contract
+	var names []string
 	for _, ref := range refs {
 		m, err := model.Load(ref)
 		if err != nil {
 			return nil, err
 		}
-		models = append(models, m)
-		contracts = append(contracts, m.Contract)
+		models, contracts, names = append(models, m), append(contracts, m.Contract), append(names, m.Name())
 	}
 	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "events", "labels"), kfake.SeedTopics(1, "dead"),
 		kfake.GroupMinSessionTimeout(100*time.Millisecond))
 	if err != nil {
 		return nil, fmt.Errorf("starting the in-process Kafka broker: %w", err)
 	}
-	defer broker.Close()
-	brokers := broker.ListenAddrs()
-	cfg := daemonConfig(brokers, window, refs)
+	sys.closers = append(sys.closers, broker.Close)
+	sys.brokers = broker.ListenAddrs()
+	cfg := daemonConfig(sys.brokers, window, refs)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	st, where, closeStore := openStore(ctx, opts.DSN, reg, log)
-	defer closeStore()
+	sys.where = where
+	sys.closers = append(sys.closers, closeStore)
 	sev, err := alerts.NewSeverities(alerts.ContractSeverities(contracts))
 	if err != nil {
 		return nil, err
@@ -154,69 +235,48 @@ func Run(ctx context.Context, opts Options) (*Scorecard, error) {
 	// An alert's `for` counts windows; the demonstration compresses hours
 	// into minutes, so its alerts wait a fifth as many.
 	eo.ForScale, eo.Severities, eo.Registerer, eo.Logger = 0.2, sev, reg, log
-	ev, err := alerts.NewEvaluator(eo)
-	if err != nil {
+	if sys.ev, err = alerts.NewEvaluator(eo); err != nil {
 		return nil, err
 	}
-	group, err := ingest.NewGroup(ingest.KafkaOptions{KafkaConn: ingest.KafkaConn{Brokers: brokers}, GroupID: cfg.Kafka.GroupID,
+	group, err := ingest.NewGroup(ingest.KafkaOptions{KafkaConn: ingest.KafkaConn{Brokers: sys.brokers}, GroupID: cfg.Kafka.GroupID,
 		Topics: []string{"events", "labels"}, MaxWait: 100 * time.Millisecond, SessionTimeout: time.Second,
 		HeartbeatInterval: 100 * time.Millisecond, RebalanceTimeout: time.Second, Registerer: reg, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	defer group.Close()
-	dl, err := ingest.NewKafkaDeadLetters(ingest.DeadLetterOptions{KafkaConn: ingest.KafkaConn{Brokers: brokers},
+	sys.closers = append(sys.closers, func() { group.Close() })
+	dl, err := ingest.NewKafkaDeadLetters(ingest.DeadLetterOptions{KafkaConn: ingest.KafkaConn{Brokers: sys.brokers},
 		Topic: "dead", Reasons: pipeline.Reasons(), Registerer: reg, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	defer dl.Close()
+	sys.closers = append(sys.closers, func() { dl.Close() })
+	rec := status.NewRecorder(st, status.Options{Models: names})
+	board := &status.Board{Recorder: rec, Alerts: sys.ev, Annotations: sys.marks}
 	popts := pipeline.OptionsFromConfig(cfg, models)
 	popts.DeadLetters, popts.Now, popts.Registerer, popts.Logger = dl, time.Now, reg, log
-	d, err := daemon.New(daemon.Options{Pipeline: popts, Group: group, Store: observed{Store: st, w: ev.Tee(st)},
-		Listen: opts.Listen, Gatherer: reg, TickEvery: window / 2, CommitEvery: time.Second, Registerer: reg, Logger: log})
+	sys.daemon, err = daemon.New(daemon.Options{Pipeline: popts, Group: group, Store: observed{Store: st, w: sys.ev.Tee(rec)},
+		Listen: opts.Listen, Gatherer: reg, Status: board, TickEvery: window / 2, CommitEvery: time.Second,
+		Registerer: reg, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	incidents := Schedule(opts.warmup(), window)
-	printSchedule(opts, where, incidents)
+	return sys, nil
+}
 
-	runCtx, cancel := context.WithTimeout(ctx, opts.Duration)
-	defer cancel()
-	alertsCtx, stopAlerts := context.WithCancel(context.Background())
-	defer stopAlerts()
-	go ev.Run(alertsCtx)
-	if err := d.Start(runCtx); err != nil {
-		return nil, err
+// incidentMarks mark each incident on the status page's charts, from the
+// traffic's start.
+type incidentMarks struct {
+	incidents []Incident
+	start     time.Time
+}
+
+func (m *incidentMarks) Annotations() []status.Annotation {
+	out := make([]status.Annotation, len(m.incidents))
+	for i, in := range m.incidents {
+		out[i] = status.Annotation{Model: in.Model, Start: m.start.Add(in.Start), End: m.start.Add(in.End), Text: "incident: " + in.What}
 	}
-	if d.Addr() != nil {
-		fmt.Fprintf(opts.Out, "metrics and health on http://%s\n\n", d.Addr())
-	}
-	start := time.Now()
-	var wg sync.WaitGroup
-	wg.Add(2)
-	produceErr := make(chan error, 1)
-	go func() {
-		defer wg.Done()
-		produceErr <- produce(runCtx, brokers, newTraffic(opts.Seed, window, incidents), start)
-	}()
-	var fired []Fired
-	go func() {
-		defer wg.Done()
-		fired = watch(runCtx, opts.Out, ev, start)
-	}()
-	wg.Wait()
-	stopCtx, cancelStop := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancelStop()
-	if err := d.Stop(stopCtx); err != nil {
-		return nil, fmt.Errorf("stopping the daemon: %w", err)
-	}
-	if err := <-produceErr; err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-		return nil, err
-	}
-	card := score(incidents, fired, window, where)
-	card.print(opts.Out)
-	return card, nil
+	return out
 }
 
 // daemonConfig is sentinel.yaml for the demonstration: windows of the
@@ -237,12 +297,19 @@ func daemonConfig(brokers []string, window time.Duration, refs []config.ModelRef
 }
 
 // openStore stores in ClickHouse when one answers at dsn, in memory otherwise.
+// The database is emptied first, and kept after the run for a look at the
+// results.
 func openStore(ctx context.Context, dsn string, reg prometheus.Registerer, log *slog.Logger) (daemon.Store, string, func()) {
 	if dsn != "" {
 		st, err := store.New(store.Options{DSN: dsn, Database: "sentinel_demo", Registerer: reg, Logger: log})
 		if err == nil {
 			pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			err = st.Ping(pctx)
+			if err == nil {
+				// An earlier run's windows would be restored as this run's
+				// past, and its reference period compared with this traffic.
+				err = st.Drop(pctx)
+			}
 			cancel()
 			if err == nil {
 				return st, "ClickHouse at " + redact(dsn) + ", database sentinel_demo", func() { st.Close() }

@@ -141,6 +141,16 @@ func (c *ClickHouse) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Drop drops the database and everything in it, for a demonstration that
+// starts afresh each run: history left by an earlier run would be restored as
+// the new run's past.
+func (c *ClickHouse) Drop(ctx context.Context) error {
+	if err := c.conn.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS `%s`", c.db)); err != nil {
+		return fmt.Errorf("store: dropping database %s: %w", c.db, err)
+	}
+	return nil
+}
+
 // Migrate creates the database and brings its tables to the latest schema.
 // Every step is idempotent, so running it again, or from two instances at
 // once, changes nothing. Transient failures are retried until ctx ends.
