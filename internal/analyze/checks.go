@@ -39,7 +39,7 @@ func runChecks(r *results, m *model.Model, w *window.Window, prev, ref *drift.Su
 			if cur.N < r.minSamples {
 				r.skip(check.Skew, cf.Name, string(cf.Drift.Method), cur.N)
 			} else {
-				skewStatistics(r, cf, compare(cf.Type, baseline[i], cur))
+				skewStatistics(r, cf, baseline[i], cur)
 			}
 		}
 		if prev != nil {
@@ -124,13 +124,13 @@ func limitOf(tolerance *float64, otherwise float64) float64 {
 // type is taken to have changed.
 const typeMismatchShare = 0.5
 
-// skewStatistics reports every statistic against the baseline; the contract's
-// drift method carries the threshold.
-func skewStatistics(r *results, cf *config.Feature, c stats.Comparison) {
-	for _, s := range statistics(cf.Type, c) {
+// skewStatistics reports every statistic of cur against the baseline; the
+// contract's drift method carries the threshold.
+func skewStatistics(r *results, cf *config.Feature, baseline, cur stats.Distribution) {
+	for _, s := range statistics(cf.Type, compare(cf.Type, baseline, cur)) {
 		threshold := check.NoThreshold()
 		if s.method == cf.Drift.Method {
-			threshold = *cf.Drift.Threshold
+			threshold = skew.Threshold(cf.Drift, baseline, cur)
 		}
 		r.add(check.Skew, cf.Name, string(s.method), s.value, threshold, direction(s.method.Below()))
 	}
@@ -144,8 +144,8 @@ func driftResult(r *results, m *model.Model, feature string, against check.Again
 		r.skip(check.Drift, feature, metric, n)
 		return
 	}
-	r.add(check.Drift, feature, metric, skew.Statistic(compare(t, earlier, cur), rule.Method), *rule.Threshold,
-		direction(rule.Method.Below()))
+	r.add(check.Drift, feature, metric, skew.Statistic(compare(t, earlier, cur), rule.Method),
+		skew.Threshold(rule, earlier, cur), direction(rule.Method.Below()))
 }
 
 type namedStatistic struct {

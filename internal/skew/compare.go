@@ -84,7 +84,10 @@ type FeatureReport struct {
 	Violations  map[string]uint64  `json:"violations"`
 	Drift       bool               `json:"drift"`
 	DriftMethod config.DriftMethod `json:"drift_method"`
-	Threshold   float64            `json:"threshold"`
+	// Threshold is what DriftValue was compared with: the contract's, or what
+	// chance alone reaches at the samples' sizes when that is further (see
+	// Threshold).
+	Threshold float64 `json:"threshold"`
 	// DriftValue is the statistic the drift rule compared, absent when it could not
 	// be computed (no baseline, no values).
 	DriftValue *float64 `json:"drift_value,omitempty"`
@@ -147,6 +150,7 @@ func Compare(c *config.Contract, b *profile.Baseline, set *profile.Set, opts Opt
 			}
 			fr.fill(c, cf.Type == config.Numeric)
 			fr.DriftValue = finite(Statistic(c, cf.Drift.Method))
+			fr.Threshold = Threshold(cf.Drift, ref, cur)
 		}
 		if v := fr.DriftValue; v != nil {
 			if cf.Drift.Method.Below() {
@@ -175,6 +179,23 @@ func tooFew(baseline, sample float64, minSamples int) *Skipped {
 		return &Skipped{Reason: "too_few_samples", Side: "baseline", Values: uint64(baseline), MinSamples: minSamples}
 	}
 	return nil
+}
+
+// NoiseAlpha is how often chance alone may breach one distribution check of
+// healthy data: a feature's window has up to three (skew, drift against the
+// previous window and against the reference period), so at most about 0.3%
+// of its windows are flagged by sampling noise, whatever their size.
+const NoiseAlpha = 0.001
+
+// Threshold is the rule's threshold for comparing cur with ref: the
+// contract's, raised (for a p-value, lowered) to what two samples of their
+// sizes reach by chance in NoiseAlpha of comparisons. Two windows of 500
+// values of one distribution differ by a normed Wasserstein distance above
+// 0.1 in 15-20% of cases, so the contract's 0.1 alone would flag healthy
+// traffic; a change of the contract's size still breaches once the samples
+// hold enough data to tell it from noise.
+func Threshold(rule config.DriftRule, ref, cur stats.Distribution) float64 {
+	return stats.EffectiveThreshold(stats.Method(rule.Method), *rule.Threshold, ref, cur, NoiseAlpha)
 }
 
 // Statistic returns the comparison's value of a drift method's statistic.

@@ -53,7 +53,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		case f.DriftValue == nil:
 			result = "n/a"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%g\t%s\t%s\n", f.Name, f.Type, f.Count,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%.4g\t%s\t%s\n", f.Name, f.Type, f.Count,
 			percent(f.NullRate), percent(f.NaNRate+f.InfRate), f.DriftMethod, num(f.DriftValue), f.Threshold,
 			result, orDash(counts(f.Violations)))
 	}
