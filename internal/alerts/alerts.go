@@ -43,11 +43,18 @@ type Match struct {
 // CauseMatch selects anomaly verdicts that blame a metric moving the wrong
 // way: the window is flagged, and one of its top causes is one of Metrics
 // (as the detector names them: "latency_ms_p99", "prediction.auc") with its
-// actual value on the Worse side of the expected one.
+// actual value on the Worse side of the expected one and at least
+// CauseShare of the window's evidence.
 type CauseMatch struct {
 	Metrics []string
 	Worse   check.Direction
 }
+
+// CauseShare is the least share of a flagged window's evidence a cause alert
+// needs its metric to carry: a window flagged for something else still
+// ranks three causes, and a metric a little on the wrong side of its forecast
+// among them is not what went wrong.
+const CauseShare = 0.25
 
 // Alert is one alert of the list.
 type Alert struct {

@@ -290,7 +290,7 @@ func (e *Evaluator) observe(o *observation) {
 			for _, c := range top {
 				for _, a := range e.alerts {
 					if a.Cause == nil || !slices.Contains(a.Cause.Metrics, c.Metric) ||
-						!check.Breaches(c.Actual, c.Expected, a.Cause.Worse) {
+						!check.Breaches(c.Actual, c.Expected, a.Cause.Worse) || c.Contribution < CauseShare {
 						continue
 					}
 					labels := map[string]string{"alertname": a.Name, "model": o.model, "metric": c.Metric}

@@ -202,22 +202,30 @@ func TestEvaluatorCauses(t *testing.T) {
 	for i := range 12 {
 		start := t0.Add(time.Duration(i) * time.Minute)
 		v := check.Verdict{Model: "fraud", WindowStart: start, WindowEnd: start.Add(time.Minute), Score: 9.5, Anomaly: true,
-			Causes: []check.Cause{{Metric: "prediction.auc", Actual: 0.61, Expected: 0.83, Contribution: 6},
-				{Metric: "latency_ms_p99", Actual: 40, Expected: 48.5, Contribution: 2.5},
-				{Metric: "age.null_ratio", Actual: 0.04, Expected: 0.01, Contribution: 1}, {Metric: "events", Actual: 1, Expected: 2}}}
+			Causes: []check.Cause{{Metric: "prediction.auc", Actual: 0.61, Expected: 0.83, Contribution: 0.6},
+				{Metric: "latency_ms_p99", Actual: 40, Expected: 48.5, Contribution: 0.25},
+				{Metric: "age.null_ratio", Actual: 0.04, Expected: 0.01, Contribution: 0.1}, {Metric: "events", Actual: 1, Expected: 2}}}
 		score := check.Result{Model: "fraud", WindowStart: start, WindowEnd: start.Add(time.Minute), Kind: check.Anomaly,
 			Metric: check.Score, Value: 9.5, Threshold: 4.2, Breached: true}
+		e.Observe(t0, []check.Result{score}, []check.Verdict{v})
+		// churn's latency is above its forecast, but with too small a share
+		// of the evidence to be what went wrong.
+		v = check.Verdict{Model: "churn", WindowStart: start, WindowEnd: start.Add(time.Minute), Score: 8, Anomaly: true,
+			Causes: []check.Cause{{Metric: "prediction.rmse", Actual: 3.5, Expected: 1.25, Contribution: 0.8},
+				{Metric: "latency_ms_p99", Actual: 60, Expected: 50, Contribution: 0.2}}}
+		score.Model, score.Value = "churn", 8
 		e.Observe(t0, []check.Result{score}, []check.Verdict{v})
 	}
 	_, firing := e.Active(t0)
 	got := names(firing)
-	want := []string{"SentinelAnomaly/fraud//warning", "SentinelModelQualityDrop/fraud//warning"}
+	want := []string{"SentinelAnomaly/churn//warning", "SentinelAnomaly/fraud//warning", "SentinelModelErrorRise/churn//warning",
+		"SentinelModelQualityDrop/fraud//warning"}
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
-		t.Fatalf("firing %v, want %v (latency is lower than expected: no regression)", got, want)
+		t.Fatalf("firing %v, want %v (fraud's latency is lower than expected, churn's too small a cause: no regression)", got, want)
 	}
 	for _, p := range firing {
-		if p.Labels["alertname"] == "SentinelAnomaly" {
+		if p.Labels["alertname"] == "SentinelAnomaly" && p.Labels["model"] == "fraud" {
 			if d := p.Annotations["description"]; !strings.HasSuffix(d, "Top causes (metric: actual vs expected): prediction.auc 0.61 vs 0.83; latency_ms_p99 40 vs 48.5; age.null_ratio 0.04 vs 0.01.") {
 				t.Errorf("description %q", d)
 			}
@@ -233,7 +241,8 @@ func TestEvaluatorCauses(t *testing.T) {
 		}
 	}
 	slices.Sort(shown)
-	if want := []string{"SentinelAnomaly/fraud/warning/true/3", "SentinelModelQualityDrop/fraud/warning/true/3"}; !slices.Equal(shown, want) {
+	if want := []string{"SentinelAnomaly/churn/warning/true/2", "SentinelAnomaly/fraud/warning/true/3",
+		"SentinelModelErrorRise/churn/warning/true/2", "SentinelModelQualityDrop/fraud/warning/true/3"}; !slices.Equal(shown, want) {
 		t.Errorf("active alerts %v, want %v", shown, want)
 	}
 }

@@ -167,15 +167,20 @@ func selector(m Match) string {
 }
 
 // causeCondition selects the blamed metrics of flagged windows that moved the
-// wrong way: one series per model and metric, whatever its rank.
+// wrong way with CauseShare of the evidence: one series per model and
+// metric, whatever its rank.
 func (a *Alert) causeCondition() string {
 	op := ">"
 	if a.Cause.Worse == check.Below {
 		op = "<"
 	}
 	metric := strconv.Quote(strings.TrimSuffix(strings.TrimPrefix(anchored(a.Cause.Metrics), "^"), "$"))
-	return fmt.Sprintf("max by (model, metric) (sentinel_anomaly_cause_actual{metric=~%s} %s on (model, rank, metric) sentinel_anomaly_cause_expected)\n"+
-		"and on (model) max by (model) (sentinel_check_breached{kind=\"anomaly\", metric=\"score\"}) == 1", metric, op)
+	return fmt.Sprintf("max by (model, metric) (\n"+
+		"  (sentinel_anomaly_cause_actual{metric=~%s} %s on (model, rank, metric) sentinel_anomaly_cause_expected)\n"+
+		"  and on (model, rank, metric) sentinel_anomaly_cause >= %s\n"+
+		")\n"+
+		"and on (model) max by (model) (sentinel_check_breached{kind=\"anomaly\", metric=\"score\"}) == 1",
+		metric, op, strconv.FormatFloat(CauseShare, 'g', -1, 64))
 }
 
 // scale multiplies a duration, keeping at least a millisecond.

@@ -5,6 +5,7 @@
 package demo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -44,6 +45,9 @@ type Options struct {
 	// DSN is a ClickHouse to store in; when it does not answer, results are
 	// kept in memory.
 	DSN string
+	// Database is the ClickHouse database, emptied at the start; default
+	// sentinel_demo.
+	Database string
 	// Out is the terminal: the schedule, the alerts and the scorecard.
 	Out io.Writer
 	// Logger receives the daemon's log; nil discards.
@@ -223,7 +227,7 @@ func build(ctx context.Context, opts Options, log *slog.Logger, incidents []Inci
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	st, where, closeStore := openStore(ctx, opts.DSN, reg, log)
+	st, where, closeStore := openStore(ctx, opts.DSN, cmp.Or(opts.Database, "sentinel_demo"), reg, log)
 	sys.where = where
 	sys.closers = append(sys.closers, closeStore)
 	sev, err := alerts.NewSeverities(alerts.ContractSeverities(contracts))
@@ -299,9 +303,9 @@ func daemonConfig(brokers []string, window time.Duration, refs []config.ModelRef
 // openStore stores in ClickHouse when one answers at dsn, in memory otherwise.
 // The database is emptied first, and kept after the run for a look at the
 // results.
-func openStore(ctx context.Context, dsn string, reg prometheus.Registerer, log *slog.Logger) (daemon.Store, string, func()) {
+func openStore(ctx context.Context, dsn, database string, reg prometheus.Registerer, log *slog.Logger) (daemon.Store, string, func()) {
 	if dsn != "" {
-		st, err := store.New(store.Options{DSN: dsn, Database: "sentinel_demo", Registerer: reg, Logger: log})
+		st, err := store.New(store.Options{DSN: dsn, Database: database, Registerer: reg, Logger: log})
 		if err == nil {
 			pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			err = st.Ping(pctx)
@@ -312,7 +316,7 @@ func openStore(ctx context.Context, dsn string, reg prometheus.Registerer, log *
 			}
 			cancel()
 			if err == nil {
-				return st, "ClickHouse at " + redact(dsn) + ", database sentinel_demo", func() { st.Close() }
+				return st, "ClickHouse at " + redact(dsn) + ", database " + database, func() { st.Close() }
 			}
 			st.Close()
 		}
