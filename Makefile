@@ -55,10 +55,19 @@ fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  echo "fuzz $$t"; $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./internal/$${t%%:*}/; done
 
-# The offline checks on the shipped example: a baseline from training data, a
-# healthy serving sample that passes, and one with an incident that fails the gate.
+# The whole system on one machine, then the offline checks on the shipped
+# example: `sentinel demo` runs an in-process Kafka broker, two models'
+# traffic with incidents on a schedule and the daemon, storing in the
+# ClickHouse scripts/clickhouse.sh starts, and prints the alerts as they fire
+# and a scorecard (its status page is on http://127.0.0.1:9090/ while it
+# runs). Then a baseline from training data, a healthy serving sample that
+# passes, one with an incident that fails the gate, a replay and a backtest.
+DEMO_FLAGS ?=
 demo: build
 	@mkdir -p $(DEMO_DIR)
+	@echo "== sentinel demo: the daemon on live traffic with incidents (3 minutes)"
+	@dsn=$$(scripts/clickhouse.sh start) && export "$$dsn" && $(BIN) demo $(DEMO_FLAGS)
+	@echo
 	@echo "== sentinel baseline: profile the training data"
 	$(BIN) baseline --contract examples/fraud/contract.yaml --input examples/fraud/train.csv --out $(DEMO_DIR)/baseline.json
 	@echo
