@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"encoding/binary"
 	"math"
 	"math/bits"
 )
@@ -38,6 +39,9 @@ func mix64(z uint64) uint64 {
 	return z ^ (z >> 31)
 }
 
+// Reset forgets every element.
+func (h *HLL) Reset() { clear(h.reg[:]) }
+
 // Merge takes the register-wise maximum.
 func (h *HLL) Merge(o *HLL) {
 	for i, r := range o.reg {
@@ -53,10 +57,21 @@ func (h *HLL) Estimate() float64 {
 	const m = float64(1 << hllPrecision)
 	var sum float64
 	zeros := 0
-	for _, r := range h.reg {
-		sum += math.Ldexp(1, -int(r))
-		if r == 0 {
-			zeros++
+	// Every closed window estimates each of its features, so the loop matters:
+	// eight registers are read at a time and a word of zeros, common in small
+	// windows, adds its eight ones at once; 2^-r is built from its bits (r is at
+	// most 53, so it is a normal float) rather than by Ldexp.
+	for i := 0; i < len(h.reg); i += 8 {
+		if binary.LittleEndian.Uint64(h.reg[i:]) == 0 {
+			sum += 8
+			zeros += 8
+			continue
+		}
+		for _, r := range h.reg[i : i+8] {
+			sum += math.Float64frombits(uint64(1023-int(r)) << 52)
+			if r == 0 {
+				zeros++
+			}
 		}
 	}
 	alpha := 0.7213 / (1 + 1.079/m)

@@ -42,7 +42,7 @@ func NewSketch(alpha float64) (*Sketch, error) {
 		return nil, fmt.Errorf("sketch relative accuracy %v is not in (0, 0.5)", alpha)
 	}
 	gamma := (1 + alpha) / (1 - alpha)
-	return &Sketch{alpha: alpha, gamma: gamma, multiplier: maxStretch() / math.Log(gamma)}, nil
+	return &Sketch{alpha: alpha, gamma: gamma, multiplier: stretch / math.Log(gamma)}, nil
 }
 
 // The approximate log2 of x = 2^e·(1+s), s in [0, 1), is e + P(s) with
@@ -74,6 +74,12 @@ func exp2Approx(y float64) float64 {
 	return math.Ldexp(1+s, int(e))
 }
 
+// stretch is maxStretch(), as a constant: every window's sketch of every feature
+// needs it, and the grid behind it cost more than all else in making one. Bucket
+// indexes are stored, so it must stay the same float to the last bit; a test
+// holds it to maxStretch.
+const stretch = 0x1.66667de35aadcp-01
+
 // maxStretch is the largest d(ln x)/d(approxLog2 x), 1/((1+s)·P'(s)) over s in
 // [0, 1]: a bucket one unit of approxLog2 wide spans at most this much of ln x.
 // A fine grid plus a margin bounds it from above.
@@ -101,8 +107,34 @@ func (s *Sketch) index(abs float64) int {
 // value is the representative of bucket i: the harmonic mean of its bounds, whose
 // relative distance to both is at most α.
 func (s *Sketch) value(i int) float64 {
-	lo := exp2Approx(float64(i-1) / s.multiplier)
-	hi := exp2Approx(float64(i) / s.multiplier)
+	return representative(exp2Approx(float64(i-1)/s.multiplier), exp2Approx(float64(i)/s.multiplier))
+}
+
+// bounds gives the representatives of a walk over buckets, reusing the bound
+// two neighbouring buckets share: a bound costs a cubic solved by Newton's
+// method, and the buckets of a run are mostly consecutive.
+type bounds struct {
+	s      *Sketch
+	last   int // the bucket whose bounds lo and hi are, when ok
+	lo, hi float64
+	ok     bool
+}
+
+func (b *bounds) value(i int) float64 {
+	m := b.s.multiplier
+	switch {
+	case b.ok && b.last == i-1:
+		b.lo, b.hi = b.hi, exp2Approx(float64(i)/m)
+	case b.ok && b.last == i+1:
+		b.lo, b.hi = exp2Approx(float64(i-1)/m), b.lo
+	default:
+		b.lo, b.hi = exp2Approx(float64(i-1)/m), exp2Approx(float64(i)/m)
+	}
+	b.last, b.ok = i, true
+	return representative(b.lo, b.hi)
+}
+
+func representative(lo, hi float64) float64 {
 	if num := 2 * lo * hi; num != 0 && !math.IsInf(num, 0) {
 		return num / (lo + hi)
 	}
@@ -195,17 +227,19 @@ func (s *Sketch) Atoms() []stats.Atom {
 
 // AppendAtoms appends the atoms to dst, for callers that reuse a buffer.
 func (s *Sketch) AppendAtoms(atoms []stats.Atom) []stats.Atom {
+	neg := bounds{s: s}
 	for i := len(s.neg.counts) - 1; i >= 0; i-- {
 		if c := s.neg.counts[i]; c > 0 {
-			atoms = append(atoms, stats.Atom{X: -s.value(s.neg.offset + i), W: float64(c)})
+			atoms = append(atoms, stats.Atom{X: -neg.value(s.neg.offset + i), W: float64(c)})
 		}
 	}
 	if s.zero > 0 {
 		atoms = append(atoms, stats.Atom{X: 0, W: float64(s.zero)})
 	}
+	pos := bounds{s: s}
 	for i, c := range s.pos.counts {
 		if c > 0 {
-			atoms = append(atoms, stats.Atom{X: s.value(s.pos.offset + i), W: float64(c)})
+			atoms = append(atoms, stats.Atom{X: pos.value(s.pos.offset + i), W: float64(c)})
 		}
 	}
 	return atoms
