@@ -418,7 +418,9 @@ func (r *stateReader) byte() byte {
 
 func (r *stateReader) uvarint() uint64 {
 	x, n := binary.Uvarint(r.b)
-	if n <= 0 {
+	// An overlong encoding (ending in a zero byte) is refused, so that a state
+	// has one form.
+	if n <= 0 || n > 1 && r.b[n-1] == 0 {
 		r.fail()
 		return 0
 	}
@@ -428,7 +430,7 @@ func (r *stateReader) uvarint() uint64 {
 
 func (r *stateReader) varint() int64 {
 	x, n := binary.Varint(r.b)
-	if n <= 0 {
+	if n <= 0 || n > 1 && r.b[n-1] == 0 {
 		r.fail()
 		return 0
 	}
