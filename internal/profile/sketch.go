@@ -3,6 +3,7 @@ package profile
 import (
 	"fmt"
 	"math"
+	"math/bits"
 
 	"github.com/sentinel-ml/sentinel/internal/stats"
 )
@@ -62,14 +63,25 @@ func approxLog2(x float64) float64 {
 }
 
 // exp2Approx inverts approxLog2, solving the cubic by Newton's method; it is only
-// used to turn bucket indexes back into values.
+// used to turn bucket indexes back into values. It gives what eight iterations
+// give, stopping early at a fixed point (most bounds reach one in four or five:
+// every closed window reads its sketches' bounds back), and scales by the
+// exponent's bits where the result is a normal float, as Ldexp would.
 func exp2Approx(y float64) float64 {
 	e := math.Floor(y)
 	t := y - e
 	s := t
 	for range 8 {
 		p := ((cubicA*s+cubicB)*s+cubicC)*s - t
-		s -= p / ((3*cubicA*s+2*cubicB)*s + cubicC)
+		next := s - p/((3*cubicA*s+2*cubicB)*s+cubicC)
+		if next == s {
+			break
+		}
+		s = next
+	}
+	if e > -1022 && e < 1023 {
+		// 1+s is in [1, 2]: adding e to its exponent multiplies it by 2^e.
+		return math.Float64frombits(math.Float64bits(1+s) + uint64(int64(e))<<52)
 	}
 	return math.Ldexp(1+s, int(e))
 }
@@ -158,7 +170,11 @@ func (s *Sketch) Add(x float64) {
 	// store.add, by hand: it does not inline, and this is the per-value path.
 	i := s.index(x)
 	if j := i - st.offset; uint(j) < uint(len(st.counts)) {
-		st.counts[j]++
+		c := st.counts[j]
+		if c == 0 {
+			st.set[j>>6] |= 1 << (j & 63)
+		}
+		st.counts[j] = c + 1
 		return
 	}
 	st.growAdd(i, 1)
@@ -186,8 +202,8 @@ func (s *Sketch) stored() *SketchBuckets {
 
 // reset empties the sketch but keeps its stores' memory for the values to come.
 func (s *Sketch) reset() {
-	clear(s.pos.counts)
-	clear(s.neg.counts)
+	s.pos.reset()
+	s.neg.reset()
 	s.zero, s.count = 0, 0
 }
 
@@ -200,20 +216,21 @@ func (s *Sketch) Quantile(q float64) float64 {
 	rank := uint64(q * float64(s.count-1))
 	var seen uint64
 	// Negative values come first, the largest magnitude first.
-	for i := len(s.neg.counts) - 1; i >= 0; i-- {
-		seen += s.neg.counts[i]
+	neg, pos := &s.neg, &s.pos
+	for i := neg.last(); i >= 0; i = neg.prev(i - 1) {
+		seen += neg.counts[i]
 		if seen > rank {
-			return -s.value(s.neg.offset + i)
+			return -s.value(neg.offset + i)
 		}
 	}
 	seen += s.zero
 	if seen > rank {
 		return 0
 	}
-	for i, c := range s.pos.counts {
-		seen += c
+	for i := pos.next(0); i < len(pos.counts); i = pos.next(i + 1) {
+		seen += pos.counts[i]
 		if seen > rank {
-			return s.value(s.pos.offset + i)
+			return s.value(pos.offset + i)
 		}
 	}
 	return s.value(s.pos.offset + len(s.pos.counts) - 1)
@@ -227,20 +244,17 @@ func (s *Sketch) Atoms() []stats.Atom {
 
 // AppendAtoms appends the atoms to dst, for callers that reuse a buffer.
 func (s *Sketch) AppendAtoms(atoms []stats.Atom) []stats.Atom {
-	neg := bounds{s: s}
-	for i := len(s.neg.counts) - 1; i >= 0; i-- {
-		if c := s.neg.counts[i]; c > 0 {
-			atoms = append(atoms, stats.Atom{X: -neg.value(s.neg.offset + i), W: float64(c)})
-		}
+	neg, pos := &s.neg, &s.pos
+	nb := bounds{s: s}
+	for i := neg.last(); i >= 0; i = neg.prev(i - 1) {
+		atoms = append(atoms, stats.Atom{X: -nb.value(neg.offset + i), W: float64(neg.counts[i])})
 	}
 	if s.zero > 0 {
 		atoms = append(atoms, stats.Atom{X: 0, W: float64(s.zero)})
 	}
-	pos := bounds{s: s}
-	for i, c := range s.pos.counts {
-		if c > 0 {
-			atoms = append(atoms, stats.Atom{X: pos.value(s.pos.offset + i), W: float64(c)})
-		}
+	pb := bounds{s: s}
+	for i := pos.next(0); i < len(pos.counts); i = pos.next(i + 1) {
+		atoms = append(atoms, stats.Atom{X: pb.value(pos.offset + i), W: float64(pos.counts[i])})
 	}
 	return atoms
 }
@@ -267,13 +281,13 @@ func (s *Sketch) bucketOf(x float64) bucket {
 // number of values before it; it stops when f returns false.
 func (s *Sketch) buckets(f func(b bucket, below, count uint64) bool) {
 	var below uint64
-	for i := len(s.neg.counts) - 1; i >= 0; i-- {
-		if c := s.neg.counts[i]; c > 0 {
-			if !f(bucket{-1, s.neg.offset + i}, below, c) {
-				return
-			}
-			below += c
+	neg, pos := &s.neg, &s.pos
+	for i := neg.last(); i >= 0; i = neg.prev(i - 1) {
+		c := neg.counts[i]
+		if !f(bucket{-1, neg.offset + i}, below, c) {
+			return
 		}
+		below += c
 	}
 	if s.zero > 0 {
 		if !f(bucket{}, below, s.zero) {
@@ -281,22 +295,24 @@ func (s *Sketch) buckets(f func(b bucket, below, count uint64) bool) {
 		}
 		below += s.zero
 	}
-	for i, c := range s.pos.counts {
-		if c > 0 {
-			if !f(bucket{1, s.pos.offset + i}, below, c) {
-				return
-			}
-			below += c
+	for i := pos.next(0); i < len(pos.counts); i = pos.next(i + 1) {
+		c := pos.counts[i]
+		if !f(bucket{1, pos.offset + i}, below, c) {
+			return
 		}
+		below += c
 	}
 }
 
 // store is a dense run of bucket counts starting at bucket offset. It grows (and
 // allocates) only when a value lands outside the range seen so far, so the steady
-// state of a stream allocates nothing.
+// state of a stream allocates nothing. A bitset marks the non-empty buckets: a
+// small window's few values spread over hundreds of buckets, and reading,
+// storing and resetting the store then costs its values, not its range.
 type store struct {
 	offset int
 	counts []uint64
+	set    []uint64 // bit j: counts[j] > 0
 }
 
 // growthSlack is how many extra buckets a store reserves on each side when it
@@ -304,7 +320,11 @@ type store struct {
 const growthSlack = 32
 
 func (st *store) add(i int, n uint64) {
+	if n == 0 {
+		return
+	}
 	if j := i - st.offset; uint(j) < uint(len(st.counts)) {
+		st.set[j>>6] |= 1 << (j & 63)
 		st.counts[j] += n
 		return
 	}
@@ -314,47 +334,106 @@ func (st *store) add(i int, n uint64) {
 // growAdd makes room for bucket i and adds n to it.
 func (st *store) growAdd(i int, n uint64) {
 	st.grow(i)
-	st.counts[i-st.offset] += n
+	j := i - st.offset
+	st.set[j>>6] |= 1 << (j & 63)
+	st.counts[j] += n
 }
 
 func (st *store) grow(i int) {
 	if len(st.counts) == 0 {
 		st.offset = i - growthSlack
 		st.counts = make([]uint64, 2*growthSlack+1)
+		st.set = make([]uint64, (len(st.counts)+63)/64)
 		return
 	}
+	// The range at least doubles, toward the side that needs it, so that a
+	// window's values spreading over a thousand buckets reallocate a handful
+	// of times rather than once per growthSlack buckets.
 	lo, hi := st.offset, st.offset+len(st.counts)-1
+	n := len(st.counts)
 	if i < lo {
-		lo = i - growthSlack
+		lo = min(i-growthSlack, hi+1-2*n)
 	}
 	if i > hi {
-		hi = i + growthSlack
+		hi = max(i+growthSlack, lo-1+2*n)
 	}
-	counts := make([]uint64, hi-lo+1)
-	copy(counts[st.offset-lo:], st.counts)
-	st.offset, st.counts = lo, counts
+	old := *st
+	st.offset, st.counts = lo, make([]uint64, hi-lo+1)
+	st.set = make([]uint64, (len(st.counts)+63)/64)
+	shift := old.offset - lo
+	for j := old.next(0); j < len(old.counts); j = old.next(j + 1) {
+		k := j + shift
+		st.counts[k] = old.counts[j]
+		st.set[k>>6] |= 1 << (k & 63)
+	}
+}
+
+// next returns the first non-empty bucket at or after j (an index into
+// counts), or len(counts).
+func (st *store) next(j int) int {
+	w := j >> 6
+	if w >= len(st.set) {
+		return len(st.counts)
+	}
+	b := st.set[w] & (^uint64(0) << (j & 63))
+	for b == 0 {
+		w++
+		if w == len(st.set) {
+			return len(st.counts)
+		}
+		b = st.set[w]
+	}
+	return w<<6 + bits.TrailingZeros64(b)
+}
+
+// prev returns the last non-empty bucket at or before j, or -1.
+func (st *store) prev(j int) int {
+	if j < 0 {
+		return -1
+	}
+	w := j >> 6
+	b := st.set[w] & (^uint64(0) >> (63 - j&63))
+	for b == 0 {
+		w--
+		if w < 0 {
+			return -1
+		}
+		b = st.set[w]
+	}
+	return w<<6 + 63 - bits.LeadingZeros64(b)
+}
+
+// last returns the last non-empty bucket, or -1.
+func (st *store) last() int { return st.prev(len(st.counts) - 1) }
+
+// reset empties the store, keeping its memory.
+func (st *store) reset() {
+	for j := st.next(0); j < len(st.counts); j = st.next(j + 1) {
+		st.counts[j] = 0
+	}
+	clear(st.set)
+}
+
+// index marks the non-empty buckets of counts set by hand.
+func (st *store) index() {
+	st.set = make([]uint64, (len(st.counts)+63)/64)
+	for j, c := range st.counts {
+		if c > 0 {
+			st.set[j>>6] |= 1 << (j & 63)
+		}
+	}
 }
 
 func (st *store) merge(o *store) {
-	for j, c := range o.counts {
-		if c > 0 {
-			st.add(o.offset+j, c)
-		}
+	for j := o.next(0); j < len(o.counts); j = o.next(j + 1) {
+		st.add(o.offset+j, o.counts[j])
 	}
 }
 
 // sparse lists the non-empty buckets for the baseline file.
 func (st *store) sparse() (offset int, counts []uint64) {
-	first, last := -1, -1
-	for j, c := range st.counts {
-		if c > 0 {
-			if first < 0 {
-				first = j
-			}
-			last = j
-		}
-	}
-	if first < 0 {
+	first, last := st.next(0), st.last()
+	if last < 0 {
 		return 0, nil
 	}
 	return st.offset + first, append([]uint64(nil), st.counts[first:last+1]...)

@@ -350,10 +350,8 @@ func (h *HLL) readState(r *stateReader) {
 func (st *store) appendRun(dst []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(st.nonZero()))
 	last := -1
-	for j, c := range st.counts {
-		if c == 0 {
-			continue
-		}
+	for j := st.next(0); j < len(st.counts); j = st.next(j + 1) {
+		c := st.counts[j]
 		if last < 0 {
 			dst = binary.AppendVarint(dst, int64(st.offset+j))
 		} else {
@@ -367,18 +365,16 @@ func (st *store) appendRun(dst []byte) []byte {
 
 func (st *store) nonZero() int {
 	k := 0
-	for _, c := range st.counts {
-		if c != 0 {
-			k++
-		}
+	for _, w := range st.set {
+		k += bits.OnesCount64(w)
 	}
 	return k
 }
 
 func (st *store) total() uint64 {
 	var n uint64
-	for _, c := range st.counts {
-		n += c
+	for j := st.next(0); j < len(st.counts); j = st.next(j + 1) {
+		n += st.counts[j]
 	}
 	return n
 }
@@ -509,6 +505,7 @@ func (r *stateReader) run(lo, hi int) store {
 		}
 		st.counts[j] = r.uvarint()
 	}
+	st.index()
 	return st
 }
 
