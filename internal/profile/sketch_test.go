@@ -95,3 +95,58 @@ func TestStoreSet(t *testing.T) {
 		}
 	}
 }
+
+// TestHLLBlocks: through adds, merges, resets and states, the blocks an HLL
+// marks in use are exactly those with a register set, and its estimate is the
+// one all registers give.
+func TestHLLBlocks(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	check := func(what string, h *HLL) {
+		t.Helper()
+		want := *h
+		want.reindex()
+		if want.used != h.used {
+			t.Fatalf("%s: blocks in use %x, registers say %x", what, h.used, want.used)
+		}
+		var sum float64
+		zeros := 0
+		for _, reg := range h.reg {
+			sum += math.Ldexp(1, -int(reg))
+			if reg == 0 {
+				zeros++
+			}
+		}
+		const m = float64(len(h.reg))
+		est := 0.7213 / (1 + 1.079/m) * m * m / sum
+		if est <= 2.5*m && zeros > 0 {
+			est = m * math.Log(m/float64(zeros))
+		}
+		if got := h.Estimate(); got != est {
+			t.Fatalf("%s: estimate %v, from all registers %v", what, got, est)
+		}
+	}
+	for trial := range 40 {
+		var a, b HLL
+		for range r.IntN(1 << r.IntN(14)) {
+			a.AddHash(r.Uint64())
+		}
+		for range r.IntN(100) {
+			b.AddHash(r.Uint64())
+		}
+		check("adds", &a)
+		a.Merge(&b)
+		check("merge", &a)
+		var back HLL
+		rd := stateReader{b: a.appendState(nil)}
+		back.readState(&rd)
+		if rd.err != nil || back != a {
+			t.Fatalf("state read back differs (%v)", rd.err)
+		}
+		if trial%2 == 0 {
+			a.Reset()
+			if a != (HLL{}) {
+				t.Fatal("reset HLL is not empty")
+			}
+		}
+	}
+}

@@ -277,8 +277,6 @@ func readState(spec Spec, data []byte) (*Feature, error) {
 const hllSize = 1 + 1<<hllPrecision
 
 func (h *HLL) appendState(dst []byte) []byte {
-	// Registers are read a word at a time: most words of a small window's
-	// registers are zero.
 	n := h.nonZero()
 	// The sparse form costs two bytes or more a register; a small window fills
 	// few of them.
@@ -289,31 +287,28 @@ func (h *HLL) appendState(dst []byte) []byte {
 	dst = append(dst, 1)
 	dst = binary.AppendUvarint(dst, uint64(n))
 	last := -1
-	for i := 0; i < len(h.reg); i += 8 {
-		if binary.LittleEndian.Uint64(h.reg[i:]) == 0 {
-			continue
-		}
-		for j, r := range h.reg[i : i+8] {
+	h.blocks(func(i int) {
+		for j, r := range h.reg[i : i+hllBlock] {
 			if r != 0 {
 				dst = binary.AppendUvarint(dst, uint64(i+j-last))
 				dst = append(dst, r)
 				last = i + j
 			}
 		}
-	}
+	})
 	return dst
 }
 
-// nonZero counts the registers set, a word at a time.
+// nonZero counts the registers set.
 func (h *HLL) nonZero() int {
-	const lows, highs = 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
 	n := 0
-	for i := 0; i < len(h.reg); i += 8 {
-		if x := binary.LittleEndian.Uint64(h.reg[i:]); x != 0 {
-			// The high bit of each non-zero byte.
-			n += bits.OnesCount64(((x & lows) + lows | x) & highs)
+	h.blocks(func(i int) {
+		for _, r := range h.reg[i : i+hllBlock] {
+			if r != 0 {
+				n++
+			}
 		}
-	}
+	})
 	return n
 }
 
@@ -326,6 +321,7 @@ func (h *HLL) readState(r *stateReader) {
 		}
 		copy(h.reg[:], r.b)
 		r.b = r.b[len(h.reg):]
+		h.reindex()
 	case 1:
 		last := -1
 		for n := r.count(2); n > 0 && r.err == nil; n-- {
@@ -335,7 +331,13 @@ func (h *HLL) readState(r *stateReader) {
 				return
 			}
 			last += int(gap)
-			h.reg[last] = r.byte()
+			v := r.byte()
+			if v == 0 {
+				r.fail() // an empty register is not written
+				return
+			}
+			h.reg[last] = v
+			h.mark(uint64(last))
 		}
 	default:
 		r.fail()
@@ -554,6 +556,7 @@ func unmarshalJSONState(spec Spec, data []byte) (*Feature, error) {
 	}
 	f.Other += s.Other
 	copy(f.Distinct.reg[:], s.HLL)
+	f.Distinct.reindex()
 	return f, nil
 }
 
