@@ -170,11 +170,11 @@ func (s *Sketch) Add(x float64) {
 	// store.add, by hand: it does not inline, and this is the per-value path.
 	i := s.index(x)
 	if j := i - st.offset; uint(j) < uint(len(st.counts)) {
-		c := st.counts[j]
-		if c == 0 {
-			st.set[j>>6] |= 1 << (j & 63)
-		}
-		st.counts[j] = c + 1
+		st.counts[j]++
+		// Unconditionally: the bitset's few words stay in cache, while a
+		// branch on the count just loaded would wait for it, and mispredict
+		// wherever values still find empty buckets.
+		st.set[j>>6] |= 1 << (j & 63)
 		return
 	}
 	st.growAdd(i, 1)
