@@ -278,9 +278,10 @@ const hllSize = 1 + 1<<hllPrecision
 
 func (h *HLL) appendState(dst []byte) []byte {
 	n := h.nonZero()
-	// The sparse form costs two bytes or more a register; a small window fills
-	// few of them.
-	if 2*n+binary.MaxVarintLen16 >= len(h.reg) {
+	// The sparse form costs two bytes or more a register, and a few
+	// nanoseconds each to write: a small window fills few of them, while a
+	// busy one's are copied whole (4 KiB) sooner than written one by one.
+	if 4*n >= len(h.reg) {
 		dst = append(dst, 0)
 		return append(dst, h.reg[:]...)
 	}
