@@ -119,7 +119,12 @@ func TestPerformanceStateRoundTrip(t *testing.T) {
 func TestPerformanceStateRefused(t *testing.T) {
 	for _, c := range perfCases() {
 		good := c.fill(t, 5, c.pairs).MarshalState()
+		// Every cut in the header and the tail, and a sample between: a
+		// bucketed state's reader sizes all buckets, so each read costs.
 		for n := range len(good) {
+			if n > 64 && n < len(good)-64 && n%37 != 0 {
+				continue
+			}
 			if _, err := UnmarshalState(good[:n]); err == nil {
 				t.Fatalf("%s: state cut at %d of %d bytes read", c.name, n, len(good))
 			}
