@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 DEMO_DIR := bin/demo
 
-.PHONY: build test vet bench bench-go bench-compare demo fuzz clean
+.PHONY: build test vet bench bench-go bench-compare bench-replay demo fuzz clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/sentinel
@@ -31,8 +31,10 @@ test: vet
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=2s
 
 # Benchmarks: Go micro-benchmarks, then compare end to end on a generated
-# 1,000,000-row, 10-column CSV with its throughput and peak memory.
-bench: bench-go bench-compare
+# 1,000,000-row, 10-column CSV with its throughput and peak memory, then
+# replay end to end on issue #17's traffic shapes against decoding the same
+# files into maps with sonic.
+bench: bench-go bench-compare bench-replay
 
 # One core, as the goals are stated per core; the daemon's share of a bare
 # Kafka reader also on two, both sides given both (kafka-go, the in-process
@@ -44,6 +46,9 @@ bench-go:
 
 bench-compare: build
 	scripts/bench-compare.sh $(BIN)
+
+bench-replay: build
+	scripts/bench-replay.sh $(BIN)
 
 # Fuzzing of every decoder of outside input: FUZZTIME each (make test runs
 # two seconds each as a smoke test; run longer by hand, e.g. FUZZTIME=10m).

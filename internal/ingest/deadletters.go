@@ -1,10 +1,12 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -15,13 +17,21 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 )
 
-// Headers a dead letter carries; key and value are the rejected message's own.
+// Headers a dead letter carries; key and value are the rejected message's own
+// (cut to DeadLetterOptions.MaxValueBytes, with HeaderTruncated and
+// HeaderOriginalSize saying so).
 const (
 	HeaderReason          = "sentinel-reason"
 	HeaderDetail          = "sentinel-detail"
 	HeaderSourceTopic     = "sentinel-source-topic"
 	HeaderSourcePartition = "sentinel-source-partition"
 	HeaderSourceOffset    = "sentinel-source-offset"
+	// HeaderTruncated is "true" on a dead letter whose value (or key) is the
+	// first MaxValueBytes of the rejected one's.
+	HeaderTruncated = "sentinel-truncated"
+	// HeaderOriginalSize is the rejected value's size in bytes, on truncated
+	// dead letters.
+	HeaderOriginalSize = "sentinel-original-size"
 )
 
 // otherReason is the metric label for reasons outside DeadLetterOptions.Reasons.
@@ -30,6 +40,14 @@ const otherReason = "other"
 // maxDetailBytes caps the detail header: a detail quoting a huge value must not
 // push the dead letter over the broker's message size limit.
 const maxDetailBytes = 1024
+
+// Defaults of DeadLetterOptions.
+const (
+	defaultMaxValueBytes = 64 << 10
+	defaultQueueMessages = 100_000
+	defaultQueueBytes    = 64 << 20
+	defaultBatchMessages = 10_000
+)
 
 // DeadLetterOptions configure KafkaDeadLetters.
 type DeadLetterOptions struct {
@@ -47,13 +65,32 @@ type DeadLetterOptions struct {
 	// the metric's cardinality unbounded.
 	Reasons []string
 
-	// BatchTimeout is how long a Send waits for concurrent Sends to share its
-	// produce request. Zero means 5ms; it bounds the latency of every Send.
+	// MaxValueBytes bounds the rejected value (and key) a dead letter carries:
+	// a message rejected for its size is not sent whole again, where it would
+	// be refused too. Zero means 64 KiB.
+	MaxValueBytes int
+	// QueueMessages and QueueBytes bound the dead letters enqueued and not yet
+	// durable; Enqueue blocks while either is reached. Zero means 100,000 and
+	// 64 MiB.
+	QueueMessages, QueueBytes int
+	// BatchMessages bounds the dead letters written in one round. Zero means
+	// 10,000.
+	BatchMessages int
+
+	// BatchTimeout is how long a round waits to fill its produce requests. Zero
+	// means 5ms.
 	BatchTimeout time.Duration
 	// WriteTimeout bounds one produce request. Zero means 10s.
 	WriteTimeout time.Duration
 
-	// Logger receives kafka-go's errors at warn level. Nil discards them.
+	// OnDurable, when set, is called (from the writer's goroutine, without
+	// locks held) after each round of dead letters becomes durable, e.g. to
+	// let the pipeline commit offsets it was holding back (see Pending). It
+	// must not block.
+	OnDurable func()
+
+	// Logger receives kafka-go's errors at warn level, and failed rounds. Nil
+	// discards them.
 	Logger *slog.Logger
 	// Registerer receives the metrics; nil leaves them unregistered.
 	Registerer prometheus.Registerer
@@ -73,6 +110,12 @@ func (o DeadLetterOptions) Validate() error {
 			errs = append(errs, fmt.Errorf("reasons[%d] %q is not a lower_snake_case word", i, r))
 		}
 	}
+	for name, n := range map[string]int{"max value bytes": o.MaxValueBytes, "queue messages": o.QueueMessages,
+		"queue bytes": o.QueueBytes, "batch messages": o.BatchMessages} {
+		if n < 0 {
+			errs = append(errs, fmt.Errorf("%s is negative (%d)", name, n))
+		}
+	}
 	if o.BatchTimeout < 0 {
 		errs = append(errs, fmt.Errorf("batch timeout is negative (%s)", o.BatchTimeout))
 	}
@@ -82,16 +125,25 @@ func (o DeadLetterOptions) Validate() error {
 	return errors.Join(errs...)
 }
 
-// KafkaDeadLetters writes rejected messages to a dead-letter topic. Send returns
-// only once every in-sync replica has the message (acks=all), so the pipeline may
-// commit the rejected message's offset as soon as Send returns nil. Concurrent
-// Sends share produce requests.
+// KafkaDeadLetters writes rejected messages to a dead-letter topic with
+// acks=all. Enqueue hands a dead letter over without waiting for the network:
+// a goroutine of KafkaDeadLetters writes what is queued in rounds, one round in
+// flight at a time, so dead letters become durable in the order they were
+// enqueued. Pending says, per source partition, the lowest offset whose dead
+// letter is not durable yet: the pipeline must not commit that partition at or
+// past it. A round that fails is written again, after a backoff, until it is
+// durable or KafkaDeadLetters is closed; a retried round may leave duplicate
+// dead letters, never a missing one.
 type KafkaDeadLetters struct {
 	writer    *kafka.Writer
 	transport *kafka.Transport
 	conn      KafkaConn
 	topic     string
 	log       *slog.Logger
+	onDurable func()
+
+	maxValue, maxBatch    int
+	queueMsgs, queueBytes int
 
 	tlsConfig *tls.Config
 	mech      sasl.Mechanism
@@ -99,12 +151,67 @@ type KafkaDeadLetters struct {
 	counters map[string]prometheus.Counter
 	metrics  *registration
 
+	// wake tells the writer that something was enqueued (or that it should stop).
+	wake   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu sync.Mutex
+	// queue holds the dead letters not yet durable, from head, in the order
+	// they were enqueued; seq numbers them from 1 over the life of d.
+	queue []deadLetter
+	head  int
+	bytes int
+	seq   uint64
+	// durable is the seq of the last dead letter known durable; every earlier
+	// one is too.
+	durable uint64
+	// changed is closed, and replaced, whenever durable advances or d closes:
+	// the wait of Enqueue (for room), Send and Flush.
+	changed chan struct{}
+	// pending holds, per source partition, the offsets of its queued dead
+	// letters in order.
+	pending map[sourcePartition]*offsets
+	lastErr error
+	closed  bool
+
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// NewKafkaDeadLetters validates opts and prepares a writer; it connects on the
-// first Send (see Ready to check the topic first).
+type sourcePartition struct {
+	topic     string
+	partition int
+}
+
+// offsets is a FIFO of source offsets.
+type offsets struct {
+	o    []int64
+	head int
+}
+
+func (q *offsets) push(x int64) { q.o = append(q.o, x) }
+
+func (q *offsets) pop() {
+	q.head++
+	if q.head == len(q.o) {
+		q.o, q.head = q.o[:0], 0
+	}
+}
+
+// deadLetter is a queued dead letter: the message as it will be written, and
+// what it was rejected from.
+type deadLetter struct {
+	msg     kafka.Message
+	source  sourcePartition
+	offset  int64
+	counter prometheus.Counter
+	size    int
+}
+
+// NewKafkaDeadLetters validates opts, prepares a writer and starts the
+// goroutine that writes; it connects on the first round (see Ready to check the
+// topic first). Close stops it.
 func NewKafkaDeadLetters(opts DeadLetterOptions) (*KafkaDeadLetters, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("dead-letter options: %w", err)
@@ -132,61 +239,290 @@ func NewKafkaDeadLetters(opts DeadLetterOptions) (*KafkaDeadLetters, error) {
 		return nil, fmt.Errorf("dead letters: register metrics: %w", err)
 	}
 
-	batchTimeout := opts.BatchTimeout
-	if batchTimeout == 0 {
-		batchTimeout = 5 * time.Millisecond
-	}
+	batchTimeout := cmp.Or(opts.BatchTimeout, 5*time.Millisecond)
+	maxBatch := cmp.Or(opts.BatchMessages, defaultBatchMessages)
+	maxValue := cmp.Or(opts.MaxValueBytes, defaultMaxValueBytes)
 	transport := opts.transport(tlsConfig, mech, []string{opts.Topic})
-	return &KafkaDeadLetters{
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &KafkaDeadLetters{
 		writer: &kafka.Writer{
 			Addr:         kafka.TCP(opts.Brokers...),
 			Topic:        opts.Topic,
 			Balancer:     &kafka.Hash{},
 			RequiredAcks: kafka.RequireAll,
+			// A round is split by partition, and each partition's share by
+			// the broker's default request limit, not by kafka-go's 100.
+			BatchSize:    maxBatch,
+			BatchBytes:   1 << 20,
 			BatchTimeout: batchTimeout,
 			WriteTimeout: opts.WriteTimeout,
 			Transport:    transport,
 			ErrorLogger:  slogLogger(log, slog.LevelWarn),
 		},
-		transport: transport,
-		conn:      opts.KafkaConn,
-		topic:     opts.Topic,
-		log:       log,
-		tlsConfig: tlsConfig,
-		mech:      mech,
-		counters:  counters,
-		metrics:   metrics,
-	}, nil
+		transport:  transport,
+		conn:       opts.KafkaConn,
+		topic:      opts.Topic,
+		log:        log,
+		onDurable:  opts.OnDurable,
+		maxValue:   maxValue,
+		maxBatch:   maxBatch,
+		queueMsgs:  cmp.Or(opts.QueueMessages, defaultQueueMessages),
+		queueBytes: cmp.Or(opts.QueueBytes, defaultQueueBytes),
+		tlsConfig:  tlsConfig,
+		mech:       mech,
+		counters:   counters,
+		metrics:    metrics,
+		wake:       make(chan struct{}, 1),
+		cancel:     cancel,
+		done:       make(chan struct{}),
+		changed:    make(chan struct{}),
+		pending:    make(map[sourcePartition]*offsets),
+	}
+	go d.run(ctx)
+	return d, nil
 }
 
-// Send writes msg with its reason and detail as headers and returns once it is
-// durable. An error does not prove the message was not written (the broker may
-// have stored it before the connection dropped), so a retried Send may leave a
-// duplicate dead letter, never a missing one. Detail is cut to 1 KiB.
-func (d *KafkaDeadLetters) Send(ctx context.Context, msg Message, reason, detail string) error {
+// Enqueue queues msg, with its reason and detail as headers, for the
+// dead-letter topic and returns without waiting for the network; it blocks
+// only while the queue is full, until there is room or ctx is done. The dead
+// letter is durable once Pending no longer reports its offset (or Flush
+// returns). Detail is cut to 1 KiB, and a value or key longer than
+// MaxValueBytes to that many bytes. Enqueue copies what it keeps of msg.
+func (d *KafkaDeadLetters) Enqueue(ctx context.Context, msg Message, reason, detail string) error {
+	_, err := d.enqueue(ctx, msg, reason, detail)
+	return err
+}
+
+func (d *KafkaDeadLetters) enqueue(ctx context.Context, msg Message, reason, detail string) (uint64, error) {
+	dl := d.prepare(msg, reason, detail)
+	d.mu.Lock()
+	for !d.closed && d.head < len(d.queue) && (len(d.queue)-d.head >= d.queueMsgs || d.bytes+dl.size > d.queueBytes) {
+		ch := d.changed
+		d.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return 0, fmt.Errorf("dead-letter %s/%d@%d (%s): queue full: %w", msg.Topic, msg.Partition, msg.Offset, reason, ctx.Err())
+		}
+		d.mu.Lock()
+	}
+	if d.closed {
+		d.mu.Unlock()
+		return 0, fmt.Errorf("dead-letter %s/%d@%d (%s) to %q: %w", msg.Topic, msg.Partition, msg.Offset, reason, d.topic, io.ErrClosedPipe)
+	}
+	d.seq++
+	seq := d.seq
+	d.queue = append(d.queue, dl)
+	d.bytes += dl.size
+	q := d.pending[dl.source]
+	if q == nil {
+		q = &offsets{}
+		d.pending[dl.source] = q
+	}
+	q.push(dl.offset)
+	d.mu.Unlock()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+	return seq, nil
+}
+
+// prepare builds the dead letter: one buffer holds the key, the value and the
+// header values, so that a reject costs two allocations.
+func (d *KafkaDeadLetters) prepare(msg Message, reason, detail string) deadLetter {
 	if len(detail) > maxDetailBytes {
 		detail = detail[:maxDetailBytes]
 	}
-	err := d.writer.WriteMessages(ctx, kafka.Message{
-		Key:   msg.Key,
-		Value: msg.Value,
-		Headers: []kafka.Header{
-			{Key: HeaderReason, Value: []byte(reason)},
-			{Key: HeaderDetail, Value: []byte(detail)},
-			{Key: HeaderSourceTopic, Value: []byte(msg.Topic)},
-			{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(msg.Partition), 10)},
-			{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, msg.Offset, 10)},
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("dead-letter %s/%d@%d (%s) to %q: %w", msg.Topic, msg.Partition, msg.Offset, reason, d.topic, err)
+	key, value := msg.Key, msg.Value
+	truncated := len(key) > d.maxValue || len(value) > d.maxValue
+	key, value = key[:min(len(key), d.maxValue)], value[:min(len(value), d.maxValue)]
+	buf := make([]byte, 0, len(key)+len(value)+len(reason)+len(detail)+len(msg.Topic)+2*20+len("true")+20)
+	// since returns what was appended to buf after its first from bytes.
+	since := func(from int) []byte { return buf[from:len(buf):len(buf)] }
+	headers := make([]kafka.Header, 0, 7)
+	add := func(name string, from int) {
+		headers = append(headers, kafka.Header{Key: name, Value: since(from)})
+	}
+	buf = append(buf, key...)
+	k := since(0)
+	buf = append(buf, value...)
+	v := since(len(k))
+	n := len(buf)
+	buf = append(buf, reason...)
+	add(HeaderReason, n)
+	n = len(buf)
+	buf = append(buf, detail...)
+	add(HeaderDetail, n)
+	n = len(buf)
+	buf = append(buf, msg.Topic...)
+	add(HeaderSourceTopic, n)
+	n = len(buf)
+	buf = strconv.AppendInt(buf, int64(msg.Partition), 10)
+	add(HeaderSourcePartition, n)
+	n = len(buf)
+	buf = strconv.AppendInt(buf, msg.Offset, 10)
+	add(HeaderSourceOffset, n)
+	if truncated {
+		n = len(buf)
+		buf = append(buf, "true"...)
+		add(HeaderTruncated, n)
+		n = len(buf)
+		buf = strconv.AppendInt(buf, int64(len(msg.Value)), 10)
+		add(HeaderOriginalSize, n)
+	}
+	if msg.Key == nil {
+		k = nil
 	}
 	c, ok := d.counters[reason]
 	if !ok {
 		c = d.counters[otherReason]
 	}
-	c.Inc()
+	return deadLetter{
+		msg:    kafka.Message{Key: k, Value: v, Headers: headers},
+		source: sourcePartition{msg.Topic, msg.Partition}, offset: msg.Offset,
+		counter: c, size: cap(buf),
+	}
+}
+
+// Send enqueues msg and returns once its dead letter is durable, so the
+// pipeline may commit the rejected message's offset as soon as Send returns
+// nil. An error does not prove the message was not written (it stays queued,
+// and the broker may have stored it before the connection dropped), so a
+// retried Send may leave a duplicate dead letter, never a missing one.
+func (d *KafkaDeadLetters) Send(ctx context.Context, msg Message, reason, detail string) error {
+	seq, err := d.enqueue(ctx, msg, reason, detail)
+	if err != nil {
+		return err
+	}
+	if err := d.wait(ctx, seq); err != nil {
+		return fmt.Errorf("dead-letter %s/%d@%d (%s) to %q: %w", msg.Topic, msg.Partition, msg.Offset, reason, d.topic, err)
+	}
 	return nil
+}
+
+// Flush returns once every dead letter enqueued before it is durable, or with
+// an error when ctx is done first or d is closed.
+func (d *KafkaDeadLetters) Flush(ctx context.Context) error {
+	d.mu.Lock()
+	seq := d.seq
+	d.mu.Unlock()
+	if err := d.wait(ctx, seq); err != nil {
+		return fmt.Errorf("flushing dead letters to %q: %w", d.topic, err)
+	}
+	return nil
+}
+
+// wait blocks until dead letter seq is durable.
+func (d *KafkaDeadLetters) wait(ctx context.Context, seq uint64) error {
+	for {
+		d.mu.Lock()
+		durable, closed, last, ch := d.durable, d.closed, d.lastErr, d.changed
+		d.mu.Unlock()
+		switch {
+		case durable >= seq:
+			return nil
+		case closed:
+			return io.ErrClosedPipe
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			if last != nil {
+				return fmt.Errorf("%w (last write: %w)", ctx.Err(), last)
+			}
+			return ctx.Err()
+		}
+	}
+}
+
+// Pending returns the lowest offset of the source partition whose dead letter
+// is enqueued and not yet durable; ok is false when there is none. Offsets of
+// a partition become durable in the order they were enqueued.
+func (d *KafkaDeadLetters) Pending(topic string, partition int) (offset int64, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	q := d.pending[sourcePartition{topic, partition}]
+	if q == nil || q.head == len(q.o) {
+		return 0, false
+	}
+	return q.o[q.head], true
+}
+
+// run writes the queue in rounds until ctx is done.
+func (d *KafkaDeadLetters) run(ctx context.Context) {
+	defer close(d.done)
+	var (
+		msgs    []kafka.Message
+		backoff time.Duration
+	)
+	for {
+		d.mu.Lock()
+		n := min(len(d.queue)-d.head, d.maxBatch)
+		msgs = msgs[:0]
+		for _, dl := range d.queue[d.head : d.head+n] {
+			msgs = append(msgs, dl.msg)
+		}
+		d.mu.Unlock()
+		if n == 0 {
+			select {
+			case <-d.wake:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		err := d.writer.WriteMessages(ctx, msgs...)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+			d.log.Warn("dead letters not written; retrying", "messages", n, "retry_in", backoff, "err", err)
+			d.mu.Lock()
+			d.lastErr = err
+			d.mu.Unlock()
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		backoff = 0
+		d.completed(n)
+		if d.onDurable != nil {
+			d.onDurable()
+		}
+	}
+}
+
+// completed marks the n oldest dead letters durable.
+func (d *KafkaDeadLetters) completed(n int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := d.head; i < d.head+n; i++ {
+		dl := &d.queue[i]
+		dl.counter.Inc()
+		d.pending[dl.source].pop()
+		d.bytes -= dl.size
+		*dl = deadLetter{}
+	}
+	d.head += n
+	d.durable += uint64(n)
+	d.lastErr = nil
+	// The queue's memory is reused once it drains, and its live part moved
+	// down when the dead part outgrows it, so it stays the size of the backlog.
+	switch {
+	case d.head == len(d.queue):
+		d.queue, d.head = d.queue[:0], 0
+	case d.head > len(d.queue)-d.head:
+		k := copy(d.queue, d.queue[d.head:])
+		clear(d.queue[k:])
+		d.queue, d.head = d.queue[:k], 0
+	}
+	close(d.changed)
+	d.changed = make(chan struct{})
 }
 
 // Ready reports whether a broker answers and the dead-letter topic exists with a
@@ -195,9 +531,20 @@ func (d *KafkaDeadLetters) Ready(ctx context.Context) error {
 	return checkTopics(ctx, d.conn, d.tlsConfig, d.mech, []string{d.topic})
 }
 
-// Close waits for Sends in flight, then closes the connections.
+// Close stops the writer, abandoning a round in flight, and closes the
+// connections. Dead letters not yet durable are dropped: their offsets were
+// never reported durable, so the pipeline has not committed past them, and
+// they are read and rejected again after a restart. Call Flush first to write
+// them.
 func (d *KafkaDeadLetters) Close() error {
 	d.closeOnce.Do(func() {
+		d.cancel()
+		<-d.done
+		d.mu.Lock()
+		d.closed = true
+		close(d.changed)
+		d.changed = make(chan struct{})
+		d.mu.Unlock()
 		if err := d.writer.Close(); err != nil {
 			d.closeErr = fmt.Errorf("close dead-letter writer for %q: %w", d.topic, err)
 		}

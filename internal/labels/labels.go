@@ -1,8 +1,10 @@
 package labels
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"time"
 )
@@ -21,11 +23,14 @@ type JoinerConfig struct {
 
 // Pair is a prediction joined with its ground truth.
 type Pair struct {
-	Model, RequestID string
-	Prediction       Value
-	Label            Value
-	PredictionTime   time.Time
-	LabelTime        time.Time
+	Model string
+	// RequestID is the request id of the call that completed the pair, not a
+	// copy: the Joiner keeps no string per request, and a pair is scored at once.
+	RequestID      []byte
+	Prediction     Value
+	Label          Value
+	PredictionTime time.Time
+	LabelTime      time.Time
 }
 
 // JoinStats holds a model's join counters (cumulative, for Prometheus counters) and
@@ -59,8 +64,14 @@ type JoinStats struct {
 // as duplicates, so at-least-once delivery does not join a request twice.
 //
 // Memory: each model holds at most 3×MaxPending entries (pending predictions,
-// pending labels, joined requests) in a slab with intrusive FIFO lists and one map,
-// so every operation is O(1) and only a new request id's map key allocates.
+// pending labels, joined requests) in a slab with intrusive FIFO lists, found
+// through an open-addressing table by a 64-bit hash of the request id, whose
+// bytes live in one byte arena per model to confirm the match. Nothing a request
+// leaves behind holds a pointer, so a million pending predictions cost the
+// garbage collector nothing to scan, and a request id costs no allocation: the
+// arena, table and slab grow to the working set and are reused. Class values
+// are interned (up to maxJoinClasses names; rarer ones are kept in the arena
+// beside their request id). Every operation is O(1), amortised.
 // Expiry walks each FIFO from its oldest insertion and stops at the first entry
 // still inside the horizon; an entry inserted out of event-time order lingers until
 // it reaches the head or is evicted, but is treated as expired as soon as the
@@ -74,6 +85,14 @@ type Joiner struct {
 	maxPending int
 	models     map[string]*modelJoin
 	unknown    uint64
+	// hash hashes request ids with a seed of this Joiner's, so that payloads
+	// cannot aim at collisions (which are resolved, but cost probes).
+	hash func([]byte) uint64
+	// classes interns up to maxClasses class values: slots hold an index into
+	// classNames.
+	classes    map[string]int32
+	classNames []string
+	maxClasses int
 	// cutoff is the latest Expire horizon in Unix nanoseconds: entries older than it
 	// are gone, logically if not yet physically.
 	cutoff int64
@@ -92,20 +111,25 @@ func NewJoiner(cfg JoinerConfig, models []string) (*Joiner, error) {
 	if len(models) == 0 {
 		return nil, errors.New("drift: joiner needs at least one model")
 	}
+	seed := maphash.MakeSeed()
 	j := &Joiner{
 		maxDelay:   int64(cfg.MaxDelay),
 		maxPending: cfg.MaxPending,
 		models:     make(map[string]*modelJoin, len(models)),
 		cutoff:     math.MinInt64,
+		hash:       func(b []byte) uint64 { return maphash.Bytes(seed, b) },
+		classes:    make(map[string]int32),
+		maxClasses: maxJoinClasses,
 	}
 	for _, m := range models {
 		if _, dup := j.models[m]; dup {
 			return nil, fmt.Errorf("drift: joiner model %q listed twice", m)
 		}
-		j.models[m] = &modelJoin{name: m, index: make(map[string]int32), free: none}
-		for l := range j.models[m].lists {
-			j.models[m].lists[l] = fifo{head: none, tail: none}
+		mj := &modelJoin{j: j, name: m, free: none}
+		for l := range mj.lists {
+			mj.lists[l] = fifo{head: none, tail: none}
 		}
+		j.models[m] = mj
 	}
 	return j, nil
 }
@@ -173,7 +197,8 @@ func (j *Joiner) add(side uint8, model, requestID []byte, v Value, eventTime tim
 		return Pair{}, false
 	}
 	t := eventTime.UnixNano()
-	if i, held := m.index[string(requestID)]; held {
+	h := j.hash(requestID)
+	if i := m.find(h, requestID); i != none {
 		s := &m.slots[i]
 		switch s.list {
 		case side:
@@ -182,7 +207,8 @@ func (j *Joiner) add(side uint8, model, requestID []byte, v Value, eventTime tim
 				// The newer copy is already past the horizon; the older one stays.
 				return Pair{}, false
 			}
-			s.value, s.t = v, t
+			m.setValue(i, requestID, v)
+			s.t = t
 			m.unlink(i)
 			m.push(side, i)
 			return Pair{}, false
@@ -191,9 +217,9 @@ func (j *Joiner) add(side uint8, model, requestID []byte, v Value, eventTime tim
 			return Pair{}, false
 		}
 		// s is the other side.
-		p, l, pt, lt := s.value, v, s.t, t
+		p, l, pt, lt := m.value(i), v, s.t, t
 		if side == pendingPrediction {
-			p, l, pt, lt = v, s.value, t, s.t
+			p, l, pt, lt = v, p, t, s.t
 		}
 		switch {
 		case s.t < j.cutoff:
@@ -212,11 +238,11 @@ func (j *Joiner) add(side uint8, model, requestID []byte, v Value, eventTime tim
 			if m.lists[joined].n >= j.maxPending {
 				m.remove(m.lists[joined].head)
 			}
-			s.value = Value{}
+			m.setValue(i, requestID, Value{})
 			s.t = max(pt, lt)
 			m.push(joined, i)
 			return Pair{
-				Model: m.name, RequestID: s.key,
+				Model: m.name, RequestID: requestID,
 				Prediction: p, Label: l,
 				PredictionTime: time.Unix(0, pt).UTC(), LabelTime: time.Unix(0, lt).UTC(),
 			}, true
@@ -229,7 +255,7 @@ func (j *Joiner) add(side uint8, model, requestID []byte, v Value, eventTime tim
 	if m.lists[side].n >= j.maxPending {
 		m.drop(m.lists[side].head, m.slots[m.lists[side].head].t < j.cutoff)
 	}
-	m.insert(side, string(requestID), v, t)
+	m.insert(side, h, requestID, v, t)
 	return Pair{}, false
 }
 
@@ -249,10 +275,25 @@ const (
 
 const none int32 = -1
 
+// maxJoinClasses bounds the class names a Joiner interns.
+const maxJoinClasses = 1024
+
+// Class references in a slot besides an index into the Joiner's names.
+const (
+	noClass     int32 = -1 // the empty string: every value of a numeric kind
+	inlineClass int32 = -2 // in the arena, after the request id
+)
+
+// slot is one request of a model. It holds no pointer: the request id (and a
+// class name too rare to intern) is in the model's arena at off.
 type slot struct {
-	key        string
-	value      Value
+	hash       uint64
 	t          int64
+	num        float64
+	off        int
+	idLen      uint32
+	classLen   uint32
+	class      int32
 	prev, next int32
 	list       uint8
 }
@@ -263,11 +304,16 @@ type fifo struct {
 }
 
 type modelJoin struct {
-	name  string
-	index map[string]int32
+	j    *Joiner
+	name string
+	// table is an open-addressing (linear probing) index of slots by the hash
+	// of their request id; its size is a power of two at least twice the
+	// slots in use.
+	table []int32
 	slots []slot
 	free  int32
 	lists [3]fifo
+	keys  arena
 	// counts is indexed by side (pendingPrediction, pendingLabel) and reason.
 	counts [2][3]uint64
 	joined uint64
@@ -279,7 +325,32 @@ func (m *modelJoin) count(list uint8, reason int) {
 	}
 }
 
-func (m *modelJoin) insert(list uint8, key string, v Value, t int64) {
+// find returns the slot of the request id with hash h, or none.
+func (m *modelJoin) find(h uint64, id []byte) int32 {
+	if len(m.table) == 0 {
+		return none
+	}
+	mask := uint64(len(m.table) - 1)
+	for p := h & mask; ; p = (p + 1) & mask {
+		i := m.table[p]
+		if i == none {
+			return none
+		}
+		if s := &m.slots[i]; s.hash == h && bytes.Equal(m.keys.id(s), id) {
+			return i
+		}
+	}
+}
+
+// held is the number of slots in use.
+func (m *modelJoin) held() int {
+	return m.lists[pendingPrediction].n + m.lists[pendingLabel].n + m.lists[joined].n
+}
+
+func (m *modelJoin) insert(list uint8, h uint64, id []byte, v Value, t int64) {
+	if 2*(m.held()+1) > len(m.table) {
+		m.grow()
+	}
 	i := m.free
 	if i == none {
 		m.slots = append(m.slots, slot{})
@@ -287,9 +358,114 @@ func (m *modelJoin) insert(list uint8, key string, v Value, t int64) {
 	} else {
 		m.free = m.slots[i].next
 	}
-	m.slots[i] = slot{key: key, value: v, t: t}
-	m.index[key] = i
+	m.slots[i] = slot{hash: h, t: t, class: noClass}
+	m.setValue(i, id, v)
+	mask := uint64(len(m.table) - 1)
+	p := h & mask
+	for m.table[p] != none {
+		p = (p + 1) & mask
+	}
+	m.table[p] = i
 	m.push(list, i)
+}
+
+// grow doubles the table and places every held slot again.
+func (m *modelJoin) grow() {
+	size := max(64, 2*len(m.table))
+	m.table = make([]int32, size)
+	for p := range m.table {
+		m.table[p] = none
+	}
+	mask := uint64(size - 1)
+	for l := range m.lists {
+		for i := m.lists[l].head; i != none; i = m.slots[i].next {
+			p := m.slots[i].hash & mask
+			for m.table[p] != none {
+				p = (p + 1) & mask
+			}
+			m.table[p] = i
+		}
+	}
+}
+
+// unindex takes slot i out of the table, shifting back the entries after it
+// that probed past its cell, so that no tombstones are left.
+func (m *modelJoin) unindex(i int32) {
+	mask := uint64(len(m.table) - 1)
+	p := m.slots[i].hash & mask
+	for m.table[p] != i {
+		p = (p + 1) & mask
+	}
+	for q := p; ; {
+		m.table[p] = none
+		for {
+			q = (q + 1) & mask
+			k := m.table[q]
+			if k == none {
+				return
+			}
+			// The entry at q stays unless its home cell is cyclically outside
+			// (p, q]: then the hole at p is on its probe path and it moves there.
+			home := m.slots[k].hash & mask
+			if (p < q && (home <= p || home > q)) || (p > q && home <= p && home > q) {
+				m.table[p] = k
+				p = q
+				break
+			}
+		}
+	}
+}
+
+// setValue stores v in slot i, whose request id is id: its class by index when
+// it is interned or can be, else in the arena beside the request id.
+func (m *modelJoin) setValue(i int32, id []byte, v Value) {
+	s := &m.slots[i]
+	s.num = v.Num
+	class := noClass
+	if v.Class != "" {
+		j := m.j
+		c, ok := j.classes[v.Class]
+		if !ok && len(j.classNames) < j.maxClasses {
+			c, ok = int32(len(j.classNames)), true
+			j.classes[v.Class] = c
+			j.classNames = append(j.classNames, v.Class)
+		}
+		if ok {
+			class = c
+		} else {
+			class = inlineClass
+		}
+	}
+	// What a slot stops holding is released only once it holds its new bytes,
+	// as a compaction on release copies what slots hold.
+	switch old := int(s.idLen) + int(s.classLen); {
+	case class == inlineClass:
+		s.off = m.keys.store(id, v.Class)
+		s.idLen, s.classLen = uint32(len(id)), uint32(len(v.Class))
+		if old > 0 {
+			m.keys.release(m, old)
+		}
+	case s.classLen > 0:
+		n := int(s.classLen)
+		s.classLen = 0
+		m.keys.release(m, n)
+	case s.idLen == 0 && len(id) > 0:
+		s.off = m.keys.store(id, "")
+		s.idLen = uint32(len(id))
+	}
+	s.class = class
+}
+
+// value returns slot i's value.
+func (m *modelJoin) value(i int32) Value {
+	s := &m.slots[i]
+	switch s.class {
+	case noClass:
+		return Value{Num: s.num}
+	case inlineClass:
+		return Value{Num: s.num, Class: string(m.keys.buf[s.off+int(s.idLen) : s.off+int(s.idLen)+int(s.classLen)])}
+	}
+	return Value{Num: s.num, Class: m.j.classNames[s.class]}
 }
 
 // drop removes slot i, counting it as expired when pastHorizon and as evicted
@@ -306,9 +482,13 @@ func (m *modelJoin) drop(i int32, pastHorizon bool) {
 func (m *modelJoin) remove(i int32) {
 	s := &m.slots[i]
 	m.unlink(i)
-	delete(m.index, s.key)
+	m.unindex(i)
+	n := int(s.idLen) + int(s.classLen)
 	*s = slot{next: m.free}
 	m.free = i
+	if n > 0 {
+		m.keys.release(m, n)
+	}
 }
 
 func (m *modelJoin) push(list uint8, i int32) {
@@ -338,4 +518,50 @@ func (m *modelJoin) unlink(i int32) {
 		m.slots[s.next].prev = s.prev
 	}
 	f.n--
+}
+
+// arena holds a model's request ids (each followed by its class name when that
+// is not interned). Bytes of removed requests are garbage until a compaction
+// copies the live ones to the spare buffer, once the garbage is as large as
+// the live bytes: each byte is copied O(1) times on average, and the two
+// buffers, once grown to the working set, are reused without allocating.
+type arena struct {
+	buf, spare []byte
+	garbage    int
+}
+
+// minCompaction keeps small arenas from compacting all the time.
+const minCompaction = 64 << 10
+
+func (a *arena) store(id []byte, class string) int {
+	off := len(a.buf)
+	a.buf = append(a.buf, id...)
+	a.buf = append(a.buf, class...)
+	return off
+}
+
+func (a *arena) id(s *slot) []byte { return a.buf[s.off : s.off+int(s.idLen)] }
+
+// release marks n bytes as garbage, compacting m's arena when they outweigh
+// the live ones.
+func (a *arena) release(m *modelJoin, n int) {
+	a.garbage += n
+	if a.garbage < minCompaction || 2*a.garbage < len(a.buf) {
+		return
+	}
+	// The spare buffer takes the capacity of the one it replaces, which the
+	// arena grows back to before the next compaction.
+	if cap(a.spare) < cap(a.buf) {
+		a.spare = make([]byte, 0, cap(a.buf))
+	}
+	next := a.spare[:0]
+	for l := range m.lists {
+		for i := m.lists[l].head; i != none; i = m.slots[i].next {
+			s := &m.slots[i]
+			off := len(next)
+			next = append(next, a.buf[s.off:s.off+int(s.idLen)+int(s.classLen)]...)
+			s.off = off
+		}
+	}
+	a.buf, a.spare, a.garbage = next, a.buf[:0], 0
 }

@@ -157,7 +157,7 @@ func TestJoiner(t *testing.T) {
 					t.Fatalf("step %d: unexpected pair %+v", i, p)
 				case o.want >= 0 && !ok:
 					t.Fatalf("step %d: no pair, want prediction %v joined", i, o.want)
-				case ok && (p.Prediction.Num != o.want || p.Model != model || p.RequestID != o.id):
+				case ok && (p.Prediction.Num != o.want || p.Model != model || string(p.RequestID) != o.id):
 					t.Fatalf("step %d: pair %+v, want %s/%s prediction %v", i, p, model, o.id, o.want)
 				}
 			}
@@ -178,9 +178,9 @@ func TestJoinerPairCarriesBothSides(t *testing.T) {
 	}
 	j.AddLabel([]byte("fraud"), []byte("r-123"), Value{Num: 1}, at(60))
 	p, ok := j.AddPrediction([]byte("fraud"), []byte("r-123"), Value{Num: 0.87}, at(0))
-	want := Pair{Model: "fraud", RequestID: "r-123", Prediction: Value{Num: 0.87}, Label: Value{Num: 1},
+	want := Pair{Model: "fraud", RequestID: []byte("r-123"), Prediction: Value{Num: 0.87}, Label: Value{Num: 1},
 		PredictionTime: at(0), LabelTime: at(60)}
-	if !ok || p != want {
+	if !ok || fmt.Sprint(p) != fmt.Sprint(want) {
 		t.Fatalf("got %+v, %v; want %+v", p, ok, want)
 	}
 	if _, ok := j.AddPrediction([]byte("spam"), []byte("r-1"), Value{}, at(0)); ok || j.UnknownModel() != 1 {
@@ -259,9 +259,9 @@ func TestJoinerProperties(t *testing.T) {
 			}
 			m := j.models[model]
 			if s.PendingPredictions > maxPending || s.PendingLabels > maxPending ||
-				m.lists[joined].n > maxPending || len(m.index) > 3*maxPending || len(m.slots) > 3*maxPending {
-				t.Fatalf("seed %d model %s: memory past its bound: %+v, %d joined held, %d keys, %d slots",
-					seed, model, s, m.lists[joined].n, len(m.index), len(m.slots))
+				m.lists[joined].n > maxPending || m.indexed() != m.held() || len(m.slots) > 3*maxPending {
+				t.Fatalf("seed %d model %s: memory past its bound: %+v, %d joined held, %d indexed, %d slots",
+					seed, model, s, m.lists[joined].n, m.indexed(), len(m.slots))
 			}
 		}
 	}
@@ -278,5 +278,45 @@ func check(t *testing.T, seed uint64, p Pair, usedPred, usedLabel map[float64]bo
 	}
 	if p.PredictionTime.Before(p.LabelTime.Add(-50 * time.Second)) {
 		t.Fatalf("seed %d: %+v joined beyond max delay", seed, p)
+	}
+}
+
+// TestJoinerAllocatesNothing: once its table, slots and id arena have grown to
+// the working set, the Joiner allocates nothing per prediction or label,
+// whether requests are joined, evicted unlabelled or duplicated.
+func TestJoinerAllocatesNothing(t *testing.T) {
+	j, err := NewJoiner(JoinerConfig{MaxDelay: time.Hour, MaxPending: 1000}, []string{"a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := []byte("a")
+	ids := make([][]byte, 4096)
+	for i := range ids {
+		ids[i] = fmt.Appendf(nil, "%036d", i)
+	}
+	classes := []Value{{Class: "x"}, {Class: "y"}, {Num: 0.5}}
+	var i int
+	step := func() {
+		id := ids[i%len(ids)]
+		ts := at(i / 100)
+		switch i % 5 {
+		case 0, 1: // unlabelled, evicted in time
+			j.AddPrediction(model, id, classes[i%3], ts)
+		case 2: // joined
+			j.AddPrediction(model, id, classes[i%3], ts)
+			j.AddLabel(model, id, classes[(i+1)%3], ts)
+		case 3: // duplicated
+			j.AddLabel(model, id, classes[i%3], ts)
+			j.AddLabel(model, id, classes[i%3], ts)
+		case 4:
+			j.Expire(ts)
+		}
+		i++
+	}
+	for range 200_000 {
+		step()
+	}
+	if n := testing.AllocsPerRun(10_000, step); n != 0 {
+		t.Errorf("%v allocations per step", n)
 	}
 }

@@ -91,6 +91,7 @@ type Feature struct {
 	Distinct HLL
 
 	scratch []byte
+	keys    []string // AppendState's sorting space
 }
 
 // NewFeature returns an empty profile for spec.
@@ -127,15 +128,17 @@ func NewFeature(spec Spec) (*Feature, error) {
 		if maxCats <= 0 {
 			maxCats = config.DefaultMaxCategories
 		}
+		// The baseline's and the contract's categories are counted exactly, the
+		// latter so that checking a value against them is the same map lookup as
+		// counting it; they live in one slab and stay through Reset.
 		f.categories = make(map[string]*categoryCount, len(spec.Tracked)+len(spec.Categories))
-		for _, c := range spec.Tracked {
-			f.categories[c] = &categoryCount{hash: xxhash.Sum64String(c), unknown: !f.isValid(c)}
-		}
-		// The contract's categories are counted exactly too, so that checking a
-		// value against them is the same map lookup as counting it.
-		for _, c := range spec.Categories {
-			if f.categories[c] == nil {
-				f.categories[c] = &categoryCount{hash: xxhash.Sum64String(c)}
+		known := make([]categoryCount, 0, len(spec.Tracked)+len(spec.Categories))
+		for _, list := range [][]string{spec.Tracked, spec.Categories} {
+			for _, c := range list {
+				if f.categories[c] == nil {
+					known = append(known, categoryCount{hash: xxhash.Sum64String(c), unknown: !f.isValid(c), known: true})
+					f.categories[c] = &known[len(known)-1]
+				}
 			}
 		}
 		f.limit = len(f.categories) + maxCats
@@ -143,6 +146,30 @@ func NewFeature(spec Spec) (*Feature, error) {
 		return nil, fmt.Errorf("feature %s: unknown type %q", spec.Name, spec.Type)
 	}
 	return f, nil
+}
+
+// Reset empties the profile for another window of the same spec, keeping its
+// memory: the sketch's buckets, the bins and the spec's categories. Only
+// categories the spec does not name are forgotten (and allocated again when
+// they come back), so that one window's free-form values do not use up the
+// next one's bound.
+func (f *Feature) Reset() {
+	f.Rows, f.Nulls, f.NaN, f.PosInf, f.NegInf = 0, 0, 0, 0, 0
+	f.Violations = [numViolations]uint64{}
+	f.Finite, f.Min, f.Max, f.Mean, f.m2 = 0, math.Inf(1), math.Inf(-1), 0, 0
+	if f.Sketch != nil {
+		f.Sketch.reset()
+	}
+	clear(f.Bins)
+	for k, c := range f.categories {
+		if c.known {
+			c.n = 0
+		} else {
+			delete(f.categories, k)
+		}
+	}
+	f.Other = 0
+	f.Distinct.Reset()
 }
 
 // Spec returns the feature's spec.
@@ -220,7 +247,9 @@ func (f *Feature) addNumeric(x float64) {
 	if f.Bins != nil {
 		f.Bins[binIndex(f.spec.Edges, x)]++
 	}
-	f.Distinct.AddFloat(x)
+	// AddFloat, by hand: marking the register's block took it past the
+	// inlining budget.
+	f.Distinct.AddHash(mix64(math.Float64bits(x + 0)))
 }
 
 // binIndex is stats.BinIndex, repeated here so the hot loop inlines.
@@ -311,12 +340,13 @@ func (f *Feature) addCategory(s []byte) {
 	f.Other++
 }
 
-// categoryCount is one category's count, its hash, and whether the contract
-// lists it.
+// categoryCount is one category's count, its hash, whether the contract lists
+// it, and whether it is one of the spec's (which Reset keeps).
 type categoryCount struct {
 	n       uint64
 	hash    uint64 // for the distinct count
 	unknown bool
+	known   bool
 }
 
 func (f *Feature) isValid(s string) bool {

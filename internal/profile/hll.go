@@ -13,6 +13,36 @@ const hllPrecision = 12
 // estimators built in different processes (or replicas) merge correctly.
 type HLL struct {
 	reg [1 << hllPrecision]uint8
+	// used has a bit per block of hllBlock registers with one set: a small
+	// window sets few of the 4,096, and estimating, storing and resetting
+	// then cost those, not all.
+	used [(1 << hllPrecision) / hllBlock / 64]uint64
+}
+
+// hllBlock is the registers per bit of HLL.used.
+const hllBlock = 16
+
+func (h *HLL) mark(idx uint64) { h.used[idx/hllBlock/64] |= 1 << (idx / hllBlock % 64) }
+
+// blocks calls f with the first register of each block in use, in order.
+func (h *HLL) blocks(f func(i int)) {
+	for w, bitsw := range h.used {
+		for bitsw != 0 {
+			b := bits.TrailingZeros64(bitsw)
+			bitsw &= bitsw - 1
+			f((w*64 + b) * hllBlock)
+		}
+	}
+}
+
+// reindex marks the blocks of registers set by hand.
+func (h *HLL) reindex() {
+	h.used = [len(h.used)]uint64{}
+	for i, r := range h.reg {
+		if r != 0 {
+			h.mark(uint64(i))
+		}
+	}
 }
 
 // AddHash adds an element by its 64-bit hash.
@@ -21,6 +51,7 @@ func (h *HLL) AddHash(x uint64) {
 	rank := uint8(bits.LeadingZeros64(x<<hllPrecision|1<<(hllPrecision-1)) + 1)
 	if rank > h.reg[idx] {
 		h.reg[idx] = rank
+		h.used[idx>>10] |= 1 << (idx >> 4 & 63) // mark(idx), within the inlining budget
 	}
 }
 
@@ -38,12 +69,23 @@ func mix64(z uint64) uint64 {
 	return z ^ (z >> 31)
 }
 
+// Reset forgets every element.
+func (h *HLL) Reset() {
+	h.blocks(func(i int) { clear(h.reg[i : i+hllBlock]) })
+	h.used = [len(h.used)]uint64{}
+}
+
 // Merge takes the register-wise maximum.
 func (h *HLL) Merge(o *HLL) {
-	for i, r := range o.reg {
-		if r > h.reg[i] {
-			h.reg[i] = r
+	o.blocks(func(i int) {
+		for j, r := range o.reg[i : i+hllBlock] {
+			if r > h.reg[i+j] {
+				h.reg[i+j] = r
+			}
 		}
+	})
+	for w := range h.used {
+		h.used[w] |= o.used[w]
 	}
 }
 
@@ -51,14 +93,19 @@ func (h *HLL) Merge(o *HLL) {
 // for small cardinalities where the raw estimate is biased.
 func (h *HLL) Estimate() float64 {
 	const m = float64(1 << hllPrecision)
-	var sum float64
-	zeros := 0
-	for _, r := range h.reg {
-		sum += math.Ldexp(1, -int(r))
-		if r == 0 {
-			zeros++
+	// Every closed window estimates each of its features: empty blocks add
+	// their ones at once, and 2^-r is built from its bits (r is at most 255,
+	// so it is a normal float) rather than by Ldexp.
+	sum, zeros := float64(len(h.reg)), len(h.reg)
+	h.blocks(func(i int) {
+		sum -= hllBlock
+		for _, r := range h.reg[i : i+hllBlock] {
+			sum += math.Float64frombits(uint64(1023-int(r)) << 52)
+			if r != 0 {
+				zeros--
+			}
 		}
-	}
+	})
 	alpha := 0.7213 / (1 + 1.079/m)
 	est := alpha * m * m / sum
 	if est <= 2.5*m && zeros > 0 {

@@ -68,6 +68,17 @@ func NewSet(specs []Spec) (*Set, error) {
 	return s, nil
 }
 
+// Reset empties every profile and counter for another window of the same specs,
+// keeping the memory and the layout learnt from the events.
+func (s *Set) Reset() {
+	for _, f := range s.Features {
+		f.Reset()
+	}
+	s.Records, s.ExtraCells, s.UnexpectedOther = 0, 0, 0
+	clear(s.RowErrors)
+	clear(s.Unexpected)
+}
+
 // Feature returns the named profile, or nil.
 func (s *Set) Feature(name string) *Feature {
 	if i, ok := s.index[name]; ok {

@@ -3,6 +3,7 @@ package profile
 import (
 	"fmt"
 	"math"
+	"math/bits"
 
 	"github.com/sentinel-ml/sentinel/internal/stats"
 )
@@ -42,7 +43,7 @@ func NewSketch(alpha float64) (*Sketch, error) {
 		return nil, fmt.Errorf("sketch relative accuracy %v is not in (0, 0.5)", alpha)
 	}
 	gamma := (1 + alpha) / (1 - alpha)
-	return &Sketch{alpha: alpha, gamma: gamma, multiplier: maxStretch() / math.Log(gamma)}, nil
+	return &Sketch{alpha: alpha, gamma: gamma, multiplier: stretch / math.Log(gamma)}, nil
 }
 
 // The approximate log2 of x = 2^e·(1+s), s in [0, 1), is e + P(s) with
@@ -62,17 +63,34 @@ func approxLog2(x float64) float64 {
 }
 
 // exp2Approx inverts approxLog2, solving the cubic by Newton's method; it is only
-// used to turn bucket indexes back into values.
+// used to turn bucket indexes back into values. It gives what eight iterations
+// give, stopping early at a fixed point (most bounds reach one in four or five:
+// every closed window reads its sketches' bounds back), and scales by the
+// exponent's bits where the result is a normal float, as Ldexp would.
 func exp2Approx(y float64) float64 {
 	e := math.Floor(y)
 	t := y - e
 	s := t
 	for range 8 {
 		p := ((cubicA*s+cubicB)*s+cubicC)*s - t
-		s -= p / ((3*cubicA*s+2*cubicB)*s + cubicC)
+		next := s - p/((3*cubicA*s+2*cubicB)*s+cubicC)
+		if next == s {
+			break
+		}
+		s = next
+	}
+	if e > -1022 && e < 1023 {
+		// 1+s is in [1, 2]: adding e to its exponent multiplies it by 2^e.
+		return math.Float64frombits(math.Float64bits(1+s) + uint64(int64(e))<<52)
 	}
 	return math.Ldexp(1+s, int(e))
 }
+
+// stretch is maxStretch(), as a constant: every window's sketch of every feature
+// needs it, and the grid behind it cost more than all else in making one. Bucket
+// indexes are stored, so it must stay the same float to the last bit; a test
+// holds it to maxStretch.
+const stretch = 0x1.66667de35aadcp-01
 
 // maxStretch is the largest d(ln x)/d(approxLog2 x), 1/((1+s)·P'(s)) over s in
 // [0, 1]: a bucket one unit of approxLog2 wide spans at most this much of ln x.
@@ -101,8 +119,34 @@ func (s *Sketch) index(abs float64) int {
 // value is the representative of bucket i: the harmonic mean of its bounds, whose
 // relative distance to both is at most α.
 func (s *Sketch) value(i int) float64 {
-	lo := exp2Approx(float64(i-1) / s.multiplier)
-	hi := exp2Approx(float64(i) / s.multiplier)
+	return representative(exp2Approx(float64(i-1)/s.multiplier), exp2Approx(float64(i)/s.multiplier))
+}
+
+// bounds gives the representatives of a walk over buckets, reusing the bound
+// two neighbouring buckets share: a bound costs a cubic solved by Newton's
+// method, and the buckets of a run are mostly consecutive.
+type bounds struct {
+	s      *Sketch
+	last   int // the bucket whose bounds lo and hi are, when ok
+	lo, hi float64
+	ok     bool
+}
+
+func (b *bounds) value(i int) float64 {
+	m := b.s.multiplier
+	switch {
+	case b.ok && b.last == i-1:
+		b.lo, b.hi = b.hi, exp2Approx(float64(i)/m)
+	case b.ok && b.last == i+1:
+		b.lo, b.hi = exp2Approx(float64(i-1)/m), b.lo
+	default:
+		b.lo, b.hi = exp2Approx(float64(i-1)/m), exp2Approx(float64(i)/m)
+	}
+	b.last, b.ok = i, true
+	return representative(b.lo, b.hi)
+}
+
+func representative(lo, hi float64) float64 {
 	if num := 2 * lo * hi; num != 0 && !math.IsInf(num, 0) {
 		return num / (lo + hi)
 	}
@@ -127,6 +171,10 @@ func (s *Sketch) Add(x float64) {
 	i := s.index(x)
 	if j := i - st.offset; uint(j) < uint(len(st.counts)) {
 		st.counts[j]++
+		// Unconditionally: the bitset's few words stay in cache, while a
+		// branch on the count just loaded would wait for it, and mispredict
+		// wherever values still find empty buckets.
+		st.set[j>>6] |= 1 << (j & 63)
 		return
 	}
 	st.growAdd(i, 1)
@@ -154,8 +202,8 @@ func (s *Sketch) stored() *SketchBuckets {
 
 // reset empties the sketch but keeps its stores' memory for the values to come.
 func (s *Sketch) reset() {
-	clear(s.pos.counts)
-	clear(s.neg.counts)
+	s.pos.reset()
+	s.neg.reset()
 	s.zero, s.count = 0, 0
 }
 
@@ -168,20 +216,21 @@ func (s *Sketch) Quantile(q float64) float64 {
 	rank := uint64(q * float64(s.count-1))
 	var seen uint64
 	// Negative values come first, the largest magnitude first.
-	for i := len(s.neg.counts) - 1; i >= 0; i-- {
-		seen += s.neg.counts[i]
+	neg, pos := &s.neg, &s.pos
+	for i := neg.last(); i >= 0; i = neg.prev(i - 1) {
+		seen += neg.counts[i]
 		if seen > rank {
-			return -s.value(s.neg.offset + i)
+			return -s.value(neg.offset + i)
 		}
 	}
 	seen += s.zero
 	if seen > rank {
 		return 0
 	}
-	for i, c := range s.pos.counts {
-		seen += c
+	for i := pos.next(0); i < len(pos.counts); i = pos.next(i + 1) {
+		seen += pos.counts[i]
 		if seen > rank {
-			return s.value(s.pos.offset + i)
+			return s.value(pos.offset + i)
 		}
 	}
 	return s.value(s.pos.offset + len(s.pos.counts) - 1)
@@ -195,18 +244,17 @@ func (s *Sketch) Atoms() []stats.Atom {
 
 // AppendAtoms appends the atoms to dst, for callers that reuse a buffer.
 func (s *Sketch) AppendAtoms(atoms []stats.Atom) []stats.Atom {
-	for i := len(s.neg.counts) - 1; i >= 0; i-- {
-		if c := s.neg.counts[i]; c > 0 {
-			atoms = append(atoms, stats.Atom{X: -s.value(s.neg.offset + i), W: float64(c)})
-		}
+	neg, pos := &s.neg, &s.pos
+	nb := bounds{s: s}
+	for i := neg.last(); i >= 0; i = neg.prev(i - 1) {
+		atoms = append(atoms, stats.Atom{X: -nb.value(neg.offset + i), W: float64(neg.counts[i])})
 	}
 	if s.zero > 0 {
 		atoms = append(atoms, stats.Atom{X: 0, W: float64(s.zero)})
 	}
-	for i, c := range s.pos.counts {
-		if c > 0 {
-			atoms = append(atoms, stats.Atom{X: s.value(s.pos.offset + i), W: float64(c)})
-		}
+	pb := bounds{s: s}
+	for i := pos.next(0); i < len(pos.counts); i = pos.next(i + 1) {
+		atoms = append(atoms, stats.Atom{X: pb.value(pos.offset + i), W: float64(pos.counts[i])})
 	}
 	return atoms
 }
@@ -233,13 +281,13 @@ func (s *Sketch) bucketOf(x float64) bucket {
 // number of values before it; it stops when f returns false.
 func (s *Sketch) buckets(f func(b bucket, below, count uint64) bool) {
 	var below uint64
-	for i := len(s.neg.counts) - 1; i >= 0; i-- {
-		if c := s.neg.counts[i]; c > 0 {
-			if !f(bucket{-1, s.neg.offset + i}, below, c) {
-				return
-			}
-			below += c
+	neg, pos := &s.neg, &s.pos
+	for i := neg.last(); i >= 0; i = neg.prev(i - 1) {
+		c := neg.counts[i]
+		if !f(bucket{-1, neg.offset + i}, below, c) {
+			return
 		}
+		below += c
 	}
 	if s.zero > 0 {
 		if !f(bucket{}, below, s.zero) {
@@ -247,22 +295,24 @@ func (s *Sketch) buckets(f func(b bucket, below, count uint64) bool) {
 		}
 		below += s.zero
 	}
-	for i, c := range s.pos.counts {
-		if c > 0 {
-			if !f(bucket{1, s.pos.offset + i}, below, c) {
-				return
-			}
-			below += c
+	for i := pos.next(0); i < len(pos.counts); i = pos.next(i + 1) {
+		c := pos.counts[i]
+		if !f(bucket{1, pos.offset + i}, below, c) {
+			return
 		}
+		below += c
 	}
 }
 
 // store is a dense run of bucket counts starting at bucket offset. It grows (and
 // allocates) only when a value lands outside the range seen so far, so the steady
-// state of a stream allocates nothing.
+// state of a stream allocates nothing. A bitset marks the non-empty buckets: a
+// small window's few values spread over hundreds of buckets, and reading,
+// storing and resetting the store then costs its values, not its range.
 type store struct {
 	offset int
 	counts []uint64
+	set    []uint64 // bit j: counts[j] > 0
 }
 
 // growthSlack is how many extra buckets a store reserves on each side when it
@@ -270,7 +320,11 @@ type store struct {
 const growthSlack = 32
 
 func (st *store) add(i int, n uint64) {
+	if n == 0 {
+		return
+	}
 	if j := i - st.offset; uint(j) < uint(len(st.counts)) {
+		st.set[j>>6] |= 1 << (j & 63)
 		st.counts[j] += n
 		return
 	}
@@ -280,15 +334,21 @@ func (st *store) add(i int, n uint64) {
 // growAdd makes room for bucket i and adds n to it.
 func (st *store) growAdd(i int, n uint64) {
 	st.grow(i)
-	st.counts[i-st.offset] += n
+	j := i - st.offset
+	st.set[j>>6] |= 1 << (j & 63)
+	st.counts[j] += n
 }
 
 func (st *store) grow(i int) {
 	if len(st.counts) == 0 {
-		st.offset = i - growthSlack
-		st.counts = make([]uint64, 2*growthSlack+1)
+		st.alloc(i-growthSlack, 2*growthSlack+1)
 		return
 	}
+	// Growing by a fixed slack, rather than by a share of the range, keeps
+	// long-lived summaries and open windows at the size of their range (a
+	// quarter more cost a hundred models' daemon 4% of its live heap and more
+	// churn); the growth a new window goes through is what reusing windows
+	// (Reset) saves.
 	lo, hi := st.offset, st.offset+len(st.counts)-1
 	if i < lo {
 		lo = i - growthSlack
@@ -296,31 +356,89 @@ func (st *store) grow(i int) {
 	if i > hi {
 		hi = i + growthSlack
 	}
-	counts := make([]uint64, hi-lo+1)
-	copy(counts[st.offset-lo:], st.counts)
-	st.offset, st.counts = lo, counts
+	old := *st
+	st.alloc(lo, hi-lo+1)
+	shift := old.offset - lo
+	for j := old.next(0); j < len(old.counts); j = old.next(j + 1) {
+		k := j + shift
+		st.counts[k] = old.counts[j]
+		st.set[k>>6] |= 1 << (k & 63)
+	}
+}
+
+// alloc gives the store n empty buckets from offset, counts and bitset in one
+// allocation.
+func (st *store) alloc(offset, n int) {
+	words := make([]uint64, n+(n+63)/64)
+	st.offset, st.counts, st.set = offset, words[:n:n], words[n:]
+}
+
+// next returns the first non-empty bucket at or after j (an index into
+// counts), or len(counts).
+func (st *store) next(j int) int {
+	w := j >> 6
+	if w >= len(st.set) {
+		return len(st.counts)
+	}
+	b := st.set[w] & (^uint64(0) << (j & 63))
+	for b == 0 {
+		w++
+		if w == len(st.set) {
+			return len(st.counts)
+		}
+		b = st.set[w]
+	}
+	return w<<6 + bits.TrailingZeros64(b)
+}
+
+// prev returns the last non-empty bucket at or before j, or -1.
+func (st *store) prev(j int) int {
+	if j < 0 {
+		return -1
+	}
+	w := j >> 6
+	b := st.set[w] & (^uint64(0) >> (63 - j&63))
+	for b == 0 {
+		w--
+		if w < 0 {
+			return -1
+		}
+		b = st.set[w]
+	}
+	return w<<6 + 63 - bits.LeadingZeros64(b)
+}
+
+// last returns the last non-empty bucket, or -1.
+func (st *store) last() int { return st.prev(len(st.counts) - 1) }
+
+// reset empties the store, keeping its memory.
+func (st *store) reset() {
+	for j := st.next(0); j < len(st.counts); j = st.next(j + 1) {
+		st.counts[j] = 0
+	}
+	clear(st.set)
+}
+
+// index marks the non-empty buckets of counts set by hand.
+func (st *store) index() {
+	st.set = make([]uint64, (len(st.counts)+63)/64)
+	for j, c := range st.counts {
+		if c > 0 {
+			st.set[j>>6] |= 1 << (j & 63)
+		}
+	}
 }
 
 func (st *store) merge(o *store) {
-	for j, c := range o.counts {
-		if c > 0 {
-			st.add(o.offset+j, c)
-		}
+	for j := o.next(0); j < len(o.counts); j = o.next(j + 1) {
+		st.add(o.offset+j, o.counts[j])
 	}
 }
 
 // sparse lists the non-empty buckets for the baseline file.
 func (st *store) sparse() (offset int, counts []uint64) {
-	first, last := -1, -1
-	for j, c := range st.counts {
-		if c > 0 {
-			if first < 0 {
-				first = j
-			}
-			last = j
-		}
-	}
-	if first < 0 {
+	first, last := st.next(0), st.last()
+	if last < 0 {
 		return 0, nil
 	}
 	return st.offset + first, append([]uint64(nil), st.counts[first:last+1]...)

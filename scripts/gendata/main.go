@@ -16,8 +16,14 @@ import (
 )
 
 func main() {
-	set := flag.String("set", "", "fraud-train, fraud-ok, fraud-incident, fraud-events, fraud-windows or wide")
+	set := flag.String("set", "", "fraud-train, fraud-ok, fraud-incident, fraud-events, fraud-windows, wide, shape-contract, shape-train or shape-events")
 	rows := flag.Int("rows", 10000, "rows to write")
+	var sh shape
+	flag.StringVar(&sh.model, "model", "shape", "shape-contract: the model's name")
+	flag.IntVar(&sh.models, "models", 1, "shape-events: models, named <model>-000 and on when more than one")
+	flag.IntVar(&sh.numeric, "numeric", 12, "shape sets: numeric features")
+	flag.IntVar(&sh.categorical, "categorical", 8, "shape sets: categorical features")
+	flag.IntVar(&sh.perWindow, "per-window", 1500, "shape-events: events per model per minute of event time")
 	flag.Parse()
 	w := bufio.NewWriterSize(os.Stdout, 1<<20)
 	var err error
@@ -34,8 +40,14 @@ func main() {
 		err = windows(w, *rows)
 	case "wide":
 		err = wide(w, *rows)
+	case "shape-contract":
+		err = sh.contract(w)
+	case "shape-train":
+		err = sh.train(w, *rows)
+	case "shape-events":
+		err = sh.events(w, *rows)
 	default:
-		fmt.Fprintln(os.Stderr, "gendata: -set must be fraud-train, fraud-ok, fraud-incident, fraud-events, fraud-windows or wide")
+		fmt.Fprintln(os.Stderr, "gendata: -set must be fraud-train, fraud-ok, fraud-incident, fraud-events, fraud-windows, wide, shape-contract, shape-train or shape-events")
 		os.Exit(2)
 	}
 	if err == nil {
