@@ -33,8 +33,17 @@ type Source interface {
 
 // DeadLetters receives messages the pipeline rejects. Reason is a short
 // machine-readable word (e.g. "invalid_json", "unknown_model"); detail is a
-// human-readable sentence. Both travel as headers, the original value unchanged.
+// human-readable sentence. Both travel as headers, the original value
+// unchanged. Enqueue hands a message over without waiting for the network, so
+// that a stream of garbage is dead-lettered at the rate it arrives; the
+// offsets Pending reports must not be committed until their dead letters are
+// durable.
 type DeadLetters interface {
-	Send(ctx context.Context, msg Message, reason, detail string) error
+	Enqueue(ctx context.Context, msg Message, reason, detail string) error
+	// Pending returns the lowest offset of a source partition whose dead
+	// letter is not yet durable; ok is false when there is none.
+	Pending(topic string, partition int) (offset int64, ok bool)
+	// Flush waits until every dead letter enqueued before it is durable.
+	Flush(ctx context.Context) error
 	Close() error
 }

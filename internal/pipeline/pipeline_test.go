@@ -67,11 +67,13 @@ func (r *recorder) windows() []string {
 // letters is a DeadLetters that keeps reasons.
 type letters struct{ reasons []string }
 
-func (l *letters) Send(_ context.Context, _ ingest.Message, reason, _ string) error {
+func (l *letters) Enqueue(_ context.Context, _ ingest.Message, reason, _ string) error {
 	l.reasons = append(l.reasons, reason)
 	return nil
 }
-func (l *letters) Close() error { return nil }
+func (l *letters) Pending(string, int) (int64, bool) { return 0, false }
+func (l *letters) Flush(context.Context) error       { return nil }
+func (l *letters) Close() error                      { return nil }
 
 var t0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 

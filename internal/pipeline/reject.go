@@ -63,12 +63,21 @@ func newRejections() *rejections {
 }
 
 // reject dead-letters a message and counts it, by model, reason and window of
-// arrival, for the store; the count holds the message's offset until written.
+// arrival, for the store; the count holds the message's offset until written,
+// and the dead letter until it is durable (Committable).
 func (w *Worker) reject(ctx context.Context, msg ingest.Message, now time.Time, model, reason, detail string) error {
 	tp := msg.TopicPartition()
 	window := now.Truncate(w.opts.Window)
 	if err := w.loadRejections(ctx, tp, window); err != nil {
 		return err
+	}
+	if w.opts.DeadLetters != nil {
+		// Dead-lettered again when read again: the count may have been written
+		// before the dead letter was durable, and Pending held the offset, so
+		// a dead letter is repeated rather than lost.
+		if err := w.opts.DeadLetters.Enqueue(ctx, msg, reason, detail); err != nil {
+			return fmt.Errorf("dead-lettering a message rejected as %s: %w", reason, err)
+		}
 	}
 	if t, ok := w.rejected.through[tp]; ok && msg.Offset <= t {
 		w.stats.Skipped++
@@ -76,11 +85,6 @@ func (w *Worker) reject(ctx context.Context, msg ingest.Message, now time.Time, 
 	}
 	w.stats.Rejected++
 	w.metrics.rejected.WithLabelValues(model, reason).Inc()
-	if w.opts.DeadLetters != nil {
-		if err := w.opts.DeadLetters.Send(ctx, msg, reason, detail); err != nil {
-			return fmt.Errorf("dead-lettering a message rejected as %s: %w", reason, err)
-		}
-	}
 	k := rejectedKey{model: model, reason: reason, window: window.UnixNano(), tp: tp}
 	c := w.rejected.counts[k]
 	if c == nil {

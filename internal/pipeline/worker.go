@@ -298,7 +298,17 @@ func (w *Worker) Flush(ctx context.Context) error {
 			return err
 		}
 	}
-	return w.report(ctx, false)
+	if err := w.report(ctx, false); err != nil {
+		return err
+	}
+	// The offsets a dead letter holds are committed at the end only once it
+	// is durable; waiting here spares the next reader their repetition.
+	if dl := w.opts.DeadLetters; dl != nil {
+		if err := dl.Flush(ctx); err != nil {
+			return fmt.Errorf("flushing the dead letters: %w", err)
+		}
+	}
+	return nil
 }
 
 // report tells the sink how far the partition has got, with the rejections
@@ -321,10 +331,18 @@ func (w *Worker) report(ctx context.Context, idle bool) error {
 }
 
 // Committable returns, per topic-partition, the last message whose offset may
-// be committed: the one before the lowest offset still held by a share not
-// yet durable, or the last one seen when none holds any.
+// be committed: the one before the lowest offset still held by a share, a
+// rejection count or a dead letter not yet durable, or the last one seen when
+// none holds any.
 func (w *Worker) Committable() []ingest.Message {
 	held := make(map[ingest.TopicPartition]int64)
+	if dl := w.opts.DeadLetters; dl != nil {
+		for tp := range w.offsets.seen {
+			if o, ok := dl.Pending(tp.Topic, tp.Partition); ok {
+				held[tp] = o
+			}
+		}
+	}
 	for _, wm := range w.models {
 		for _, parts := range []map[int64]*partial{wm.open, wm.late} {
 			for _, part := range parts {
