@@ -406,6 +406,11 @@ func watch(ctx context.Context, out io.Writer, ev *alerts.Evaluator, start time.
 					Summary: a.Annotations["summary"], At: now.Sub(start)}
 				fired = append(fired, f)
 				fmt.Fprintf(out, "%7s  FIRING    %-30s %s\n", clock(f.At), f.Name, f.Summary)
+				// An anomaly's summary gives its score; what it blames is in
+				// the description.
+				if _, causes, ok := strings.Cut(a.Annotations["description"], "Top causes "); ok {
+					fmt.Fprintf(out, "%7s            %-30s top causes %s\n", "", "", causes)
+				}
 			}
 			for key, a := range firing {
 				if !seen[key] {
