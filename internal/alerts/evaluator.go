@@ -35,8 +35,8 @@ type EvaluatorOptions struct {
 	// alert.
 	ResolveAfter int
 	// ForScale scales every alert's `for`, for a demonstration that
-	// compresses hours into minutes; zero is 1. An alert waits one window at
-	// least.
+	// compresses hours into minutes; zero is 1. An alert waits two windows at
+	// least (one if its own `for` is one).
 	ForScale float64
 	// Alertmanagers are the base URLs posted to; none evaluates and records
 	// history only.
@@ -177,7 +177,9 @@ func (e *Evaluator) forWindows(a *Alert) int {
 	if e.opts.ForScale <= 0 {
 		return a.Windows
 	}
-	return max(1, int(math.Ceil(float64(a.Windows)*e.opts.ForScale)))
+	// Two windows at least, unless the alert itself waits one: a single
+	// window's chance flag is what `for` exists to absorb.
+	return max(min(a.Windows, 2), int(math.Ceil(float64(a.Windows)*e.opts.ForScale)))
 }
 
 // Write observes a batch the pipeline wrote; it never fails. Placed after

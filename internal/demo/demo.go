@@ -304,24 +304,30 @@ func daemonConfig(brokers []string, window time.Duration, refs []config.ModelRef
 // The database is emptied first, and kept after the run for a look at the
 // results.
 func openStore(ctx context.Context, dsn, database string, reg prometheus.Registerer, log *slog.Logger) (daemon.Store, string, func()) {
-	if dsn != "" {
-		st, err := store.New(store.Options{DSN: dsn, Database: database, Registerer: reg, Logger: log})
-		if err == nil {
-			pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			err = st.Ping(pctx)
-			if err == nil {
-				// An earlier run's windows would be restored as this run's
-				// past, and its reference period compared with this traffic.
-				err = st.Drop(pctx)
-			}
-			cancel()
-			if err == nil {
-				return st, "ClickHouse at " + redact(dsn) + ", database " + database, func() { st.Close() }
-			}
-			st.Close()
-		}
+	if dsn == "" {
+		return store.NewMemory(), "memory (no ClickHouse given; results last as long as the demonstration)", func() {}
 	}
-	return store.NewMemory(), "memory (no ClickHouse answered; results last as long as the demonstration)", func() {}
+	st, err := store.New(store.Options{DSN: dsn, Database: database, Registerer: reg, Logger: log})
+	if err != nil {
+		return store.NewMemory(), fmt.Sprintf("memory (%v; results last as long as the demonstration)", err), func() {}
+	}
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	err = st.Ping(pctx)
+	cancel()
+	if err == nil {
+		// An earlier run's windows would be restored as this run's past,
+		// and its reference period compared with this traffic. Dropping a
+		// large database takes a while on a busy machine.
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = st.Drop(dctx)
+		cancel()
+	}
+	if err != nil {
+		st.Close()
+		return store.NewMemory(), fmt.Sprintf("memory (ClickHouse at %s: %v; results last as long as the demonstration)",
+			redact(dsn), err), func() {}
+	}
+	return st, "ClickHouse at " + redact(dsn) + ", database " + database, func() { st.Close() }
 }
 
 // redact drops a DSN's credentials for printing.

@@ -178,7 +178,7 @@ func (p *statusPage) timeline(m *status.Model) *timeline {
 	tl.Rows = rows
 
 	step := (len(ws) + 7) / 8
-	layout := "15:04"
+	layout := clockLayout(ws[0].Start, ws[0].End)
 	if t1.Sub(t0) > 24*time.Hour {
 		layout = "Jan 2 15:04"
 	}
