@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// TestExitCodes holds compare, contract, baseline and backtest to one rule:
+// TestExitCodes holds compare, contract, baseline, backtest and replay to one rule:
 // 0 when all is well, 1 when the command found what it looks for (compare's
 // --fail-on), 2 for a usage or input error: a missing or unreadable file, an
 // invalid contract, a baseline that does not fit the contract, a file whose
@@ -43,6 +43,14 @@ func TestExitCodes(t *testing.T) {
 	strayQuote := write("stray-quote.csv", strings.Join(lines, ""))
 	churn := write("churn.yml", "model: churn\nfeatures: [{name: amount, type: numeric}]\n")
 	co2 := filepath.Join("..", "..", "internal", "anomaly", "testdata", "hw", "co2.csv")
+	events, err := os.ReadFile(example + "events.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := strings.SplitAfter(string(events), "\n")[:200]
+	// The recording has its own bad lines (14 and 8); one more at 151.
+	first[150] = "{not json\n"
+	someGarbage := write("some-garbage.jsonl", strings.Join(first, ""))
 	absent := filepath.Join(dir, "absent")
 
 	tests := []struct {
@@ -94,6 +102,13 @@ func TestExitCodes(t *testing.T) {
 		{"backtest: missing input", []string{"backtest", "--input", absent + ".csv", "--period", "12"}, exitUsage, "no such file"},
 		{"backtest: no period", []string{"backtest", "--input", co2}, exitUsage, "--period is required"},
 		{"backtest: bad flag", []string{"backtest", "--frobnicate"}, exitUsage, "flag provided but not defined"},
+
+		{"replay: a bad line", []string{"replay", "--input", someGarbage, "--contract", contract, "--baseline", b}, exitOK,
+			"some-garbage.jsonl: 2 lines rejected as invalid_json (lines 14, 151)"},
+		{"replay: a CSV file", []string{"replay", "--input", healthy, "--contract", contract, "--baseline", b}, exitUsage,
+			"5001 of 5001 lines rejected (above): is it a recording of event envelopes"},
+		{"replay: missing input", []string{"replay", "--input", absent + ".jsonl", "--contract", contract, "--baseline", b}, exitUsage, "no such file"},
+		{"replay: no input", []string{"replay", "--contract", contract, "--baseline", b}, exitUsage, "--input and either --config"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -32,6 +32,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.StringVar(&f.output, "output", "-", "where to write findings as JSON lines (- for standard output)")
 	fs.IntVar(&f.fitAfter, "fit-after", 0, "windows of history before the anomaly detector scores (default: the configuration's anomaly.fit_after, 60)")
 	fs.BoolVar(&f.noAnomaly, "no-anomaly", false, "do not run the anomaly detector")
+	fs.TextVar(&f.logLevel, "log-level", slog.LevelWarn, "the pipeline's log on standard error: debug, info (a line per window), warn or error")
 	fs.BoolVar(&f.store, "store", false, "also write the results to the configuration's ClickHouse (with --config); off by default, since replayed windows replace the stored ones")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
@@ -58,6 +59,7 @@ type replayFlags struct {
 	window, lateness                                    time.Duration
 	fitAfter                                            int
 	noAnomaly, store                                    bool
+	logLevel                                            slog.Level
 }
 
 // daemonConfig is the configuration replay runs with: --config's, or the
@@ -105,7 +107,7 @@ func replay(ctx context.Context, f *replayFlags, d *config.Daemon, stdout, stder
 		defer file.Close()
 		out = file
 	}
-	log := newLogger(stderr, slog.LevelInfo)
+	log := newLogger(stderr, f.logLevel)
 	findings := pipeline.NewFindingsWriter(out)
 	var writer store.Writer = findings
 	if f.store {
@@ -130,7 +132,8 @@ func replay(ctx context.Context, f *replayFlags, d *config.Daemon, stdout, stder
 	opts.EventTime, opts.MaxFutureSkew, opts.MaxAge = true, 0, 0
 	opts.ReplayTick = max(d.Staleness.CheckInterval, d.Windows.Size)
 	opts.Labels = pipeline.LabelJoin(d)
-	opts.Writer, opts.Registerer, opts.Logger = writer, prometheus.NewRegistry(), log
+	rejected := newRejectedLines()
+	opts.Writer, opts.Registerer, opts.Logger, opts.DeadLetters = writer, prometheus.NewRegistry(), log, rejected
 	p, err := pipeline.New(opts)
 	if err != nil {
 		return err
@@ -146,8 +149,15 @@ func replay(ctx context.Context, f *replayFlags, d *config.Daemon, stdout, stder
 	}
 	elapsed := time.Since(start).Seconds()
 	st := p.Stats()
+	rejected.write(stderr)
 	if st.Messages == 0 {
 		return fmt.Errorf("%s: no events", f.input)
+	}
+	// A file mostly unreadable is the wrong file or the wrong format, not a
+	// recording with a few bad lines: its findings would mean nothing.
+	if 2*st.Rejected > st.Messages {
+		return fmt.Errorf("%s: %d of %d lines rejected (above): is it a recording of event envelopes, one JSON object per line?",
+			f.input, st.Rejected, st.Messages)
 	}
 	summary := map[string]any{"kind": "summary", "events_read": st.Messages, "events": st.Events, "labels": st.Labels,
 		"rejected": st.Rejected, "late": st.Late, "windows": st.Windows, "findings": findings.Findings,
