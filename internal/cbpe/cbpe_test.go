@@ -253,3 +253,38 @@ func TestFellShort(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCalibration: a calibration read from a baseline file either fails
+// Validate or maps every probability into [0, 1] and gives estimates in
+// [0, 1], whatever the file held.
+func FuzzCalibration(f *testing.F) {
+	f.Add([]byte(`{"method":"isotonic","rows":100,"positives":30,"x":[0.1,0.5,0.9],"y":[0,0.4,1]}`), 0.3, 0.7)
+	f.Add([]byte(`{"method":"none","rows":100}`), 0.0, 1.0)
+	f.Add([]byte(`{"method":"isotonic","x":[0.5],"y":[0.5]}`), 0.5, 0.2)
+	f.Fuzz(func(t *testing.T, data []byte, a, b float64) {
+		var c Calibration
+		if json.Unmarshal(data, &c) != nil || c.Validate() != nil {
+			return
+		}
+		var atoms []stats.Atom
+		for _, x := range []float64{a, b} {
+			if !finiteIn01(x) {
+				return
+			}
+			if q := c.Apply(x); !finiteIn01(q) {
+				t.Fatalf("%s maps %v to %v", data, x, q)
+			}
+			atoms = append(atoms, stats.Atom{X: x, W: 1})
+		}
+		if atoms[1].X < atoms[0].X {
+			atoms[0], atoms[1] = atoms[1], atoms[0]
+		}
+		if atoms[1].X == atoms[0].X {
+			atoms = atoms[:1]
+		}
+		e := c.Estimate(atoms)
+		if !finiteIn01(e.Accuracy) || !(math.IsNaN(e.AUC) || finiteIn01(e.AUC)) {
+			t.Fatalf("%s estimates %+v from %v", data, e, atoms)
+		}
+	})
+}
