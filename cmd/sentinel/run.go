@@ -26,7 +26,7 @@ import (
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("run", "run --config sentinel.yaml [--check-config]", stderr)
 	configPath := fs.String("config", "", "the daemon's configuration (required)")
-	check := fs.Bool("check-config", false, "validate the configuration, its contracts, baselines and secrets, then exit")
+	check := fs.Bool("check-config", false, "validate the configuration, its contracts, baselines and secrets, print the configuration in effect (defaults filled in, secrets masked), then exit")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
@@ -47,7 +47,13 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "run", fmt.Errorf("%s: %w", *configPath, err))
 	}
 	if *check {
-		fmt.Fprintf(stdout, "%s: ok (%d models)\n", *configPath, len(w.models))
+		eff, err := cfg.Effective()
+		if err != nil {
+			return fail(stderr, "run", err)
+		}
+		// A comment, so that what is printed is YAML the daemon reads.
+		fmt.Fprintf(stdout, "# %s: ok (%d models); the configuration in effect, defaults filled in, secrets masked:\n%s",
+			*configPath, len(w.models), eff)
 		return exitOK
 	}
 	log := newLogger(stderr, lvl)

@@ -77,10 +77,19 @@ func dropDatabase(t *testing.T, dsn, db string) {
 }
 
 func TestRunCheckConfig(t *testing.T) {
-	path := writeConfig(t, []string{"127.0.0.1:9092"}, "clickhouse://127.0.0.1:9000/default", "")
+	path := writeConfig(t, []string{"127.0.0.1:9092"}, "clickhouse://sentinel:s3cret@127.0.0.1:9000/default", "")
 	code, stdout, stderr := run(t, "run", "--config", path, "--check-config")
 	if code != 0 || !strings.Contains(stdout, "ok (1 models)") {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	// The configuration in effect: defaults filled in, the password masked.
+	for _, want := range []string{"allowed_lateness: 30s", "min_samples: 100", "dsn: clickhouse://sentinel:***@127.0.0.1:9000/default"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("--check-config output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, "s3cret") {
+		t.Errorf("--check-config prints the password:\n%s", stdout)
 	}
 	bad := writeConfig(t, []string{"127.0.0.1:9092"}, "clickhouse://127.0.0.1:9000/default",
 		"")

@@ -513,3 +513,17 @@ func TestEvaluatorOnReplay(t *testing.T) {
 		}
 	}
 }
+
+// TestForScale: a demonstration's compressed `for` keeps two windows at
+// least, so that one window's chance flag does not fire, and one for an alert
+// that waits one.
+func TestForScale(t *testing.T) {
+	e, _ := newTestEvaluator(t, EvaluatorOptions{ForScale: 0.2})
+	for _, tt := range []struct {
+		windows, want int
+	}{{1, 1}, {3, 2}, {5, 2}, {10, 2}, {15, 3}, {60, 12}} {
+		if got := e.forWindows(&Alert{Windows: tt.windows}); got != tt.want {
+			t.Errorf("for %d windows at scale 0.2: %d, want %d", tt.windows, got, tt.want)
+		}
+	}
+}

@@ -89,6 +89,7 @@ type model struct {
 	wr                                       []float64 // per active metric: its residual's sampling variance
 	mScratch                                 []float64 // k × k, for residualSampling
 	viaShare                                 []float64 // per metric: that statistic's share
+	blame                                    []float64 // per active metric: its capped share of the residual statistics (see attribute)
 }
 
 // fitModel learns a model from history and the sampling of its values (nil when
@@ -359,7 +360,7 @@ func fitCore(cfg Config, names []string, history [][]float64, sampling [][]Sampl
 	md.zhat, md.z, md.rhat, md.r = make([]float64, na), make([]float64, na), make([]float64, na), make([]float64, na)
 	md.v, md.e, md.g, md.a, md.w = make([]float64, na), make([]float64, na), make([]float64, na), make([]float64, nm), make([]float64, na)
 	md.level, md.wz, md.sigR, md.sigE = make([]float64, nm), make([]float64, na), make([]float64, na), make([]float64, na)
-	md.via, md.viaShare = make([]int, nm), make([]float64, nm)
+	md.via, md.viaShare, md.blame = make([]int, nm), make([]float64, nm), make([]float64, na)
 	md.wr, md.mScratch = make([]float64, na), make([]float64, k*k)
 	md.held, md.calm = make([]int, na), make([]int, na)
 	md.x, md.d = make([]float64, na), make([]float64, na)

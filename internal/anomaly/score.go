@@ -97,19 +97,21 @@ func (md *model) score(cfg Config, names []string, row []float64, sampling []Sam
 		u := (md.c[i] - md.chat[i]) / md.sigC[i]
 		s[statComponents] += u * u
 	}
-	// g projects the standardised component errors back onto the metrics, so that
-	// Σ e·g splits the component statistic between them.
+	// g is what the component statistic would be were this metric's error the
+	// only one: it splits that statistic between the metrics. (A gradient's
+	// share, e·∂s/∂e, is exact but hands a calm metric the cross terms of a
+	// loud one it shares a component with.)
 	sumQ, bestStuck, stuckAt := 0.0, 0.0, -1
 	for a, j := range md.active {
 		l := md.load[a*k : (a+1)*k]
 		rec, g := 0.0, 0.0
 		for i, w := range l {
 			rec += w * md.c[i]
-			g += w * (md.c[i] - md.chat[i]) / (md.sigC[i] * md.sigC[i])
+			g += w * w / (md.sigC[i] * md.sigC[i])
 		}
 		md.r[a] = md.z[a] - rec
-		md.g[a] = g
 		md.e[a] = md.z[a] - md.zhat[a]
+		md.g[a] = g * md.e[a]
 		md.v[a] = 0
 		md.sigR[a] = math.Sqrt(md.residSigma[a]*md.residSigma[a] + md.wr[a])
 		md.sigE[a] = math.Sqrt(md.ownSigma[a]*md.ownSigma[a] + md.wz[a])
@@ -385,9 +387,17 @@ func (md *model) attribute(cfg Config, names []string, row []float64, sampling [
 	if sc[statMetric] > sc[statResidual] {
 		resStat = statMetric
 	}
+	// A shift in some metrics moves the components, and with them the
+	// reconstruction of every metric that loads on them: a calm metric then
+	// shows a residual it did not make. A metric's share of the residual
+	// statistics is therefore capped at what its own departure from its
+	// forecast shows.
+	blame := md.blame
 	sumV, sumW := 0.0, 0.0
 	for a := range md.active {
-		sumV += md.v[a] * md.v[a]
+		own := md.e[a] / md.totalSigma(a)
+		blame[a] = min(md.v[a]*md.v[a], own*own)
+		sumV += blame[a]
 		sumW += md.w[a]
 	}
 	for a, j := range md.active {
@@ -395,7 +405,7 @@ func (md *model) attribute(cfg Config, names []string, row []float64, sampling [
 			add(j, statComponents, sc[statComponents]*max(md.e[a]*md.g[a], 0)/sumEG)
 		}
 		if sumV > 0 {
-			add(j, resStat, sc[resStat]*md.v[a]*md.v[a]/sumV)
+			add(j, resStat, sc[resStat]*blame[a]/sumV)
 		}
 		if sumW > 0 {
 			add(j, runStat, sc[runStat]*md.w[a]/sumW)

@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -20,7 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sentinel-ml/sentinel/internal/alerts"
 	"github.com/sentinel-ml/sentinel/internal/config"
@@ -82,29 +80,6 @@ const warmupWindows = 20
 func (o *Options) minimum() time.Duration {
 	incidents := Schedule(o.warmup(), o.window())
 	return incidents[len(incidents)-1].End + 4*o.window()
-}
-
-// Scorecard is what a demonstration found.
-type Scorecard struct {
-	Store     string
-	Incidents []Scored
-	// FalseAlarms are alerts that fired outside every incident.
-	FalseAlarms []Fired
-}
-
-// Scored is an incident and the alerts that caught it.
-type Scored struct {
-	Incident
-	Detected bool
-	// Delay is from the incident's start to its first alert.
-	Delay  time.Duration
-	Alerts []string
-}
-
-// Fired is an alert that fired during the demonstration.
-type Fired struct {
-	Name, Model, Feature, Summary string
-	At                            time.Duration // since the start
 }
 
 // Run runs the demonstration until its duration has passed or ctx ends,
@@ -304,24 +279,30 @@ func daemonConfig(brokers []string, window time.Duration, refs []config.ModelRef
 // The database is emptied first, and kept after the run for a look at the
 // results.
 func openStore(ctx context.Context, dsn, database string, reg prometheus.Registerer, log *slog.Logger) (daemon.Store, string, func()) {
-	if dsn != "" {
-		st, err := store.New(store.Options{DSN: dsn, Database: database, Registerer: reg, Logger: log})
-		if err == nil {
-			pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			err = st.Ping(pctx)
-			if err == nil {
-				// An earlier run's windows would be restored as this run's
-				// past, and its reference period compared with this traffic.
-				err = st.Drop(pctx)
-			}
-			cancel()
-			if err == nil {
-				return st, "ClickHouse at " + redact(dsn) + ", database " + database, func() { st.Close() }
-			}
-			st.Close()
-		}
+	if dsn == "" {
+		return store.NewMemory(), "memory (no ClickHouse given; results last as long as the demonstration)", func() {}
 	}
-	return store.NewMemory(), "memory (no ClickHouse answered; results last as long as the demonstration)", func() {}
+	st, err := store.New(store.Options{DSN: dsn, Database: database, Registerer: reg, Logger: log})
+	if err != nil {
+		return store.NewMemory(), fmt.Sprintf("memory (%v; results last as long as the demonstration)", err), func() {}
+	}
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	err = st.Ping(pctx)
+	cancel()
+	if err == nil {
+		// An earlier run's windows would be restored as this run's past,
+		// and its reference period compared with this traffic. Dropping a
+		// large database takes a while on a busy machine.
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = st.Drop(dctx)
+		cancel()
+	}
+	if err != nil {
+		st.Close()
+		return store.NewMemory(), fmt.Sprintf("memory (ClickHouse at %s: %v; results last as long as the demonstration)",
+			redact(dsn), err), func() {}
+	}
+	return st, "ClickHouse at " + redact(dsn) + ", database " + database, func() { st.Close() }
 }
 
 // redact drops a DSN's credentials for printing.
@@ -342,116 +323,3 @@ type observed struct {
 }
 
 func (o observed) Write(ctx context.Context, b store.Batch) error { return o.w.Write(ctx, b) }
-
-// produce sends the traffic to the broker, in steps of a tenth of a second of
-// wall clock, with each label sent when its time comes.
-func produce(ctx context.Context, brokers []string, t *traffic, start time.Time) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(5*time.Millisecond))
-	if err != nil {
-		return fmt.Errorf("demo producer: %w", err)
-	}
-	defer cl.Close()
-	const step = 100 * time.Millisecond
-	tick := time.NewTicker(step)
-	defer tick.Stop()
-	var due []message // labels waiting for their time, in time order
-	last := start
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case now := <-tick.C:
-			events, labels := t.tick(now, now.Sub(start), now.Sub(last))
-			last = now
-			due = append(due, labels...)
-			var records []*kgo.Record
-			for _, e := range events {
-				records = append(records, &kgo.Record{Topic: "events", Key: []byte(e.key), Value: e.value})
-			}
-			n := 0
-			for n < len(due) && !due[n].at.After(now) {
-				records = append(records, &kgo.Record{Topic: "labels", Key: []byte(due[n].key), Value: due[n].value})
-				n++
-			}
-			due = due[n:]
-			if err := cl.ProduceSync(ctx, records...).FirstErr(); err != nil && ctx.Err() == nil {
-				return fmt.Errorf("demo producer: %w", err)
-			}
-		}
-	}
-}
-
-// watch prints alerts as they fire and resolve, until ctx ends, and returns
-// every alert that fired.
-func watch(ctx context.Context, out io.Writer, ev *alerts.Evaluator, start time.Time) []Fired {
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	firing := map[string]alerts.Posted{}
-	var fired []Fired
-	for {
-		select {
-		case <-ctx.Done():
-			return fired
-		case now := <-tick.C:
-			_, active := ev.Active(now)
-			seen := map[string]bool{}
-			for _, a := range active {
-				key := alertKey(a)
-				seen[key] = true
-				if _, ok := firing[key]; ok {
-					continue
-				}
-				firing[key] = a
-				f := Fired{Name: a.Labels["alertname"], Model: a.Labels["model"], Feature: a.Labels["feature"],
-					Summary: a.Annotations["summary"], At: now.Sub(start)}
-				fired = append(fired, f)
-				fmt.Fprintf(out, "%7s  FIRING    %-30s %s\n", clock(f.At), f.Name, f.Summary)
-			}
-			for key, a := range firing {
-				if !seen[key] {
-					delete(firing, key)
-					fmt.Fprintf(out, "%7s  resolved  %-30s %s\n", clock(now.Sub(start)), a.Labels["alertname"], labelsText(a.Labels))
-				}
-			}
-		}
-	}
-}
-
-func alertKey(a alerts.Posted) string {
-	keys := make([]string, 0, len(a.Labels))
-	for k, v := range a.Labels {
-		keys = append(keys, k+"="+v)
-	}
-	sort.Strings(keys)
-	return strings.Join(keys, ",")
-}
-
-func labelsText(l map[string]string) string {
-	s := "model " + l["model"]
-	if f := l["feature"]; f != "" {
-		s += ", feature " + f
-	}
-	return s
-}
-
-// clock formats a time since the start as m:ss.
-func clock(d time.Duration) string {
-	d = d.Round(time.Second)
-	return fmt.Sprintf("%d:%02d", int(d.Minutes()), int(d.Seconds())%60)
-}
-
-func printSchedule(opts Options, where string, incidents []Incident) {
-	w := opts.Out
-	fmt.Fprintf(w, "Sentinel demo: two models (fraud: a probability with delayed labels; eta: a regression),\n")
-	fmt.Fprintf(w, "windows of %s (a minute at speed %v), a day of traffic every %s.\n", opts.window(), opts.Speed, dayLength*opts.window())
-	fmt.Fprintf(w, "Results are stored in %s.\n\nSchedule:\n", where)
-	fmt.Fprintf(w, "  %7s–%-7s  %s\n", clock(0), clock(opts.warmup()), warmupQuietly)
-	for _, in := range incidents {
-		target := in.Model
-		if in.Feature != "" {
-			target += "." + in.Feature
-		}
-		fmt.Fprintf(w, "  %7s–%-7s  %-13s %-20s %s\n", clock(in.Start), clock(in.End), in.Kind, target, in.What)
-	}
-	fmt.Fprintln(w)
-}

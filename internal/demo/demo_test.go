@@ -122,9 +122,11 @@ func dropDatabase(t *testing.T, dsn, db string) {
 		return
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Cleaning up is not what is tested: a server slow to drop the tables
+	// (ClickHouse waits for the merges under way) is logged, not failed.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
-		t.Error(err)
+		t.Logf("dropping %s: %v", db, err)
 	}
 }

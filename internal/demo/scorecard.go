@@ -10,6 +10,29 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/check"
 )
 
+// Scorecard is what a demonstration found.
+type Scorecard struct {
+	Store     string
+	Incidents []Scored
+	// FalseAlarms are alerts that fired outside every incident.
+	FalseAlarms []Fired
+}
+
+// Scored is an incident and the alerts that caught it.
+type Scored struct {
+	Incident
+	Detected bool
+	// Delay is from the incident's start to its first alert.
+	Delay  time.Duration
+	Alerts []string
+}
+
+// Fired is an alert that fired during the demonstration.
+type Fired struct {
+	Name, Model, Feature, Summary string
+	At                            time.Duration // since the start
+}
+
 // graceWindows is how long after an incident ends an alert still counts as
 // its detection or its echo: alerts wait out their `for`, a window closes
 // after the lateness, and drift against the reference period sees the

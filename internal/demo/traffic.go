@@ -1,12 +1,15 @@
 package demo
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // The demo's two models: a fraud model scoring card payments with a
@@ -267,3 +270,41 @@ func b2f(b bool) float64 {
 }
 
 func b2i(b bool) int { return int(b2f(b)) }
+
+// produce sends the traffic to the broker, in steps of a tenth of a second of
+// wall clock, with each label sent when its time comes.
+func produce(ctx context.Context, brokers []string, t *traffic, start time.Time) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("demo producer: %w", err)
+	}
+	defer cl.Close()
+	const step = 100 * time.Millisecond
+	tick := time.NewTicker(step)
+	defer tick.Stop()
+	var due []message // labels waiting for their time, in time order
+	last := start
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case now := <-tick.C:
+			events, labels := t.tick(now, now.Sub(start), now.Sub(last))
+			last = now
+			due = append(due, labels...)
+			var records []*kgo.Record
+			for _, e := range events {
+				records = append(records, &kgo.Record{Topic: "events", Key: []byte(e.key), Value: e.value})
+			}
+			n := 0
+			for n < len(due) && !due[n].at.After(now) {
+				records = append(records, &kgo.Record{Topic: "labels", Key: []byte(due[n].key), Value: due[n].value})
+				n++
+			}
+			due = due[n:]
+			if err := cl.ProduceSync(ctx, records...).FirstErr(); err != nil && ctx.Err() == nil {
+				return fmt.Errorf("demo producer: %w", err)
+			}
+		}
+	}
+}

@@ -31,7 +31,7 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/store"
 )
 
-var screenshot = flag.String("screenshot", "", "also save the Chromium test's screenshot of the status page here (the README's docs/status-page.png)")
+var screenshot = flag.String("screenshot", "", "also save the Chromium test's screenshot of the status page here")
 
 // chromiumPath returns the browser: $SENTINEL_CHROMIUM (make test sets it,
 // installing Debian's chromium when missing), else one on $PATH. Without one

@@ -356,7 +356,19 @@ func (p *statusPage) cell(r *check.Result) cellItem {
 // Formatting.
 
 func span(start, end time.Time) string {
-	return start.UTC().Format("15:04") + "–" + end.UTC().Format("15:04")
+	layout := clockLayout(start, end)
+	return start.UTC().Format(layout) + "–" + end.UTC().Format(layout)
+}
+
+// clockLayout shows seconds only when the times are not on the minute, as
+// windows shorter than a minute are not.
+func clockLayout(times ...time.Time) string {
+	for _, t := range times {
+		if t.Second() != 0 || t.Nanosecond() != 0 {
+			return "15:04:05"
+		}
+	}
+	return "15:04"
 }
 
 func noteSpan(n status.Annotation) string {

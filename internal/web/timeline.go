@@ -98,8 +98,24 @@ func (p *statusPage) timeline(m *status.Model) *timeline {
 	for _, s := range []float64{0, 1, 10, 30, 100, 300} {
 		tl.ScoreTicks = append(tl.ScoreTicks, tick{Y: f1(scoreY(s)), Label: strconv.FormatFloat(s, 'f', -1, 64)})
 	}
+	tl.scores(ws, x)
+	tl.grid(ws, kinds, x)
 
-	// The score, a line broken where there is no verdict or no window.
+	step := (len(ws) + 7) / 8
+	layout := clockLayout(ws[0].Start, ws[0].End)
+	if t1.Sub(t0) > 24*time.Hour {
+		layout = "Jan 2 15:04"
+	}
+	for i := 0; i < len(ws); i += step {
+		tl.TimeTicks = append(tl.TimeTicks, tick{X: f1(x(ws[i].Start)), Label: ws[i].Start.UTC().Format(layout)})
+	}
+	tl.notes(m.Annotations, t0, t1, x)
+	return tl
+}
+
+// scores draws the anomaly score, a line broken where there is no verdict or
+// no window, with its threshold.
+func (tl *timeline) scores(ws []status.Window, x func(time.Time) float64) {
 	var line []string
 	threshold := math.NaN()
 	flush := func() {
@@ -108,12 +124,8 @@ func (p *statusPage) timeline(m *status.Model) *timeline {
 		}
 		line = nil
 	}
-	maxEvents := 0.0
 	for i := range ws {
 		w := &ws[i]
-		if !math.IsNaN(w.Events) {
-			maxEvents = max(maxEvents, w.Events)
-		}
 		v := w.Verdict
 		if v == nil || (i > 0 && !ws[i-1].End.Equal(w.Start)) {
 			flush()
@@ -144,8 +156,17 @@ func (p *statusPage) timeline(m *status.Model) *timeline {
 	if !math.IsNaN(threshold) {
 		tl.Threshold = &tick{Y: f1(scoreY(threshold)), Label: "threshold " + strconv.FormatFloat(threshold, 'f', 2, 64)}
 	}
+}
 
-	// Events per window, and which kinds of check broke.
+// grid draws the events per window, and a row per kind of check: breached,
+// passed, skipped or none.
+func (tl *timeline) grid(ws []status.Window, kinds []check.Kind, x func(time.Time) float64) {
+	maxEvents := 0.0
+	for i := range ws {
+		if !math.IsNaN(ws[i].Events) {
+			maxEvents = max(maxEvents, ws[i].Events)
+		}
+	}
 	tl.EventsMax = count(maxEvents)
 	rows := make([]gridRow, len(kinds))
 	for k, kind := range kinds {
@@ -176,17 +197,11 @@ func (p *statusPage) timeline(m *status.Model) *timeline {
 		}
 	}
 	tl.Rows = rows
+}
 
-	step := (len(ws) + 7) / 8
-	layout := "15:04"
-	if t1.Sub(t0) > 24*time.Hour {
-		layout = "Jan 2 15:04"
-	}
-	for i := 0; i < len(ws); i += step {
-		tl.TimeTicks = append(tl.TimeTicks, tick{X: f1(x(ws[i].Start)), Label: ws[i].Start.UTC().Format(layout)})
-	}
-
-	for _, n := range m.Annotations {
+// notes shades the annotations that overlap the chart.
+func (tl *timeline) notes(annotations []status.Annotation, t0, t1 time.Time, x func(time.Time) float64) {
+	for _, n := range annotations {
 		end := n.End
 		if !end.After(n.Start) {
 			end = n.Start
@@ -201,7 +216,6 @@ func (p *statusPage) timeline(m *status.Model) *timeline {
 		tl.Notes = append(tl.Notes, noteMark{X: f1(x0), W: f1(max(x1-x0, 2)), Label: shorten(n.Text, max(room, 8)),
 			Title: noteSpan(n) + ": " + n.Text})
 	}
-	return tl
 }
 
 // breachTitle lists a window's breached checks of one kind.
