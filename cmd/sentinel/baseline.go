@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sentinel-ml/sentinel/internal/cbpe"
 	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/dataset"
 	"github.com/sentinel-ml/sentinel/internal/infer"
@@ -72,8 +73,22 @@ func runBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err := writeFileAtomic(*out, b.Write); err != nil {
 		return fail(stderr, "baseline", err)
 	}
-	fmt.Fprintf(stderr, "sentinel baseline: wrote %s (%d rows, %d features)\n", *out, b.Rows, len(b.Features))
+	fmt.Fprintf(stderr, "sentinel baseline: wrote %s (%d rows, %d features%s)\n", *out, b.Rows, len(b.Features), calibrationNote(b.Calibration))
 	return exitOK
+}
+
+// calibrationNote says what the baseline learnt for estimating quality
+// before labels, and why it calibrates or not.
+func calibrationNote(c *profile.Calibration) string {
+	if c == nil {
+		return ""
+	}
+	what := "applied"
+	if c.Method == cbpe.Uncalibrated {
+		what = "not applied: the probabilities are as well calibrated"
+	}
+	return fmt.Sprintf("; calibration from %d labelled rows, %s (expected calibration error %.3f, %.3f calibrated)",
+		c.Rows, what, c.ECE, c.ECECalibrated)
 }
 
 // writeFileAtomic writes through a temporary file and renames it, so that a failed

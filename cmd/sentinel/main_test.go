@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -181,6 +183,41 @@ func TestBaselineInfersContract(t *testing.T) {
 	code, _, stderr = run(t, "baseline", "--input", filepath.Join(t.TempDir(), "none.csv"), "--out", out)
 	if code != 2 || !strings.Contains(stderr, "no such file") {
 		t.Errorf("missing input: exit %d, stderr %s", code, stderr)
+	}
+}
+
+// TestBaselineCalibration: a contract that names the prediction's and the
+// label's columns makes the baseline learn a calibration and say so.
+func TestBaselineCalibration(t *testing.T) {
+	dir := t.TempDir()
+	contract := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(contract, []byte("model: m\nprediction: {kind: probability, column: score, label_column: label}\n"+
+		"features: [{name: x, type: numeric}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var data strings.Builder
+	data.WriteString("x,score,label\n")
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 400 {
+		// An overconfident model: scores 0.05 and 0.95, right 70% of the time.
+		score, label := 0.05, rng.Float64() < 0.3
+		if rng.IntN(2) == 0 {
+			score, label = 0.95, rng.Float64() < 0.7
+		}
+		fmt.Fprintf(&data, "%d,%g,%t\n", i, score, label)
+	}
+	input := filepath.Join(dir, "train.csv")
+	if err := os.WriteFile(input, []byte(data.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "b.json")
+	code, _, stderr := run(t, "baseline", "--contract", contract, "--input", input, "--out", out)
+	if code != 0 || !strings.Contains(stderr, "400 rows, 1 features; calibration from 400 labelled rows, applied (expected calibration error 0.221, 0.074 calibrated)") {
+		t.Errorf("exit %d, stderr %s", code, stderr)
+	}
+	code, _, stderr = run(t, "baseline", "--contract", contract, "--input", example+"train.csv", "--out", out)
+	if code != 2 || !strings.Contains(stderr, `no row has the column "score" that prediction.column names`) {
+		t.Errorf("input without the columns: exit %d, stderr %s", code, stderr)
 	}
 }
 

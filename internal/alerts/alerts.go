@@ -196,6 +196,22 @@ func checkAlerts() []Alert {
 			Description: checkDescription("Ground-truth labels arrive in a form the model's prediction kind cannot use"),
 		},
 		{
+			// A check alert of its own rather than a cause of
+			// SentinelModelQualityDrop: that one fires when realised quality
+			// drops below what the anomaly detector expects of the time of
+			// day, whatever the reason (broken inputs, a shift of the
+			// traffic); this one when it falls below what the model's own
+			// calibrated probabilities promise for the inputs it sees, which
+			// only a change in what the inputs mean explains. Ten windows
+			// outlast the gap a shift of the inputs opens while its labels
+			// are still on their way.
+			Name: "SentinelConceptDrift", Severity: Warning, Windows: 10, Runbook: "sentinelconceptdrift",
+			Checks: []Match{{check.Performance, check.OfPrediction, []string{check.AccuracyGap, check.AUCGap}}},
+			Summary: parts(txt("Model "), Label("model"), txt(": labels show less quality than its predictions promise ("),
+				Label("metric"), txt(" "), Value, txt(")")),
+			Description: checkDescription("Labels show the model doing worse than its calibrated probabilities promise for the same inputs (concept drift)"),
+		},
+		{
 			Name: "SentinelModelSilent", Severity: Critical, Windows: 1, Runbook: "sentinelmodelsilent",
 			Checks:  []Match{{check.Staleness, check.OfModel, []string{check.SecondsSinceEvent}}},
 			Summary: parts(txt("Model "), Label("model"), txt(" has sent no events for "), Value),

@@ -89,6 +89,8 @@ type state struct {
 	baseline []stats.Distribution
 	drift    *drift.History
 	detector *detector
+	// estimator is nil unless the baseline has a calibration.
+	estimator *estimator
 }
 
 // New builds an analyzer and registers its series.
@@ -109,6 +111,9 @@ func New(opts Options) (*Analyzer, error) {
 		st := &state{m: m}
 		var err error
 		if st.drift, err = drift.NewHistory(m, opts.ReferencePeriod, log); err != nil {
+			return nil, err
+		}
+		if st.estimator, err = newEstimator(m); err != nil {
 			return nil, err
 		}
 		if opts.Anomaly != nil {
@@ -164,7 +169,7 @@ func (a *Analyzer) Check(ctx context.Context, m *model.Model, w *window.Window, 
 	_, span := a.opts.Tracer.Start(ctx, tracing.SpanChecks)
 	b.References = append(b.References, st.drift.Begin(w)...)
 	r := &results{model: m.Name(), start: w.Start, end: w.End, minSamples: float64(a.opts.MinSamples)}
-	runChecks(r, m, w, st.drift.Previous(), st.drift.Reference(), st.baseline)
+	runChecks(r, m, w, st.drift.Previous(), st.drift.Reference(), st.baseline, st.estimator)
 	keyedResults(r, m, w, a.opts.MaxMismatchRatio)
 	span.SetAttributes(attribute.Int("sentinel.results", len(r.out)))
 	span.End()
@@ -237,7 +242,7 @@ func (a *Analyzer) References() []store.ReferenceSummary {
 func (a *Analyzer) Recheck(m *model.Model, w *window.Window, b *store.Batch) {
 	st := a.models[m.Name()]
 	r := &results{model: m.Name(), start: w.Start, end: w.End, minSamples: float64(a.opts.MinSamples)}
-	runChecks(r, m, w, nil, nil, st.baseline)
+	runChecks(r, m, w, nil, nil, st.baseline, st.estimator)
 	keyedResults(r, m, w, a.opts.MaxMismatchRatio)
 	b.Results = append(b.Results, r.out...)
 }

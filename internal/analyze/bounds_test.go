@@ -4,14 +4,17 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/sentinel-ml/sentinel/internal/cbpe"
 	"github.com/sentinel-ml/sentinel/internal/check"
 	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/labels"
 	"github.com/sentinel-ml/sentinel/internal/model"
 	"github.com/sentinel-ml/sentinel/internal/model/modeltest"
+	"github.com/sentinel-ml/sentinel/internal/profile"
 	"github.com/sentinel-ml/sentinel/internal/store"
 	"github.com/sentinel-ml/sentinel/internal/window"
 )
@@ -59,8 +62,10 @@ func worstWindow(t *testing.T, m *model.Model, start time.Time) *window.Window {
 	w.ProbabilityOutOfRange = 1
 	w.Prediction.AddMissing()
 	w.Latency.AddNumber(12)
-	for i := range 4 {
-		w.AddPair(m, labels.Pair{Prediction: labels.Value{Num: float64(i) / 4}, Label: labels.Value{Num: float64(i % 2)}})
+	// Enough labels of each class for the gaps between estimated and
+	// realised quality.
+	for i := range 2 * minGapLabelled {
+		w.AddPair(m, labels.Pair{Prediction: labels.Value{Num: float64(i%8) / 8}, Label: labels.Value{Num: float64(i % 2)}})
 	}
 	w.BadLabels = 1
 	w.KeyedCompared = make([]uint64, len(m.Contract.Features))
@@ -75,7 +80,22 @@ func worstWindow(t *testing.T, m *model.Model, start time.Time) *window.Window {
 // within the catalogue's bounds, feature by feature and for the model's own
 // metrics, and reaches them: the catalogue knows every result the checks make.
 func TestBounds(t *testing.T) {
-	m := exampleModel(t)
+	t.Run("example", func(t *testing.T) { testBounds(t, exampleModel(t)) })
+	t.Run("calibrated", func(t *testing.T) {
+		m := exampleModel(t)
+		m.Baseline.Calibration = &profile.Calibration{Calibration: cbpe.Calibration{Method: cbpe.Uncalibrated, Rows: 1000, Positives: 300}}
+		results := testBounds(t, m)
+		for _, metric := range []string{check.EstimatedAccuracy, check.EstimatedAUC, check.AccuracyGap, check.AUCGap} {
+			if !slices.ContainsFunc(results, func(r check.Result) bool { return r.Metric == metric }) {
+				t.Errorf("no %s among the results of a calibrated model's window", metric)
+			}
+		}
+	})
+}
+
+// testBounds checks two windows of m against the catalogue's bounds and
+// returns the second one's results.
+func testBounds(t *testing.T, m *model.Model) []check.Result {
 	a, err := New(Options{Models: []*model.Model{m}, Window: time.Minute, ReferencePeriod: time.Minute, MinSamples: 1,
 		MaxMismatchRatio: 0.1})
 	if err != nil {
@@ -136,4 +156,5 @@ func TestBounds(t *testing.T) {
 	if len(counts) != len(m.Contract.Features)+1 {
 		t.Errorf("results for %d parts, want every feature and the model: %v", len(counts), fmt.Sprint(counts))
 	}
+	return results
 }

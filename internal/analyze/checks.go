@@ -4,6 +4,7 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/check"
 	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/drift"
+	"github.com/sentinel-ml/sentinel/internal/labels"
 	"github.com/sentinel-ml/sentinel/internal/model"
 	"github.com/sentinel-ml/sentinel/internal/profile"
 	"github.com/sentinel-ml/sentinel/internal/skew"
@@ -15,7 +16,9 @@ import (
 // window and ref the previous reference period, either nil when there is none
 // yet. A feature's results come together (quality, skew, drift), feature by
 // feature, which is the order reports list them in.
-func runChecks(r *results, m *model.Model, w *window.Window, prev, ref *drift.Summaries, baseline []stats.Distribution) {
+// est, when the model's baseline has a calibration, estimates the window's
+// quality before its labels.
+func runChecks(r *results, m *model.Model, w *window.Window, prev, ref *drift.Summaries, baseline []stats.Distribution, est *estimator) {
 	r.add(check.Quality, "", check.Events, float64(w.Events), check.NoThreshold(), check.Above)
 	if w.Latency.Finite > 0 {
 		for _, q := range []struct {
@@ -59,8 +62,11 @@ func runChecks(r *results, m *model.Model, w *window.Window, prev, ref *drift.Su
 	if numericValues > 0 {
 		r.add(check.Numerical, "", check.NonFiniteFeatures, float64(nonFinite)/float64(numericValues), 0, check.Above)
 	}
-	prediction(r, m, w, prev, ref)
-	performance(r, w)
+	predictions := prediction(r, m, w, prev, ref)
+	perf := performance(r, w)
+	if est != nil {
+		est.check(r, predictions.Atoms, perf)
+	}
 }
 
 func compare(t config.FeatureType, ref, cur stats.Distribution) stats.Comparison {
@@ -165,11 +171,12 @@ func statistics(t config.FeatureType, c stats.Comparison) []namedStatistic {
 
 // prediction checks the model's output: numerical stability, and drift against
 // the previous window and the reference period, by the model's prediction drift
-// rule.
-func prediction(r *results, m *model.Model, w *window.Window, prev, ref *drift.Summaries) {
+// rule. It returns the window's distribution of predictions, which the
+// estimate of quality reads too.
+func prediction(r *results, m *model.Model, w *window.Window, prev, ref *drift.Summaries) stats.Distribution {
 	p := w.Prediction
 	if p.Rows == 0 {
-		return
+		return stats.Distribution{}
 	}
 	const name = check.PredictionFeature
 	r.add(check.Numerical, name, check.NaNRatio, p.Rate(p.NaN), 0, check.Above)
@@ -193,18 +200,20 @@ func prediction(r *results, m *model.Model, w *window.Window, prev, ref *drift.S
 	if ref != nil {
 		driftResult(r, m, name, check.VsReference, rule, t, ref.Prediction().Distribution(), cur)
 	}
+	return cur
 }
 
-// performance reports model quality over the labels joined in the window. The
-// contract sets no quality thresholds yet: the values feed history and the
-// anomaly detector.
-func performance(r *results, w *window.Window) {
+// performance reports model quality over the labels joined in the window, and
+// returns it (nil without labels). The realised values carry no threshold:
+// they feed history and the anomaly detector, and a calibrated model's
+// estimates judge them.
+func performance(r *results, w *window.Window) *labels.Metrics {
 	const name = check.PredictionFeature
 	if w.BadLabels > 0 {
 		r.add(check.Performance, name, check.BadLabels, float64(w.BadLabels), 0, check.Above)
 	}
 	if w.Performance == nil {
-		return
+		return nil
 	}
 	m := w.Performance.Metrics()
 	r.add(check.Performance, name, check.Labelled, float64(m.Count), check.NoThreshold(), check.Above)
@@ -217,6 +226,7 @@ func performance(r *results, w *window.Window) {
 			r.add(check.Performance, name, v.name, *v.value, check.NoThreshold(), check.Above)
 		}
 	}
+	return &m
 }
 
 // keyedResults adds keyed skew: per feature, the share of requests compared in

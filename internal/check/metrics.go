@@ -34,6 +34,10 @@ const (
 	MAE               = "mae"
 	RMSE              = "rmse"
 	MeanError         = "mean_error"
+	EstimatedAccuracy = "estimated_accuracy"
+	EstimatedAUC      = "estimated_auc"
+	AccuracyGap       = "accuracy_gap"
+	AUCGap            = "auc_gap"
 	SecondsSinceEvent = "seconds_since_last_event"
 	ModelAgeSeconds   = "model_age_seconds"
 	Score             = "score"
@@ -162,6 +166,14 @@ func Metrics() []Metric {
 			Help: "Root mean squared error over the labels joined in the window."},
 		{Kind: Performance, Name: MeanError, Scope: OfPrediction, Unit: "value",
 			Help: "Mean of prediction minus label over the labels joined in the window."},
+		{Kind: Performance, Name: EstimatedAccuracy, Scope: OfPrediction, Unit: "ratio", Watch: Watched,
+			Help: "Accuracy the window's predictions expect from their calibrated probabilities (CBPE), before any label arrives; models whose baseline has a calibration."},
+		{Kind: Performance, Name: EstimatedAUC, Scope: OfPrediction, Unit: "ratio", Watch: Watched,
+			Help: "ROC AUC the window's predictions expect from their calibrated probabilities (CBPE), before any label arrives."},
+		{Kind: Performance, Name: AccuracyGap, Scope: OfPrediction, Unit: "ratio", Threshold: Always,
+			Help: "Estimated accuracy of the window's predictions less the accuracy over the labels joined in it (prediction.max_quality_gap; breached only when the shortfall is significant for the labels)."},
+		{Kind: Performance, Name: AUCGap, Scope: OfPrediction, Unit: "ratio", Threshold: Always,
+			Help: "Estimated ROC AUC of the window's predictions less the AUC over the labels joined in it (prediction.max_quality_gap; breached only when the shortfall is significant for the labels)."},
 
 		{Kind: Staleness, Name: SecondsSinceEvent, Scope: OfModel, Unit: "seconds", Threshold: ByConfig,
 			Help: "Wall-clock seconds since the model's last event (staleness.max_silence)."},

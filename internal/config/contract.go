@@ -149,6 +149,37 @@ type Prediction struct {
 	Kind PredictionKind `yaml:"kind"`
 	// Classes lists the labels of a class prediction.
 	Classes []string `yaml:"classes,omitempty"`
+	// Column and LabelColumn name the columns of the data `sentinel baseline`
+	// reads that hold, row by row, the model's probability and the ground
+	// truth (0 or 1): with both, the baseline learns the calibration that
+	// estimates the model's quality before labels arrive. Probability
+	// predictions only; both or neither.
+	Column      string `yaml:"column,omitempty"`
+	LabelColumn string `yaml:"label_column,omitempty"`
+	// MaxQualityGap is how far realised accuracy and AUC may fall below their
+	// estimates before the window is in breach (significantly, for the labels
+	// it has). It applies with LabelColumn, and defaults there to
+	// DefaultMaxQualityGap.
+	MaxQualityGap *float64 `yaml:"max_quality_gap,omitempty"`
+}
+
+// DefaultMaxQualityGap is the tolerated shortfall of realised quality below
+// its estimate: five points of accuracy or AUC, more than a calibration
+// learnt from a few thousand rows is off by, less than a concept drift worth
+// knowing of costs.
+const DefaultMaxQualityGap = 0.05
+
+// Calibrated reports whether the contract names the columns a calibration is
+// learnt from.
+func (p *Prediction) Calibrated() bool { return p != nil && p.LabelColumn != "" }
+
+// QualityGap is the tolerated shortfall of realised quality below its
+// estimate.
+func (p *Prediction) QualityGap() float64 {
+	if p != nil && p.MaxQualityGap != nil {
+		return *p.MaxQualityGap
+	}
+	return DefaultMaxQualityGap
 }
 
 // DriftRule says when a feature has drifted.
@@ -206,6 +237,10 @@ func parseContract(data []byte, file string) (*Contract, error) {
 func (c *Contract) ApplyDefaults() {
 	if c.MaxCategories == 0 {
 		c.MaxCategories = DefaultMaxCategories
+	}
+	if p := c.Prediction; p.Calibrated() && p.MaxQualityGap == nil {
+		gap := DefaultMaxQualityGap
+		p.MaxQualityGap = &gap
 	}
 	if c.Drift.Method == "" {
 		c.Drift.Method = PSI
@@ -281,6 +316,7 @@ func (c *Contract) Validate() error {
 		default:
 			p.add("prediction.kind", "unknown kind %q (want probability, score, class or regression)", c.Prediction.Kind)
 		}
+		c.validateCalibration(&p)
 	}
 	if c.Seasonality < 0 {
 		p.add("seasonality", "must not be negative, got %s", c.Seasonality)
@@ -306,6 +342,36 @@ func (c *Contract) Validate() error {
 		c.validateFeature(&p, i, seen)
 	}
 	return p.err()
+}
+
+// validateCalibration checks the columns a calibration is learnt from and
+// the gap its estimates tolerate.
+func (c *Contract) validateCalibration(p *problemList) {
+	pr := c.Prediction
+	switch {
+	case pr.Column != "" && pr.LabelColumn == "":
+		p.add("prediction.column", "is set without prediction.label_column: a calibration needs both")
+	case pr.Column == "" && pr.LabelColumn != "":
+		p.add("prediction.label_column", "is set without prediction.column: a calibration needs both")
+	case pr.Column != "" && pr.Column == pr.LabelColumn:
+		p.add("prediction.label_column", "is the prediction's column %q too", pr.Column)
+	}
+	if (pr.Column != "" || pr.LabelColumn != "") && pr.Kind != Probability && pr.Kind != "" {
+		p.add("prediction.kind", "is %s, but a calibration (prediction.column, prediction.label_column) applies to probability predictions only", pr.Kind)
+	}
+	for _, col := range []struct{ key, name string }{{"column", pr.Column}, {"label_column", pr.LabelColumn}} {
+		if col.name != "" && c.Feature(col.name) != nil {
+			p.add("prediction."+col.key, "%q is a feature of the contract; the model's output and its ground truth are not its inputs", col.name)
+		}
+	}
+	if g := pr.MaxQualityGap; g != nil {
+		switch {
+		case !(*g > 0 && *g <= 1):
+			p.add("prediction.max_quality_gap", "must be in (0, 1], got %v", *g)
+		case pr.LabelColumn == "":
+			p.add("prediction.max_quality_gap", "is set without prediction.label_column: without a calibration there is no estimate to fall short of")
+		}
+	}
 }
 
 func (c *Contract) validateFeature(p *problemList, i int, seen map[string]int) {

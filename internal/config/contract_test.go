@@ -63,6 +63,12 @@ func TestBadContracts(t *testing.T) {
 		// Reported once, at the model: the feature inherits the bad threshold.
 		"pvalue.bad.yml":     {"line 4: drift.threshold: a p-value threshold must be in [0, 1], got 5"},
 		"prediction.bad.yml": {`line 3: prediction.kind: unknown kind "probabilty" (want probability, score, class or regression)`},
+		"calibration.bad.yml": {"line 3: prediction.kind: is score, but a calibration (prediction.column, prediction.label_column) applies to probability predictions only",
+			"line 4: prediction.column: is set without prediction.label_column: a calibration needs both",
+			`line 4: prediction.column: "plan" is a feature of the contract; the model's output and its ground truth are not its inputs`,
+			"line 5: prediction.max_quality_gap: must be in (0, 1], got 0"},
+		"calibration-columns.bad.yml": {`line 5: prediction.label_column: is the prediction's column "churned" too`,
+			"line 6: prediction.max_quality_gap: must be in (0, 1], got 1.5"},
 		"many.bad.yml": {"line 3: features[0] (a): min and max apply only to numeric features, not boolean",
 			"line 6: features[1].name: is required"},
 		"tolerances.bad.yml": {
@@ -267,4 +273,30 @@ func FuzzParseContract(f *testing.F) {
 			t.Fatalf("a valid contract does not read back: %v\n%s", err, out)
 		}
 	})
+}
+
+// TestQualityGap: a contract that names the calibration's columns tolerates
+// the default gap unless it sets its own; one without has no calibration.
+func TestQualityGap(t *testing.T) {
+	for _, c := range []struct {
+		yaml       string
+		calibrated bool
+		gap        float64
+	}{
+		{"model: m\nprediction: {kind: probability, column: s, label_column: y}\nfeatures: [{name: a, type: numeric}]\n", true, DefaultMaxQualityGap},
+		{"model: m\nprediction: {kind: probability, column: s, label_column: y, max_quality_gap: 0.1}\nfeatures: [{name: a, type: numeric}]\n", true, 0.1},
+		{"model: m\nprediction: {kind: probability}\nfeatures: [{name: a, type: numeric}]\n", false, DefaultMaxQualityGap},
+		{"model: m\nfeatures: [{name: a, type: numeric}]\n", false, DefaultMaxQualityGap},
+	} {
+		ct, err := ParseContract([]byte(c.yaml))
+		if err != nil {
+			t.Fatalf("%s: %v", c.yaml, err)
+		}
+		if got := ct.Prediction.Calibrated(); got != c.calibrated {
+			t.Errorf("%s: calibrated %v, want %v", c.yaml, got, c.calibrated)
+		}
+		if got := ct.Prediction.QualityGap(); got != c.gap {
+			t.Errorf("%s: gap %v, want %v", c.yaml, got, c.gap)
+		}
+	}
 }

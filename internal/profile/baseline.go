@@ -38,6 +38,11 @@ type Baseline struct {
 	RowErrors        map[string]uint64 `json:"row_errors,omitempty"`
 	RelativeAccuracy float64           `json:"sketch_relative_accuracy"`
 	Features         []FeatureBaseline `json:"features"`
+	// Calibration, learnt when the contract names the prediction's and the
+	// label's columns, estimates the model's quality before labels arrive.
+	// Baselines without one (all those written before there were any) load
+	// as before, and the daemon estimates nothing for them.
+	Calibration *Calibration `json:"calibration,omitempty"`
 }
 
 // FeatureBaseline summarises one feature of the training data. Statistics of a
@@ -199,6 +204,11 @@ func LoadBaseline(path string) (*Baseline, error) {
 			errs = append(errs, fmt.Errorf("features[%d] (%s): unknown type %q", i, fb.Name, fb.Type))
 		}
 	}
+	if c := b.Calibration; c != nil {
+		if err := c.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("calibration: %w", err))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -272,6 +282,9 @@ func (b *Baseline) CheckContract(c *config.Contract) error {
 			errs = append(errs, fmt.Errorf("feature %s is %s in the contract but %s in the baseline", f.Name, f.Type, fb.Type))
 		}
 	}
+	if b.Calibration != nil && (c.Prediction == nil || c.Prediction.Kind != config.Probability) {
+		errs = append(errs, errors.New("the baseline calibrates probabilities, but the contract's prediction kind is not probability"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -309,7 +322,23 @@ func Build(ctx context.Context, c *config.Contract, open Opener, opts BuildOptio
 	if err != nil {
 		return nil, err
 	}
-	if err := withInput(open, func(r dataset.Reader) error { return set.Scan(ctx, r) }); err != nil {
+	var labelled *labelledRows
+	scan := func(r dataset.Reader) error { return set.Scan(ctx, r) }
+	if c.Prediction.Calibrated() {
+		// The first pass also gathers the rows the calibration learns from.
+		labelled = newLabelledRows(c.Prediction)
+		scan = func(r dataset.Reader) error {
+			if cols := r.Columns(); cols != nil {
+				set.SetColumns(cols)
+				labelled.setColumns(cols)
+			}
+			return dataset.ForEach(ctx, r, func(rec *dataset.Record) {
+				set.Add(rec)
+				labelled.add(rec)
+			}, func(e *dataset.RowError) { set.AddRowError(e.Reason) })
+		}
+	}
+	if err := withInput(open, scan); err != nil {
 		return nil, err
 	}
 	if set.Records == 0 {
@@ -339,6 +368,11 @@ func Build(ctx context.Context, c *config.Contract, open Opener, opts BuildOptio
 			return nil, err
 		}
 		b.Features = append(b.Features, fb)
+	}
+	if labelled != nil {
+		if b.Calibration, err = labelled.learn(); err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
 }
