@@ -54,7 +54,7 @@ bench-replay: build
 # two seconds each as a smoke test; run longer by hand, e.g. FUZZTIME=10m).
 # Each target is named whole: -fuzz refuses a pattern that matches two.
 FUZZ_TARGETS = event:FuzzDecode event:FuzzDecodeReuse numparse:FuzzParseFloat dataset:FuzzCSV dataset:FuzzJSONL \
-  config:FuzzParseContract profile:FuzzSummaryState profile:FuzzFeatureState labels:FuzzPerformanceState
+  config:FuzzParseContract profile:FuzzSummaryState profile:FuzzFeatureState labels:FuzzPerformanceState cbpe:FuzzCalibration
 FUZZTIME ?= 10s
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
