@@ -65,7 +65,7 @@ func runChecks(r *results, m *model.Model, w *window.Window, prev, ref *drift.Su
 	predictions := prediction(r, m, w, prev, ref)
 	perf := performance(r, w)
 	if est != nil {
-		est.check(r, predictions.Atoms, perf)
+		est.check(r, predictions.Atoms, w.Performance, perf)
 	}
 }
 

@@ -49,12 +49,14 @@ func newEstimator(m *model.Model) (*estimator, error) {
 
 // check reports the window's estimated accuracy and AUC from its
 // predictions' atoms (ascending, from the window's sketch) and, when labels
-// joined in the window (perf), how far the realised values fall short of the
-// estimates. Labels join in the window their message arrives in, so with
-// delayed labels the two describe different stretches of traffic: a gap
-// from a shift in the inputs closes once the shifted traffic's labels
-// arrive, while concept drift keeps it open.
-func (e *estimator) check(r *results, predictions []stats.Atom, perf *labels.Metrics) {
+// joined in the window (perf, over the pairs of labelled), how far the
+// realised values fall short of the estimate for the same predictions.
+// Labels join in the window their message arrives in, so with delayed labels
+// the window's own predictions are other traffic than the labelled ones: the
+// gap compares like with like, and a shift in the inputs that changes what
+// the model can do (which the estimate follows) is not taken for concept
+// drift (which it cannot).
+func (e *estimator) check(r *results, predictions []stats.Atom, labelled *labels.Performance, perf *labels.Metrics) {
 	e.atoms = cbpe.ProbabilityAtoms(append(e.atoms[:0], predictions...), e.alpha)
 	est := e.cal.Estimate(e.atoms)
 	if est.Predictions == 0 {
@@ -64,6 +66,14 @@ func (e *estimator) check(r *results, predictions []stats.Atom, perf *labels.Met
 	r.add(check.Performance, name, check.EstimatedAccuracy, est.Accuracy, check.NoThreshold(), check.Above)
 	r.add(check.Performance, name, check.EstimatedAUC, est.AUC, check.NoThreshold(), check.Above)
 	if perf == nil || perf.Accuracy == nil || perf.Count < minGapLabelled {
+		return
+	}
+	e.atoms = e.atoms[:0]
+	labelled.Scores(func(score float64, n uint64) {
+		e.atoms = append(e.atoms, stats.Atom{X: score, W: float64(n)})
+	})
+	e.atoms = cbpe.ProbabilityAtoms(e.atoms, 0)
+	if est = e.cal.Estimate(e.atoms); est.Predictions == 0 {
 		return
 	}
 	n := perf.Count

@@ -3,6 +3,7 @@ package labels
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/sentinel-ml/sentinel/internal/config"
 )
@@ -269,3 +270,31 @@ func (k *sum) merge(o sum) {
 }
 
 func (k sum) value() float64 { return k.s + k.c }
+
+// Scores calls fn with the scores of the labelled predictions, in ascending
+// order, and how many predictions had each: exactly while the window holds
+// them one by one, then one score per bucket (the first one the bucket saw,
+// within its 2^-9 relative width of the others). A probability model's
+// estimated quality is compared with its realised quality over these, the
+// same predictions, whenever their labels arrived.
+func (p *Performance) Scores(fn func(score float64, n uint64)) {
+	if p.binned {
+		for i := range p.bins.pos {
+			if n := p.bins.pos[i] + p.bins.neg[i]; n > 0 {
+				fn(p.bins.value[i], n)
+			}
+		}
+		return
+	}
+	all := make([]float64, 0, len(p.pos)+len(p.neg))
+	all = append(append(all, p.pos...), p.neg...)
+	slices.Sort(all)
+	for i := 0; i < len(all); {
+		j := i + 1
+		for j < len(all) && all[j] == all[i] {
+			j++
+		}
+		fn(all[i], uint64(j-i))
+		i = j
+	}
+}
