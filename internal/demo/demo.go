@@ -141,7 +141,7 @@ func Run(ctx context.Context, opts Options) (*Scorecard, error) {
 	if err := <-produceErr; err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 		return nil, err
 	}
-	card := score(incidents, fired, window, sys.where)
+	card := score(incidents, fired, window, time.Since(start), sys.where)
 	card.print(opts.Out)
 	return card, nil
 }

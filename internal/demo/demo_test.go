@@ -46,6 +46,11 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(card.Store, "ClickHouse") {
 		t.Errorf("stored in %s, want the test ClickHouse", card.Store)
 	}
+	for _, s := range card.Incidents {
+		if !s.Judged {
+			t.Errorf("%s: the demonstration ended before it did", s.Kind)
+		}
+	}
 	if missed := card.Missed(); len(missed) > 0 {
 		t.Errorf("missed incidents: %v", missed)
 	}

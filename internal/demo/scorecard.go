@@ -21,6 +21,9 @@ type Scorecard struct {
 // Scored is an incident and the alerts that caught it.
 type Scored struct {
 	Incident
+	// Judged is false for an incident the demonstration ended (Ctrl-C)
+	// before it did.
+	Judged   bool
 	Detected bool
 	// Delay is from the incident's start to its first alert.
 	Delay  time.Duration
@@ -43,11 +46,11 @@ const graceWindows = 12
 // incident of its model when it fires during it (or within the grace after)
 // and names the incident's feature, the model as a whole, its prediction, or
 // is the anomaly detector's; any other alert is a false alarm.
-func score(incidents []Incident, fired []Fired, window time.Duration, where string) *Scorecard {
+func score(incidents []Incident, fired []Fired, window, ran time.Duration, where string) *Scorecard {
 	card := &Scorecard{Store: where}
 	caught := make([]bool, len(fired))
 	for _, in := range incidents {
-		s := Scored{Incident: in}
+		s := Scored{Incident: in, Judged: ran >= in.End}
 		for i, f := range fired {
 			if !matches(in, f, window) {
 				continue
@@ -88,7 +91,7 @@ func matches(in Incident, f Fired, window time.Duration) bool {
 func (c *Scorecard) Missed() []string {
 	var out []string
 	for _, s := range c.Incidents {
-		if !s.Detected {
+		if s.Judged && !s.Detected {
 			out = append(out, s.Kind)
 		}
 	}
@@ -104,10 +107,19 @@ func (c *Scorecard) print(w io.Writer) {
 			target += "." + s.Feature
 		}
 		detected, delay := "no", "–"
-		if s.Detected {
+		switch {
+		case s.Detected:
 			detected, delay = "yes", s.Delay.Round(100*time.Millisecond).String()
+		case !s.Judged:
+			detected = "–"
 		}
 		fmt.Fprintf(w, "  %-14s %-22s %-9s %-7s %s\n", s.Kind, target, detected, delay, strings.Join(s.Alerts, ", "))
+	}
+	for _, s := range c.Incidents {
+		if !s.Judged && !s.Detected {
+			fmt.Fprintf(w, "  (–: the demonstration ended before the incident did)\n")
+			break
+		}
 	}
 	fmt.Fprintf(w, "  false alarms: %d\n", len(c.FalseAlarms))
 	for _, f := range c.FalseAlarms {
