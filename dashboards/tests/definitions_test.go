@@ -254,6 +254,11 @@ func modelDashboard() dashboard {
 				sqlSeries(checkValues(`model = '${model}' AND kind = 'performance' AND metric IN ('label_positive_rate', 'mean_prediction')`))).points(),
 			timeseries("Labelled predictions", "Predictions joined with their label per window, and labels that could not be read.", "short", 12, 8,
 				sqlSeries(checkValues(`model = '${model}' AND kind = 'performance' AND metric IN ('labelled', 'bad_labels')`))).points(),
+			timeseries("Estimated against realised quality", "For a model whose baseline learnt a calibration: the accuracy and AUC its "+
+				"calibrated probabilities estimate for the labelled predictions, minus the realised values (accuracy_gap, auc_gap), and "+
+				"the threshold prediction.max_quality_gap. Above it in every window for ten, SentinelConceptDrift fires.", "percentunit", 24, 8,
+				prom(`sentinel_check_value{model="$model", kind="performance", metric=~"accuracy_gap|auc_gap"}`, "{{metric}}"),
+				prom(`max(sentinel_check_threshold{model="$model", kind="performance", metric=~"accuracy_gap|auc_gap"})`, "threshold")),
 		}},
 		{"Anomaly", "The anomaly detector over the window metrics, and the metrics it blames.", []panel{
 			timeseries("Anomaly score against its threshold", "The window's anomaly score (-log10 of the chance of so unusual a window "+
