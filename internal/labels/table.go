@@ -1,0 +1,313 @@
+package labels
+
+import "bytes"
+
+// The per-model table behind the Joiner: pointer-free slots found through an
+// open-addressing index by a seeded hash of the request id, each on one FIFO.
+
+// Lists a slot can be on.
+const (
+	pendingPrediction uint8 = iota
+	pendingLabel
+	joined
+)
+
+// Reasons an entry leaves.
+const (
+	expired = iota
+	evicted
+	duplicate
+)
+
+const none int32 = -1
+
+// maxJoinClasses bounds the class names a Joiner interns.
+const maxJoinClasses = 1024
+
+// Class references in a slot besides an index into the Joiner's names.
+const (
+	noClass     int32 = -1 // the empty string: every value of a numeric kind
+	inlineClass int32 = -2 // in the arena, after the request id
+)
+
+// slot is one request of a model. It holds no pointer: the request id (and a
+// class name too rare to intern) is in the model's arena at off.
+type slot struct {
+	hash       uint64
+	t          int64
+	num        float64
+	off        int
+	idLen      uint32
+	classLen   uint32
+	class      int32
+	prev, next int32
+	list       uint8
+}
+
+type fifo struct {
+	head, tail int32
+	n          int
+}
+
+type modelJoin struct {
+	j    *Joiner
+	name string
+	// table is an open-addressing (linear probing) index of slots by the hash
+	// of their request id; its size is a power of two at least twice the
+	// slots in use.
+	table []int32
+	slots []slot
+	free  int32
+	lists [3]fifo
+	keys  arena
+	// counts is indexed by side (pendingPrediction, pendingLabel) and reason.
+	counts [2][3]uint64
+	joined uint64
+}
+
+func (m *modelJoin) count(list uint8, reason int) {
+	if list != joined {
+		m.counts[list][reason]++
+	}
+}
+
+// find returns the slot of the request id with hash h, or none.
+func (m *modelJoin) find(h uint64, id []byte) int32 {
+	if len(m.table) == 0 {
+		return none
+	}
+	mask := uint64(len(m.table) - 1)
+	for p := h & mask; ; p = (p + 1) & mask {
+		i := m.table[p]
+		if i == none {
+			return none
+		}
+		if s := &m.slots[i]; s.hash == h && bytes.Equal(m.keys.id(s), id) {
+			return i
+		}
+	}
+}
+
+// held is the number of slots in use.
+func (m *modelJoin) held() int {
+	return m.lists[pendingPrediction].n + m.lists[pendingLabel].n + m.lists[joined].n
+}
+
+func (m *modelJoin) insert(list uint8, h uint64, id []byte, v Value, t int64) {
+	if 2*(m.held()+1) > len(m.table) {
+		m.grow()
+	}
+	i := m.free
+	if i == none {
+		m.slots = append(m.slots, slot{})
+		i = int32(len(m.slots) - 1)
+	} else {
+		m.free = m.slots[i].next
+	}
+	m.slots[i] = slot{hash: h, t: t, class: noClass}
+	m.setValue(i, id, v)
+	mask := uint64(len(m.table) - 1)
+	p := h & mask
+	for m.table[p] != none {
+		p = (p + 1) & mask
+	}
+	m.table[p] = i
+	m.push(list, i)
+}
+
+// grow doubles the table and places every held slot again.
+func (m *modelJoin) grow() {
+	size := max(64, 2*len(m.table))
+	m.table = make([]int32, size)
+	for p := range m.table {
+		m.table[p] = none
+	}
+	mask := uint64(size - 1)
+	for l := range m.lists {
+		for i := m.lists[l].head; i != none; i = m.slots[i].next {
+			p := m.slots[i].hash & mask
+			for m.table[p] != none {
+				p = (p + 1) & mask
+			}
+			m.table[p] = i
+		}
+	}
+}
+
+// unindex takes slot i out of the table, shifting back the entries after it
+// that probed past its cell, so that no tombstones are left.
+func (m *modelJoin) unindex(i int32) {
+	mask := uint64(len(m.table) - 1)
+	p := m.slots[i].hash & mask
+	for m.table[p] != i {
+		p = (p + 1) & mask
+	}
+	for q := p; ; {
+		m.table[p] = none
+		for {
+			q = (q + 1) & mask
+			k := m.table[q]
+			if k == none {
+				return
+			}
+			// The entry at q stays unless its home cell is cyclically outside
+			// (p, q]: then the hole at p is on its probe path and it moves there.
+			home := m.slots[k].hash & mask
+			if (p < q && (home <= p || home > q)) || (p > q && home <= p && home > q) {
+				m.table[p] = k
+				p = q
+				break
+			}
+		}
+	}
+}
+
+// setValue stores v in slot i, whose request id is id: its class by index when
+// it is interned or can be, else in the arena beside the request id.
+func (m *modelJoin) setValue(i int32, id []byte, v Value) {
+	s := &m.slots[i]
+	s.num = v.Num
+	class := noClass
+	if v.Class != "" {
+		j := m.j
+		c, ok := j.classes[v.Class]
+		if !ok && len(j.classNames) < j.maxClasses {
+			c, ok = int32(len(j.classNames)), true
+			j.classes[v.Class] = c
+			j.classNames = append(j.classNames, v.Class)
+		}
+		if ok {
+			class = c
+		} else {
+			class = inlineClass
+		}
+	}
+	// What a slot stops holding is released only once it holds its new bytes,
+	// as a compaction on release copies what slots hold.
+	switch old := int(s.idLen) + int(s.classLen); {
+	case class == inlineClass:
+		s.off = m.keys.store(id, v.Class)
+		s.idLen, s.classLen = uint32(len(id)), uint32(len(v.Class))
+		if old > 0 {
+			m.keys.release(m, old)
+		}
+	case s.classLen > 0:
+		n := int(s.classLen)
+		s.classLen = 0
+		m.keys.release(m, n)
+	case s.idLen == 0 && len(id) > 0:
+		s.off = m.keys.store(id, "")
+		s.idLen = uint32(len(id))
+	}
+	s.class = class
+}
+
+// value returns slot i's value.
+func (m *modelJoin) value(i int32) Value {
+	s := &m.slots[i]
+	switch s.class {
+	case noClass:
+		return Value{Num: s.num}
+	case inlineClass:
+		return Value{Num: s.num, Class: string(m.keys.buf[s.off+int(s.idLen) : s.off+int(s.idLen)+int(s.classLen)])}
+	}
+	return Value{Num: s.num, Class: m.j.classNames[s.class]}
+}
+
+// drop removes slot i, counting it as expired when pastHorizon and as evicted
+// otherwise (joined requests are not counted).
+func (m *modelJoin) drop(i int32, pastHorizon bool) {
+	if pastHorizon {
+		m.count(m.slots[i].list, expired)
+	} else {
+		m.count(m.slots[i].list, evicted)
+	}
+	m.remove(i)
+}
+
+func (m *modelJoin) remove(i int32) {
+	s := &m.slots[i]
+	m.unlink(i)
+	m.unindex(i)
+	n := int(s.idLen) + int(s.classLen)
+	*s = slot{next: m.free}
+	m.free = i
+	if n > 0 {
+		m.keys.release(m, n)
+	}
+}
+
+func (m *modelJoin) push(list uint8, i int32) {
+	f := &m.lists[list]
+	s := &m.slots[i]
+	s.list, s.prev, s.next = list, f.tail, none
+	if f.tail == none {
+		f.head = i
+	} else {
+		m.slots[f.tail].next = i
+	}
+	f.tail = i
+	f.n++
+}
+
+func (m *modelJoin) unlink(i int32) {
+	s := &m.slots[i]
+	f := &m.lists[s.list]
+	if s.prev == none {
+		f.head = s.next
+	} else {
+		m.slots[s.prev].next = s.next
+	}
+	if s.next == none {
+		f.tail = s.prev
+	} else {
+		m.slots[s.next].prev = s.prev
+	}
+	f.n--
+}
+
+// arena holds a model's request ids (each followed by its class name when that
+// is not interned). Bytes of removed requests are garbage until a compaction
+// copies the live ones to the spare buffer, once the garbage is as large as
+// the live bytes: each byte is copied O(1) times on average, and the two
+// buffers, once grown to the working set, are reused without allocating.
+type arena struct {
+	buf, spare []byte
+	garbage    int
+}
+
+// minCompaction keeps small arenas from compacting all the time.
+const minCompaction = 64 << 10
+
+func (a *arena) store(id []byte, class string) int {
+	off := len(a.buf)
+	a.buf = append(a.buf, id...)
+	a.buf = append(a.buf, class...)
+	return off
+}
+
+func (a *arena) id(s *slot) []byte { return a.buf[s.off : s.off+int(s.idLen)] }
+
+// release marks n bytes as garbage, compacting m's arena when they outweigh
+// the live ones.
+func (a *arena) release(m *modelJoin, n int) {
+	a.garbage += n
+	if a.garbage < minCompaction || 2*a.garbage < len(a.buf) {
+		return
+	}
+	// The spare buffer takes the capacity of the one it replaces, which the
+	// arena grows back to before the next compaction.
+	if cap(a.spare) < cap(a.buf) {
+		a.spare = make([]byte, 0, cap(a.buf))
+	}
+	next := a.spare[:0]
+	for l := range m.lists {
+		for i := m.lists[l].head; i != none; i = m.slots[i].next {
+			s := &m.slots[i]
+			off := len(next)
+			next = append(next, a.buf[s.off:s.off+int(s.idLen)+int(s.classLen)]...)
+			s.off = off
+		}
+	}
+	a.buf, a.spare, a.garbage = next, a.buf[:0], 0
+}
