@@ -259,8 +259,6 @@ func TestReplicas(t *testing.T) {
 	}{
 		{nil, 1, "Recreate"},
 		{[]string{"--set", "replicas=0"}, 0, "Recreate"},
-		{[]string{"--set", "replicas=3", "--set", "config.kafka.topics.partials=sentinel-partials"}, 3, "RollingUpdate"},
-		{[]string{"--set", "config.kafka.topics.partials=sentinel-partials"}, 1, "RollingUpdate"},
 	}
 	for _, c := range cases {
 		d := mustRender(t, chartDir, c.args...).deployments[0]
@@ -269,8 +267,8 @@ func TestReplicas(t *testing.T) {
 		}
 	}
 	_, err := template(t, chartDir, "--set", "replicas=2")
-	if err == nil || !strings.Contains(err.Error(), "replicas: 2 needs config.kafka.topics.partials") {
-		t.Errorf("replicas=2 without partials: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "replicas: 2: Sentinel runs as one instance") {
+		t.Errorf("replicas=2: %v", err)
 	}
 }
 

@@ -80,10 +80,9 @@ func checkInvariants(t *testing.T, m *manifests) {
 		t.Errorf("terminationGracePeriodSeconds %v is not past shutdown_timeout %s", g, shutdown)
 	}
 
-	// One instance, replaced only after it drained, unless the distributed mode is on.
-	distributed := lookup(cfg, "kafka.topics.partials") != nil
-	if !distributed && (d.Spec.Replicas == nil || *d.Spec.Replicas > 1 || d.Spec.Strategy.Type != "Recreate") {
-		t.Errorf("without kafka.topics.partials: %v replicas, strategy %s; want at most 1, Recreate", d.Spec.Replicas, d.Spec.Strategy.Type)
+	// One instance, replaced only after it drained.
+	if d.Spec.Replicas == nil || *d.Spec.Replicas > 1 || d.Spec.Strategy.Type != "Recreate" {
+		t.Errorf("%v replicas, strategy %s; want at most 1, Recreate", d.Spec.Replicas, d.Spec.Strategy.Type)
 	}
 
 	// Every file sentinel.yaml names is in a mount: the contracts beside it,

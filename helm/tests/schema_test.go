@@ -21,11 +21,6 @@ var refusedKeys = map[string]string{
 	"kafka.sasl.password": "the chart points it at secrets.kafkaPassword",
 }
 
-// The keys the chart's schema has ahead of the daemon.
-var notYetInDaemon = map[string]string{
-	"kafka.topics.partials": "the distributed mode's topic, which the chart's replicas rule reads",
-}
-
 // TestSchemaFollowsDaemonConfig walks sentinel.yaml's Go type and the chart's
 // schema for config side by side, so that a key added to the daemon is added
 // to the chart (or refused on purpose), and that the schema's types are those
@@ -43,13 +38,7 @@ func TestSchemaFollowsDaemonConfig(t *testing.T) {
 	if !ok {
 		t.Fatal("the schema has no config")
 	}
-	seen := map[string]bool{}
-	compareSchema(t, "", reflect.TypeFor[config.Daemon](), cfg, seen)
-	for key, why := range notYetInDaemon {
-		if seen[key] {
-			t.Errorf("%s is in the daemon now: drop it from notYetInDaemon (%s)", key, why)
-		}
-	}
+	compareSchema(t, "", reflect.TypeFor[config.Daemon](), cfg)
 }
 
 type schemaNode struct {
@@ -61,7 +50,7 @@ type schemaNode struct {
 	Enum                 []any                  `json:"enum"`
 }
 
-func compareSchema(t *testing.T, prefix string, typ reflect.Type, node *schemaNode, seen map[string]bool) {
+func compareSchema(t *testing.T, prefix string, typ reflect.Type, node *schemaNode) {
 	t.Helper()
 	if typ.Kind() == reflect.Pointer {
 		typ = typ.Elem()
@@ -85,7 +74,6 @@ func compareSchema(t *testing.T, prefix string, typ reflect.Type, node *schemaNo
 			}
 			fields[name] = true
 			child := strings.TrimPrefix(prefix+"."+name, ".")
-			seen[child] = true
 			sub, inSchema := node.Properties[name]
 			_, refused := refusedKeys[child]
 			switch {
@@ -95,15 +83,13 @@ func compareSchema(t *testing.T, prefix string, typ reflect.Type, node *schemaNo
 			case !inSchema:
 				t.Errorf("sentinel.yaml's %s is not in the chart's schema: add it to values.schema.json (or to refusedKeys, saying why)", child)
 			default:
-				compareSchema(t, prefix+"."+name, f.Type, sub, seen)
+				compareSchema(t, prefix+"."+name, f.Type, sub)
 			}
 		}
 		for name := range node.Properties {
 			child := strings.TrimPrefix(prefix+"."+name, ".")
 			if !fields[name] {
-				if _, ok := notYetInDaemon[child]; !ok {
-					t.Errorf("the schema's config.%s is not in sentinel.yaml: the daemon would refuse it", child)
-				}
+				t.Errorf("the schema's config.%s is not in sentinel.yaml: the daemon would refuse it", child)
 			}
 		}
 	case typ.Kind() == reflect.Slice:
@@ -111,7 +97,7 @@ func compareSchema(t *testing.T, prefix string, typ reflect.Type, node *schemaNo
 			t.Errorf("%s: want an array with items, got %+v", key, node)
 			return
 		}
-		compareSchema(t, prefix+"[]", typ.Elem(), node.Items, seen)
+		compareSchema(t, prefix+"[]", typ.Elem(), node.Items)
 	case typ.Kind() == reflect.Map && typ.Key().Kind() == reflect.String:
 		var values schemaNode
 		b, err := json.Marshal(node.AdditionalProperties)
@@ -119,7 +105,7 @@ func compareSchema(t *testing.T, prefix string, typ reflect.Type, node *schemaNo
 			t.Errorf("%s: want an object whose additionalProperties give the values' type, got %+v", key, node)
 			return
 		}
-		compareSchema(t, prefix+"[]", typ.Elem(), &values, seen)
+		compareSchema(t, prefix+"[]", typ.Elem(), &values)
 	case typ.Kind() == reflect.String:
 		if node.Type != "string" && !allStrings(node.Enum) {
 			t.Errorf("%s: want a string, got %+v", key, node)

@@ -169,10 +169,8 @@ fails here, naming the values involved.
 
 {{/* sentinel.validate: the rules that span values, checked once per render. */}}
 {{- define "sentinel.validate" -}}
-{{- $partials := "" }}
-{{- with .Values.config.kafka.topics }}{{ $partials = .partials }}{{ end }}
-{{- if and (gt (int .Values.replicas) 1) (not $partials) }}
-{{- fail (printf "replicas: %d needs config.kafka.topics.partials, Sentinel's distributed mode. A single instance must hold every partition of the events topic to close a window, so with several replicas each would check and store windows over its own share of the traffic: wrong results. Keep replicas: 1 until the distributed mode is released and its topic set." (int .Values.replicas)) }}
+{{- if gt (int .Values.replicas) 1 }}
+{{- fail (printf "replicas: %d: Sentinel runs as one instance. A window closes only when every partition of the events topic has passed it, so a second replica in the consumer group holds every window open for the partitions it does not read: nothing is checked until one of them is gone. One pod scales with its cores instead (one goroutine per partition); give it more CPU." (int .Values.replicas)) }}
 {{- end }}
 {{- $sources := 0 }}
 {{- if .Values.baselines.files }}{{ $sources = add1 $sources }}{{ end }}
