@@ -138,6 +138,9 @@ func skewStatistics() []string {
 	return out
 }
 
+// checkAlerts are the alerts on what the checks find, one literal per alert:
+// the list is long because it is the whole catalogue, kept in one place so a
+// reader can see every alert, its severity and its `for` side by side.
 func checkAlerts() []Alert {
 	return []Alert{
 		{

@@ -8,7 +8,8 @@ import (
 
 // healthAlerts watch Sentinel itself: the process, its Kafka consumer, its
 // dead letters, its ClickHouse writes and its windows. Only Prometheus
-// evaluates them: a process cannot report its own death.
+// evaluates them: a process cannot report its own death. Like checkAlerts it
+// is one literal per alert, long because it is the whole list.
 func healthAlerts() []Alert {
 	return []Alert{
 		{

@@ -86,7 +86,8 @@ func clampUnit(x []float64) {
 }
 
 // nelderMeadBox is the textbook simplex method (reflection 1, expansion 2,
-// contraction ½, shrink ½) with projection onto [0,1]^d.
+// contraction ½, shrink ½) with projection onto [0,1]^d, kept in one piece so
+// that it reads as the textbook's steps in their order.
 func nelderMeadBox(f func([]float64) float64, x0 []float64, f0, step float64, maxEval int) ([]float64, float64) {
 	d := len(x0)
 	type vertex struct {
