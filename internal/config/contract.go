@@ -123,7 +123,11 @@ type Contract struct {
 	Severity Severity `yaml:"severity,omitempty"`
 	// Defaults are the tolerances of the features that set none.
 	Defaults Tolerances `yaml:"defaults,omitempty"`
-	Features []Feature  `yaml:"features"`
+	// Versions and Shadow turn on the checks of the model's versions
+	// (contract_versions.go).
+	Versions *Versions `yaml:"versions,omitempty"`
+	Shadow   *Shadow   `yaml:"shadow,omitempty"`
+	Features []Feature `yaml:"features"`
 }
 
 // Tolerances are the shares of a window's values that may break a rule before
@@ -241,6 +245,7 @@ func (c *Contract) ApplyDefaults() {
 		gap := DefaultMaxQualityGap
 		p.MaxQualityGap = &gap
 	}
+	c.applyVersionDefaults()
 	if c.Drift.Method == "" {
 		c.Drift.Method = PSI
 	}

@@ -35,7 +35,7 @@ func TestGoodContracts(t *testing.T) {
 func TestBadContracts(t *testing.T) {
 	const allowedInFeature = "(keys allowed here: name, type, nullable, min, max, categories, max_null_rate, max_out_of_range_rate, " +
 		"max_unknown_category_rate, max_wrong_type_rate, drift, severity)"
-	const allowedAtTop = "model, model_version, trained_at, prediction, seasonality, drift, max_categories, severity, defaults, features"
+	const allowedAtTop = "model, model_version, trained_at, prediction, seasonality, drift, max_categories, severity, defaults, versions, shadow, features"
 	tests := map[string][]string{
 		"unknown-key.bad.yml": {"line 5: features[0] (tenure_days).maximum: unknown key " + allowedInFeature},
 		"typo.bad.yml":        {"line 8: features[1] (age).max_nul_rate: unknown key; did you mean max_null_rate? " + allowedInFeature},
@@ -69,6 +69,16 @@ func TestBadContracts(t *testing.T) {
 			"line 5: prediction.max_quality_gap: must be in (0, 1], got 0"},
 		"calibration-columns.bad.yml": {`line 5: prediction.label_column: is the prediction's column "churned" too`,
 			"line 6: prediction.max_quality_gap: must be in (0, 1], got 1.5"},
+		"shadow.bad.yml": {`line 3: versions.names: "other" is the label of the versions without one of their own; name the version otherwise`,
+			`line 3: versions.names: duplicate version "v1"`,
+			"line 4: versions.max_others: must be in [0, 20], got 50",
+			"line 5: versions.max_silence: must not be negative, got -1m0s",
+			`line 8: shadow.candidate: is the reference version "v2" too: a shadow pairs two versions`,
+			"line 9: shadow.max_disagreement: must be a share in [0, 1], got 1.5",
+			"line 10: shadow.max_unpaired_ratio: must be a share in [0, 1], got -0.1",
+			"line 11: shadow.max_pending: must be in [1, 715827882], got -3"},
+		"shadow-missing.bad.yml": {"line 2: shadow.reference: is required: the version whose predictions are paired",
+			`line 3: shadow.candidate: "other" is the label of the versions without one of their own; name the version otherwise`},
 		"many.bad.yml": {"line 3: features[0] (a): min and max apply only to numeric features, not boolean",
 			"line 6: features[1].name: is required"},
 		"tolerances.bad.yml": {

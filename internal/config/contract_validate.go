@@ -40,6 +40,7 @@ func (c *Contract) Validate() error {
 		{"max_unknown_category_rate", d.MaxUnknownCategoryRate}, {"max_wrong_type_rate", d.MaxWrongTypeRate}} {
 		validateRate(&p, "defaults."+r.key, r.v)
 	}
+	c.validateVersions(&p)
 	if len(c.Features) == 0 {
 		p.add("features", "at least one feature is required")
 	}
