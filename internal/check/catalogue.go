@@ -16,6 +16,9 @@ const (
 	OfFeature
 	// OfPrediction metrics describe the model's output (Result.Feature "prediction").
 	OfPrediction
+	// OfVersion metrics describe one version of the model (Result.Feature
+	// VersionFeature(label), a label bounded by the contract).
+	OfVersion
 )
 
 // PredictionFeature is the Feature of results about the model's output.
@@ -146,8 +149,10 @@ func (c *Catalogue) Watched(r *Result) bool {
 func (c *Catalogue) Bounds(features []config.Feature, prediction config.DriftMethod) (watched, thresholded int) {
 	for i := range c.all {
 		m := &c.all[i]
-		if m.Kind == Staleness {
-			continue // published by the clock, not by windows
+		if m.Kind == Staleness || m.Scope == OfVersion {
+			// Staleness is published by the clock, not by windows; version
+			// metrics are unwatched, and as many as the contract bounds.
+			continue
 		}
 		switch m.Scope {
 		case OfModel:

@@ -8,6 +8,7 @@ package check
 
 import (
 	"math"
+	"strings"
 	"time"
 )
 
@@ -23,11 +24,15 @@ const (
 	Numerical   Kind = "numerical"
 	Performance Kind = "performance"
 	Anomaly     Kind = "anomaly"
+	// Shadow compares the predictions two versions of a model made for the
+	// same requests; Availability says which versions serve.
+	Shadow       Kind = "shadow"
+	Availability Kind = "availability"
 )
 
 // Kinds lists every kind, in the order reports show them.
 func Kinds() []Kind {
-	return []Kind{Quality, Skew, Drift, Numerical, Performance, Staleness, Anomaly}
+	return []Kind{Quality, Skew, Drift, Numerical, Performance, Shadow, Availability, Staleness, Anomaly}
 }
 
 // Result is one metric of one check in one window: every value is stored,
@@ -37,7 +42,7 @@ type Result struct {
 	WindowStart time.Time
 	WindowEnd   time.Time
 	Kind        Kind
-	Feature     string // "" for model-level metrics, "prediction" for the model's output
+	Feature     string // "" for model-level metrics, "prediction" for the model's output, VersionFeature for a version
 	Metric      string
 	Value       float64
 	Threshold   float64 // NaN when the metric has no threshold
@@ -93,3 +98,15 @@ type Verdict struct {
 	Statistic   string
 	Causes      []Cause
 }
+
+// versionPrefix marks the Feature of a result about one version of the
+// model. Only availability results carry it, and no feature metric is of that
+// kind, so a feature named alike is not mistaken for a version.
+const versionPrefix = "version:"
+
+// VersionFeature is the Feature of results about the version labelled label.
+func VersionFeature(label string) string { return versionPrefix + label }
+
+// VersionOf returns the version label of a result's Feature, and whether it
+// is about a version.
+func VersionOf(feature string) (string, bool) { return strings.CutPrefix(feature, versionPrefix) }

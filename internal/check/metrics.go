@@ -41,6 +41,18 @@ const (
 	SecondsSinceEvent = "seconds_since_last_event"
 	ModelAgeSeconds   = "model_age_seconds"
 	Score             = "score"
+	// Shadow pairs and version availability.
+	Pairs             = "pairs"
+	DisagreementRatio = "disagreement_ratio"
+	AbsDifferenceMean = "abs_difference_mean"
+	AbsDifferenceP50  = "abs_difference_p50"
+	AbsDifferenceP95  = "abs_difference_p95"
+	UnpairedRatio     = "unpaired_ratio"
+	ReferenceOnly     = "reference_only"
+	CandidateOnly     = "candidate_only"
+	Evicted           = "evicted"
+	EventShare        = "event_share"
+	NewVersion        = "new_version"
 )
 
 // Against is what a drift statistic compares the window with.
@@ -174,6 +186,34 @@ func Metrics() []Metric {
 			Help: "Estimated accuracy of the window's predictions less the accuracy over the labels joined in it (prediction.max_quality_gap; breached only when the shortfall is significant for the labels)."},
 		{Kind: Performance, Name: AUCGap, Scope: OfPrediction, Unit: "ratio", Threshold: Always,
 			Help: "Estimated ROC AUC of the window's predictions less the AUC over the labels joined in it (prediction.max_quality_gap; breached only when the shortfall is significant for the labels)."},
+
+		{Kind: Shadow, Name: Pairs, Scope: OfModel, Unit: "count",
+			Help: "Requests both shadow versions scored, paired in the window (counted in the window of the prediction that completed the pair)."},
+		{Kind: Shadow, Name: DisagreementRatio, Scope: OfModel, Unit: "ratio", Threshold: ByContract,
+			Help: "Share of pairs whose decisions differ: classes, or probabilities and scores on either side of 0.5 (shadow.max_disagreement)."},
+		{Kind: Shadow, Name: AbsDifferenceMean, Scope: OfModel, Unit: "value",
+			Help: "Mean absolute difference between the candidate's and the reference's prediction of the same request (scores, probabilities, regression)."},
+		{Kind: Shadow, Name: AbsDifferenceP50, Scope: OfModel, Unit: "value",
+			Help: "Median absolute difference between the two versions' predictions of a request (within 0.5% of its magnitude)."},
+		{Kind: Shadow, Name: AbsDifferenceP95, Scope: OfModel, Unit: "value",
+			Help: "95th percentile of the absolute difference between the two versions' predictions of a request (within 0.5% of its magnitude)."},
+		{Kind: Shadow, Name: UnpairedRatio, Scope: OfModel, Unit: "ratio", Threshold: Always,
+			Help: "Share of requests only one shadow version scored within shadow.max_delay, among those given up or paired in the window (shadow.max_unpaired_ratio)."},
+		{Kind: Shadow, Name: ReferenceOnly, Scope: OfModel, Unit: "count",
+			Help: "Requests only the reference version scored, given up in the window."},
+		{Kind: Shadow, Name: CandidateOnly, Scope: OfModel, Unit: "count",
+			Help: "Requests only the candidate version scored, given up in the window."},
+		{Kind: Shadow, Name: Evicted, Scope: OfModel, Unit: "count",
+			Help: "Predictions evicted unpaired because shadow.max_pending were already waiting: the pairing's memory bound is too small for the traffic."},
+
+		{Kind: Availability, Name: Events, Scope: OfVersion, Unit: "count",
+			Help: "Events of the version in the window (the version mix)."},
+		{Kind: Availability, Name: EventShare, Scope: OfVersion, Unit: "ratio",
+			Help: "Share of the model's events in the window that the version sent."},
+		{Kind: Availability, Name: SecondsSinceEvent, Scope: OfVersion, Unit: "seconds", Threshold: ByContract,
+			Help: "Event-time seconds from the version's last event to the window's end, while its model sends (versions.max_silence, for named versions)."},
+		{Kind: Availability, Name: NewVersion, Scope: OfVersion, Unit: "count", Threshold: Always,
+			Help: "1 in the window in which a version is first seen sending since Sentinel started (an info finding)."},
 
 		{Kind: Staleness, Name: SecondsSinceEvent, Scope: OfModel, Unit: "seconds", Threshold: ByConfig,
 			Help: "Wall-clock seconds since the model's last event (staleness.max_silence)."},
