@@ -23,6 +23,7 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/stats"
 	"github.com/sentinel-ml/sentinel/internal/store"
 	"github.com/sentinel-ml/sentinel/internal/tracing"
+	"github.com/sentinel-ml/sentinel/internal/versions"
 	"github.com/sentinel-ml/sentinel/internal/window"
 )
 
@@ -91,6 +92,8 @@ type state struct {
 	detector *detector
 	// estimator is nil unless the baseline has a calibration.
 	estimator *estimator
+	// versions is nil unless the contract asks for the version checks.
+	versions *versions.Tracker
 }
 
 // New builds an analyzer and registers its series.
@@ -108,7 +111,7 @@ func New(opts Options) (*Analyzer, error) {
 	a := &Analyzer{opts: opts, log: log, cat: check.NewCatalogue(), models: make(map[string]*state, len(opts.Models))}
 	names := make([]string, 0, len(opts.Models))
 	for _, m := range opts.Models {
-		st := &state{m: m}
+		st := &state{m: m, versions: versions.NewTracker(m.Contract)}
 		var err error
 		if st.drift, err = drift.NewHistory(m, opts.ReferencePeriod, log); err != nil {
 			return nil, err
@@ -171,6 +174,7 @@ func (a *Analyzer) Check(ctx context.Context, m *model.Model, w *window.Window, 
 	r := &results{model: m.Name(), start: w.Start, end: w.End, minSamples: float64(a.opts.MinSamples)}
 	runChecks(r, m, w, st.drift.Previous(), st.drift.Reference(), st.baseline, st.estimator)
 	keyedResults(r, m, w, a.opts.MaxMismatchRatio)
+	versionResults(r, m, w, st.versions)
 	span.SetAttributes(attribute.Int("sentinel.results", len(r.out)))
 	span.End()
 	if st.detector != nil {

@@ -70,6 +70,7 @@ func (w *Worker) route(wm *workerModel, part *partial, topic string) (isEvent bo
 	w.stats.Events++
 	wm.eventsTotal.Inc()
 	w.predict(wm, part, ev)
+	w.observeVersion(wm, part, ev)
 	if wm.keyed != nil && len(ev.RequestID) > 0 {
 		if match, ok := wm.keyed.AddServing(ev.RequestID, ev.Features, ev.Timestamp); ok {
 			part.AddMatch(match)

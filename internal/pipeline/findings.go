@@ -62,7 +62,8 @@ func NewFindingsWriter(w io.Writer) *FindingsWriter {
 	return &FindingsWriter{w: bufio.NewWriter(w), cat: check.NewCatalogue()}
 }
 
-// Write prints the batch's breached results and anomalies.
+// Write prints the batch's breached results and anomalies, and the shadow
+// comparison and version mix of its windows.
 func (f *FindingsWriter) Write(_ context.Context, b store.Batch) error {
 	enc := json.NewEncoder(f.w)
 	anomalyThreshold := make(map[string]float64)
@@ -109,7 +110,7 @@ func (f *FindingsWriter) Write(_ context.Context, b store.Batch) error {
 		}
 		f.Findings++
 	}
-	return nil
+	return f.writeSummaries(enc, b.Results)
 }
 
 // explainCheck says what a breached check measured, its value and threshold
@@ -140,6 +141,9 @@ func (f *FindingsWriter) explainCheck(r *check.Result) string {
 
 // subject names what a result is about.
 func subject(feature string) string {
+	if v, ok := check.VersionOf(feature); ok {
+		return "version " + v
+	}
 	switch feature {
 	case "":
 		return "the model"

@@ -48,6 +48,7 @@ type Worker struct {
 	rejectedHold map[ingest.TopicPartition]int64
 	joiner       *labels.Joiner
 	values       *labels.ValueParser
+	versions     *workerVersions
 	// maxEvent is the latest event time of the partition's events topic: its
 	// watermark is maxEvent less the allowed lateness.
 	maxEvent time.Time
@@ -108,6 +109,10 @@ func newWorker(opts *Options, partition int, sink Sink, index *countedIndex, m *
 			return nil, fmt.Errorf("label join: %w", err)
 		}
 		w.values = labels.NewValueParser(maxClasses)
+	}
+	var err error
+	if w.versions, err = newWorkerVersions(opts.Models); err != nil {
+		return nil, err
 	}
 	return w, nil
 }
@@ -237,6 +242,7 @@ func (w *Worker) handOver(ctx context.Context, wm *workerModel, mark time.Time, 
 	if wm.keyed != nil {
 		wm.keyed.Expire(mark)
 	}
+	w.settleShadow(wm, mark)
 	for key, part := range wm.open {
 		if part.End.After(mark) {
 			continue

@@ -15,7 +15,9 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/labels"
 	"github.com/sentinel-ml/sentinel/internal/model"
 	"github.com/sentinel-ml/sentinel/internal/profile"
+	"github.com/sentinel-ml/sentinel/internal/shadow"
 	"github.com/sentinel-ml/sentinel/internal/skew"
+	"github.com/sentinel-ml/sentinel/internal/versions"
 )
 
 // Window holds one model's profiles for one event-time window.
@@ -35,6 +37,10 @@ type Window struct {
 	// served and offline values were compared and found different; nil until the
 	// first comparison.
 	KeyedCompared, KeyedMismatch []uint64
+	// Shadow and Versions hold the shadow pairs and the version mix of models
+	// whose contract asks for them; nil until the first event that does.
+	Shadow   *shadow.Window
+	Versions *versions.Counts
 }
 
 // New returns an empty window of m starting at start.
@@ -134,6 +140,9 @@ func (w *Window) Merge(o *Window) error {
 		} else if err := w.Performance.Merge(o.Performance); err != nil {
 			return err
 		}
+	}
+	if err := w.mergeVersions(o); err != nil {
+		return err
 	}
 	if o.KeyedCompared != nil {
 		if w.KeyedCompared == nil {

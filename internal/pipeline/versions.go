@@ -1,0 +1,78 @@
+package pipeline
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/sentinel-ml/sentinel/internal/event"
+	"github.com/sentinel-ml/sentinel/internal/labels"
+	"github.com/sentinel-ml/sentinel/internal/model"
+	"github.com/sentinel-ml/sentinel/internal/shadow"
+)
+
+// workerVersions is what a worker keeps for the version checks: the shadow
+// join of its partition (a request's two predictions meet in one worker, as
+// a prediction and its label do) and the parser of the predictions it pairs.
+type workerVersions struct {
+	join   *shadow.Join
+	values *labels.ValueParser
+}
+
+// newWorkerVersions returns nil when no contract asks for the version checks.
+func newWorkerVersions(models []*model.Model) (*workerVersions, error) {
+	tracked := false
+	for _, m := range models {
+		tracked = tracked || m.Contract.TracksVersions()
+	}
+	if !tracked {
+		return nil, nil
+	}
+	join, err := shadow.NewJoin(models)
+	if err != nil {
+		return nil, fmt.Errorf("shadow join: %w", err)
+	}
+	return &workerVersions{join: join, values: labels.NewValueParser(maxClasses)}, nil
+}
+
+// observeVersion counts an event in its window's version mix and offers its
+// prediction to the shadow join; a pair scores in the window of the event
+// that completed it.
+func (w *Worker) observeVersion(wm *workerModel, part *partial, ev *event.Event) {
+	wv := w.versions
+	if wv == nil || !wm.m.Contract.TracksVersions() {
+		return
+	}
+	part.VersionCounts(wm.m).Add(ev.ModelVersion, ev.Timestamp)
+	name := wm.m.Name()
+	if wv.join == nil || !wv.join.Shadowed(name) || len(ev.RequestID) == 0 || !ev.Prediction.Present() {
+		return
+	}
+	v, err := wv.values.Prediction(wm.m.PredictionKind(), ev.Prediction)
+	if err != nil {
+		return // counted by the numerical checks, not comparable
+	}
+	if pair, ok := wv.join.Offer(name, ev.ModelVersion, ev.RequestID, v, ev.Timestamp); ok {
+		part.ShadowPairs(wm.m).Add(pair)
+	}
+}
+
+// settleShadow gives up the model's requests that can no longer pair by
+// mark, and counts them in the earliest of its shares being handed over:
+// those given up in a handover are counted in the window it closes.
+func (w *Worker) settleShadow(wm *workerModel, mark time.Time) {
+	wv := w.versions
+	if wv == nil || wv.join == nil || !wv.join.Shadowed(wm.m.Name()) {
+		return
+	}
+	wv.join.Expire(mark)
+	var first *partial
+	for _, part := range wm.open {
+		if !part.End.After(mark) && (first == nil || part.Start.Before(first.Start)) {
+			first = part
+		}
+	}
+	// Without a share to close, what was given up waits for the next one.
+	if first != nil {
+		first.ShadowPairs(wm.m).AddUnpaired(wv.join.Settle(wm.m.Name()))
+	}
+}
