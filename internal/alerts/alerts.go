@@ -215,6 +215,38 @@ func checkAlerts() []Alert {
 			Description: checkDescription("Labels show the model doing worse than its calibrated probabilities promise for the same inputs (concept drift)"),
 		},
 		{
+			// How different a candidate may be is the team's call
+			// (shadow.max_disagreement); ten windows keep a burst of
+			// unusual requests from opening a ticket.
+			Name: "SentinelShadowDisagreement", Severity: Warning, Windows: 10, Runbook: "sentinelshadowdisagreement",
+			Checks: []Match{{check.Shadow, check.OfModel, []string{check.DisagreementRatio}}},
+			Summary: parts(txt("Model "), Label("model"), txt(": the shadow candidate decides otherwise than the reference on "),
+				Value, txt(" of requests")),
+			Description: checkDescription("The candidate version decides otherwise than the live one on the same requests"),
+		},
+		{
+			Name: "SentinelShadowUnpaired", Severity: Warning, Windows: 5, Runbook: "sentinelshadowunpaired",
+			Checks: []Match{{check.Shadow, check.OfModel, []string{check.UnpairedRatio}}},
+			Summary: parts(txt("Model "), Label("model"), txt(": "), Value, txt(" of shadow requests were scored by one version only")),
+			Description: checkDescription("The shadow versions do not score the same requests, so they are not compared on all of them"),
+		},
+		{
+			Name: "SentinelVersionSilent", Severity: Warning, Windows: 1, Runbook: "sentinelversionsilent",
+			Checks:  []Match{{check.Availability, check.OfVersion, []string{check.SecondsSinceEvent}}},
+			Summary: parts(SubjectCap, txt(" has sent no events for "), Value, txt(" while the model sends")),
+			Description: parts(SubjectCap, txt(" has sent no event for "), Value, txt(" of event time while the model still sends, "+
+				"longer than versions.max_silence ("), Threshold, txt("). Its replicas may have failed to load, or traffic was routed away from it.")),
+		},
+		{
+			// Info: a deploy is news for the dashboards, not a page. The
+			// finding lasts one window, so the alert fires at once.
+			Name: "SentinelNewModelVersion", Severity: Info, Windows: 1, Runbook: "sentinelnewmodelversion",
+			Checks:  []Match{{check.Availability, check.OfVersion, []string{check.NewVersion}}},
+			Summary: parts(SubjectCap, txt(" started sending events")),
+			Description: parts(SubjectCap, txt(" sent its first events since Sentinel started: a deploy, a canary or a shadow "+
+				"began. Check it is the one planned.")),
+		},
+		{
 			Name: "SentinelModelSilent", Severity: Critical, Windows: 1, Runbook: "sentinelmodelsilent",
 			Checks:  []Match{{check.Staleness, check.OfModel, []string{check.SecondsSinceEvent}}},
 			Summary: parts(txt("Model "), Label("model"), txt(" has sent no events for "), Value),
@@ -315,6 +347,9 @@ func (a *Alert) covers(kind check.Kind, scope check.Scope, metric string) bool {
 
 // scopeOf is the scope of a result by its feature.
 func scopeOf(feature string) check.Scope {
+	if _, ok := check.VersionOf(feature); ok {
+		return check.OfVersion
+	}
 	switch feature {
 	case "":
 		return check.OfModel

@@ -230,6 +230,9 @@ func subjectOf(s check.Scope, model, feature string, capital bool) string {
 		out = "model " + model
 	case check.OfPrediction:
 		out = "the predictions of model " + model
+	case check.OfVersion:
+		// The feature label reads "version:<label>".
+		out = feature + " of model " + model
 	default:
 		out = "feature " + feature + " of model " + model
 	}

@@ -155,6 +155,8 @@ func selector(m Match) string {
 		ms = append(ms, `feature=""`)
 	case check.OfPrediction:
 		ms = append(ms, "feature="+strconv.Quote(check.PredictionFeature))
+	case check.OfVersion:
+		ms = append(ms, "feature=~"+strconv.Quote(check.VersionFeature(".+")))
 	default:
 		ms = append(ms, `feature!=""`, "feature!="+strconv.Quote(check.PredictionFeature))
 	}

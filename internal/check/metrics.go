@@ -213,7 +213,7 @@ func Metrics() []Metric {
 		{Kind: Availability, Name: SecondsSinceEvent, Scope: OfVersion, Unit: "seconds", Threshold: ByContract,
 			Help: "Event-time seconds from the version's last event to the window's end, while its model sends (versions.max_silence, for named versions)."},
 		{Kind: Availability, Name: NewVersion, Scope: OfVersion, Unit: "count", Threshold: Always,
-			Help: "1 in the window in which a version is first seen sending since Sentinel started (an info finding)."},
+			Help: "1 in the window in which a version is first seen sending since Sentinel started, and the next (an info finding that outlasts an alert's for of one window)."},
 
 		{Kind: Staleness, Name: SecondsSinceEvent, Scope: OfModel, Unit: "seconds", Threshold: ByConfig,
 			Help: "Wall-clock seconds since the model's last event (staleness.max_silence)."},

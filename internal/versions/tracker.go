@@ -30,7 +30,13 @@ type version struct {
 	// latest event (for a named version that has not sent, the start).
 	sent bool
 	last time.Time
+	// fresh is how many more windows report the version new.
+	fresh int
 }
+
+// newWindows is how many windows report a version new: two, so that the
+// finding outlasts an alert's `for` of one window.
+const newWindows = 2
 
 // NewTracker returns the tracker of a model of contract c, or nil when the
 // contract does not ask for the version checks.
@@ -68,8 +74,8 @@ func (t *Tracker) others() int {
 // in it, c its counts by version (nil when no event carried a version). For
 // each version followed: its events and share (the mix), and while the model
 // sends, the event-time seconds since the version's last event, breached past
-// versions.max_silence; and a new_version finding for a version first seen
-// since the tracker started. A version not named that has been silent past
+// versions.max_silence; and a new_version finding, in the two windows from the
+// one in which a version is first seen since the tracker started. A version not named that has been silent past
 // max_silence is reported once so, then forgotten, which frees its label.
 func (t *Tracker) Results(model string, start, end time.Time, events uint64, c *Counts) []check.Result {
 	if events == 0 {
@@ -98,7 +104,7 @@ func (t *Tracker) Results(model string, start, end time.Time, events uint64, c *
 				t.versions = append(t.versions, v)
 			}
 			if !v.sent && t.started {
-				add(label, check.NewVersion, 1, 0)
+				v.fresh = newWindows
 			}
 			v.sent = true
 			if last.After(v.last) {
@@ -111,6 +117,10 @@ func (t *Tracker) Results(model string, start, end time.Time, events uint64, c *
 	kept := t.versions[:0]
 	for _, v := range t.versions {
 		n := inWindow[v.label]
+		if v.fresh > 0 {
+			add(v.label, check.NewVersion, 1, 0)
+			v.fresh--
+		}
 		add(v.label, check.Events, float64(n), check.NoThreshold())
 		add(v.label, check.EventShare, float64(n)/float64(events), check.NoThreshold())
 		quiet := end.Sub(v.last).Seconds()

@@ -44,7 +44,7 @@ func TestCountsBounded(t *testing.T) {
 }
 
 // TestTracker follows a model through windows of a minute: the first window
-// reports no version as new; a named version that stops sending breaches
+// reports no version as new, a later one for two windows; a named version that stops sending breaches
 // max_silence while the model sends; a version not named appears (a new
 // version), takes the one free label, and one more goes to other; an unnamed
 // version silent past max_silence is reported once, then forgotten.
@@ -93,11 +93,13 @@ func TestTracker(t *testing.T) {
 		mix = append(mix, line)
 	}
 	want := []finding{
-		{2, "v3", check.NewVersion},
 		{2, "v2", check.SecondsSinceEvent}, // last event at 10:00:04.9, the window ends at 10:03
-		{3, "other", check.NewVersion},
+		{2, "v3", check.NewVersion},
 		{3, "v2", check.SecondsSinceEvent},
+		{3, "v3", check.NewVersion}, // for two windows
+		{3, "other", check.NewVersion},
 		{4, "v2", check.SecondsSinceEvent},
+		{4, "other", check.NewVersion},
 		{5, "v2", check.SecondsSinceEvent},
 		{5, "v3", check.SecondsSinceEvent}, // then forgotten, with other
 		{5, "other", check.SecondsSinceEvent},
