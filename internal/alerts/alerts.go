@@ -226,8 +226,8 @@ func checkAlerts() []Alert {
 		},
 		{
 			Name: "SentinelShadowUnpaired", Severity: Warning, Windows: 5, Runbook: "sentinelshadowunpaired",
-			Checks: []Match{{check.Shadow, check.OfModel, []string{check.UnpairedRatio}}},
-			Summary: parts(txt("Model "), Label("model"), txt(": "), Value, txt(" of shadow requests were scored by one version only")),
+			Checks:      []Match{{check.Shadow, check.OfModel, []string{check.UnpairedRatio}}},
+			Summary:     parts(txt("Model "), Label("model"), txt(": "), Value, txt(" of shadow requests were scored by one version only")),
 			Description: checkDescription("The shadow versions do not score the same requests, so they are not compared on all of them"),
 		},
 		{

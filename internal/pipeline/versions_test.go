@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sentinel-ml/sentinel/internal/check"
 	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/golden"
@@ -85,6 +87,8 @@ func TestReplayVersions(t *testing.T) {
 	rec := &recorder{}
 	opts := testOptions(shadowedModel(t), store.Tee(rec, findings))
 	opts.EventTime, opts.Now, opts.ReplayTick = true, nil, time.Minute // as replay runs
+	reg := prometheus.NewRegistry()
+	opts.Registerer = reg
 	p, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -129,8 +133,9 @@ func TestReplayVersions(t *testing.T) {
 	}
 	// From 10:04, v1 scores alone: every request it scores is unpaired,
 	// counted in the window whose close gives it up, max_delay (5s) after
-	// it. The drain gives up all that is left.
-	for w, want := range map[string]float64{"10:04": 92, "10:05": 100, "10:06": 100, "10:07": 108} {
+	// it. The drain gives up what the watermark has passed by max_delay: the
+	// last 15s (lateness and max_delay) are neither paired nor given up.
+	for w, want := range map[string]float64{"10:04": 92, "10:05": 100, "10:06": 100, "10:07": 82} {
 		if r := got[w+"  "+check.UnpairedRatio]; r.Value != 1 || !r.Breached || got[w+"  "+check.ReferenceOnly].Value != want {
 			t.Errorf("%s: unpaired %+v, reference only %v; want all %v", w, r, got[w+"  "+check.ReferenceOnly].Value, want)
 		}
@@ -151,6 +156,29 @@ func TestReplayVersions(t *testing.T) {
 			t.Errorf("%s: a version reported new", k)
 		}
 	}
+	// /metrics publishes the last window's results that carry a threshold.
+	published := map[string]float64{}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "sentinel_check_value" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			if l["kind"] == string(check.Shadow) || l["kind"] == string(check.Availability) {
+				published[l["feature"]+" "+l["metric"]] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	if published[" "+check.UnpairedRatio] != 1 || published[v2+" "+check.SecondsSinceEvent] != 240.1 {
+		t.Errorf("published shadow and availability results %v", published)
+	}
 	var summaries int
 	for _, line := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
 		var s WindowSummary
@@ -160,5 +188,52 @@ func TestReplayVersions(t *testing.T) {
 	}
 	if summaries != 16 {
 		t.Errorf("%d shadow and version lines, want two for each of 8 windows", summaries)
+	}
+}
+
+// TestShadowAfterIdle: an idle partition hands its windows over at the end of
+// time, but the shadow join expires only by the partition's watermark, so
+// that the pairs of the traffic that wakes it still pair.
+func TestShadowAfterIdle(t *testing.T) {
+	rec := &recorder{}
+	opts := testOptions(shadowedModel(t), rec)
+	now := t0
+	opts.Now = func() time.Time { return now }
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	offset := int64(0)
+	send := func(version, id string, at time.Duration) {
+		t.Helper()
+		line := fmt.Sprintf(`{"model": "churn", "model_version": %q, "request_id": %q, "timestamp": %q, "features": {"x": 1}, "prediction": 0.4}`,
+			version, id, t0.Add(at).Format(time.RFC3339Nano))
+		if err := p.Process(ctx, msg(offset, []byte(line))); err != nil {
+			t.Fatal(err)
+		}
+		offset++
+	}
+	send("v1", "a", time.Second)
+	send("v2", "a", 2*time.Second)
+	now = t0.Add(5 * time.Minute)
+	if err := p.Tick(ctx); err != nil { // idle: the 10:00 window is handed over
+		t.Fatal(err)
+	}
+	send("v1", "b", 5*time.Minute)
+	send("v2", "b", 5*time.Minute+time.Second)
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pairs := map[string]float64{}
+	for _, b := range rec.batches {
+		for _, r := range b.Results {
+			if r.Kind == check.Shadow && r.Metric == check.Pairs {
+				pairs[r.WindowStart.Format("15:04")] = r.Value
+			}
+		}
+	}
+	if pairs["10:00"] != 1 || pairs["10:05"] != 1 {
+		t.Errorf("pairs by window %v, want one at 10:00 and one at 10:05", pairs)
 	}
 }

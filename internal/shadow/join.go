@@ -3,7 +3,6 @@ package shadow
 import (
 	"bytes"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/sentinel-ml/sentinel/internal/labels"
@@ -87,12 +86,10 @@ func (j *Join) Offer(model string, version, requestID []byte, v labels.Value, ev
 }
 
 // Expire gives up the requests of every model older than the watermark less
-// its max_delay: the other version's prediction can no longer pair.
+// its max_delay: the other version's prediction can no longer pair. The
+// watermark is an event time the stream has reached: predictions older than
+// it less max_delay are given up on arrival from then on.
 func (j *Join) Expire(watermark time.Time) {
-	// A drain expires at the end of time, past what Unix nanoseconds hold.
-	if last := time.Unix(0, math.MaxInt64); watermark.After(last) {
-		watermark = last
-	}
 	for _, p := range j.models {
 		p.joiner.Expire(watermark)
 	}
