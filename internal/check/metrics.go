@@ -190,7 +190,7 @@ func Metrics() []Metric {
 		{Kind: Shadow, Name: Pairs, Scope: OfModel, Unit: "count",
 			Help: "Requests both shadow versions scored, paired in the window (counted in the window of the prediction that completed the pair)."},
 		{Kind: Shadow, Name: DisagreementRatio, Scope: OfModel, Unit: "ratio", Threshold: ByContract,
-			Help: "Share of pairs whose decisions differ: classes, or probabilities and scores on either side of 0.5 (shadow.max_disagreement)."},
+			Help: "Share of pairs whose decisions differ: classes, or probabilities on either side of 0.5 and scores of 0 (shadow.max_disagreement)."},
 		{Kind: Shadow, Name: AbsDifferenceMean, Scope: OfModel, Unit: "value",
 			Help: "Mean absolute difference between the candidate's and the reference's prediction of the same request (scores, probabilities, regression)."},
 		{Kind: Shadow, Name: AbsDifferenceP50, Scope: OfModel, Unit: "value",

@@ -28,7 +28,7 @@ type Shadow struct {
 	Reference string `yaml:"reference"`
 	Candidate string `yaml:"candidate"`
 	// MaxDisagreement is the share of pairs whose decisions differ (classes;
-	// probabilities and scores on either side of 0.5) tolerated in a window;
+	// probabilities on either side of 0.5, scores of 0) tolerated in a window;
 	// unset, disagreement is reported without a threshold.
 	MaxDisagreement *float64 `yaml:"max_disagreement,omitempty"`
 	// MaxUnpairedRatio is the share of requests only one version scored that
