@@ -304,12 +304,16 @@ func kindRank(k check.Kind) int {
 		return 3
 	case check.Performance:
 		return 4
-	case check.Staleness:
+	case check.Shadow:
 		return 5
-	case check.Anomaly:
+	case check.Availability:
 		return 6
+	case check.Staleness:
+		return 7
+	case check.Anomaly:
+		return 8
 	}
-	return 7
+	return 9
 }
 
 // Snapshot returns every model's state, the configured models first.
