@@ -118,3 +118,18 @@ func TestTracker(t *testing.T) {
 		t.Errorf("a window without events reports %v", r)
 	}
 }
+
+// BenchmarkCountsAdd counts the events of a window spread over the named
+// versions, two others and versions past the bound.
+func BenchmarkCountsAdd(b *testing.B) {
+	c, err := config.ParseContract([]byte("model: m\nversions: {names: [v1, v2], max_others: 2}\nfeatures: [{name: x, type: numeric}]\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	versions := [][]byte{[]byte("v1"), []byte("v2"), []byte("v1"), []byte("x1"), []byte("x2"), []byte("x3"), []byte("x4"), []byte("v1")}
+	w := NewCounts(c)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		w.Add(versions[i%len(versions)], t0)
+	}
+}
