@@ -8,8 +8,12 @@ import (
 )
 
 // Counts are one window's events of a model by version. The contract's named
-// versions come first; up to maxOthers more are kept by name, and the rest
-// are counted under Other. Events without a version are not counted.
+// versions come first; up to config.MaxOtherVersionsLimit more are kept by
+// name, and the rest are counted under Other. Events without a version are not
+// counted. The contract's own, smaller max_others is the Tracker's to apply:
+// it knows which versions earlier windows gave a label, while a window's counts
+// see versions in the order its events happen to arrive, and would otherwise
+// let a newcomer take the label of a version already followed.
 type Counts struct {
 	maxOthers int
 	named     int
@@ -26,8 +30,8 @@ type Counts struct {
 // NewCounts returns empty counts for a model of contract c.
 func NewCounts(c *config.Contract) *Counts {
 	named := c.NamedVersions()
-	n := len(named) + maxOthers(c)
-	w := &Counts{maxOthers: maxOthers(c), named: len(named), labels: make([]string, len(named), n),
+	n := len(named) + config.MaxOtherVersionsLimit
+	w := &Counts{maxOthers: config.MaxOtherVersionsLimit, named: len(named), labels: make([]string, len(named), n),
 		events: make([]uint64, len(named), n), last: make([]int64, len(named), n)}
 	copy(w.labels, named)
 	return w

@@ -21,13 +21,14 @@ func contract(t *testing.T) *config.Contract {
 	return c
 }
 
-// TestCountsBounded: named versions and max_others more are counted by name,
-// the rest under other, in a window and across a merge; no payload grows the
-// labels.
+// TestCountsBounded: named versions and config.MaxOtherVersionsLimit more are
+// counted by name, the rest under other, in a window and across a merge; no
+// payload grows the labels. (The contract's max_others is the Tracker's.)
 func TestCountsBounded(t *testing.T) {
 	c := contract(t)
 	a, b := NewCounts(c), NewCounts(c)
-	for i := range 10 {
+	extra := config.MaxOtherVersionsLimit + 5
+	for i := range extra {
 		a.Add([]byte(fmt.Sprintf("x%d", i)), t0.Add(time.Duration(i)*time.Second))
 		a.Add([]byte("v1"), t0)
 	}
@@ -37,8 +38,11 @@ func TestCountsBounded(t *testing.T) {
 	a.Merge(b)
 	got := map[string]uint64{}
 	a.Each(func(label string, n uint64, last time.Time) { got[label] = n })
-	want := map[string]uint64{"v1": 10, "x0": 1, "other": 11}
-	if fmt.Sprint(got) != fmt.Sprint(want) || a.OtherLast != t0.Add(time.Minute).UnixNano() || len(a.labels) != 3 {
+	want := map[string]uint64{"v1": uint64(extra), "other": 5 + 2}
+	for i := range config.MaxOtherVersionsLimit {
+		want[fmt.Sprintf("x%d", i)] = 1
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) || a.OtherLast != t0.Add(time.Minute).UnixNano() || len(a.labels) != 2+config.MaxOtherVersionsLimit {
 		t.Errorf("counts %v (labels %q, other last %v), want %v", got, a.labels, time.Unix(0, a.OtherLast).UTC(), want)
 	}
 }
