@@ -57,20 +57,17 @@ func (w *Worker) observeVersion(wm *workerModel, part *partial, ev *event.Event)
 }
 
 // settleShadow gives up the model's requests that can no longer pair by
-// mark, and counts them in the earliest of its shares being handed over:
-// those given up in a handover are counted in the window it closes. A drain
-// or an idle partition hands over at the end of time, but the join expires
-// by the partition's watermark: what arrives after must still pair, and a
-// request still within max_delay of it is neither paired nor given up yet.
-func (w *Worker) settleShadow(wm *workerModel, mark time.Time) {
+// horizon, and counts them in the earliest of its shares ending by mark:
+// those given up in a handover are counted in the window it closes. A
+// request still within max_delay of the horizon is neither paired nor given
+// up yet.
+func (w *Worker) settleShadow(wm *workerModel, mark, horizon time.Time) {
 	wv := w.versions
 	if wv == nil || wv.join == nil || !wv.join.Shadowed(wm.m.Name()) {
 		return
 	}
-	if wmark := w.watermark(); wmark.Before(mark) {
-		wv.join.Expire(wmark)
-	} else {
-		wv.join.Expire(mark)
+	if !horizon.IsZero() {
+		wv.join.Expire(horizon)
 	}
 	var first *partial
 	for _, part := range wm.open {

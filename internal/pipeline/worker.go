@@ -236,13 +236,22 @@ func (w *Worker) advance(ctx context.Context) error {
 // handOver delivers the model's open shares of windows ending at or before
 // mark (all of them at a drain), final when the watermark passed them.
 func (w *Worker) handOver(ctx context.Context, wm *workerModel, mark time.Time, final bool) error {
-	if w.joiner != nil {
-		w.joiner.Expire(mark)
+	// The joins expire by the partition's watermark, also when a drain or an
+	// idle partition hands over every share (mark is then the end of time):
+	// what waits within max_delay of the watermark can still be joined.
+	horizon := mark
+	if wmark := w.watermark(); wmark.Before(horizon) {
+		horizon = wmark
 	}
-	if wm.keyed != nil {
-		wm.keyed.Expire(mark)
+	if !horizon.IsZero() {
+		if w.joiner != nil {
+			w.joiner.Expire(horizon)
+		}
+		if wm.keyed != nil {
+			wm.keyed.Expire(horizon)
+		}
 	}
-	w.settleShadow(wm, mark)
+	w.settleShadow(wm, mark, horizon)
 	for key, part := range wm.open {
 		if part.End.After(mark) {
 			continue
