@@ -42,7 +42,7 @@ bench: bench-go bench-compare bench-replay
 bench-go:
 	@dsn=$$(scripts/clickhouse.sh start) && export "$$dsn" && \
 	  GOMAXPROCS=1 $(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./... && \
-	  $(GO) test -run '^$$' -bench DaemonThroughKafka -cpu 2 -benchtime 1s ./internal/daemon
+	  $(GO) test -run '^$$' -bench 'DaemonThroughKafka|DaemonSlowStore' -cpu 2 -benchtime 1s ./internal/daemon
 
 bench-compare: build
 	scripts/bench-compare.sh $(BIN)

@@ -78,6 +78,11 @@ func BenchmarkDaemonThroughKafka(b *testing.B) {
 // drainDaemon runs a daemon on a new consumer group until it has admitted
 // the whole topic, and returns the time from its first event to its last.
 func drainDaemon(b *testing.B, c *kafkatest.Cluster, m *model.Model, log *slog.Logger, groupID string) time.Duration {
+	return drainDaemonInto(b, c, m, log, groupID, newMemStore(), benchEvents)
+}
+
+// drainDaemonInto is drainDaemon writing to st, until n events are admitted.
+func drainDaemonInto(b *testing.B, c *kafkatest.Cluster, m *model.Model, log *slog.Logger, groupID string, st Store, n float64) time.Duration {
 	reg := prometheus.NewRegistry()
 	group, err := ingest.NewGroup(ingest.KafkaOptions{KafkaConn: ingest.KafkaConn{Brokers: c.Brokers()},
 		GroupID: groupID, Topics: []string{"events"}, Registerer: reg})
@@ -88,7 +93,7 @@ func drainDaemon(b *testing.B, c *kafkatest.Cluster, m *model.Model, log *slog.L
 	d, err := New(Options{
 		Pipeline: pipeline.Options{Models: []*model.Model{m}, Window: time.Minute, Lateness: 5 * time.Second,
 			ReferencePeriod: time.Hour, MinSamples: 100, MaxMessageBytes: 1 << 20, Now: time.Now, Registerer: reg, Logger: log},
-		Group: group, Store: newMemStore(), TickEvery: time.Second, CommitEvery: time.Second, Logger: log,
+		Group: group, Store: st, TickEvery: time.Second, CommitEvery: time.Second, Logger: log,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -109,7 +114,7 @@ func drainDaemon(b *testing.B, c *kafkatest.Cluster, m *model.Model, log *slog.L
 		time.Sleep(100 * time.Microsecond)
 	}
 	first := time.Now()
-	for events() < benchEvents {
+	for events() < n {
 		time.Sleep(100 * time.Microsecond)
 	}
 	last := time.Now()
@@ -117,6 +122,51 @@ func drainDaemon(b *testing.B, c *kafkatest.Cluster, m *model.Model, log *slog.L
 		b.Fatal(err)
 	}
 	return last.Sub(first)
+}
+
+// slowStore discards batches after taking delay over each, as a store far
+// away or busy does.
+type slowStore struct {
+	memStore
+	delay time.Duration
+}
+
+func (s slowStore) Write(ctx context.Context, _ store.Batch) error {
+	select {
+	case <-time.After(s.delay):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// BenchmarkDaemonSlowStore drains 100,000 events of the 20-feature model at
+// 1,500 events per one-minute window (67 windows, over 4 partitions) through
+// the daemon, with a store that takes 50 ms over every write and with one that
+// discards, and reports both rates and their ratio: writes overlap checking,
+// so the store's latency must not stall consumption. Goal: a ratio of at
+// least 0.9. Each iteration alternates five drains of each; medians.
+func BenchmarkDaemonSlowStore(b *testing.B) {
+	c := kafkatest.Start(b, kafkatest.Topic{Name: "events", Partitions: 4})
+	// An event every 40 ms of event time: 1,500 a minute.
+	c.Seed(b, "events", benchEvents, func(i int, buf []byte) []byte { return kafkatest.Event(40*i, buf) })
+	m := eventModel(b)
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	const rounds = 5
+	var fast, slow, ratios []float64
+	group := 0
+	for b.Loop() {
+		for range rounds {
+			group++
+			f := float64(benchEvents-1) / drainDaemonInto(b, c, m, log, fmt.Sprintf("fast-%d", group), newMemStore(), benchEvents).Seconds()
+			s := float64(benchEvents-1) / drainDaemonInto(b, c, m, log, fmt.Sprintf("slow-%d", group),
+				slowStore{newMemStore(), 50 * time.Millisecond}, benchEvents).Seconds()
+			fast, slow, ratios = append(fast, f), append(slow, s), append(ratios, s/f)
+		}
+	}
+	b.ReportMetric(median(slow), "events/s")
+	b.ReportMetric(median(fast), "discarding_events/s")
+	b.ReportMetric(median(ratios), "ratio")
 }
 
 func median(xs []float64) float64 {

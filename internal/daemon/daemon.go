@@ -141,7 +141,7 @@ const checkerQueue = 256
 // Kafka leaves the process alive and saying why it is not ready.
 func (d *Daemon) Start(context.Context) error {
 	opts := d.opts.Pipeline
-	opts.Writer = d.opts.Store
+	opts.Writer, opts.WriteBehind = d.opts.Store, true
 	sides, err := pipeline.NewSides(withUnknownPartitions(opts))
 	if err != nil {
 		return err

@@ -40,8 +40,12 @@ type request struct {
 // runChecker owns the checker: it merges the workers' shares, checks and
 // writes windows, and runs the clock's checks, until ctx ends. A write that
 // fails for good (the store's own retries gave up) stops the daemon, whose
-// uncommitted messages the next instance reads again.
+// uncommitted messages the next instance reads again; so does stopping, for
+// the writes not yet durable.
 func (d *Daemon) runChecker(ctx context.Context, c *pipeline.Checker) error {
+	// The checker writes behind: it goes on merging and checking while the
+	// store makes earlier windows durable.
+	defer c.Close()
 	tick := time.NewTicker(d.opts.TickEvery)
 	defer tick.Stop()
 	var unreportedSince time.Time
@@ -49,6 +53,8 @@ func (d *Daemon) runChecker(ctx context.Context, c *pipeline.Checker) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-c.Failed():
+			return stopped(ctx, c.Err())
 		case r := <-d.checker:
 			if err := d.handle(ctx, c, r); err != nil {
 				return stopped(ctx, err)

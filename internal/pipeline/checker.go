@@ -45,7 +45,10 @@ type Checker struct {
 	// once it is durable; breaches says when each check last logged a breach.
 	closed   []closedWindow
 	breaches map[breachKey]time.Time
-	stats    Stats
+	// behind writes batches on its own goroutine, with WriteBehind; nil
+	// writes them in the call that made them.
+	behind *writeBehind
+	stats  Stats
 }
 
 // closedWindow is what the log says of a window checked.
@@ -104,6 +107,9 @@ func newChecker(opts *Options, analyzer *analyze.Analyzer, index *countedIndex, 
 	}
 	for _, md := range opts.Models {
 		c.models[md.Name()] = &checkerModel{m: md, open: make(map[int64]*checkingWindow), lastEvent: now}
+	}
+	if opts.WriteBehind {
+		c.behind = newWriteBehind(opts.Writer, log)
 	}
 	return c
 }
@@ -252,6 +258,10 @@ func (c *Checker) update(ctx context.Context, cm *checkerModel, d *Delta) error 
 		c.late(name, d)
 		return nil
 	}
+	// The stored copy is read back: what is still being written must be in it.
+	if err := c.settle(ctx); err != nil {
+		return err
+	}
 	rows, err := c.history.Window(ctx, name, d.Window.Start)
 	if err != nil {
 		return fmt.Errorf("reading window %s of model %s to add late events: %w", d.Window.Start.Format(time.RFC3339), name, err)
@@ -304,12 +314,11 @@ func (c *Checker) noteClosed(ctx context.Context, model string, w *window.Window
 }
 
 // logClosed says, once a batch is durable, which windows it checked.
-func (c *Checker) logClosed() {
-	for _, w := range c.closed {
-		c.log.Info("window closed", append([]any{"model", w.model, "window_start", w.start, "events", w.events,
+func logClosed(log *slog.Logger, closed []closedWindow) {
+	for _, w := range closed {
+		log.Info("window closed", append([]any{"model", w.model, "window_start", w.start, "events", w.events,
 			"findings", w.findings, "complete", w.complete, "took", time.Since(w.checkStart)}, tracing.LogAttrs(w.ctx)...)...)
 	}
-	c.closed = c.closed[:0]
 }
 
 // late counts a share that arrived too late to update its window.
@@ -320,25 +329,65 @@ func (c *Checker) late(model string, d *Delta) {
 }
 
 // write makes b durable, with the rejected counts gathered so far, and then
-// releases the offsets of what it holds.
+// releases the offsets of what it holds: before it returns, or with
+// WriteBehind once the store has it.
 func (c *Checker) write(ctx context.Context, b store.Batch, done []func()) error {
 	b.Rejected = append(b.Rejected, latestCounts(c.rejected)...)
 	if b.Empty() {
 		return nil
 	}
-	if err := c.opts.Writer.Write(ctx, b); err != nil {
-		c.closed = c.closed[:0]
+	p := &pendingWrite{b: b, done: append(done, c.rejectedDone...), closed: c.closed}
+	c.closed = nil
+	if c.behind != nil {
+		c.rejected, c.rejectedDone = c.rejected[:0], nil
+		return c.behind.submit(ctx, p)
+	}
+	if err := c.opts.Writer.Write(ctx, p.b); err != nil {
 		return fmt.Errorf("writing window results: %w", err)
 	}
-	c.logClosed()
-	for _, f := range c.rejectedDone {
-		f()
-	}
-	c.rejected, c.rejectedDone = c.rejected[:0], c.rejectedDone[:0]
-	for _, f := range done {
+	c.rejected, c.rejectedDone = c.rejected[:0], nil
+	logClosed(c.log, p.closed)
+	for _, f := range p.done {
 		f()
 	}
 	return nil
+}
+
+// settle waits until every batch written behind is durable.
+func (c *Checker) settle(ctx context.Context) error {
+	if c.behind == nil {
+		return nil
+	}
+	return c.behind.settle(ctx)
+}
+
+// Failed is closed once a write behind has failed (the store gave up): the
+// checker is then unusable, and Err says why. Without WriteBehind it is nil,
+// which never becomes ready: a failed write is returned by the call that made it.
+func (c *Checker) Failed() <-chan struct{} {
+	if c.behind == nil {
+		return nil
+	}
+	return c.behind.failed
+}
+
+// Err is the failure of a write behind, nil while none has failed.
+func (c *Checker) Err() error {
+	if c.behind == nil {
+		return nil
+	}
+	c.behind.mu.Lock()
+	defer c.behind.mu.Unlock()
+	return c.behind.err
+}
+
+// Close abandons the writes behind not yet durable, whose offsets stay
+// uncommitted, and waits for the one in flight to end. The checker's owner
+// calls it when it stops.
+func (c *Checker) Close() {
+	if c.behind != nil {
+		c.behind.close()
+	}
 }
 
 // Tick runs the clock's checks of every model (staleness), and writes the
@@ -367,7 +416,10 @@ func (c *Checker) Flush(ctx context.Context) error {
 		}
 		done = append(done, d...)
 	}
-	return c.write(ctx, b, done)
+	if err := c.write(ctx, b, done); err != nil {
+		return err
+	}
+	return c.settle(ctx)
 }
 
 // Checkpoint writes the profiles of every open window as they stand, without
@@ -384,7 +436,10 @@ func (c *Checker) Checkpoint(ctx context.Context) error {
 			w.done = nil
 		}
 	}
-	return c.write(ctx, b, done)
+	if err := c.write(ctx, b, done); err != nil {
+		return err
+	}
+	return c.settle(ctx)
 }
 
 // SetPartitions tells the checker the events topic's partition count; a new

@@ -55,8 +55,13 @@ type Options struct {
 	// for it still update it; later ones are counted as late. Zero is an hour.
 	LateHorizon time.Duration
 	// Writer receives the results of every closed window; the pipeline returns
-	// only once they are durable.
+	// only once they are durable, unless WriteBehind.
 	Writer store.Writer
+	// WriteBehind writes on a goroutine of the checker's, so that checking
+	// goes on while the store works; offsets are still released only once
+	// durable. The checker's owner then watches Checker.Failed and calls
+	// Checker.Close when it stops.
+	WriteBehind bool
 	// DeadLetters receives rejected messages; nil counts them only (replay).
 	DeadLetters ingest.DeadLetters
 	// Now is the wall clock. With EventTime set, the clock is instead the
