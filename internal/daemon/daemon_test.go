@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(brokerProcess) != "" {
+		os.Exit(serveBroker())
+	}
 	goleak.VerifyTestMain(m)
 }
 

@@ -188,7 +188,7 @@ func (d *Daemon) generation(ctx context.Context, sides *pipeline.Sides, gen *ing
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d.work(ctx, gen, wr)
+			d.work(ctx, sides, gen, wr)
 		}()
 	}
 	d.pollLag(ctx, gen, workers)
@@ -238,7 +238,10 @@ type workerRun struct {
 const processRun = 256
 
 // work runs one worker until the generation ends, then hands its shares over.
-func (d *Daemon) work(ctx context.Context, gen *ingest.Generation, wr *workerRun) {
+// While its partition leads the slowest one by more than the pipeline allows,
+// it reads nothing until the others catch up: a backlog then closes windows
+// as it goes instead of holding every model's windows open in between.
+func (d *Daemon) work(ctx context.Context, sides *pipeline.Sides, gen *ingest.Generation, wr *workerRun) {
 	r := gen.Reader(wr.k)
 	defer r.Close()
 	tick := time.NewTicker(time.Second)
@@ -246,11 +249,17 @@ func (d *Daemon) work(ctx context.Context, gen *ingest.Generation, wr *workerRun
 	commit := time.NewTicker(d.opts.CommitEvery)
 	defer commit.Stop()
 	for {
+		fetched := r.C()
+		ahead, moved := sides.Ahead(wr.w)
+		if ahead {
+			fetched = nil
+		}
 		select {
 		case <-ctx.Done():
 			d.flushWorker(wr)
 			return
-		case f, ok := <-r.C():
+		case <-moved:
+		case f, ok := <-fetched:
 			if !ok {
 				return
 			}

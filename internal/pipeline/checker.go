@@ -45,6 +45,8 @@ type Checker struct {
 	// once it is durable; breaches says when each check last logged a breach.
 	closed   []closedWindow
 	breaches map[breachKey]time.Time
+	// align, when set, learns the watermark, for the readers that lead.
+	align *alignment
 	// behind writes batches on its own goroutine, with WriteBehind; nil
 	// writes them in the call that made them.
 	behind *writeBehind
@@ -201,6 +203,9 @@ func (c *Checker) watermark() time.Time {
 // closeComplete checks and writes every window the watermark has passed.
 func (c *Checker) closeComplete(ctx context.Context) error {
 	mark := c.watermark()
+	if c.align != nil {
+		c.align.advance(mark)
+	}
 	var b store.Batch
 	var done []func()
 	for _, cm := range c.models {

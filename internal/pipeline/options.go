@@ -51,6 +51,11 @@ type Options struct {
 	// Partitions is the number of partitions of the events topic: a window is
 	// checked once each of them has passed it. Zero is one.
 	Partitions int
+	// MaxLead is how far in event time a partition may be read ahead of the
+	// slowest one before Sides.Ahead asks its reader to pause: the windows in
+	// between wait for the slowest, every model's. Zero is two windows;
+	// negative never pauses.
+	MaxLead time.Duration
 	// LateHorizon is how long after a window is written events that arrive
 	// for it still update it; later ones are counted as late. Zero is an hour.
 	LateHorizon time.Duration

@@ -47,6 +47,7 @@ type Sides struct {
 	log     *slog.Logger
 	index   *countedIndex
 	metrics *metrics
+	align   *alignment
 	Checker *Checker
 }
 
@@ -74,9 +75,26 @@ func NewSides(opts Options) (*Sides, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Sides{opts: &opts, log: log, index: newCountedIndex(opts.Models, opts.Window, opts.LateHorizon), metrics: m}
+	if opts.MaxLead == 0 {
+		opts.MaxLead = defaultLeadWindows * opts.Window
+	}
+	s := &Sides{opts: &opts, log: log, index: newCountedIndex(opts.Models, opts.Window, opts.LateHorizon), metrics: m,
+		align: newAlignment(opts.MaxLead)}
 	s.Checker = newChecker(s.opts, analyzer, s.index, m, log)
+	s.Checker.align = s.align
 	return s, nil
+}
+
+// defaultLeadWindows is MaxLead unless set, in windows.
+const defaultLeadWindows = 2
+
+// Ahead reports whether w's partition leads the slowest partition in event
+// time by more than MaxLead, and returns a channel closed when that may have
+// changed. The caller reading w's partition then pauses, reading nothing,
+// until the channel closes (the slowest partitions catching up), so that a
+// backlog closes windows as it goes instead of piling them up.
+func (s *Sides) Ahead(w *Worker) (bool, <-chan struct{}) {
+	return s.align.ahead(w.watermark())
 }
 
 // NewWorker builds the worker of a partition number, handing its shares to sink.
