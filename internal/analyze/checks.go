@@ -37,19 +37,21 @@ func runChecks(r *results, m *model.Model, w *window.Window, prev, ref *drift.Su
 			nonFinite += f.NaN + f.PosInf + f.NegInf
 			numericValues += f.Rows - f.Violations[profile.Missing]
 		}
-		cur := f.Distribution()
+		cur := lazyOf(f)
 		if m.Baseline.Feature(cf.Name) != nil {
-			if cur.N < r.minSamples {
-				r.skip(check.Skew, cf.Name, string(cf.Drift.Method), cur.N)
+			if cur.n < r.minSamples {
+				r.skip(check.Skew, cf.Name, string(cf.Drift.Method), cur.n)
 			} else {
-				skewStatistics(r, cf, baseline[i], cur)
+				skewStatistics(r, cf, baseline[i], cur.get())
 			}
 		}
 		if prev != nil {
-			driftResult(r, m, cf.Name, check.VsPrevious, cf.Drift, cf.Type, prev.Feature(i).Distribution(), cur)
+			earlier := lazyOf(prev.Feature(i))
+			driftResult(r, m, cf.Name, check.VsPrevious, cf.Drift, cf.Type, &earlier, &cur)
 		}
 		if ref != nil {
-			driftResult(r, m, cf.Name, check.VsReference, cf.Drift, cf.Type, ref.Feature(i).Distribution(), cur)
+			earlier := lazyOf(ref.Feature(i))
+			driftResult(r, m, cf.Name, check.VsReference, cf.Drift, cf.Type, &earlier, &cur)
 		}
 	}
 	if w.Features.UnexpectedOther > 0 || len(w.Features.Unexpected) > 0 {
@@ -65,8 +67,33 @@ func runChecks(r *results, m *model.Model, w *window.Window, prev, ref *drift.Su
 	predictions := prediction(r, m, w, prev, ref)
 	perf := performance(r, w)
 	if est != nil {
-		est.check(r, predictions.Atoms, w.Performance, perf)
+		est.check(r, predictions.get().Atoms, w.Performance, perf)
 	}
+}
+
+// distributed is a profile or summary the statistics compare.
+type distributed interface {
+	Samples() float64
+	Distribution() stats.Distribution
+}
+
+// lazyDistribution is a distribution built the first time a statistic needs
+// it: a side with fewer values than the statistics need skips them all, and
+// then costs its count alone, not its sketch read back bucket by bucket.
+type lazyDistribution struct {
+	n    float64
+	of   distributed
+	d    stats.Distribution
+	made bool
+}
+
+func lazyOf(of distributed) lazyDistribution { return lazyDistribution{n: of.Samples(), of: of} }
+
+func (l *lazyDistribution) get() stats.Distribution {
+	if !l.made {
+		l.d, l.made = l.of.Distribution(), true
+	}
+	return l.d
 }
 
 func compare(t config.FeatureType, ref, cur stats.Distribution) stats.Comparison {
@@ -144,14 +171,15 @@ func skewStatistics(r *results, cf *config.Feature, baseline, cur stats.Distribu
 
 // driftResult reports the contract's drift statistic of cur against an
 // earlier distribution, or its skip when either side holds too few values.
-func driftResult(r *results, m *model.Model, feature string, against check.Against, rule config.DriftRule, t config.FeatureType, earlier, cur stats.Distribution) {
+func driftResult(r *results, m *model.Model, feature string, against check.Against, rule config.DriftRule, t config.FeatureType, earlier, cur *lazyDistribution) {
 	metric := m.DriftMetric(rule.Method, against)
-	if n := min(earlier.N, cur.N); n < r.minSamples {
+	if n := min(earlier.n, cur.n); n < r.minSamples {
 		r.skip(check.Drift, feature, metric, n)
 		return
 	}
-	r.add(check.Drift, feature, metric, skew.Statistic(compare(t, earlier, cur), rule.Method),
-		skew.Threshold(rule, earlier, cur), direction(rule.Method.Below()))
+	e, c := earlier.get(), cur.get()
+	r.add(check.Drift, feature, metric, skew.Statistic(compare(t, e, c), rule.Method),
+		skew.Threshold(rule, e, c), direction(rule.Method.Below()))
 }
 
 type namedStatistic struct {
@@ -172,11 +200,12 @@ func statistics(t config.FeatureType, c stats.Comparison) []namedStatistic {
 // prediction checks the model's output: numerical stability, and drift against
 // the previous window and the reference period, by the model's prediction drift
 // rule. It returns the window's distribution of predictions, which the
-// estimate of quality reads too.
-func prediction(r *results, m *model.Model, w *window.Window, prev, ref *drift.Summaries) stats.Distribution {
+// estimate of quality reads too; it is built only if a statistic or the
+// estimate asks for it.
+func prediction(r *results, m *model.Model, w *window.Window, prev, ref *drift.Summaries) *lazyDistribution {
 	p := w.Prediction
 	if p.Rows == 0 {
-		return stats.Distribution{}
+		return &lazyDistribution{made: true}
 	}
 	const name = check.PredictionFeature
 	r.add(check.Numerical, name, check.NaNRatio, p.Rate(p.NaN), 0, check.Above)
@@ -193,14 +222,16 @@ func prediction(r *results, m *model.Model, w *window.Window, prev, ref *drift.S
 	if p.Sketch != nil {
 		t = config.Numeric
 	}
-	cur := p.Distribution()
+	cur := lazyOf(p)
 	if prev != nil {
-		driftResult(r, m, name, check.VsPrevious, rule, t, prev.Prediction().Distribution(), cur)
+		earlier := lazyOf(prev.Prediction())
+		driftResult(r, m, name, check.VsPrevious, rule, t, &earlier, &cur)
 	}
 	if ref != nil {
-		driftResult(r, m, name, check.VsReference, rule, t, ref.Prediction().Distribution(), cur)
+		earlier := lazyOf(ref.Prediction())
+		driftResult(r, m, name, check.VsReference, rule, t, &earlier, &cur)
 	}
-	return cur
+	return &cur
 }
 
 // performance reports model quality over the labels joined in the window, and

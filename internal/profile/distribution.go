@@ -28,6 +28,20 @@ func (f *Feature) Distribution() stats.Distribution {
 	return d
 }
 
+// Samples is the N of Distribution, counted without building it: a window
+// with fewer values than a statistic needs skips the statistic, and need not
+// pay for its distribution.
+func (f *Feature) Samples() float64 {
+	if f.Sketch != nil {
+		return float64(f.Finite)
+	}
+	var n uint64
+	for _, c := range f.categories {
+		n += c.n
+	}
+	return float64(n) + float64(f.Other)
+}
+
 // Distribution reduces a baseline feature to what the statistics compare.
 func (b *Baseline) Distribution(fb *FeatureBaseline) (stats.Distribution, error) {
 	if fb.Type != config.Numeric {

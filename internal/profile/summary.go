@@ -104,6 +104,18 @@ func (s *Summary) Add(f *Feature) error {
 	return nil
 }
 
+// Samples is the N of Distribution, counted without building it.
+func (s *Summary) Samples() float64 {
+	if s.numeric {
+		return float64(s.finite)
+	}
+	var n uint64
+	for _, c := range s.categories {
+		n += c
+	}
+	return float64(n) + float64(s.other)
+}
+
 // Distribution is what the statistics compare; it is computed once per change,
 // as a reference period's is compared with every window of the next one. It
 // shares the summary's memory: it is valid until the summary next changes.

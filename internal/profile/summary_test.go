@@ -214,3 +214,44 @@ func FuzzSummaryState(f *testing.F) {
 		}
 	})
 }
+
+// TestSamples: Samples is the N of Distribution, for profiles and summaries
+// of every type, values beyond the category bound and non-finite ones
+// included.
+func TestSamples(t *testing.T) {
+	for _, tc := range []struct {
+		spec Spec
+		add  func(f *Feature, i int)
+	}{
+		{numericSpec([]float64{-1, 0, 1}), func(f *Feature, i int) {
+			f.AddNumber([]float64{float64(i) / 3, math.NaN(), math.Inf(1)}[i%3])
+		}},
+		{Spec{Name: "c", Type: config.Categorical, Tracked: []string{"a"}, MaxCategories: 2}, func(f *Feature, i int) {
+			f.AddString(fmt.Appendf(nil, "v%d", i%5))
+		}},
+		{Spec{Name: "b", Type: config.Boolean}, func(f *Feature, i int) { f.AddBool(i%3 == 0) }},
+	} {
+		for _, n := range []int{0, 1, 37} {
+			f, err := NewFeature(tc.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				tc.add(f, i)
+			}
+			if got, want := f.Samples(), f.Distribution().N; got != want {
+				t.Errorf("%s, %d values: profile's Samples %v, its distribution's N %v", tc.spec.Type, n, got, want)
+			}
+			s, err := NewSummary(tc.spec, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Add(f); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := s.Samples(), s.Distribution().N; got != want {
+				t.Errorf("%s, %d values: summary's Samples %v, its distribution's N %v", tc.spec.Type, n, got, want)
+			}
+		}
+	}
+}
