@@ -88,6 +88,8 @@ type checkerModel struct {
 	closedUpTo time.Time
 	// lastEvent is the latest time any partition admitted an event of the model.
 	lastEvent time.Time
+	// pool takes back the windows the checker is done with.
+	pool *windowPool
 }
 
 // checkingWindow is a window gathering its shares.
@@ -100,7 +102,7 @@ type checkingWindow struct {
 	done []func()
 }
 
-func newChecker(opts *Options, analyzer *analyze.Analyzer, index *countedIndex, m *metrics, log *slog.Logger) *Checker {
+func newChecker(opts *Options, analyzer *analyze.Analyzer, index *countedIndex, pools map[string]*windowPool, m *metrics, log *slog.Logger) *Checker {
 	c := &Checker{opts: opts, log: log, tracer: tracing.Tracer(opts.TracerProvider), analyzer: analyzer, index: index, metrics: m,
 		models: make(map[string]*checkerModel, len(opts.Models)), progress: make([]partitionProgress, opts.Partitions)}
 	now := time.Time{}
@@ -108,7 +110,7 @@ func newChecker(opts *Options, analyzer *analyze.Analyzer, index *countedIndex, 
 		now = opts.Now()
 	}
 	for _, md := range opts.Models {
-		c.models[md.Name()] = &checkerModel{m: md, open: make(map[int64]*checkingWindow), lastEvent: now}
+		c.models[md.Name()] = &checkerModel{m: md, open: make(map[int64]*checkingWindow), lastEvent: now, pool: pools[md.Name()]}
 	}
 	if opts.WriteBehind {
 		c.behind = newWriteBehind(opts.Writer, log)
@@ -125,6 +127,7 @@ func (c *Checker) Deliver(ctx context.Context, d *Delta) error {
 		if err := w.Merge(d.Window); err != nil {
 			return fmt.Errorf("model %s: merging the share of partition %d: %w", cm.m.Name(), d.Partition, err)
 		}
+		cm.pool.put(d.Window)
 		w.add(d)
 		c.index.set(cm.m.Name(), w.Start, w.counted)
 		return nil
@@ -249,6 +252,7 @@ func (c *Checker) closeUpTo(ctx context.Context, cm *checkerModel, mark time.Tim
 		done = append(done, w.done...)
 		c.stats.Windows++
 		c.metrics.windows.WithLabelValues(cm.m.Name()).Inc()
+		cm.pool.put(w.Window)
 	}
 	return done, nil
 }
@@ -261,6 +265,7 @@ func (c *Checker) update(ctx context.Context, cm *checkerModel, d *Delta) error 
 	name := cm.m.Name()
 	if c.history == nil {
 		c.late(name, d)
+		cm.pool.put(d.Window)
 		return nil
 	}
 	// The stored copy is read back: what is still being written must be in it.
@@ -281,6 +286,7 @@ func (c *Checker) update(ctx context.Context, cm *checkerModel, d *Delta) error 
 		if err := stored.Merge(d.Window); err != nil {
 			return fmt.Errorf("model %s: adding late events: %w", name, err)
 		}
+		cm.pool.put(d.Window)
 		w.Window, w.counted, complete = stored.Window, countedOf(stored.Offsets), stored.Complete
 	}
 	w.add(d)
@@ -288,6 +294,7 @@ func (c *Checker) update(ctx context.Context, cm *checkerModel, d *Delta) error 
 	c.analyzer.Recheck(cm.m, w.Window, &b)
 	b.Profiles = append(b.Profiles, w.Rows(cm.m, offsetsOf(w.counted), complete, c.log)...)
 	c.index.set(name, w.Start, w.counted)
+	cm.pool.put(w.Window)
 	c.stats.Updated++
 	c.metrics.updated.WithLabelValues(name).Inc()
 	return c.write(ctx, b, w.done)

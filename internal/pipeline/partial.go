@@ -23,8 +23,8 @@ type partial struct {
 	counted map[ingest.TopicPartition]int64
 }
 
-func newPartial(m *model.Model, start time.Time, size time.Duration, counted map[ingest.TopicPartition]int64) (*partial, error) {
-	w, err := window.New(m, start, size)
+func newPartial(pool *windowPool, start time.Time, counted map[ingest.TopicPartition]int64) (*partial, error) {
+	w, err := pool.get(start)
 	if err != nil {
 		return nil, err
 	}

@@ -48,6 +48,7 @@ type Sides struct {
 	index   *countedIndex
 	metrics *metrics
 	align   *alignment
+	pools   map[string]*windowPool
 	Checker *Checker
 }
 
@@ -79,8 +80,8 @@ func NewSides(opts Options) (*Sides, error) {
 		opts.MaxLead = defaultLeadWindows * opts.Window
 	}
 	s := &Sides{opts: &opts, log: log, index: newCountedIndex(opts.Models, opts.Window, opts.LateHorizon), metrics: m,
-		align: newAlignment(opts.MaxLead)}
-	s.Checker = newChecker(s.opts, analyzer, s.index, m, log)
+		align: newAlignment(opts.MaxLead), pools: newWindowPools(opts.Models, opts.Window)}
+	s.Checker = newChecker(s.opts, analyzer, s.index, s.pools, m, log)
 	s.Checker.align = s.align
 	return s, nil
 }
@@ -99,7 +100,7 @@ func (s *Sides) Ahead(w *Worker) (bool, <-chan struct{}) {
 
 // NewWorker builds the worker of a partition number, handing its shares to sink.
 func (s *Sides) NewWorker(partition int, sink Sink) (*Worker, error) {
-	return newWorker(s.opts, partition, sink, s.index, s.metrics, s.log)
+	return newWorker(s.opts, partition, sink, s.index, s.pools, s.metrics, s.log)
 }
 
 // Pipeline runs the workers and the checker in the caller's goroutine.

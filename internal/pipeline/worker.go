@@ -73,13 +73,14 @@ type workerModel struct {
 	firstEnd time.Time
 	// lastEvent is the wall clock (or event clock) of the model's last event.
 	lastEvent    time.Time
+	pool         *windowPool
 	eventsTotal  prometheus.Counter
 	lastEventSec prometheus.Gauge
 	keyed        *skew.KeyedJoin
 }
 
 // newWorker builds the worker of one partition number.
-func newWorker(opts *Options, partition int, sink Sink, index *countedIndex, m *metrics, log *slog.Logger) (*Worker, error) {
+func newWorker(opts *Options, partition int, sink Sink, index *countedIndex, pools map[string]*windowPool, m *metrics, log *slog.Logger) (*Worker, error) {
 	w := &Worker{
 		opts: opts, partition: partition, sink: sink, index: index, metrics: m,
 		log:          log.With("partition", partition),
@@ -91,7 +92,7 @@ func newWorker(opts *Options, partition int, sink Sink, index *countedIndex, m *
 	}
 	names := make([]string, 0, len(opts.Models))
 	for _, md := range opts.Models {
-		wm := &workerModel{m: md, open: make(map[int64]*partial), late: make(map[int64]*partial),
+		wm := &workerModel{m: md, open: make(map[int64]*partial), late: make(map[int64]*partial), pool: pools[md.Name()],
 			eventsTotal: m.events.WithLabelValues(md.Name()), lastEventSec: m.lastEvent.WithLabelValues(md.Name())}
 		if opts.FeaturesTopic != "" {
 			features := make([]string, len(md.Contract.Features))
@@ -192,7 +193,7 @@ func (w *Worker) share(ctx context.Context, wm *workerModel, start time.Time, tp
 			w.skip(wm)
 			return nil, nil
 		}
-		if part, err = newPartial(wm.m, start, w.opts.Window, counted); err != nil {
+		if part, err = newPartial(wm.pool, start, counted); err != nil {
 			return nil, fmt.Errorf("opening window: %w", err)
 		}
 		if late {

@@ -60,6 +60,21 @@ func New(m *model.Model, start time.Time, size time.Duration) (*Window, error) {
 	return &Window{Start: start, End: start.Add(size), Features: set, Prediction: pred, Latency: lat}, nil
 }
 
+// Reset empties w for the window of the same model starting at start,
+// keeping the memory of its profiles (their sketches' buckets sized to each
+// feature's range, distinct-count registers, category slots): a window
+// recycled costs its events, not its features. A Performance it held is let
+// go, not emptied: a window merged from this one may hold it.
+func (w *Window) Reset(start time.Time, size time.Duration) {
+	w.Start, w.End = start, start.Add(size)
+	w.Features.Reset()
+	w.Prediction.Reset()
+	w.Latency.Reset()
+	w.Events, w.ProbabilityOutOfRange, w.BadLabels = 0, 0, 0
+	w.Performance = nil
+	w.KeyedCompared, w.KeyedMismatch = nil, nil
+}
+
 // Add profiles an event of the window's model.
 func (w *Window) Add(m *model.Model, ev *event.Event) {
 	w.Events++

@@ -1,0 +1,54 @@
+package window
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/sentinel-ml/sentinel/internal/event"
+	"github.com/sentinel-ml/sentinel/internal/model/modeltest"
+)
+
+// TestReset: a window emptied by Reset and filled again holds what a new
+// window filled alike holds, row for row and state for state, whatever the
+// window before it held (wider ranges, other categories, nulls).
+func TestReset(t *testing.T) {
+	m := modeltest.Generated(t, "m", 3, 2, 4, "nullable: true", "nullable: true")
+	dec := event.NewDecoder(event.Options{Layout: event.LayoutEnvelope})
+	start := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	fill := func(w *Window, seed uint64, n int, scale float64) {
+		r := rand.New(rand.NewPCG(seed, seed))
+		for i := range n {
+			line := fmt.Sprintf(`{"model": "m", "timestamp": "2026-11-21T10:00:%02dZ", "features": {"n0": %g, "n1": %g, "n2": null, "c0": "c%d", "c1": "x%d"}, "prediction": %g, "latency_ms": %g}`,
+				i%60, r.NormFloat64()*scale, r.ExpFloat64()*scale, r.IntN(6), r.IntN(30), r.Float64(), r.Float64()*100*scale)
+			var ev event.Event
+			if err := dec.Decode([]byte(line), &ev); err != nil {
+				t.Fatal(err)
+			}
+			w.Add(m, &ev)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	reused, err := New(m, start.Add(-time.Minute), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(reused, 1, 500, 1e6)
+	for round := range 3 {
+		reused.Reset(start, time.Minute)
+		fill(reused, uint64(10+round), 40, 1)
+		fresh, err := New(m, start, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fill(fresh, uint64(10+round), 40, 1)
+		// Printed, as the rows hold NaN summaries, which equal nothing.
+		got, want := fmt.Sprintf("%+v", reused.Rows(m, nil, true, log)), fmt.Sprintf("%+v", fresh.Rows(m, nil, true, log))
+		if got != want {
+			t.Fatalf("round %d: the reset window's rows\n%s\ndiffer from a new window's\n%s", round, got, want)
+		}
+	}
+}
