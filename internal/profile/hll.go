@@ -3,6 +3,7 @@ package profile
 import (
 	"math"
 	"math/bits"
+	"slices"
 )
 
 // hllPrecision gives 4,096 registers: a standard error of 1.04/√4096 ≈ 1.6% on the
@@ -11,13 +12,27 @@ const hllPrecision = 12
 
 // HLL is a HyperLogLog distinct-count estimator. Hashes are seedless and fixed, so
 // estimators built in different processes (or replicas) merge correctly.
+//
+// Until more than a few dozen registers are set, the registers are not
+// allocated: small holds the ones set, as index<<8 | rank in the order added,
+// repeats included, a few bytes each instead of 4 KiB per feature of every
+// window open. Estimates and states are those of the registers they stand
+// for, to the bit. Once allocated, the registers stay, through Reset.
 type HLL struct {
-	reg [1 << hllPrecision]uint8
+	reg *[1 << hllPrecision]uint8
 	// used has a bit per block of hllBlock registers with one set: a small
 	// window sets few of the 4,096, and estimating, storing and resetting
 	// then cost those, not all.
-	used [(1 << hllPrecision) / hllBlock / 64]uint64
+	used  [(1 << hllPrecision) / hllBlock / 64]uint64
+	small []uint32
 }
+
+// hllSmall is the registers small holds before it compacts them; past half
+// of them distinct, the registers are allocated.
+const hllSmall = 128
+
+// registers is the number of registers.
+const registers = 1 << hllPrecision
 
 // hllBlock is the registers per bit of HLL.used.
 const hllBlock = 16
@@ -35,8 +50,78 @@ func (h *HLL) blocks(f func(i int)) {
 	}
 }
 
+// dense allocates the registers, and moves small's to them.
+func (h *HLL) dense() {
+	if h.reg != nil {
+		return
+	}
+	h.reg = new([registers]uint8)
+	h.setSmall(h.reg)
+}
+
+// setSmall sets the registers small stands for in reg, and marks their
+// blocks.
+func (h *HLL) setSmall(reg *[registers]uint8) {
+	for _, e := range h.small {
+		idx, rank := e>>8, uint8(e)
+		if rank > reg[idx] {
+			reg[idx] = rank
+			h.mark(uint64(idx))
+		}
+	}
+	h.small = h.small[:0]
+}
+
+// inScratch sets d, whose registers are zero, to the registers small stands
+// for, leaving h as it was: estimates and states of a small estimator are
+// those of its registers.
+func (h *HLL) inScratch(d *HLL) {
+	d.small = h.small
+	d.setSmall(d.reg)
+	d.small = nil
+}
+
+// addSmall notes a register set while small, unless it is time for the
+// registers.
+func (h *HLL) addSmall(e uint32) {
+	if len(h.small) == cap(h.small) {
+		if cap(h.small) == 0 {
+			h.small = make([]uint32, 0, hllSmall)
+		} else if h.tidy(); len(h.small) > hllSmall/2 {
+			h.dense()
+			idx, rank := e>>8, uint8(e)
+			if rank > h.reg[idx] {
+				h.reg[idx] = rank
+				h.mark(uint64(idx))
+			}
+			return
+		}
+	}
+	h.small = append(h.small, e)
+}
+
+// tidy sorts small and keeps the highest rank of each register: a register
+// and rank sort together, the rank last.
+func (h *HLL) tidy() {
+	if len(h.small) < 2 {
+		return
+	}
+	slices.Sort(h.small)
+	k := 0
+	for _, e := range h.small[1:] {
+		if e>>8 != h.small[k]>>8 {
+			k++
+		}
+		h.small[k] = e
+	}
+	h.small = h.small[:k+1]
+}
+
 // reindex marks the blocks of registers set by hand.
 func (h *HLL) reindex() {
+	if h.reg == nil {
+		return
+	}
 	h.used = [len(h.used)]uint64{}
 	for i, r := range h.reg {
 		if r != 0 {
@@ -49,6 +134,10 @@ func (h *HLL) reindex() {
 func (h *HLL) AddHash(x uint64) {
 	idx := x >> (64 - hllPrecision)
 	rank := uint8(bits.LeadingZeros64(x<<hllPrecision|1<<(hllPrecision-1)) + 1)
+	if h.reg == nil {
+		h.addSmall(uint32(idx)<<8 | uint32(rank))
+		return
+	}
 	if rank > h.reg[idx] {
 		h.reg[idx] = rank
 		h.used[idx>>10] |= 1 << (idx >> 4 & 63) // mark(idx), within the inlining budget
@@ -71,12 +160,29 @@ func mix64(z uint64) uint64 {
 
 // Reset forgets every element.
 func (h *HLL) Reset() {
-	h.blocks(func(i int) { clear(h.reg[i : i+hllBlock]) })
+	if h.reg != nil {
+		h.blocks(func(i int) { clear(h.reg[i : i+hllBlock]) })
+	}
 	h.used = [len(h.used)]uint64{}
+	h.small = h.small[:0]
 }
 
 // Merge takes the register-wise maximum.
 func (h *HLL) Merge(o *HLL) {
+	if o.reg == nil {
+		for _, e := range o.small {
+			if h.reg == nil {
+				h.addSmall(e)
+				continue
+			}
+			if idx, rank := e>>8, uint8(e); rank > h.reg[idx] {
+				h.reg[idx] = rank
+				h.mark(uint64(idx))
+			}
+		}
+		return
+	}
+	h.dense()
 	o.blocks(func(i int) {
 		for j, r := range o.reg[i : i+hllBlock] {
 			if r > h.reg[i+j] {
@@ -92,6 +198,17 @@ func (h *HLL) Merge(o *HLL) {
 // Estimate returns the estimated number of distinct elements, with linear counting
 // for small cardinalities where the raw estimate is biased.
 func (h *HLL) Estimate() float64 {
+	if h.reg == nil {
+		var scratch [registers]uint8
+		d := HLL{reg: &scratch}
+		h.inScratch(&d)
+		return d.estimate()
+	}
+	return h.estimate()
+}
+
+// estimate is Estimate of allocated registers.
+func (h *HLL) estimate() float64 {
 	const m = float64(1 << hllPrecision)
 	// Every closed window estimates each of its features: empty blocks add
 	// their ones at once, and 2^-r is built from its bits (r is at most 255,

@@ -1,9 +1,11 @@
 package profile
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 
 	"github.com/sentinel-ml/sentinel/internal/stats"
 )
@@ -192,8 +194,16 @@ func (s *Sketch) Merge(o *Sketch) error {
 	return nil
 }
 
+// settle moves the buckets of small stores to their dense runs, for the
+// readers that walk those.
+func (s *Sketch) settle() {
+	s.pos.settle()
+	s.neg.settle()
+}
+
 // stored returns the sketch's counts as files and the store keep them.
 func (s *Sketch) stored() *SketchBuckets {
+	s.settle()
 	sb := &SketchBuckets{Zero: s.zero}
 	sb.PosOffset, sb.Pos = s.pos.sparse()
 	sb.NegOffset, sb.Neg = s.neg.sparse()
@@ -213,6 +223,7 @@ func (s *Sketch) Quantile(q float64) float64 {
 	if s.count == 0 || q < 0 || q > 1 {
 		return math.NaN()
 	}
+	s.settle()
 	rank := uint64(q * float64(s.count-1))
 	var seen uint64
 	// Negative values come first, the largest magnitude first.
@@ -244,6 +255,7 @@ func (s *Sketch) Atoms() []stats.Atom {
 
 // AppendAtoms appends the atoms to dst, for callers that reuse a buffer.
 func (s *Sketch) AppendAtoms(atoms []stats.Atom) []stats.Atom {
+	s.settle()
 	neg, pos := &s.neg, &s.pos
 	nb := bounds{s: s}
 	for i := neg.last(); i >= 0; i = neg.prev(i - 1) {
@@ -280,6 +292,7 @@ func (s *Sketch) bucketOf(x float64) bucket {
 // buckets calls f for each non-empty bucket in value order with its count and the
 // number of values before it; it stops when f returns false.
 func (s *Sketch) buckets(f func(b bucket, below, count uint64) bool) {
+	s.settle()
 	var below uint64
 	neg, pos := &s.neg, &s.pos
 	for i := neg.last(); i >= 0; i = neg.prev(i - 1) {
@@ -309,11 +322,31 @@ func (s *Sketch) buckets(f func(b bucket, below, count uint64) bool) {
 // state of a stream allocates nothing. A bitset marks the non-empty buckets: a
 // small window's few values spread over hundreds of buckets, and reading,
 // storing and resetting the store then costs its values, not its range.
+//
+// Before it has a dense run, a store keeps its buckets in small, as pairs of
+// bucket and count in the order added: a window of a few dozen values then
+// costs a few bytes each, next to each other, instead of the dense run of
+// their range (a kilobyte or more per sign, which a daemon of many models
+// holds for every feature of every window open, and a value lands in cold).
+// Once more distinct buckets are seen than small holds, or a count outgrows
+// it, they move to the dense run for good: a store recycled through Reset
+// keeps it.
 type store struct {
 	offset int
 	counts []uint64
 	set    []uint64 // bit j: counts[j] > 0
+	small  []smallBucket
 }
+
+// smallBucket is a bucket of a store with no dense run yet.
+type smallBucket struct {
+	i int32
+	n uint32
+}
+
+// smallBuckets is the pairs a small store holds before it compacts them;
+// past half of them distinct, it goes dense.
+const smallBuckets = 64
 
 // growthSlack is how many extra buckets a store reserves on each side when it
 // grows, so that a slowly widening range does not reallocate on every new bucket.
@@ -333,15 +366,75 @@ func (st *store) add(i int, n uint64) {
 
 // growAdd makes room for bucket i and adds n to it.
 func (st *store) growAdd(i int, n uint64) {
+	if st.counts == nil && st.addSmall(i, n) {
+		return
+	}
 	st.grow(i)
 	j := i - st.offset
 	st.set[j>>6] |= 1 << (j & 63)
 	st.counts[j] += n
 }
 
+// addSmall adds n to bucket i of a store with no dense run, unless it is
+// time for one.
+func (st *store) addSmall(i int, n uint64) bool {
+	if int(int32(i)) != i || n > math.MaxUint32 {
+		return false
+	}
+	if len(st.small) == cap(st.small) {
+		if cap(st.small) == 0 {
+			st.small = make([]smallBucket, 0, smallBuckets)
+		} else if st.tidy(); st.counts != nil || len(st.small) > smallBuckets/2 {
+			return false
+		}
+	}
+	st.small = append(st.small, smallBucket{int32(i), uint32(n)})
+	return true
+}
+
+// tidy sorts the small pairs by bucket and adds up those of one bucket; a
+// count that outgrows its pair moves them all to the dense run.
+func (st *store) tidy() {
+	if len(st.small) < 2 {
+		return
+	}
+	slices.SortFunc(st.small, func(a, b smallBucket) int { return cmp.Compare(a.i, b.i) })
+	k := 0
+	for _, b := range st.small[1:] {
+		if last := &st.small[k]; b.i == last.i {
+			if uint64(last.n)+uint64(b.n) > math.MaxUint32 {
+				st.settle()
+				return
+			}
+			last.n += b.n
+			continue
+		}
+		k++
+		st.small[k] = b
+	}
+	st.small = st.small[:k+1]
+}
+
+// settle moves the small pairs to the dense run.
+func (st *store) settle() {
+	if len(st.small) > 0 {
+		st.grow(int(st.small[0].i))
+	}
+}
+
 func (st *store) grow(i int) {
-	if len(st.counts) == 0 {
-		st.alloc(i-growthSlack, 2*growthSlack+1)
+	if st.counts == nil {
+		lo, hi := i, i
+		for _, b := range st.small {
+			lo, hi = min(lo, int(b.i)), max(hi, int(b.i))
+		}
+		st.alloc(lo-growthSlack, hi-lo+2*growthSlack+1)
+		for _, b := range st.small {
+			j := int(b.i) - st.offset
+			st.counts[j] += uint64(b.n)
+			st.set[j>>6] |= 1 << (j & 63)
+		}
+		st.small = st.small[:0]
 		return
 	}
 	// Growing by a fixed slack, rather than by a share of the range, keeps
@@ -417,6 +510,7 @@ func (st *store) reset() {
 		st.counts[j] = 0
 	}
 	clear(st.set)
+	st.small = st.small[:0]
 }
 
 // index marks the non-empty buckets of counts set by hand.
@@ -430,6 +524,9 @@ func (st *store) index() {
 }
 
 func (st *store) merge(o *store) {
+	for _, b := range o.small {
+		st.add(int(b.i), uint64(b.n))
+	}
 	for j := o.next(0); j < len(o.counts); j = o.next(j + 1) {
 		st.add(o.offset+j, o.counts[j])
 	}
@@ -437,6 +534,7 @@ func (st *store) merge(o *store) {
 
 // sparse lists the non-empty buckets for the baseline file.
 func (st *store) sparse() (offset int, counts []uint64) {
+	st.settle()
 	first, last := st.next(0), st.last()
 	if last < 0 {
 		return 0, nil

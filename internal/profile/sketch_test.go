@@ -1,7 +1,10 @@
 package profile
 
 import (
+	"bytes"
+	"encoding/binary"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -49,20 +52,46 @@ func BenchmarkExp2Approx(b *testing.B) {
 	_ = s
 }
 
-// TestStoreSet: through adds that grow a store either way, merges and
-// resets, its bitset marks exactly the non-empty buckets, and walking it
-// forwards and backwards visits them in order.
+// TestStoreSet: through adds that grow a store either way (its small pairs,
+// then a dense run), merges and resets, it holds the counts added, its bitset
+// marks exactly the non-empty buckets, walking it forwards and backwards
+// visits them in order, and its state is that of the counts, small or dense.
 func TestStoreSet(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 8))
-	check := func(st *store) {
+	check := func(st *store, want map[int]uint64) {
 		t.Helper()
-		var want []int
+		var buckets []int
+		for i := range want {
+			buckets = append(buckets, i)
+		}
+		slices.Sort(buckets)
+		// The state of a store is its non-empty buckets in order, however held.
+		ref := binary.AppendUvarint(nil, uint64(len(buckets)))
+		for k, i := range buckets {
+			if k == 0 {
+				ref = binary.AppendVarint(ref, int64(i))
+			} else {
+				ref = binary.AppendUvarint(ref, uint64(i-buckets[k-1]-1))
+			}
+			ref = binary.AppendUvarint(ref, want[i])
+		}
+		if got := st.appendRun(nil); !bytes.Equal(got, ref) {
+			t.Fatalf("state %x, the counts added give %x", got, ref)
+		}
+		if st.nonZero() != len(buckets) {
+			t.Fatalf("%d non-empty buckets, want %d", st.nonZero(), len(buckets))
+		}
+		st.settle()
+		var dense []int
 		for j, c := range st.counts {
 			if got := st.set[j>>6]>>(j&63)&1 == 1; got != (c > 0) {
 				t.Fatalf("bucket %d: count %d, bit %v", j, c, got)
 			}
 			if c > 0 {
-				want = append(want, j)
+				dense = append(dense, j)
+				if c != want[st.offset+j] {
+					t.Fatalf("bucket %d: count %d, want %d", st.offset+j, c, want[st.offset+j])
+				}
 			}
 		}
 		var fwd, back []int
@@ -72,23 +101,41 @@ func TestStoreSet(t *testing.T) {
 		for j := st.last(); j >= 0; j = st.prev(j - 1) {
 			back = append([]int{j}, back...)
 		}
-		if !slices.Equal(fwd, want) || !slices.Equal(back, want) {
-			t.Fatalf("walks %v and %v, want %v", fwd, back, want)
+		if !slices.Equal(fwd, dense) || !slices.Equal(back, dense) || len(dense) != len(buckets) {
+			t.Fatalf("walks %v and %v, want %v", fwd, back, dense)
 		}
 	}
-	for trial := range 50 {
+	for trial := range 60 {
 		var a, b store
-		for range r.IntN(300) {
-			a.add(r.IntN(2000)-1000, uint64(1+r.IntN(3)))
-			b.add(r.IntN(400)*trial-200, 1)
+		wa, wb := map[int]uint64{}, map[int]uint64{}
+		// Some trials stay small: few values, or many in few buckets.
+		n, spread := r.IntN(300), 2000
+		if trial%3 == 1 {
+			n, spread = r.IntN(40), 2000
+		} else if trial%3 == 2 {
+			spread = 1 + r.IntN(20)
 		}
-		check(&a)
-		check(&b)
+		for range n {
+			i, c := r.IntN(spread)-spread/2, uint64(1+r.IntN(3))
+			a.add(i, c)
+			wa[i] += c
+			j := r.IntN(400)*trial - 200
+			if trial%3 != 0 {
+				j = r.IntN(spread) - spread/2
+			}
+			b.add(j, 1)
+			wb[j]++
+		}
+		check(&b, wb)
 		a.merge(&b)
-		check(&a)
-		if trial%3 == 0 {
+		for i, c := range wb {
+			wa[i] += c
+		}
+		// The merge is checked before the store is settled by check.
+		check(&a, wa)
+		if trial%2 == 0 {
 			a.reset()
-			check(&a)
+			check(&a, map[int]uint64{})
 			if a.total() != 0 {
 				t.Fatal("reset store holds counts")
 			}
@@ -96,27 +143,33 @@ func TestStoreSet(t *testing.T) {
 	}
 }
 
-// TestHLLBlocks: through adds, merges, resets and states, the blocks an HLL
-// marks in use are exactly those with a register set, and its estimate is the
-// one all registers give.
+// TestHLLBlocks: through adds, merges, resets and states, small or with its
+// registers allocated, the blocks an HLL marks in use are exactly those with
+// a register set, and its estimate and state are those all registers give.
 func TestHLLBlocks(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
-	check := func(what string, h *HLL) {
+	check := func(what string, h *HLL, adds []uint64) {
 		t.Helper()
-		want := *h
+		// The registers the hashes added set, by the definition.
+		var regs [registers]uint8
+		for _, x := range adds {
+			idx, rank := x>>(64-hllPrecision), uint8(bits.LeadingZeros64(x<<hllPrecision|1<<(hllPrecision-1))+1)
+			regs[idx] = max(regs[idx], rank)
+		}
+		want := HLL{reg: &regs}
 		want.reindex()
-		if want.used != h.used {
-			t.Fatalf("%s: blocks in use %x, registers say %x", what, h.used, want.used)
+		if h.reg != nil && (*h.reg != regs || h.used != want.used) {
+			t.Fatalf("%s: registers or blocks in use %x differ from the hashes' (%x)", what, h.used, want.used)
 		}
 		var sum float64
 		zeros := 0
-		for _, reg := range h.reg {
+		for _, reg := range regs {
 			sum += math.Ldexp(1, -int(reg))
 			if reg == 0 {
 				zeros++
 			}
 		}
-		const m = float64(len(h.reg))
+		const m = float64(registers)
 		est := 0.7213 / (1 + 1.079/m) * m * m / sum
 		if est <= 2.5*m && zeros > 0 {
 			est = m * math.Log(m/float64(zeros))
@@ -124,29 +177,48 @@ func TestHLLBlocks(t *testing.T) {
 		if got := h.Estimate(); got != est {
 			t.Fatalf("%s: estimate %v, from all registers %v", what, got, est)
 		}
+		if !bytes.Equal(h.appendState(nil), want.appendState(nil)) {
+			t.Fatalf("%s: state differs from the registers'", what)
+		}
 	}
-	for trial := range 40 {
+	small := 0
+	for trial := range 60 {
 		var a, b HLL
+		var addsA, addsB []uint64
 		for range r.IntN(1 << r.IntN(14)) {
-			a.AddHash(r.Uint64())
+			x := r.Uint64()
+			if trial%3 == 0 {
+				x &^= 1<<52 - 1 << 12 // few registers, set again and again
+			}
+			a.AddHash(x)
+			addsA = append(addsA, x)
 		}
 		for range r.IntN(100) {
-			b.AddHash(r.Uint64())
+			x := r.Uint64()
+			b.AddHash(x)
+			addsB = append(addsB, x)
 		}
-		check("adds", &a)
+		if a.reg == nil {
+			small++
+		}
+		check("adds", &a, addsA)
+		check("adds", &b, addsB)
 		a.Merge(&b)
-		check("merge", &a)
+		addsA = append(addsA, addsB...)
+		check("merge", &a, addsA)
 		var back HLL
 		rd := stateReader{b: a.appendState(nil)}
 		back.readState(&rd)
-		if rd.err != nil || back != a {
-			t.Fatalf("state read back differs (%v)", rd.err)
+		if rd.err != nil {
+			t.Fatal(rd.err)
 		}
+		check("state read back", &back, addsA)
 		if trial%2 == 0 {
 			a.Reset()
-			if a != (HLL{}) {
-				t.Fatal("reset HLL is not empty")
-			}
+			check("reset", &a, nil)
 		}
+	}
+	if small == 0 || small == 60 {
+		t.Errorf("%d of 60 estimators stayed small: the test covers one form only", small)
 	}
 }

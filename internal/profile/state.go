@@ -277,6 +277,17 @@ func readState(spec Spec, data []byte) (*Feature, error) {
 const hllSize = 1 + 1<<hllPrecision
 
 func (h *HLL) appendState(dst []byte) []byte {
+	if h.reg == nil {
+		var scratch [registers]uint8
+		d := HLL{reg: &scratch}
+		h.inScratch(&d)
+		return d.appendRegisters(dst)
+	}
+	return h.appendRegisters(dst)
+}
+
+// appendRegisters is appendState of allocated registers.
+func (h *HLL) appendRegisters(dst []byte) []byte {
 	n := h.nonZero()
 	// The sparse form costs two bytes or more a register, and a few
 	// nanoseconds each to write: a small window fills few of them, while a
@@ -302,6 +313,9 @@ func (h *HLL) appendState(dst []byte) []byte {
 
 // nonZero counts the registers set.
 func (h *HLL) nonZero() int {
+	if h.tidy(); h.reg == nil {
+		return len(h.small)
+	}
 	n := 0
 	h.blocks(func(i int) {
 		for _, r := range h.reg[i : i+hllBlock] {
@@ -314,6 +328,7 @@ func (h *HLL) nonZero() int {
 }
 
 func (h *HLL) readState(r *stateReader) {
+	h.dense()
 	switch r.byte() {
 	case 0:
 		if len(r.b) < len(h.reg) {
@@ -351,6 +366,19 @@ func (h *HLL) readState(r *stateReader) {
 // buckets between its extremes, and an empty store is the same whatever
 // memory it keeps.
 func (st *store) appendRun(dst []byte) []byte {
+	if st.tidy(); st.counts == nil {
+		// The pairs, sorted and added up, are the dense run's non-empty buckets.
+		dst = binary.AppendUvarint(dst, uint64(len(st.small)))
+		for k, b := range st.small {
+			if k == 0 {
+				dst = binary.AppendVarint(dst, int64(b.i))
+			} else {
+				dst = binary.AppendUvarint(dst, uint64(b.i-st.small[k-1].i-1))
+			}
+			dst = binary.AppendUvarint(dst, uint64(b.n))
+		}
+		return dst
+	}
 	dst = binary.AppendUvarint(dst, uint64(st.nonZero()))
 	last := -1
 	for j := st.next(0); j < len(st.counts); j = st.next(j + 1) {
@@ -367,6 +395,9 @@ func (st *store) appendRun(dst []byte) []byte {
 }
 
 func (st *store) nonZero() int {
+	if st.tidy(); st.counts == nil {
+		return len(st.small)
+	}
 	k := 0
 	for _, w := range st.set {
 		k += bits.OnesCount64(w)
@@ -376,6 +407,9 @@ func (st *store) nonZero() int {
 
 func (st *store) total() uint64 {
 	var n uint64
+	for _, b := range st.small {
+		n += uint64(b.n)
+	}
 	for j := st.next(0); j < len(st.counts); j = st.next(j + 1) {
 		n += st.counts[j]
 	}
@@ -533,7 +567,7 @@ func unmarshalJSONState(spec Spec, data []byte) (*Feature, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(s.Violations) != len(f.Violations) || len(s.HLL) != len(f.Distinct.reg) || len(s.Bins) != len(f.Bins) {
+	if len(s.Violations) != len(f.Violations) || len(s.HLL) != registers || len(s.Bins) != len(f.Bins) {
 		return nil, fmt.Errorf("profile state of %s is malformed", s.Name)
 	}
 	f.Rows, f.Nulls, f.NaN, f.PosInf, f.NegInf = s.Rows, s.Nulls, s.NaN, s.PosInf, s.NegInf
@@ -556,6 +590,7 @@ func unmarshalJSONState(spec Spec, data []byte) (*Feature, error) {
 		f.mergeCategory(k, n)
 	}
 	f.Other += s.Other
+	f.Distinct.dense()
 	copy(f.Distinct.reg[:], s.HLL)
 	f.Distinct.reindex()
 	return f, nil
