@@ -72,15 +72,6 @@ func (h *HLL) setSmall(reg *[registers]uint8) {
 	h.small = h.small[:0]
 }
 
-// inScratch sets d, whose registers are zero, to the registers small stands
-// for, leaving h as it was: estimates and states of a small estimator are
-// those of its registers.
-func (h *HLL) inScratch(d *HLL) {
-	d.small = h.small
-	d.setSmall(d.reg)
-	d.small = nil
-}
-
 // addSmall notes a register set while small, unless it is time for the
 // registers.
 func (h *HLL) addSmall(e uint32) {
@@ -198,13 +189,36 @@ func (h *HLL) Merge(o *HLL) {
 // Estimate returns the estimated number of distinct elements, with linear counting
 // for small cardinalities where the raw estimate is biased.
 func (h *HLL) Estimate() float64 {
-	if h.reg == nil {
-		var scratch [registers]uint8
-		d := HLL{reg: &scratch}
-		h.inScratch(&d)
-		return d.estimate()
+	if h.tidy(); h.reg == nil {
+		return h.estimateSmall()
 	}
 	return h.estimate()
+}
+
+// estimateSmall is estimate of the registers small, tidy, stands for, summed
+// in the same order, block by block, so that it is the same float.
+func (h *HLL) estimateSmall() float64 {
+	const m = float64(1 << hllPrecision)
+	sum, zeros := float64(registers), registers
+	for k := 0; k < len(h.small); {
+		block := h.small[k] >> 8 / hllBlock * hllBlock
+		sum -= hllBlock
+		for i := block; i < block+hllBlock; i++ {
+			r := uint8(0)
+			if k < len(h.small) && h.small[k]>>8 == i {
+				r = uint8(h.small[k])
+				k++
+				zeros--
+			}
+			sum += math.Float64frombits(uint64(1023-int(r)) << 52)
+		}
+	}
+	alpha := 0.7213 / (1 + 1.079/m)
+	est := alpha * m * m / sum
+	if est <= 2.5*m && zeros > 0 {
+		return m * math.Log(m/float64(zeros))
+	}
+	return est
 }
 
 // estimate is Estimate of allocated registers.

@@ -1,7 +1,6 @@
 package profile
 
 import (
-	"cmp"
 	"fmt"
 	"math"
 	"math/bits"
@@ -338,11 +337,17 @@ type store struct {
 	small  []smallBucket
 }
 
-// smallBucket is a bucket of a store with no dense run yet.
-type smallBucket struct {
-	i int32
-	n uint32
+// smallBucket is a bucket and its count, of a store with no dense run yet:
+// the bucket, biased to sort as unsigned, in the high half, so that pairs
+// sort by bucket as integers do.
+type smallBucket uint64
+
+func newSmallBucket(i int, n uint64) smallBucket {
+	return smallBucket(uint64(uint32(int32(i))^1<<31)<<32 | n)
 }
+
+func (b smallBucket) bucket() int   { return int(int32(uint32(b>>32) ^ 1<<31)) }
+func (b smallBucket) count() uint64 { return uint64(uint32(b)) }
 
 // smallBuckets is the pairs a small store holds before it compacts them;
 // past half of them distinct, it goes dense.
@@ -388,7 +393,7 @@ func (st *store) addSmall(i int, n uint64) bool {
 			return false
 		}
 	}
-	st.small = append(st.small, smallBucket{int32(i), uint32(n)})
+	st.small = append(st.small, newSmallBucket(i, n))
 	return true
 }
 
@@ -398,15 +403,15 @@ func (st *store) tidy() {
 	if len(st.small) < 2 {
 		return
 	}
-	slices.SortFunc(st.small, func(a, b smallBucket) int { return cmp.Compare(a.i, b.i) })
+	slices.Sort(st.small)
 	k := 0
 	for _, b := range st.small[1:] {
-		if last := &st.small[k]; b.i == last.i {
-			if uint64(last.n)+uint64(b.n) > math.MaxUint32 {
+		if last := &st.small[k]; b>>32 == *last>>32 {
+			if last.count()+b.count() > math.MaxUint32 {
 				st.settle()
 				return
 			}
-			last.n += b.n
+			*last += smallBucket(b.count())
 			continue
 		}
 		k++
@@ -418,7 +423,7 @@ func (st *store) tidy() {
 // settle moves the small pairs to the dense run.
 func (st *store) settle() {
 	if len(st.small) > 0 {
-		st.grow(int(st.small[0].i))
+		st.grow(st.small[0].bucket())
 	}
 }
 
@@ -426,12 +431,12 @@ func (st *store) grow(i int) {
 	if st.counts == nil {
 		lo, hi := i, i
 		for _, b := range st.small {
-			lo, hi = min(lo, int(b.i)), max(hi, int(b.i))
+			lo, hi = min(lo, b.bucket()), max(hi, b.bucket())
 		}
 		st.alloc(lo-growthSlack, hi-lo+2*growthSlack+1)
 		for _, b := range st.small {
-			j := int(b.i) - st.offset
-			st.counts[j] += uint64(b.n)
+			j := b.bucket() - st.offset
+			st.counts[j] += b.count()
 			st.set[j>>6] |= 1 << (j & 63)
 		}
 		st.small = st.small[:0]
@@ -525,7 +530,7 @@ func (st *store) index() {
 
 func (st *store) merge(o *store) {
 	for _, b := range o.small {
-		st.add(int(b.i), uint64(b.n))
+		st.add(b.bucket(), b.count())
 	}
 	for j := o.next(0); j < len(o.counts); j = o.next(j + 1) {
 		st.add(o.offset+j, o.counts[j])

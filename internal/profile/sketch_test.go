@@ -188,7 +188,7 @@ func TestHLLBlocks(t *testing.T) {
 		for range r.IntN(1 << r.IntN(14)) {
 			x := r.Uint64()
 			if trial%3 == 0 {
-				x &^= 1<<52 - 1 << 12 // few registers, set again and again
+				x &^= 1<<52 - 1<<12 // few registers, set again and again
 			}
 			a.AddHash(x)
 			addsA = append(addsA, x)

@@ -277,11 +277,18 @@ func readState(spec Spec, data []byte) (*Feature, error) {
 const hllSize = 1 + 1<<hllPrecision
 
 func (h *HLL) appendState(dst []byte) []byte {
-	if h.reg == nil {
-		var scratch [registers]uint8
-		d := HLL{reg: &scratch}
-		h.inScratch(&d)
-		return d.appendRegisters(dst)
+	if h.tidy(); h.reg == nil {
+		// Sorted, one entry a register: the sparse form below, which a
+		// quarter of the registers set at most always takes.
+		dst = append(dst, 1)
+		dst = binary.AppendUvarint(dst, uint64(len(h.small)))
+		last := -1
+		for _, e := range h.small {
+			dst = binary.AppendUvarint(dst, uint64(int(e>>8)-last))
+			dst = append(dst, uint8(e))
+			last = int(e >> 8)
+		}
+		return dst
 	}
 	return h.appendRegisters(dst)
 }
@@ -371,11 +378,11 @@ func (st *store) appendRun(dst []byte) []byte {
 		dst = binary.AppendUvarint(dst, uint64(len(st.small)))
 		for k, b := range st.small {
 			if k == 0 {
-				dst = binary.AppendVarint(dst, int64(b.i))
+				dst = binary.AppendVarint(dst, int64(b.bucket()))
 			} else {
-				dst = binary.AppendUvarint(dst, uint64(b.i-st.small[k-1].i-1))
+				dst = binary.AppendUvarint(dst, uint64(b.bucket()-st.small[k-1].bucket()-1))
 			}
-			dst = binary.AppendUvarint(dst, uint64(b.n))
+			dst = binary.AppendUvarint(dst, b.count())
 		}
 		return dst
 	}
@@ -408,7 +415,7 @@ func (st *store) nonZero() int {
 func (st *store) total() uint64 {
 	var n uint64
 	for _, b := range st.small {
-		n += uint64(b.n)
+		n += b.count()
 	}
 	for j := st.next(0); j < len(st.counts); j = st.next(j + 1) {
 		n += st.counts[j]

@@ -146,15 +146,11 @@ func TestStateBinaryRoundTrip(t *testing.T) {
 // marshalJSONState is the JSON form MarshalState wrote before the binary one,
 // kept to test that stored states of that form are still read.
 func marshalJSONState(f *Feature) ([]byte, error) {
-	var regs [registers]uint8
-	d := HLL{reg: &regs}
-	f.Distinct.inScratch(&d)
-	if f.Distinct.reg != nil {
-		regs = *f.Distinct.reg
-	}
+	// The JSON form holds every register.
+	f.Distinct.dense()
 	s := state{Version: jsonStateVersion, Name: f.spec.Name, Type: f.spec.Type, Rows: f.Rows, Nulls: f.Nulls,
 		NaN: f.NaN, PosInf: f.PosInf, NegInf: f.NegInf, Violations: f.Violations[:], Finite: f.Finite,
-		Mean: jsonFloat(f.Mean), M2: jsonFloat(f.m2), Edges: f.spec.Edges, Bins: f.Bins, Other: f.Other, HLL: regs[:]}
+		Mean: jsonFloat(f.Mean), M2: jsonFloat(f.m2), Edges: f.spec.Edges, Bins: f.Bins, Other: f.Other, HLL: f.Distinct.reg[:]}
 	if f.Finite > 0 {
 		lo, hi := jsonFloat(f.Min), jsonFloat(f.Max)
 		s.Min, s.Max = &lo, &hi

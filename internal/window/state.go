@@ -61,28 +61,43 @@ func (w *Window) Rows(m *model.Model, offsets []Offset, complete bool, log *slog
 	}
 	out = append(out, store.WindowProfile{Model: m.Name(), WindowStart: w.Start, WindowEnd: w.End, Partition: -1,
 		Rows: w.Events, Min: math.NaN(), Max: math.NaN(), Mean: math.NaN(), StdDev: math.NaN(), State: st})
+	// The profiles' states share one buffer, sized by the last window's
+	// (windows are recycled): one allocation a window, not one a feature.
+	states := make([]byte, 0, max(w.stateBytes+w.stateBytes/8, 256*(len(w.Features.Features)+2)))
+	ends := make([]int, 0, len(w.Features.Features)+2)
 	for _, f := range w.Features.Features {
-		out = append(out, w.row(m, f, log))
+		out = append(out, w.row(m, f))
+		states = f.AppendState(states)
+		ends = append(ends, len(states))
 	}
-	return append(out, w.row(m, w.Prediction, log), w.row(m, w.Latency, log))
+	for _, f := range []*profile.Feature{w.Prediction, w.Latency} {
+		out = append(out, w.row(m, f))
+		states = f.AppendState(states)
+		ends = append(ends, len(states))
+	}
+	w.stateBytes = len(states)
+	begin := 0
+	for k, end := range ends {
+		out[1+k].State = states[begin:end:end]
+		begin = end
+	}
+	return out
 }
 
-func (w *Window) row(m *model.Model, f *profile.Feature, log *slog.Logger) store.WindowProfile {
+func (w *Window) row(m *model.Model, f *profile.Feature) store.WindowProfile {
 	r := store.WindowProfile{Model: m.Name(), Feature: f.Spec().Name, WindowStart: w.Start, WindowEnd: w.End, Partition: -1,
 		Rows: f.Rows, Nulls: f.Nulls, NaN: f.NaN, PosInf: f.PosInf, NegInf: f.NegInf, Finite: f.Finite,
-		Min: math.NaN(), Max: math.NaN(), Mean: math.NaN(), StdDev: math.NaN(),
-		Violations: f.ViolationCounts(), Distinct: f.Distinct.Estimate()}
+		Min: math.NaN(), Max: math.NaN(), Mean: math.NaN(), StdDev: math.NaN(), Distinct: f.Distinct.Estimate()}
+	for _, n := range f.Violations {
+		if n > 0 {
+			r.Violations = f.ViolationCounts()
+			break
+		}
+	}
 	if f.Finite > 0 {
 		r.Min, r.Max, r.Mean = f.Min, f.Max, f.Mean
 		r.StdDev = f.StdDev()
 	}
-	// A profile that cannot be serialised is a bug, not an input problem: the row
-	// still carries the summary, and the log says what is missing.
-	st, err := f.MarshalState()
-	if err != nil {
-		log.Error("profile state not stored", "model", m.Name(), "feature", r.Feature, "window_start", w.Start, "err", err)
-	}
-	r.State = st
 	return r
 }
 

@@ -41,6 +41,9 @@ type Window struct {
 	// whose contract asks for them; nil until the first event that does.
 	Shadow   *shadow.Window
 	Versions *versions.Counts
+	// stateBytes is the size of the profiles' states when last stored, to
+	// size the next ones' buffer.
+	stateBytes int
 }
 
 // New returns an empty window of m starting at start.
