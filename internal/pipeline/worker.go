@@ -54,6 +54,10 @@ type Worker struct {
 	maxEvent time.Time
 	// reported is the watermark last reported to the sink.
 	reported time.Time
+	// firstEnd is at or before the earliest end among every model's open
+	// windows (zero when none is open): while the watermark is before it, no
+	// model has a window to hand over, and an event need not ask each.
+	firstEnd time.Time
 	// lastMessage is the wall clock of the last message, for idleness.
 	lastMessage time.Time
 	// eventClock, when set, is the recording's clock, advanced by each event.
@@ -200,6 +204,9 @@ func (w *Worker) share(ctx context.Context, wm *workerModel, start time.Time, tp
 			wm.late[key] = part
 		} else {
 			wm.addOpen(part)
+			if w.firstEnd.IsZero() || part.End.Before(w.firstEnd) {
+				w.firstEnd = part.End
+			}
 		}
 	}
 	if part.isCounted(tp, offset) {
@@ -220,13 +227,16 @@ func (w *Worker) skip(wm *workerModel) {
 // watermark when it crosses a window boundary.
 func (w *Worker) advance(ctx context.Context) error {
 	mark := w.watermark()
-	for _, wm := range w.models {
-		if len(wm.open) == 0 || mark.Before(wm.firstEnd) {
-			continue
+	if !w.firstEnd.IsZero() && !mark.Before(w.firstEnd) {
+		for _, wm := range w.models {
+			if len(wm.open) == 0 || mark.Before(wm.firstEnd) {
+				continue
+			}
+			if err := w.handOver(ctx, wm, mark, true); err != nil {
+				return err
+			}
 		}
-		if err := w.handOver(ctx, wm, mark, true); err != nil {
-			return err
-		}
+		w.resetFirstEnd()
 	}
 	if mark.Truncate(w.opts.Window).After(w.reported.Truncate(w.opts.Window)) {
 		return w.report(ctx, false)
@@ -296,6 +306,7 @@ func (w *Worker) Tick(ctx context.Context, now time.Time, caughtUp bool) error {
 				return err
 			}
 		}
+		w.firstEnd = time.Time{}
 	}
 	return w.report(ctx, idle)
 }
@@ -314,6 +325,7 @@ func (w *Worker) Flush(ctx context.Context) error {
 			return err
 		}
 	}
+	w.firstEnd = time.Time{}
 	if err := w.report(ctx, false); err != nil {
 		return err
 	}
@@ -391,6 +403,17 @@ func (wm *workerModel) addOpen(p *partial) {
 	wm.open[p.Start.UnixNano()] = p
 	if wm.firstEnd.IsZero() || p.End.Before(wm.firstEnd) {
 		wm.firstEnd = p.End
+	}
+}
+
+// resetFirstEnd sets firstEnd to the earliest end among the models' open
+// windows, once some were handed over.
+func (w *Worker) resetFirstEnd() {
+	w.firstEnd = time.Time{}
+	for _, wm := range w.models {
+		if !wm.firstEnd.IsZero() && (w.firstEnd.IsZero() || wm.firstEnd.Before(w.firstEnd)) {
+			w.firstEnd = wm.firstEnd
+		}
 	}
 }
 
