@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"math"
+	"slices"
 	"time"
 
 	"github.com/sentinel-ml/sentinel/internal/check"
@@ -15,6 +16,12 @@ type results struct {
 	out        []check.Result
 	// skipped counts the checks skipped in this window.
 	skipped int
+}
+
+// reserve makes room for n more results: a window's run to dozens per
+// feature, and growing to them by doubling copied them several times.
+func (r *results) reserve(n int) {
+	r.out = slices.Grow(r.out, n)
 }
 
 // add records a metric; breached compares with the threshold unless it is NaN:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"time"
 
@@ -47,6 +48,9 @@ type Checker struct {
 	breaches map[breachKey]time.Time
 	// align, when set, learns the watermark, for the readers that lead.
 	align *alignment
+	// resultsPerWindow is how many results the last window checked made, to
+	// size the next batch's.
+	resultsPerWindow int
 	// behind writes batches on its own goroutine, with WriteBehind; nil
 	// writes them in the call that made them.
 	behind *writeBehind
@@ -210,6 +214,7 @@ func (c *Checker) closeComplete(ctx context.Context) error {
 		c.align.advance(mark)
 	}
 	var b store.Batch
+	c.reserve(&b, mark)
 	var done []func()
 	for _, cm := range c.models {
 		d, err := c.closeUpTo(ctx, cm, mark, true, &b)
@@ -219,6 +224,25 @@ func (c *Checker) closeComplete(ctx context.Context) error {
 		done = append(done, d...)
 	}
 	return c.write(ctx, b, done)
+}
+
+// reserve sizes b for the windows that end at or before mark: at a minute's
+// end, a hundred models' windows make tens of thousands of results, which
+// grown to by doubling were copied over and over.
+func (c *Checker) reserve(b *store.Batch, mark time.Time) {
+	windows, rows := 0, 0
+	for _, cm := range c.models {
+		for _, w := range cm.open {
+			if !w.End.After(mark) {
+				windows++
+				rows += len(w.Features.Features) + 3
+			}
+		}
+	}
+	if windows > 0 {
+		b.Results = slices.Grow(b.Results, windows*c.resultsPerWindow)
+		b.Profiles = slices.Grow(b.Profiles, rows)
+	}
 }
 
 // closeUpTo checks the model's windows that end at or before mark into b and
@@ -243,6 +267,7 @@ func (c *Checker) closeUpTo(ctx context.Context, cm *checkerModel, mark time.Tim
 			return nil, err
 		}
 		c.noteClosed(wctx, cm.m.Name(), w.Window, b.Results[first:], complete, began)
+		c.resultsPerWindow = len(b.Results) - first
 		b.Profiles = append(b.Profiles, w.Rows(cm.m, offsetsOf(w.counted), complete, c.log)...)
 		delete(cm.open, w.Start.UnixNano())
 		if w.End.After(cm.closedUpTo) {

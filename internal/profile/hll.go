@@ -14,9 +14,8 @@ const hllPrecision = 12
 // estimators built in different processes (or replicas) merge correctly.
 //
 // Until more than a few dozen registers are set, the registers are not
-// allocated: small holds the ones set, as index<<8 | rank in the order added,
-// repeats included, a few bytes each instead of 4 KiB per feature of every
-// window open. Estimates and states are those of the registers they stand
+// allocated: small holds the ones set, as index<<8 | rank sorted by index,
+// a few bytes each instead of 4 KiB per feature of every window open. Estimates and states are those of the registers they stand
 // for, to the bit. Once allocated, the registers stay, through Reset.
 type HLL struct {
 	reg *[1 << hllPrecision]uint8
@@ -27,9 +26,8 @@ type HLL struct {
 	small []uint32
 }
 
-// hllSmall is the registers small holds before it compacts them; past half
-// of them distinct, the registers are allocated.
-const hllSmall = 128
+// hllSmall is the most registers small holds.
+const hllSmall = 64
 
 // registers is the number of registers.
 const registers = 1 << hllPrecision
@@ -75,37 +73,29 @@ func (h *HLL) setSmall(reg *[registers]uint8) {
 // addSmall notes a register set while small, unless it is time for the
 // registers.
 func (h *HLL) addSmall(e uint32) {
-	if len(h.small) == cap(h.small) {
+	lo, hi := 0, len(h.small)
+	for lo < hi {
+		if m := int(uint(lo+hi) >> 1); h.small[m]>>8 < e>>8 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	switch {
+	case lo < len(h.small) && h.small[lo]>>8 == e>>8:
+		h.small[lo] = max(h.small[lo], e)
+	case len(h.small) == hllSmall:
+		h.dense()
+		if idx, rank := e>>8, uint8(e); rank > h.reg[idx] {
+			h.reg[idx] = rank
+			h.mark(uint64(idx))
+		}
+	default:
 		if cap(h.small) == 0 {
 			h.small = make([]uint32, 0, hllSmall)
-		} else if h.tidy(); len(h.small) > hllSmall/2 {
-			h.dense()
-			idx, rank := e>>8, uint8(e)
-			if rank > h.reg[idx] {
-				h.reg[idx] = rank
-				h.mark(uint64(idx))
-			}
-			return
 		}
+		h.small = slices.Insert(h.small, lo, e)
 	}
-	h.small = append(h.small, e)
-}
-
-// tidy sorts small and keeps the highest rank of each register: a register
-// and rank sort together, the rank last.
-func (h *HLL) tidy() {
-	if len(h.small) < 2 {
-		return
-	}
-	slices.Sort(h.small)
-	k := 0
-	for _, e := range h.small[1:] {
-		if e>>8 != h.small[k]>>8 {
-			k++
-		}
-		h.small[k] = e
-	}
-	h.small = h.small[:k+1]
 }
 
 // reindex marks the blocks of registers set by hand.
@@ -189,13 +179,13 @@ func (h *HLL) Merge(o *HLL) {
 // Estimate returns the estimated number of distinct elements, with linear counting
 // for small cardinalities where the raw estimate is biased.
 func (h *HLL) Estimate() float64 {
-	if h.tidy(); h.reg == nil {
+	if h.reg == nil {
 		return h.estimateSmall()
 	}
 	return h.estimate()
 }
 
-// estimateSmall is estimate of the registers small, tidy, stands for, summed
+// estimateSmall is estimate of the registers small stands for, summed
 // in the same order, block by block, so that it is the same float.
 func (h *HLL) estimateSmall() float64 {
 	const m = float64(1 << hllPrecision)

@@ -323,13 +323,13 @@ func (s *Sketch) buckets(f func(b bucket, below, count uint64) bool) {
 // storing and resetting the store then costs its values, not its range.
 //
 // Before it has a dense run, a store keeps its buckets in small, as pairs of
-// bucket and count in the order added: a window of a few dozen values then
+// bucket and count sorted by bucket: a window of a few dozen values then
 // costs a few bytes each, next to each other, instead of the dense run of
 // their range (a kilobyte or more per sign, which a daemon of many models
 // holds for every feature of every window open, and a value lands in cold).
 // Once more distinct buckets are seen than small holds, or a count outgrows
-// it, they move to the dense run for good: a store recycled through Reset
-// keeps it.
+// its pair, they move to the dense run for good: a store recycled through
+// Reset keeps it.
 type store struct {
 	offset int
 	counts []uint64
@@ -349,8 +349,7 @@ func newSmallBucket(i int, n uint64) smallBucket {
 func (b smallBucket) bucket() int   { return int(int32(uint32(b>>32) ^ 1<<31)) }
 func (b smallBucket) count() uint64 { return uint64(uint32(b)) }
 
-// smallBuckets is the pairs a small store holds before it compacts them;
-// past half of them distinct, it goes dense.
+// smallBuckets is the most pairs a small store holds.
 const smallBuckets = 64
 
 // growthSlack is how many extra buckets a store reserves on each side when it
@@ -386,38 +385,30 @@ func (st *store) addSmall(i int, n uint64) bool {
 	if int(int32(i)) != i || n > math.MaxUint32 {
 		return false
 	}
-	if len(st.small) == cap(st.small) {
-		if cap(st.small) == 0 {
-			st.small = make([]smallBucket, 0, smallBuckets)
-		} else if st.tidy(); st.counts != nil || len(st.small) > smallBuckets/2 {
+	b := newSmallBucket(i, n)
+	lo, hi := 0, len(st.small)
+	for lo < hi {
+		if m := int(uint(lo+hi) >> 1); st.small[m]>>32 < b>>32 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	switch {
+	case lo < len(st.small) && st.small[lo]>>32 == b>>32:
+		if st.small[lo].count()+n > math.MaxUint32 {
 			return false
 		}
-	}
-	st.small = append(st.small, newSmallBucket(i, n))
-	return true
-}
-
-// tidy sorts the small pairs by bucket and adds up those of one bucket; a
-// count that outgrows its pair moves them all to the dense run.
-func (st *store) tidy() {
-	if len(st.small) < 2 {
-		return
-	}
-	slices.Sort(st.small)
-	k := 0
-	for _, b := range st.small[1:] {
-		if last := &st.small[k]; b>>32 == *last>>32 {
-			if last.count()+b.count() > math.MaxUint32 {
-				st.settle()
-				return
-			}
-			*last += smallBucket(b.count())
-			continue
+		st.small[lo] += smallBucket(n)
+	case len(st.small) == smallBuckets:
+		return false
+	default:
+		if cap(st.small) == 0 {
+			st.small = make([]smallBucket, 0, smallBuckets)
 		}
-		k++
-		st.small[k] = b
+		st.small = slices.Insert(st.small, lo, b)
 	}
-	st.small = st.small[:k+1]
+	return true
 }
 
 // settle moves the small pairs to the dense run.
