@@ -168,23 +168,15 @@ func LoadBaseline(path string) (*Baseline, error) {
 	if data[0] != '{' {
 		return nil, fmt.Errorf("%s is not a Sentinel baseline: not a JSON object", path)
 	}
-	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(data, &probe); err != nil {
-		return nil, fmt.Errorf("%s: reading baseline: %s", path, describeJSONError(err, data))
-	}
-	version, ok := probe["format_version"]
-	if !ok {
-		return nil, fmt.Errorf("%s is not a Sentinel baseline: no format_version (baselines are written by 'sentinel baseline')", path)
-	}
 	var b Baseline
-	if err := json.Unmarshal(version, &b.FormatVersion); err != nil {
-		return nil, fmt.Errorf("%s is not a Sentinel baseline: format_version is %s, not a version number", path, version)
+	if !decodeBaseline(data, &b) {
+		var err error
+		if b, err = decodeBaselineJSON(path, data); err != nil {
+			return nil, err
+		}
 	}
 	if b.FormatVersion != FormatVersion {
 		return nil, fmt.Errorf("%s: baseline format version %d is not supported (this sentinel reads version %d): rebuild it with 'sentinel baseline'", path, b.FormatVersion, FormatVersion)
-	}
-	if err := json.Unmarshal(data, &b); err != nil {
-		return nil, fmt.Errorf("%s: reading baseline: %s", path, describeJSONError(err, data))
 	}
 	if _, err := NewSketch(b.RelativeAccuracy); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -213,6 +205,45 @@ func LoadBaseline(path string) (*Baseline, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &b, nil
+}
+
+// decodeBaselineJSON decodes a baseline file with encoding/json, in one
+// pass: the version is kept raw beside the rest, and judged first, so that a
+// file of another version or none says so rather than how its fields fail to
+// fit. A syntax error stops decoding before any field.
+func decodeBaselineJSON(path string, data []byte) (Baseline, error) {
+	var file baselineFile
+	err := json.Unmarshal(data, &file)
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return Baseline{}, fmt.Errorf("%s: reading baseline: %s", path, describeJSONError(err, data))
+	}
+	version := file.Version
+	if version == nil {
+		return Baseline{}, fmt.Errorf("%s is not a Sentinel baseline: no format_version (baselines are written by 'sentinel baseline')", path)
+	}
+	b := file.Baseline
+	if err := json.Unmarshal(version, &b.FormatVersion); err != nil {
+		return Baseline{}, fmt.Errorf("%s is not a Sentinel baseline: format_version is %s, not a version number", path, version)
+	}
+	if b.FormatVersion != FormatVersion {
+		return b, nil // said by the caller, before what the fields of another version make of this one
+	}
+	if err != nil {
+		// Fields are named as in the file, not through baselineFile.
+		if typ := (*json.UnmarshalTypeError)(nil); errors.As(err, &typ) {
+			typ.Field = strings.TrimPrefix(typ.Field, "Baseline.")
+		}
+		return Baseline{}, fmt.Errorf("%s: reading baseline: %s", path, describeJSONError(err, data))
+	}
+	return b, nil
+}
+
+// baselineFile is a baseline file as decoded: its format_version raw, which
+// shadows the Baseline's own, so that it is judged before the rest.
+type baselineFile struct {
+	Version json.RawMessage `json:"format_version"`
+	Baseline
 }
 
 // describeJSONError says what is wrong with a baseline's JSON without the Go

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/sentinel-ml/sentinel/internal/config"
@@ -297,6 +301,62 @@ func BenchmarkFeatureWindow(b *testing.B) {
 					state = f.AppendState(state[:0])
 				}
 			})
+		}
+	}
+}
+
+// BenchmarkLoadBaseline reads the baseline of a 50-feature model (40 numeric
+// of normal values, 10 categorical) built from 2,000 rows: about a megabyte of
+// JSON, a hundred of which a fleet's daemon or replay reads at start.
+func BenchmarkLoadBaseline(b *testing.B) {
+	c := &config.Contract{Model: "m"}
+	var csv strings.Builder
+	for i := range 50 {
+		typ, name := config.Numeric, fmt.Sprintf("n%02d", i)
+		if i >= 40 {
+			typ, name = config.Categorical, fmt.Sprintf("c%d", i-40)
+		}
+		c.Features = append(c.Features, config.Feature{Name: name, Type: typ})
+		if i > 0 {
+			csv.WriteByte(',')
+		}
+		csv.WriteString(name)
+	}
+	c.ApplyDefaults()
+	r := rand.New(rand.NewPCG(3, 3))
+	for range 2000 {
+		csv.WriteByte('\n')
+		for i := range 50 {
+			if i > 0 {
+				csv.WriteByte(',')
+			}
+			if i < 40 {
+				fmt.Fprintf(&csv, "%.6f", r.NormFloat64()*float64(i+1))
+			} else {
+				fmt.Fprintf(&csv, "c%d", r.IntN(10))
+			}
+		}
+	}
+	bl, err := Build(context.Background(), c, func() (dataset.Reader, io.Closer, error) {
+		r, err := dataset.NewCSV(strings.NewReader(csv.String()))
+		return r, io.NopCloser(nil), err
+	}, BuildOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := bl.Write(&buf); err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(b.TempDir(), "baseline.json")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(buf.Len()))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := LoadBaseline(path); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
