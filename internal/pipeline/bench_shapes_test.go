@@ -120,7 +120,7 @@ func cpuTime(b *testing.B) time.Duration {
 // up), and reports events/s, events per second of CPU time
 // (which, on a machine shared with other work, says more than the wall clock
 // does: run with GOMAXPROCS=1), and allocations per event.
-func replayShape(b *testing.B, models []*model.Model, events [][]byte, joiner *labels.JoinerConfig) {
+func replayShape(b *testing.B, models []*model.Model, events [][]byte, joiner *labels.JoinerConfig) time.Duration {
 	b.Helper()
 	ctx := context.Background()
 	var before, after runtime.MemStats
@@ -162,6 +162,7 @@ func replayShape(b *testing.B, models []*model.Model, events [][]byte, joiner *l
 	b.ReportMetric(total/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(total/cpu.Seconds(), "events/cpu-s")
 	b.ReportMetric(float64(allocs)/total, "allocs/event")
+	return cpu
 }
 
 // BenchmarkReplayLabelJoin: 100 models of the 20-feature benchmark contract,
@@ -173,7 +174,7 @@ func replayShape(b *testing.B, models []*model.Model, events [][]byte, joiner *l
 func BenchmarkReplayLabelJoin(b *testing.B) {
 	models := fleet(b, "wide", 100, 12, 8)
 	events := shape{models: models, numeric: 12, categorical: 8, perMinute: 25 * 60, labelled: true}.events(300_000)
-	replayShape(b, models, events, &labels.JoinerConfig{MaxDelay: 24 * time.Hour, MaxPending: 1_000_000})
+	_ = replayShape(b, models, events, &labels.JoinerConfig{MaxDelay: 24 * time.Hour, MaxPending: 1_000_000})
 }
 
 // BenchmarkReplayFleet: 100 models of 50 features (40 numeric, 10
@@ -185,8 +186,23 @@ func BenchmarkReplayFleet(b *testing.B) {
 	const models, perMinute, minutes, features = 100, 50, 10, 50
 	fl := fleet(b, "fleet", models, 40, 10)
 	events := shape{models: fl, numeric: 40, categorical: 10, perMinute: perMinute}.events(models * perMinute * minutes)
-	replayShape(b, fl, events, nil)
+	cpu := replayShape(b, fl, events, nil)
 	// Every feature, the prediction and latency are profiled per window.
 	profiles := float64(models*minutes*(features+2)) * float64(b.N)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/profiles, "window-feature-ns")
+	b.ReportMetric(float64(cpu.Nanoseconds())/profiles, "window-feature-cpu-ns")
+}
+
+// BenchmarkWindowFixedCost is BenchmarkReplayFleet with one event per model
+// and window, for an hour: what a (window, feature) costs whatever its
+// events — opening, checking, storing and recycling its profile — beside one
+// value's profiling and a fiftieth of an event's decoding. Goal: 5 µs (CPU
+// time, one core).
+func BenchmarkWindowFixedCost(b *testing.B) {
+	const models, minutes, features = 100, 60, 50
+	fl := fleet(b, "fleet", models, 40, 10)
+	events := shape{models: fl, numeric: 40, categorical: 10, perMinute: 1}.events(models * minutes)
+	cpu := replayShape(b, fl, events, nil)
+	profiles := float64(models*minutes*(features+2)) * float64(b.N)
+	b.ReportMetric(float64(cpu.Nanoseconds())/profiles, "window-feature-cpu-ns")
 }
