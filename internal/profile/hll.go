@@ -14,19 +14,25 @@ const hllPrecision = 12
 // estimators built in different processes (or replicas) merge correctly.
 //
 // Until more than a few dozen registers are set, the registers are not
-// allocated: small holds the ones set, as index<<8 | rank sorted by index,
-// a few bytes each instead of 4 KiB per feature of every window open. Estimates and states are those of the registers they stand
-// for, to the bit. Once allocated, the registers stay, through Reset.
+// allocated: small holds the ones set, as index<<8 | rank, a few bytes each
+// instead of 4 KiB per feature of every window open. The first sorted are
+// sorted by index, one a register, and take their registers' hashes in
+// place (a categorical feature's few values, however often they come);
+// others are appended, and sorted in when read or when small is full.
+// Estimates and states are those of the registers they stand for, to the
+// bit. Once allocated, the registers stay, through Reset.
 type HLL struct {
 	reg *[1 << hllPrecision]uint8
 	// used has a bit per block of hllBlock registers with one set: a small
 	// window sets few of the 4,096, and estimating, storing and resetting
 	// then cost those, not all.
-	used  [(1 << hllPrecision) / hllBlock / 64]uint64
-	small []uint32
+	used   [(1 << hllPrecision) / hllBlock / 64]uint64
+	small  []uint32
+	sorted int
 }
 
-// hllSmall is the most registers small holds.
+// hllSmall is the most entries small holds; past half of them distinct
+// registers, the registers are allocated.
 const hllSmall = 64
 
 // registers is the number of registers.
@@ -67,13 +73,13 @@ func (h *HLL) setSmall(reg *[registers]uint8) {
 			h.mark(uint64(idx))
 		}
 	}
-	h.small = h.small[:0]
+	h.small, h.sorted = h.small[:0], 0
 }
 
 // addSmall notes a register set while small, unless it is time for the
 // registers.
 func (h *HLL) addSmall(e uint32) {
-	lo, hi := 0, len(h.small)
+	lo, hi := 0, h.sorted
 	for lo < hi {
 		if m := int(uint(lo+hi) >> 1); h.small[m]>>8 < e>>8 {
 			lo = m + 1
@@ -81,21 +87,41 @@ func (h *HLL) addSmall(e uint32) {
 			hi = m
 		}
 	}
-	switch {
-	case lo < len(h.small) && h.small[lo]>>8 == e>>8:
+	if lo < h.sorted && h.small[lo]>>8 == e>>8 {
 		h.small[lo] = max(h.small[lo], e)
-	case len(h.small) == hllSmall:
-		h.dense()
-		if idx, rank := e>>8, uint8(e); rank > h.reg[idx] {
-			h.reg[idx] = rank
-			h.mark(uint64(idx))
-		}
-	default:
+		return
+	}
+	if len(h.small) == cap(h.small) {
 		if cap(h.small) == 0 {
 			h.small = make([]uint32, 0, hllSmall)
+		} else if h.tidy(); len(h.small) > hllSmall/2 {
+			h.dense()
+			if idx, rank := e>>8, uint8(e); rank > h.reg[idx] {
+				h.reg[idx] = rank
+				h.mark(uint64(idx))
+			}
+			return
 		}
-		h.small = slices.Insert(h.small, lo, e)
 	}
+	h.small = append(h.small, e)
+}
+
+// tidy sorts small and keeps the highest rank of each register: a register
+// and rank sort together, the rank last.
+func (h *HLL) tidy() {
+	if h.sorted == len(h.small) {
+		return
+	}
+	slices.Sort(h.small)
+	k := 0
+	for _, e := range h.small[1:] {
+		if e>>8 != h.small[k]>>8 {
+			k++
+		}
+		h.small[k] = e
+	}
+	h.small = h.small[:k+1]
+	h.sorted = len(h.small)
 }
 
 // reindex marks the blocks of registers set by hand.
@@ -145,7 +171,7 @@ func (h *HLL) Reset() {
 		h.blocks(func(i int) { clear(h.reg[i : i+hllBlock]) })
 	}
 	h.used = [len(h.used)]uint64{}
-	h.small = h.small[:0]
+	h.small, h.sorted = h.small[:0], 0
 }
 
 // Merge takes the register-wise maximum.
@@ -179,7 +205,7 @@ func (h *HLL) Merge(o *HLL) {
 // Estimate returns the estimated number of distinct elements, with linear counting
 // for small cardinalities where the raw estimate is biased.
 func (h *HLL) Estimate() float64 {
-	if h.reg == nil {
+	if h.tidy(); h.reg == nil {
 		return h.estimateSmall()
 	}
 	return h.estimate()

@@ -323,18 +323,21 @@ func (s *Sketch) buckets(f func(b bucket, below, count uint64) bool) {
 // storing and resetting the store then costs its values, not its range.
 //
 // Before it has a dense run, a store keeps its buckets in small, as pairs of
-// bucket and count sorted by bucket: a window of a few dozen values then
-// costs a few bytes each, next to each other, instead of the dense run of
-// their range (a kilobyte or more per sign, which a daemon of many models
-// holds for every feature of every window open, and a value lands in cold).
-// Once more distinct buckets are seen than small holds, or a count outgrows
-// its pair, they move to the dense run for good: a store recycled through
-// Reset keeps it.
+// bucket and count: a window of a few dozen values then costs a few bytes
+// each, next to each other, instead of the dense run of their range (a
+// kilobyte or more per sign, which a daemon of many models holds for every
+// feature of every window open, and where a value lands in cold memory).
+// The first sorted pairs are sorted by bucket, one a bucket, and take the
+// values of their buckets in place; others are appended, and sorted in when
+// read or when small is full. Once more than half of a full small are
+// distinct buckets, or a count outgrows its pair, they move to the dense run
+// for good: a store recycled through Reset keeps it.
 type store struct {
 	offset int
 	counts []uint64
 	set    []uint64 // bit j: counts[j] > 0
 	small  []smallBucket
+	sorted int
 }
 
 // smallBucket is a bucket and its count, of a store with no dense run yet:
@@ -386,7 +389,7 @@ func (st *store) addSmall(i int, n uint64) bool {
 		return false
 	}
 	b := newSmallBucket(i, n)
-	lo, hi := 0, len(st.small)
+	lo, hi := 0, st.sorted
 	for lo < hi {
 		if m := int(uint(lo+hi) >> 1); st.small[m]>>32 < b>>32 {
 			lo = m + 1
@@ -394,21 +397,46 @@ func (st *store) addSmall(i int, n uint64) bool {
 			hi = m
 		}
 	}
-	switch {
-	case lo < len(st.small) && st.small[lo]>>32 == b>>32:
+	if lo < st.sorted && st.small[lo]>>32 == b>>32 {
 		if st.small[lo].count()+n > math.MaxUint32 {
 			return false
 		}
 		st.small[lo] += smallBucket(n)
-	case len(st.small) == smallBuckets:
-		return false
-	default:
+		return true
+	}
+	if len(st.small) == cap(st.small) {
 		if cap(st.small) == 0 {
 			st.small = make([]smallBucket, 0, smallBuckets)
+		} else if st.tidy(); st.counts != nil || len(st.small) > smallBuckets/2 {
+			return false
 		}
-		st.small = slices.Insert(st.small, lo, b)
 	}
+	st.small = append(st.small, b)
 	return true
+}
+
+// tidy sorts the small pairs by bucket and adds up those of one bucket; a
+// count that outgrows its pair moves them all to the dense run.
+func (st *store) tidy() {
+	if st.sorted == len(st.small) {
+		return
+	}
+	slices.Sort(st.small)
+	k := 0
+	for _, b := range st.small[1:] {
+		if last := &st.small[k]; b>>32 == *last>>32 {
+			if last.count()+b.count() > math.MaxUint32 {
+				st.settle()
+				return
+			}
+			*last += smallBucket(b.count())
+			continue
+		}
+		k++
+		st.small[k] = b
+	}
+	st.small = st.small[:k+1]
+	st.sorted = len(st.small)
 }
 
 // settle moves the small pairs to the dense run.
@@ -430,7 +458,7 @@ func (st *store) grow(i int) {
 			st.counts[j] += b.count()
 			st.set[j>>6] |= 1 << (j & 63)
 		}
-		st.small = st.small[:0]
+		st.small, st.sorted = st.small[:0], 0
 		return
 	}
 	// Growing by a fixed slack, rather than by a share of the range, keeps
@@ -506,7 +534,7 @@ func (st *store) reset() {
 		st.counts[j] = 0
 	}
 	clear(st.set)
-	st.small = st.small[:0]
+	st.small, st.sorted = st.small[:0], 0
 }
 
 // index marks the non-empty buckets of counts set by hand.

@@ -277,7 +277,7 @@ func readState(spec Spec, data []byte) (*Feature, error) {
 const hllSize = 1 + 1<<hllPrecision
 
 func (h *HLL) appendState(dst []byte) []byte {
-	if h.reg == nil {
+	if h.tidy(); h.reg == nil {
 		// Sorted, one entry a register: the sparse form below, which a
 		// quarter of the registers set at most always takes.
 		dst = append(dst, 1)
@@ -320,7 +320,7 @@ func (h *HLL) appendRegisters(dst []byte) []byte {
 
 // nonZero counts the registers set.
 func (h *HLL) nonZero() int {
-	if h.reg == nil {
+	if h.tidy(); h.reg == nil {
 		return len(h.small)
 	}
 	n := 0
@@ -373,7 +373,7 @@ func (h *HLL) readState(r *stateReader) {
 // buckets between its extremes, and an empty store is the same whatever
 // memory it keeps.
 func (st *store) appendRun(dst []byte) []byte {
-	if st.counts == nil {
+	if st.tidy(); st.counts == nil {
 		// The pairs are the dense run's non-empty buckets, in order.
 		dst = binary.AppendUvarint(dst, uint64(len(st.small)))
 		for k, b := range st.small {
@@ -402,7 +402,7 @@ func (st *store) appendRun(dst []byte) []byte {
 }
 
 func (st *store) nonZero() int {
-	if st.counts == nil {
+	if st.tidy(); st.counts == nil {
 		return len(st.small)
 	}
 	k := 0
