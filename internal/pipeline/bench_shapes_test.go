@@ -26,7 +26,7 @@ import (
 
 // fleet returns n models of the same contract and baseline, named
 // <name>-000 and on: a daemon watching a fleet of similar models.
-func fleet(b *testing.B, name string, n, numeric, categorical int) []*model.Model {
+func fleet(b testing.TB, name string, n, numeric, categorical int) []*model.Model {
 	b.Helper()
 	cats := "categories: [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9]"
 	m0 := modeltest.Generated(b, name, numeric, categorical, 10, "nullable: true, min: -1000, max: 1000", cats)
