@@ -27,6 +27,9 @@ type writeBehind struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// maxWaiting is maxWaitingRows, lowered by tests.
+	maxWaiting int
+
 	mu sync.Mutex
 	// waiting is the batch made since the write in flight began.
 	waiting *pendingWrite
@@ -98,7 +101,8 @@ func dropRewritten(rs, later []check.Result) []check.Result {
 
 func newWriteBehind(w store.Writer, log *slog.Logger) *writeBehind {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &writeBehind{w: w, log: log, ctx: ctx, cancel: cancel, changed: make(chan struct{}), failed: make(chan struct{})}
+	return &writeBehind{w: w, log: log, ctx: ctx, cancel: cancel, maxWaiting: maxWaitingRows,
+		changed: make(chan struct{}), failed: make(chan struct{})}
 }
 
 // submit queues p behind the write in flight, starting a write when none is.
@@ -120,12 +124,12 @@ func (wb *writeBehind) submit(ctx context.Context, p *pendingWrite) error {
 		wb.wg.Add(1)
 		go wb.run()
 	}
-	full := wb.waiting.rows() >= maxWaitingRows
+	full := wb.waiting.rows() >= wb.maxWaiting
 	wb.mu.Unlock()
 	if !full {
 		return nil
 	}
-	return wb.waitFor(ctx, func() bool { return wb.waiting == nil || wb.waiting.rows() < maxWaitingRows })
+	return wb.waitFor(ctx, func() bool { return wb.waiting == nil || wb.waiting.rows() < wb.maxWaiting })
 }
 
 // settle waits until every batch submitted is durable.

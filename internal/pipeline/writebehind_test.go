@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -249,4 +251,75 @@ func TestPendingWriteJoin(t *testing.T) {
 	if len(first.done) != 2 {
 		t.Errorf("%d releases, want both batches'", len(first.done))
 	}
+}
+
+// TestWriteBehindBounded: batches join the one waiting behind the write in
+// flight until it holds maxWaiting rows; the batch that fills it is not
+// taken until that write is durable, so a store that stalls stalls the
+// checker too instead of letting what waits grow. A caller that gives up
+// waiting is told so.
+func TestWriteBehindBounded(t *testing.T) {
+	g := newGatedWriter(nil)
+	wb := newWriteBehind(g, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	defer wb.close()
+	wb.maxWaiting = 4
+	ctx := context.Background()
+	// A batch of n rows: its window's model-level row, which says n, and
+	// n-1 features'.
+	batch := func(m, n int) *pendingWrite {
+		p := &pendingWrite{}
+		for i := range n {
+			r := store.WindowProfile{Model: "fraud", WindowStart: t0.Add(time.Duration(m) * time.Minute), Rows: uint64(n)}
+			if i > 0 {
+				r.Feature = fmt.Sprint("f", i)
+			}
+			p.b.Profiles = append(p.b.Profiles, r)
+		}
+		return p
+	}
+	within(t, "the first batch", func() error { return wb.submit(ctx, batch(0, 3)) })
+	<-g.arrived // in flight, held at the gate
+	within(t, "a batch under the bound", func() error { return wb.submit(ctx, batch(1, 3)) })
+	filled := make(chan error, 1)
+	go func() { filled <- wb.submit(ctx, batch(2, 1)) }()
+	select {
+	case err := <-filled:
+		t.Fatalf("the batch filling the waiting one returned (%v) while the write in flight was not durable", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if rows := waitingRows(wb); rows != 4 {
+		t.Errorf("%d rows waiting, want 4", rows)
+	}
+	g.let(t, nil)
+	select {
+	case err := <-filled:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the full batch was not taken once the write in flight was durable")
+	}
+	<-g.arrived // the joined batch is in flight now
+	within(t, "a batch under the bound", func() error { return wb.submit(ctx, batch(3, 2)) })
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := wb.submit(short, batch(4, 2)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("submitting past the bound while the store stalls: %v, want the deadline", err)
+	}
+	go g.letLater()
+	go g.letLater()
+	within(t, "settling", func() error { return wb.settle(ctx) })
+	want := [][]string{{"fraud 10:00 3"}, {"fraud 10:01 3", "fraud 10:02 1"}, {"fraud 10:03 2", "fraud 10:04 2"}}
+	if got := g.written(); !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("batches written %q, want %q", got, want)
+	}
+}
+
+func waitingRows(wb *writeBehind) int {
+	wb.mu.Lock()
+	defer wb.mu.Unlock()
+	if wb.waiting == nil {
+		return 0
+	}
+	return wb.waiting.rows()
 }
