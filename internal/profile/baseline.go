@@ -97,18 +97,8 @@ func (fb *FeatureBaseline) sketch(alpha float64) (*Sketch, error) {
 	if fb.Sketch == nil {
 		return s, nil
 	}
-	for j, c := range fb.Sketch.Pos {
-		if c > 0 {
-			s.pos.add(fb.Sketch.PosOffset+j, c)
-			s.count += c
-		}
-	}
-	for j, c := range fb.Sketch.Neg {
-		if c > 0 {
-			s.neg.add(fb.Sketch.NegOffset+j, c)
-			s.count += c
-		}
-	}
+	s.count += s.pos.load(fb.Sketch.PosOffset, fb.Sketch.Pos)
+	s.count += s.neg.load(fb.Sketch.NegOffset, fb.Sketch.Neg)
 	s.zero = fb.Sketch.Zero
 	s.count += s.zero
 	return s, nil

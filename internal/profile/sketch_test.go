@@ -222,3 +222,39 @@ func TestHLLBlocks(t *testing.T) {
 		t.Errorf("%d of 60 estimators stayed small: the test covers one form only", small)
 	}
 }
+
+// TestBaselineSketch: a baseline's stored buckets read back into the sketch
+// they were stored from: the same atoms, count and quantiles, however the
+// values spread (a few buckets, thousands, both signs, zeros).
+func TestBaselineSketch(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		value func(r *rand.Rand) float64
+	}{
+		{"few", func(r *rand.Rand) float64 { return float64(r.IntN(5)) }},
+		{"wide", func(r *rand.Rand) float64 { return r.NormFloat64() * math.Exp(r.Float64()*40) }},
+		{"positive", func(r *rand.Rand) float64 { return r.ExpFloat64() * 1e3 }},
+	} {
+		r := rand.New(rand.NewPCG(1, 2))
+		s, err := NewSketch(0.01)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 20_000 {
+			s.Add(tc.value(r))
+		}
+		fb := FeatureBaseline{Sketch: s.stored()}
+		back, err := fb.sketch(0.01)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back.count != s.count || !slices.Equal(back.Atoms(), s.Atoms()) {
+			t.Errorf("%s: read back %d values in %d atoms, stored %d in %d", tc.name, back.count, len(back.Atoms()), s.count, len(s.Atoms()))
+		}
+		for _, q := range []float64{0, 0.01, 0.5, 0.99, 1} {
+			if got, want := back.Quantile(q), s.Quantile(q); got != want {
+				t.Errorf("%s: quantile %v read back %v, stored %v", tc.name, q, got, want)
+			}
+		}
+	}
+}
