@@ -66,8 +66,9 @@ func New(m *model.Model, start time.Time, size time.Duration) (*Window, error) {
 // Reset empties w for the window of the same model starting at start,
 // keeping the memory of its profiles (their sketches' buckets sized to each
 // feature's range, distinct-count registers, category slots): a window
-// recycled costs its events, not its features. A Performance it held is let
-// go, not emptied: a window merged from this one may hold it.
+// recycled costs its events, not its features. A Performance, shadow pairs
+// or version mix it held are let go, not emptied: a window merged from this
+// one may hold them.
 func (w *Window) Reset(start time.Time, size time.Duration) {
 	w.Start, w.End = start, start.Add(size)
 	w.Features.Reset()
@@ -76,6 +77,7 @@ func (w *Window) Reset(start time.Time, size time.Duration) {
 	w.Events, w.ProbabilityOutOfRange, w.BadLabels = 0, 0, 0
 	w.Performance = nil
 	w.KeyedCompared, w.KeyedMismatch = nil, nil
+	w.Shadow, w.Versions = nil, nil
 }
 
 // Add profiles an event of the window's model.

@@ -52,3 +52,38 @@ func TestReset(t *testing.T) {
 		}
 	}
 }
+
+// TestResetLetsGoOfMerged: a window's version mix and shadow pairs, which a
+// window merged from it takes over when it has none, stay that window's when
+// the first is recycled and fills again.
+func TestResetLetsGoOfMerged(t *testing.T) {
+	m := modeltest.Generated(t, "m", 1, 0, 4, "nullable: true", "")
+	start := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	share, err := New(m, start, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	share.VersionCounts(m).Add([]byte("v1"), start)
+	share.ShadowPairs(m)
+	merged, err := New(m, start, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := merged.Merge(share); err != nil {
+		t.Fatal(err)
+	}
+	held, pairs := merged.Versions, merged.Shadow
+	share.Reset(start.Add(time.Minute), time.Minute)
+	if share.Versions != nil || share.Shadow != nil {
+		t.Fatal("a reset window still holds the version mix or shadow pairs it had")
+	}
+	share.VersionCounts(m).Add([]byte("v2"), start.Add(time.Minute))
+	if merged.Versions != held || merged.Shadow != pairs {
+		t.Fatal("the merged window's version mix or shadow pairs changed")
+	}
+	var got []string
+	merged.Versions.Each(func(label string, n uint64, _ time.Time) { got = append(got, fmt.Sprint(label, n)) })
+	if fmt.Sprint(got) != "[v11]" {
+		t.Errorf("the merged window counts versions %v, want v1 once", got)
+	}
+}
