@@ -228,6 +228,30 @@ func TestDetectorShortHistoryFallsBack(t *testing.T) {
 	}
 }
 
+// TestDetectorLateMetricTwoSeasons: a history of exactly two seasons in which
+// one metric starts late (label-based quality before the first labels) fits,
+// the late metric falling back to the non-seasonal forecast, rather than
+// failing, as a scheduled refit of replay once did.
+func TestDetectorLateMetricTwoSeasons(t *testing.T) {
+	const period = 24
+	rows := seasonalTable(6, 2*period+10, 3, period)
+	for _, r := range rows[:2] {
+		r[2] = math.NaN()
+	}
+	d, err := New(Config{Period: period}, []string{"a", "b", "auc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Fit(rows[:2*period]); err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range rows[2*period:] {
+		if _, err := d.Score(row); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestDetectorErrors(t *testing.T) {
 	d, err := New(Config{Period: 4}, []string{"a", "b"})
 	if err != nil {

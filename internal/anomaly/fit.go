@@ -687,7 +687,13 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 	// its residual's errors are not well below what the crudest forecast of
 	// it, the same window a season before, would make: a metric whose value
 	// the other metrics tell much of is left alone, which keeps the cost of a
-	// fit on wide, strongly shared metrics where it was.
+	// fit on wide, strongly shared metrics where it was. A count (the
+	// traffic's events) is forecast on its own once the history holds the
+	// two seasons Holt-Winters needs: its daily cycle and wander are the
+	// traffic's, and where nothing else follows them it makes a component of
+	// its own whose forecast carries every other metric's noise; judged
+	// through it, a drop of traffic to 40% scored 2σ. With less history its
+	// own forecast would be the robust level, which lags the daily cycle.
 	md.own = make([]forecaster, na)
 	md.ownSigma = make([]float64, na)
 	et := mat.NewDense(n, na, nil)
@@ -709,7 +715,8 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 			}
 		}
 		// Over a season's lag the noise of both windows adds up: halve it.
-		if cnt == 0 || md.residSigma[a]*md.residSigma[a] < 0.25*ss/float64(2*cnt) {
+		count := md.logged[md.active[a]] && n >= 2*cfg.Period
+		if !count && (cnt == 0 || md.residSigma[a]*md.residSigma[a] < 0.25*ss/float64(2*cnt)) {
 			continue
 		}
 		f, err := fitForecaster(series, cfg.Period, hwResidual, errs, levels)
@@ -724,7 +731,7 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 			mat.Col(wcol, a, wr)
 			wres = meanFinite(wcol)
 		}
-		if sigma*sigma+w >= md.residSigma[a]*md.residSigma[a]+wres {
+		if !count && sigma*sigma+w >= md.residSigma[a]*md.residSigma[a]+wres {
 			continue
 		}
 		md.own[a], md.ownSigma[a] = f, max(sigma, 1e-9)

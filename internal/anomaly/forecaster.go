@@ -21,8 +21,15 @@ type forecaster interface {
 // fitForecaster fits Holt-Winters when the history holds two full seasons and the
 // robust non-seasonal fallback otherwise. errs receives the in-sample one-step
 // errors and levels, when not nil, the level part of each one-step forecast.
+// A series that starts late (a metric first seen after the history began, such
+// as label-based quality before the first labels) holds two seasons only from
+// its first observation, which is where Holt-Winters starts.
 func fitForecaster(x []float64, period int, search hwSearch, errs, levels []float64) (forecaster, error) {
-	if len(x) >= 2*period {
+	lead := 0
+	for lead < len(x) && math.IsNaN(x[lead]) {
+		lead++
+	}
+	if len(x)-lead >= 2*period {
 		return fitHoltWinters(x, period, search, errs, levels)
 	}
 	return fitRobustLevel(x, errs, levels)

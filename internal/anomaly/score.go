@@ -278,6 +278,15 @@ func (md *model) hold(period int, flagged bool) {
 		if hw, ok := f.(*HoltWinters); f == nil || ok && hw.Alpha >= holdAlpha {
 			continue
 		}
+		if _, ok := f.(*robustLevel); ok {
+			// The median of the last robustWindow windows is as quick: it
+			// learns a shift in half of them and unlearns it as fast. Held,
+			// it froze at what it had learned before the first flag, and a
+			// metric whose incident had ended was never calm against it:
+			// after an hour's shift of one feature on a model's second day,
+			// its mean was flagged for the next four hours.
+			continue
+		}
 		blamed := md.v[a]*md.v[a] >= blameZ*blameZ || md.runs.level.value[a] >= blameZ*blameZ
 		switch {
 		case md.held[a] > 0:
