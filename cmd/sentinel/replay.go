@@ -30,7 +30,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.DurationVar(&f.window, "window", time.Minute, "window size with --contract")
 	fs.DurationVar(&f.lateness, "lateness", 30*time.Second, "allowed lateness with --contract")
 	fs.StringVar(&f.output, "output", "-", "where to write findings as JSON lines (- for standard output)")
-	fs.IntVar(&f.fitAfter, "fit-after", 0, "windows of history before the anomaly detector scores (default: the configuration's anomaly.fit_after, 60)")
+	fs.IntVar(&f.fitAfter, "fit-after", 0, "windows of history before the anomaly detector scores (default: the configuration's anomaly.fit_after, else a season)")
 	fs.BoolVar(&f.noAnomaly, "no-anomaly", false, "do not run the anomaly detector")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelWarn, "the pipeline's log on standard error: debug, info (a line per window), warn or error")
 	fs.BoolVar(&f.store, "store", false, "also write the results to the configuration's ClickHouse (with --config); off by default, since replayed windows replace the stored ones")

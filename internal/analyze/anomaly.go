@@ -15,7 +15,8 @@ import (
 
 // AnomalyOptions configure the detector over each model's window metrics.
 type AnomalyOptions struct {
-	// FitAfter is how many windows of history the first fit waits for.
+	// FitAfter is how many windows of history the first fit waits for; zero
+	// is a season, or HistoryWindows when that is shorter.
 	FitAfter int
 	// HistoryWindows bounds the history kept for refits.
 	HistoryWindows int
@@ -25,8 +26,8 @@ type AnomalyOptions struct {
 }
 
 func (a *AnomalyOptions) validate() error {
-	if a.FitAfter < 3 || a.HistoryWindows < a.FitAfter || a.RefitEvery < 0 || !(a.FalseAlarmRate > 0 && a.FalseAlarmRate < 1) {
-		return fmt.Errorf("anomaly options %+v: fit after at least 3 windows, keep at least as many, refit every n ≥ 0, false-alarm rate in (0, 1)", *a)
+	if (a.FitAfter != 0 && a.FitAfter < 3) || a.HistoryWindows < max(a.FitAfter, 3) || a.RefitEvery < 0 || !(a.FalseAlarmRate > 0 && a.FalseAlarmRate < 1) {
+		return fmt.Errorf("anomaly options %+v: fit after at least 3 windows (0: a season), keep at least as many and 3, refit every n ≥ 0, false-alarm rate in (0, 1)", *a)
 	}
 	return nil
 }
@@ -73,6 +74,14 @@ func newDetector(m *model.Model, cat *check.Catalogue, window time.Duration, opt
 	refit := opts.RefitEvery
 	if refit == 0 {
 		refit = period
+	}
+	if opts.FitAfter == 0 {
+		// Fitted on less than a season, the detector takes the traffic's
+		// daily cycle for a change: on healthy traffic with 5-minute windows,
+		// a first fit after 60 windows flagged two windows in three of the
+		// rest of the first day (trafficbench), a fit after a day none of the
+		// second.
+		opts.FitAfter = max(min(period, opts.HistoryWindows), 3)
 	}
 	width, _ := cat.Bounds(m.Contract.Features, m.PredictionDrift().Method)
 	return &detector{

@@ -135,7 +135,9 @@ type Staleness struct {
 // Anomaly configures the detector over window metrics.
 type Anomaly struct {
 	Enabled bool `yaml:"enabled"`
-	// FitAfter is how many windows of history the first fit waits for.
+	// FitAfter is how many windows of history the first fit waits for; zero
+	// is a season (the contract's seasonality, else a day), or
+	// HistoryWindows when that is shorter.
 	FitAfter       int     `yaml:"fit_after"`
 	HistoryWindows int     `yaml:"history_windows"`
 	RefitEvery     int     `yaml:"refit_every"`
@@ -228,7 +230,7 @@ func DefaultDaemon() *Daemon {
 			LateHorizon: time.Hour},
 		Drift:           DriftConfig{ReferencePeriod: time.Hour, MinSamples: DefaultMinSamples},
 		Staleness:       Staleness{CheckInterval: 15 * time.Second, MaxSilence: 5 * time.Minute},
-		Anomaly:         Anomaly{Enabled: true, FitAfter: 60, HistoryWindows: 2 * 24 * 60, FalseAlarmRate: 0.002},
+		Anomaly:         Anomaly{Enabled: true, HistoryWindows: 2 * 24 * 60, FalseAlarmRate: 0.002},
 		Labels:          Labels{MaxDelay: 24 * time.Hour, MaxPending: 1_000_000},
 		KeyedSkew:       KeyedSkew{Tolerance: 1e-6, MaxMismatchRatio: 0.01, MaxPending: 10_000, MaxDelay: time.Hour},
 		Listen:          Listen{HTTP: ":9090"},
@@ -325,10 +327,13 @@ func (d *Daemon) Validate() error {
 		bad("staleness.max_model_age", "must not be negative, got %s", d.Staleness.MaxModelAge)
 	}
 	if a := d.Anomaly; a.Enabled {
-		if a.FitAfter < 3 {
-			bad("anomaly.fit_after", "must be at least 3, got %d", a.FitAfter)
+		if a.FitAfter != 0 && a.FitAfter < 3 {
+			bad("anomaly.fit_after", "must be at least 3 (or unset: a season), got %d", a.FitAfter)
 		}
-		if a.HistoryWindows < a.FitAfter {
+		switch {
+		case a.FitAfter == 0 && a.HistoryWindows < 3:
+			bad("anomaly.history_windows", "must be at least fit_after (a season, at least 3), got %d", a.HistoryWindows)
+		case a.HistoryWindows < a.FitAfter:
 			bad("anomaly.history_windows", "must be at least fit_after (%d), got %d", a.FitAfter, a.HistoryWindows)
 		}
 		if a.RefitEvery < 0 {
