@@ -162,6 +162,9 @@ func fill[T float32 | float64](d *detector, row []T, results []check.Result) {
 // statistic instead: a p-value's sampling spread is all of [0, 1] however much
 // data the window holds, while the statistic's shrinks with it, so only the
 // statistic lets the detector tell a quiet window's noise from a change.
+// The mean of a feature with heavy tails is not watched (see heavyTailed):
+// it moves with the window's largest value, and its distribution statistics
+// see a change of its level without that noise.
 func (d *detector) watchedKey(r *check.Result) (metricKey, bool) {
 	if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) || r.Skipped != "" {
 		return metricKey{}, false
@@ -175,6 +178,10 @@ func (d *detector) watchedKey(r *check.Result) (metricKey, bool) {
 			return key, d.sampling.byPValue(r.Feature)
 		}
 	}
+	if r.Kind == check.Quality && r.Metric == check.Mean && d.sampling.heavyTailed(r.Feature) {
+		return metricKey{}, false
+	}
+
 	return key, d.cat.Watched(r)
 }
 

@@ -33,6 +33,9 @@ type featureSampling struct {
 	// window's mean; ref the baseline's values, the second sample of the
 	// distances.
 	dof, std, ref float64
+	// heavy: the baseline's tails are heavy enough that a window's mean
+	// moves with its largest value more than with the feature's level.
+	heavy bool
 }
 
 func newSampling(m *model.Model) sampling {
@@ -51,6 +54,9 @@ func newSampling(m *model.Model) sampling {
 				if b.StdDev != nil {
 					f.std = *b.StdDev
 				}
+				if b.Mean != nil && b.StdDev != nil {
+					f.heavy = heavyTailed(*b.Mean, *b.StdDev, b.Quantiles, float64(b.Finite))
+				}
 			} else {
 				cells := len(b.Categories)
 				if b.Other > 0 {
@@ -65,6 +71,10 @@ func newSampling(m *model.Model) sampling {
 }
 
 func (s sampling) byPValue(feature string) bool { return s.features[feature].pValue }
+
+// heavyTailed reports whether the feature's training values have tails too
+// heavy for a window's mean to tell its level (see meanTail).
+func (s sampling) heavyTailed(feature string) bool { return s.features[feature].heavy }
 
 // fill sets dst[i] to how the value of keys[i] in row was sampled; index
 // gives each key's position in row.
