@@ -122,16 +122,7 @@ func replay(ctx context.Context, f *replayFlags, d *config.Daemon, stdout, stder
 		defer st.Close()
 		writer = store.Tee(st, findings)
 	}
-	opts := pipeline.OptionsFromConfig(d, models)
-	// A recording is read far faster than it was written, so its clock is its
-	// own event time: staleness is judged in it, and wall-clock bounds on event
-	// times mean nothing. The clock's
-	// results are stored per window, so running them more often than once a
-	// window of the recording would only rewrite them. Its labels are in the
-	// same file as its events.
-	opts.EventTime, opts.MaxFutureSkew, opts.MaxAge = true, 0, 0
-	opts.ReplayTick = max(d.Staleness.CheckInterval, d.Windows.Size)
-	opts.Labels = pipeline.LabelJoin(d)
+	opts := pipeline.ReplayOptions(d, models)
 	rejected := newRejectedLines()
 	opts.Writer, opts.Registerer, opts.Logger, opts.DeadLetters = writer, prometheus.NewRegistry(), log, rejected
 	p, err := pipeline.New(opts)

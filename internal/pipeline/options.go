@@ -113,6 +113,21 @@ func OptionsFromConfig(cfg *config.Daemon, models []*model.Model) Options {
 	return o
 }
 
+// ReplayOptions are OptionsFromConfig for a recording played back, as
+// `sentinel replay` runs it: a recording is read far faster than it was
+// written, so its clock is its own event time: staleness is judged in it, and
+// wall-clock bounds on event times mean nothing. The clock's results are
+// stored per window, so running them more often than once a window of the
+// recording would only rewrite them. Its labels are in the same file as its
+// events. The caller sets Writer, Registerer and Logger.
+func ReplayOptions(cfg *config.Daemon, models []*model.Model) Options {
+	o := OptionsFromConfig(cfg, models)
+	o.EventTime, o.MaxFutureSkew, o.MaxAge = true, 0, 0
+	o.ReplayTick = max(cfg.Staleness.CheckInterval, cfg.Windows.Size)
+	o.Labels = LabelJoin(cfg)
+	return o
+}
+
 // LabelJoin is the label join sentinel.yaml configures.
 func LabelJoin(cfg *config.Daemon) *labels.JoinerConfig {
 	return &labels.JoinerConfig{MaxDelay: cfg.Labels.MaxDelay, MaxPending: cfg.Labels.MaxPending}
