@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 DEMO_DIR := bin/demo
 
-.PHONY: build test vet bench bench-go bench-compare bench-replay demo fuzz clean
+.PHONY: build test vet bench bench-go bench-compare bench-replay healthy demo fuzz clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/sentinel
@@ -49,6 +49,18 @@ bench-compare: build
 
 bench-replay: build
 	scripts/bench-replay.sh $(BIN)
+
+# Issues #15 and #16's measurement: simulated healthy traffic (a daily curve,
+# twenty features of every shape, a probability prediction, delayed labels)
+# the way a user meets Sentinel: a contract inferred from a training sample,
+# its baseline, and replay, in 1- and 5-minute windows of 100, 1,000 and
+# 10,000 events on average, three days each (two for 10,000 a minute); then
+# every kind of incident at the event level on GRID_SEEDS seeds. Prints
+# markdown tables; about half an hour on one core.
+GRID_SEEDS ?= 5
+healthy:
+	$(GO) test -count=1 -timeout 4h -v -run '^TestGrid$$' ./internal/traffic/trafficbench/ \
+	  -args -grid -grid.days=3 -grid.bigdays=2 -grid.seeds=$(GRID_SEEDS)
 
 # Fuzzing of every decoder of outside input: FUZZTIME each (make test runs
 # two seconds each as a smoke test; run longer by hand, e.g. FUZZTIME=10m).
