@@ -319,25 +319,34 @@ func (md *model) repeatChance(a, j int, x float64, sampling []Sampling) float64 
 	if !s.known() {
 		return md.logRepeat[a]
 	}
-	var mean, variance float64
 	switch s.Kind {
 	case SamplingCount:
-		mean = max(md.level[j], 0)
-		variance = mean
+		mean := max(md.level[j], 0)
+		return countRepeatChance(x, mean, mean)
 	case SamplingRate:
 		p := md.level[j]
 		if md.rate != nil && !math.IsNaN(md.rate[j]) {
 			p = md.rate[j]
 		}
-		p = min(max(p, 0), 1)
-		x *= s.N
-		if p > 0.5 {
-			p, x = 1-p, s.N-x
-		}
-		mean, variance = s.N*p, s.N*p*(1-p)
-	default:
-		return md.logRepeat[a]
+		return rateRepeatChance(x, p, s.N)
 	}
+	return md.logRepeat[a]
+}
+
+// rateRepeatChance is log10 of the chance that a rate of n items, each with
+// the property at chance p, comes out at x again.
+func rateRepeatChance(x, p, n float64) float64 {
+	p = min(max(p, 0), 1)
+	x *= n
+	if p > 0.5 {
+		p, x = 1-p, n-x
+	}
+	return countRepeatChance(x, n*p, n*p*(1-p))
+}
+
+// countRepeatChance is log10 of the chance that a count of the given mean and
+// variance comes out at x again.
+func countRepeatChance(x, mean, variance float64) float64 {
 	if math.Round(x) == 0 {
 		return -mean / math.Ln10 // Poisson's chance of zero
 	}

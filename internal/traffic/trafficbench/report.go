@@ -20,7 +20,7 @@ func WriteHealthyTable(w io.Writer, runs []*Outcome) {
 		if found == "" {
 			found = "nothing"
 		}
-		fmt.Fprintf(w, "| %s | %g | %g; %.0f–%.0f | %d | %d of %d (%.2f%%) | %d | %d (%.2f%%) | %d | %s |\n",
+		fmt.Fprintf(w, "| %s | %.3g | %g; %.0f–%.0f | %d | %d of %d (%.2f%%) | %d | %d (%.2f%%) | %d | %s |\n",
 			o.Setup.Window, o.Setup.Duration.Hours()/24, o.Setup.EventsPerWindow, s.MinEvents, s.MaxEvents, s.Windows, s.PairsFound, s.Pairs,
 			100*s.PairShare(), s.Scored, s.Flagged, 100*s.FlaggedShare(), len(s.Alerts), found)
 	}
