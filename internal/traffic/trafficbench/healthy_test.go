@@ -55,10 +55,10 @@ func TestHealthyReplay(t *testing.T) {
 // incidents at the event level, each for an hour with two clear hours after
 // it: every one is found while it lasts, by a check of its feature or an
 // anomaly that names one of its metrics. Whether an alert fires is logged,
-// not asserted: SentinelAnomaly waits for five minutes of flagged windows,
+// not asserted: SentinelAnomaly waits for five flagged windows in a row,
 // which the detector does not give a shift of 6 standard errors or a tenth
-// of a feature's values null in the night's quiet windows (the grid's recall
-// table counts the alerts).
+// of a feature's values null in every run (the grid's recall table counts
+// the alerts).
 func TestIncidentsFound(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replays three days of traffic")
