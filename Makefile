@@ -56,7 +56,7 @@ bench-replay: build
 # its baseline, and replay, in 1- and 5-minute windows of 100, 1,000 and
 # 10,000 events on average, three days each (two for 10,000 a minute); then
 # every kind of incident at the event level on GRID_SEEDS seeds. Prints
-# markdown tables; about half an hour on one core.
+# markdown tables; about a quarter of an hour with two cores.
 GRID_SEEDS ?= 5
 healthy:
 	$(GO) test -count=1 -timeout 4h -v -run '^TestGrid$$' ./internal/traffic/trafficbench/ \

@@ -27,13 +27,14 @@ var (
 
 // TestGrid is issue #15's and #16's measurement, run by `make healthy`: healthy
 // traffic through replay in 1- and 5-minute windows of 100, 1,000 and 10,000
-// events on average (the daily curve takes a window from about half that to
-// twice), over three days each; then every kind of incident at the event
+// events on average (the daily curve takes a window from under half that to
+// about twice), over three days each (grid.bigdays for 10,000 a minute); then every kind of incident at the event
 // level, on grid.seeds seeds, in 5-minute windows of 100 and 1,000 events
 // and 1-minute windows of 1,000, each seed after two days of clean traffic. It
 // prints markdown tables; it asserts nothing, the goals being for people to
-// read against the figures (TestHealthyReplay and TestIncidentsFound hold a
-// day of it to them in `make test`).
+// read against the figures (TestHealthyReplay and TestIncidentsFound hold
+// two and three days of 5-minute windows of 200 events to them in `make
+// test`).
 func TestGrid(t *testing.T) {
 	if !*grid {
 		t.Skip("the measurement grid runs with -grid (make healthy)")
