@@ -589,74 +589,124 @@ func processVariance(errs, w []float64, capSq float64) float64 {
 
 // fitForecasters fits Holt-Winters to every component series and to every metric's
 // residual series, and calibrates the statistics on the in-sample one-step errors.
-// tr carries the training values' sampling, nil when none is known.
+// tr carries the training values' sampling, nil when none is known. The work
+// goes in stages over one fitState: the components' forecasters, the
+// residuals', the metrics better forecast on their own, the standardised
+// errors, the departures from a slow level, and the calibration.
 func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missing []bool, tr *trainingScales) error {
+	f := newFitState(md, cfg, z, load, missing, tr)
+	if err := f.components(); err != nil {
+		return err
+	}
+	if err := f.residuals(); err != nil {
+		return err
+	}
+	if err := f.ownForecasts(); err != nil {
+		return err
+	}
+	f.standardise()
+	f.departures()
+	f.calibrate()
+	return nil
+}
+
+// fitState is what the stages of fitForecasters hand each other: the
+// projection, the one-step errors (NaN where there is none) and their
+// sampling variances, row by row.
+type fitState struct {
+	md      *model
+	cfg     Config
+	n, na   int
+	k       int
+	z       *mat.Dense
+	missing []bool
+	tr      *trainingScales
+	scores  mat.Dense
+	resid   mat.Dense
+	// ec, er and et are the components', residuals' and own forecasts' raw
+	// one-step errors; lv the level part of each metric's forecast, on the
+	// scale of the channel it is judged on.
+	ec, er, et, lv *mat.Dense
+	// wc and wr are the sampling variances of each component's errors
+	// (Σ_a L² w_a) and of each metric's residual, per row; nil without tr.
+	wc, wr *mat.Dense
+	// u and v are the standardised errors per component and per metric (0
+	// where there is none); x each metric's departure from its slow level.
+	u, v, x *mat.Dense
+	// Scratch columns.
+	series, errs, levels, wcol []float64
+}
+
+func newFitState(md *model, cfg Config, z, load *mat.Dense, missing []bool, tr *trainingScales) *fitState {
 	n, na := z.Dims()
 	k := md.k
-	var scores mat.Dense
-	scores.Mul(z, load)
+	f := &fitState{md: md, cfg: cfg, n: n, na: na, k: k, z: z, missing: missing, tr: tr,
+		ec: mat.NewDense(n, max(k, 1), nil), er: mat.NewDense(n, na, nil), et: mat.NewDense(n, na, nil),
+		lv:     mat.NewDense(n, na, nil),
+		series: make([]float64, n), errs: make([]float64, n), levels: make([]float64, n), wcol: make([]float64, n)}
+	f.scores.Mul(z, load)
 	var recon mat.Dense
-	recon.Mul(&scores, load.T())
-	var resid mat.Dense
-	resid.Sub(z, &recon)
-
-	// Raw one-step errors, NaN where there is none.
-	ec := mat.NewDense(n, max(k, 1), nil)
-	er := mat.NewDense(n, na, nil)
-	series := make([]float64, n)
-	errs, levels := make([]float64, n), make([]float64, n)
-	// The level part of each metric's forecast, on the scale of the channel it
-	// is judged on (its residual's or its own).
-	lv := mat.NewDense(n, na, nil)
-	md.comps = make([]forecaster, k)
-	md.compSigma = make([]float64, k)
-	md.compSeen = make([][]float64, k)
-	// Sampling variance of each component's errors, Σ_a L² w_a, per row.
-	var wc *mat.Dense
+	recon.Mul(&f.scores, load.T())
+	f.resid.Sub(z, &recon)
 	if tr != nil && k > 0 {
 		sq := mat.NewDense(na, k, nil)
 		sq.Apply(func(_, _ int, l float64) float64 { return l * l }, load)
-		wc = mat.NewDense(n, k, nil)
-		wc.Mul(tr.w, sq)
+		f.wc = mat.NewDense(n, k, nil)
+		f.wc.Mul(tr.w, sq)
 	}
-	// Sampling variance of each metric's residual, per row.
-	var wr *mat.Dense
 	if tr != nil {
-		wr = mat.NewDense(n, na, nil)
+		f.wr = mat.NewDense(n, na, nil)
 		m := make([]float64, k*k)
 		row := make([]float64, na)
 		for t := range n {
 			mat.Row(row, t, tr.w)
-			md.residualSampling(row, m, wr.RawRowView(t))
+			md.residualSampling(row, m, f.wr.RawRowView(t))
 		}
 	}
-	wcol := make([]float64, n)
-	for i := range k {
-		mat.Col(series, i, &scores)
-		f, err := fitForecaster(series, cfg.Period, hwFull, errs, nil)
+	return f
+}
+
+// sigma is a forecaster's error scale: with the training sampling known, the
+// process's own variance once the sampling's share (column w) is taken out.
+func (f *fitState) sigma(fc forecaster, w *mat.Dense, col int) float64 {
+	if w == nil {
+		return fc.Sigma()
+	}
+	mat.Col(f.wcol, col, w)
+	return math.Sqrt(processVariance(f.errs, f.wcol, capSq(f.cfg)))
+}
+
+func (f *fitState) components() error {
+	md := f.md
+	md.comps = make([]forecaster, f.k)
+	md.compSigma = make([]float64, f.k)
+	md.compSeen = make([][]float64, f.k)
+	for i := range f.k {
+		mat.Col(f.series, i, &f.scores)
+		fc, err := fitForecaster(f.series, f.cfg.Period, hwFull, f.errs, nil)
 		if err != nil {
 			return fmt.Errorf("fit detector: component %d: %w", i+1, err)
 		}
-		md.comps[i] = f
-		md.compSeen[i] = slices.Clone(series)
-		ec.SetCol(i, errs)
-		sigma := f.Sigma()
-		if wc != nil {
-			mat.Col(wcol, i, wc)
-			sigma = math.Sqrt(processVariance(errs, wcol, capSq(cfg)))
-		}
-		md.compSigma[i] = max(sigma, 1e-9)
+		md.comps[i] = fc
+		md.compSeen[i] = slices.Clone(f.series)
+		f.ec.SetCol(i, f.errs)
+		md.compSigma[i] = max(f.sigma(fc, f.wc, i), 1e-9)
 	}
+	return nil
+}
+
+func (f *fitState) residuals() error {
+	md, n, na := f.md, f.n, f.na
 	md.resid = make([]forecaster, na)
 	md.residSigma = make([]float64, na)
 	for a := range na {
-		mat.Col(series, a, &resid)
+		mat.Col(f.series, a, &f.resid)
 		ss := 0.0
-		for t := range series {
-			if missing[t*na+a] {
-				series[t] = math.NaN()
+		for t := range f.series {
+			if f.missing[t*na+a] {
+				f.series[t] = math.NaN()
 			} else {
-				ss += series[t] * series[t]
+				ss += f.series[t] * f.series[t]
 			}
 		}
 		// A residual this small is rounding: the subspace explains the metric fully
@@ -664,52 +714,51 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 		if ss <= 1e-12*float64(n) {
 			md.residSigma[a] = 1
 			for t := range n {
-				er.Set(t, a, math.NaN())
+				f.er.Set(t, a, math.NaN())
 			}
 			continue
 		}
-		f, err := fitForecaster(series, cfg.Period, hwResidual, errs, levels)
+		fc, err := fitForecaster(f.series, f.cfg.Period, hwResidual, f.errs, f.levels)
 		if err != nil {
 			return fmt.Errorf("fit detector: residual of metric %d: %w", md.active[a], err)
 		}
-		md.resid[a] = f
-		er.SetCol(a, errs)
-		lv.SetCol(a, levels)
-		sigma := f.Sigma()
-		if tr != nil {
-			mat.Col(wcol, a, wr)
-			sigma = math.Sqrt(processVariance(errs, wcol, capSq(cfg)))
-		}
-		md.residSigma[a] = max(sigma, 1e-9)
+		md.resid[a] = fc
+		f.er.SetCol(a, f.errs)
+		f.lv.SetCol(a, f.levels)
+		md.residSigma[a] = max(f.sigma(fc, f.wr, a), 1e-9)
 	}
-	// A metric may be better forecast on its own than through the components
-	// (see model.own). Fitting its own forecaster is worth trying only when
-	// its residual's errors are not well below what the crudest forecast of
-	// it, the same window a season before, would make: a metric whose value
-	// the other metrics tell much of is left alone, which keeps the cost of a
-	// fit on wide, strongly shared metrics where it was. A count (the
-	// traffic's events) is forecast on its own once the history holds the
-	// two seasons Holt-Winters needs: its daily cycle and wander are the
-	// traffic's, and where nothing else follows them it makes a component of
-	// its own whose forecast carries every other metric's noise; judged
-	// through it, a drop of traffic to 40% scored 2σ. With less history its
-	// own forecast would be the robust level, which lags the daily cycle.
+	return nil
+}
+
+// ownForecasts fits, for each metric that may be better forecast on its own
+// than through the components (see model.own), its own forecaster. Fitting
+// one is worth trying only when its residual's errors are not well below what
+// the crudest forecast of it, the same window a season before, would make: a
+// metric whose value the other metrics tell much of is left alone, which
+// keeps the cost of a fit on wide, strongly shared metrics where it was. A
+// count (the traffic's events) is forecast on its own once the history holds
+// the two seasons Holt-Winters needs: its daily cycle and wander are the
+// traffic's, and where nothing else follows them it makes a component of its
+// own whose forecast carries every other metric's noise; judged through it, a
+// drop of traffic to 40% scored 2σ. With less history its own forecast would
+// be the robust level, which lags the daily cycle.
+func (f *fitState) ownForecasts() error {
+	md, cfg, n, na, tr := f.md, f.cfg, f.n, f.na, f.tr
 	md.own = make([]forecaster, na)
 	md.ownSigma = make([]float64, na)
-	et := mat.NewDense(n, na, nil)
 	for a := range na {
 		if md.resid[a] == nil {
 			continue
 		}
-		mat.Col(series, a, z)
-		for t := range series {
-			if missing[t*na+a] {
-				series[t] = math.NaN()
+		mat.Col(f.series, a, f.z)
+		for t := range f.series {
+			if f.missing[t*na+a] {
+				f.series[t] = math.NaN()
 			}
 		}
 		ss, cnt := 0.0, 0
 		for t := cfg.Period; t < n; t++ {
-			if d := series[t] - series[t-cfg.Period]; d == d {
+			if d := f.series[t] - f.series[t-cfg.Period]; d == d {
 				ss += d * d
 				cnt++
 			}
@@ -719,101 +768,102 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 		if !count && (cnt == 0 || md.residSigma[a]*md.residSigma[a] < 0.25*ss/float64(2*cnt)) {
 			continue
 		}
-		f, err := fitForecaster(series, cfg.Period, hwResidual, errs, levels)
+		fc, err := fitForecaster(f.series, cfg.Period, hwResidual, f.errs, f.levels)
 		if err != nil {
 			return fmt.Errorf("fit detector: metric %d: %w", md.active[a], err)
 		}
-		sigma, w, wres := f.Sigma(), 0.0, 0.0
+		sigma, w, wres := fc.Sigma(), 0.0, 0.0
 		if tr != nil {
-			mat.Col(wcol, a, tr.w)
-			sigma = math.Sqrt(processVariance(errs, wcol, capSq(cfg)))
-			w = meanFinite(wcol)
-			mat.Col(wcol, a, wr)
-			wres = meanFinite(wcol)
+			sigma = f.sigma(fc, tr.w, a)
+			w = meanFinite(f.wcol)
+			mat.Col(f.wcol, a, f.wr)
+			wres = meanFinite(f.wcol)
 		}
 		if !count && sigma*sigma+w >= md.residSigma[a]*md.residSigma[a]+wres {
 			continue
 		}
-		md.own[a], md.ownSigma[a] = f, max(sigma, 1e-9)
-		et.SetCol(a, errs)
-		lv.SetCol(a, levels)
+		md.own[a], md.ownSigma[a] = fc, max(sigma, 1e-9)
+		f.et.SetCol(a, f.errs)
+		f.lv.SetCol(a, f.levels)
 	}
-	// Standardised errors: u per component, v per metric (0 where there is
-	// none), each over its scale in that row.
-	u := mat.NewDense(n, max(k, 1), nil)
-	v := mat.NewDense(n, na, nil)
+	return nil
+}
+
+// channel is the one-step error a metric is judged by in row t (its own
+// forecast's when it has one, else its residual's) and that error's variance,
+// sampling included; ok is false when the metric has no forecast.
+func (f *fitState) channel(t, a int) (e, s2 float64, ok bool) {
+	md, tr := f.md, f.tr
+	switch {
+	case md.own[a] != nil:
+		e, s2 = f.et.At(t, a), md.ownSigma[a]*md.ownSigma[a]
+		if tr != nil {
+			s2 += tr.w.At(t, a)
+		}
+	case md.resid[a] != nil:
+		e, s2 = f.er.At(t, a), md.residSigma[a]*md.residSigma[a]
+		if tr != nil {
+			s2 += f.wr.At(t, a)
+		}
+	default:
+		return 0, 0, false
+	}
+	return e, s2, true
+}
+
+func (f *fitState) standardise() {
+	md, n, na, k, tr := f.md, f.n, f.na, f.k, f.tr
+	f.u = mat.NewDense(n, max(k, 1), nil)
+	f.v = mat.NewDense(n, na, nil)
 	sigC := make([]float64, k)
 	for t := range n {
 		for i := range k {
 			s2 := md.compSigma[i] * md.compSigma[i]
-			if wc != nil {
-				s2 += wc.At(t, i)
+			if f.wc != nil {
+				s2 += f.wc.At(t, i)
 			}
 			sigC[i] = math.Sqrt(s2)
-			if e := ec.At(t, i); e == e {
-				u.Set(t, i, e/sigC[i])
+			if e := f.ec.At(t, i); e == e {
+				f.u.Set(t, i, e/sigC[i])
 			}
 		}
 		for a := range na {
-			e := er.At(t, a)
-			if e != e {
+			// A metric with no residual error in the row has none to judge,
+			// even when its own forecast has one.
+			if e := f.er.At(t, a); e != e {
 				continue
 			}
-			s2 := md.residSigma[a] * md.residSigma[a]
-			if tr != nil {
-				s2 += wr.At(t, a)
-			}
-			if md.own[a] != nil {
-				e = et.At(t, a)
-				if e != e {
-					continue
-				}
-				s2 = md.ownSigma[a] * md.ownSigma[a]
-				if tr != nil {
-					s2 += tr.w.At(t, a)
-				}
+			e, s2, ok := f.channel(t, a)
+			if !ok || e != e {
+				continue
 			}
 			x := e / math.Sqrt(s2)
 			if tr != nil && math.Abs(x) > 1 {
-				x *= md.tameFactor(t, a, md.wholeError(t, a, e, z, &scores, &resid, ec, er), sigC, s2, tr)
+				x *= md.tameFactor(t, a, md.wholeError(t, a, e, f.z, &f.scores, &f.resid, f.ec, f.er), sigC, s2, tr)
 			}
-			v.Set(t, a, x)
+			f.v.Set(t, a, x)
 		}
 	}
-	// Calibrate on rows where every component forecast had settled: after the first
-	// season for Holt-Winters, which only starts forecasting there.
-	start := 0
-	if n >= 2*cfg.Period {
-		start = cfg.Period
-	}
-	var stats [statStuck][]float64
-	qRing, vRing := make([]float64, runWindow), make([]float64, runWindow*na)
-	// Each metric's departure from its slow reference level, for the level
-	// scan (see slowShare).
-	x := mat.NewDense(n, na, nil)
+}
+
+// departures sets each metric's departure from its slow reference level, for
+// the level scan (see slowShare).
+func (f *fitState) departures() {
+	md, cfg, n, na := f.md, f.cfg, f.n, f.na
+	f.x = mat.NewDense(n, na, nil)
 	md.slowRef = make([]float64, na)
 	share := slowShare(cfg.Period, n)
 	for a := range na {
 		ref := math.NaN()
 		for t := range n {
-			var e, s2 float64
-			switch {
-			case missing[t*na+a]:
-				continue
-			case md.own[a] != nil:
-				e, s2 = et.At(t, a), md.ownSigma[a]*md.ownSigma[a]
-				if tr != nil {
-					s2 += tr.w.At(t, a)
-				}
-			case md.resid[a] != nil:
-				e, s2 = er.At(t, a), md.residSigma[a]*md.residSigma[a]
-				if tr != nil {
-					s2 += wr.At(t, a)
-				}
-			default:
+			if f.missing[t*na+a] {
 				continue
 			}
-			l := lv.At(t, a)
+			e, s2, ok := f.channel(t, a)
+			if !ok {
+				continue
+			}
+			l := f.lv.At(t, a)
 			if e != e || l != l {
 				continue
 			}
@@ -822,38 +872,50 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 			if ref != ref {
 				ref = l
 			}
-			x.Set(t, a, (d-ref)/sigma)
+			f.x.Set(t, a, (d-ref)/sigma)
 			ref += share * (d - ref)
 		}
 		if ref == ref {
 			md.slowRef[a] = ref
 		}
 	}
+}
+
+// calibrate collects every statistic over the rows where every component
+// forecast had settled (after the first season for Holt-Winters, which only
+// starts forecasting there), and fits the tails the scores are judged by.
+func (f *fitState) calibrate() {
+	md, cfg, n, na, k := f.md, f.cfg, f.n, f.na, f.k
+	start := 0
+	if n >= 2*cfg.Period {
+		start = cfg.Period
+	}
+	var stats [statStuck][]float64
+	qRing, vRing := make([]float64, runWindow), make([]float64, runWindow*na)
 	vrow, xrow := make([]float64, na), make([]float64, na)
 	runs := newRunStats(na)
 	scanStride := max(1, (n-start)/1000)
 	runs.normalise(func(yield func(dev, v []float64)) {
 		for t := start; t < n; t++ {
-			mat.Row(xrow, t, x)
-			mat.Row(vrow, t, v)
+			mat.Row(xrow, t, f.x)
+			mat.Row(vrow, t, f.v)
 			yield(xrow, vrow)
 		}
 	}, cfg.ClipSigma, scanStride)
 	for t := start; t < n; t++ {
 		sT := 0.0
 		for i := range k {
-			x := u.At(t, i)
+			x := f.u.At(t, i)
 			sT += x * x
 		}
 		sQ, sM, obs := 0.0, 0.0, 0
 		for a := range na {
-			if missing[t*na+a] {
+			if f.missing[t*na+a] {
 				continue
 			}
-			x := v.At(t, a)
+			x := f.v.At(t, a)
 			sQ += x * x
 			sM = max(sM, x*x)
-
 			obs++
 		}
 		if obs > 0 {
@@ -866,8 +928,8 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 		capped, obsC := 0.0, 0
 		for a := range na {
 			x := 0.0
-			if !missing[t*na+a] {
-				x = min(v.At(t, a)*v.At(t, a), capSq(cfg))
+			if !f.missing[t*na+a] {
+				x = min(f.v.At(t, a)*f.v.At(t, a), capSq(cfg))
 				obsC++
 			}
 			vRing[(runWindow-1)*na+a] = x
@@ -878,8 +940,8 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 		if t-start >= runWindow-1 {
 			stats[statResidualRun] = append(stats[statResidualRun], runSums(qRing, vRing, na, nil))
 		}
-		mat.Row(vrow, t, v)
-		mat.Row(xrow, t, x)
+		mat.Row(vrow, t, f.v)
+		mat.Row(xrow, t, f.x)
 		// Scans cost a run of windows per metric; a thousand windows scanned
 		// calibrate them as well as all, so long histories are sampled.
 		if (t-start)%scanStride == 0 {
@@ -895,8 +957,7 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 		md.tails[s] = fitTail(stats[s])
 	}
 	md.calib = stats
-	md.null = nullTails(cfg, k, na, runs, share)
-	return nil
+	md.null = nullTails(cfg, k, na, runs, slowShare(cfg.Period, n))
 }
 
 // capSq is the cap on one squared standardised error in the sums that
