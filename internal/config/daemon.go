@@ -244,7 +244,45 @@ func DefaultDaemon() *Daemon {
 func (d *Daemon) Validate() error {
 	var p problemList
 	bad := p.add
-	k := d.Kafka
+	d.Kafka.validate(bad)
+	if (d.ClickHouse.DSN == "") == !d.ClickHouse.DSNSecret.set() {
+		bad("clickhouse", "set exactly one of dsn and dsn_from")
+	}
+	if d.ClickHouse.Database == "" {
+		bad("clickhouse.database", "is required")
+	}
+	d.validateWindows(bad)
+	d.Anomaly.validate(bad)
+	if d.Labels.MaxDelay <= 0 || d.Labels.MaxPending < 1 {
+		bad("labels", "max_delay and max_pending must be positive")
+	}
+	if ks := d.KeyedSkew; ks.Tolerance < 0 || !(ks.MaxMismatchRatio >= 0 && ks.MaxMismatchRatio <= 1) || ks.MaxPending < 1 || ks.MaxDelay <= 0 {
+		bad("keyed_skew", "tolerance must not be negative, max_mismatch_ratio must be in [0, 1], max_pending and max_delay positive")
+	}
+	if len(d.Models) == 0 {
+		bad("models", "at least one model is required")
+	}
+	for i, m := range d.Models {
+		if m.Contract == "" {
+			bad(fmt.Sprintf("models[%d].contract", i), "is required")
+		}
+		if m.Baseline == "" {
+			bad(fmt.Sprintf("models[%d].baseline", i), "is required")
+		}
+	}
+	if _, _, err := net.SplitHostPort(d.Listen.HTTP); err != nil {
+		bad("listen.http", "%q is not host:port", d.Listen.HTTP)
+	}
+	if d.ShutdownTimeout <= 0 {
+		bad("shutdown_timeout", "must be positive, got %s", d.ShutdownTimeout)
+	}
+	d.Alertmanager.validate(bad)
+	return p.err()
+}
+
+// validate checks the Kafka section: brokers, group, topics (distinct), the
+// message bound and the security options.
+func (k *Kafka) validate(bad func(field, format string, args ...any)) {
 	if len(k.Brokers) == 0 {
 		bad("kafka.brokers", "at least one broker is required")
 	}
@@ -295,12 +333,11 @@ func (d *Daemon) Validate() error {
 			bad("kafka.sasl.password", "set env or file, not both")
 		}
 	}
-	if (d.ClickHouse.DSN == "") == !d.ClickHouse.DSNSecret.set() {
-		bad("clickhouse", "set exactly one of dsn and dsn_from")
-	}
-	if d.ClickHouse.Database == "" {
-		bad("clickhouse.database", "is required")
-	}
+}
+
+// validateWindows checks the settings of event time: windows, the drift
+// reference that spans them and staleness.
+func (d *Daemon) validateWindows(bad func(field, format string, args ...any)) {
 	w := d.Windows
 	if w.Size < time.Second {
 		bad("windows.size", "must be at least 1s, got %s", w.Size)
@@ -326,46 +363,26 @@ func (d *Daemon) Validate() error {
 	if d.Staleness.MaxModelAge < 0 {
 		bad("staleness.max_model_age", "must not be negative, got %s", d.Staleness.MaxModelAge)
 	}
-	if a := d.Anomaly; a.Enabled {
-		if a.FitAfter != 0 && a.FitAfter < 3 {
-			bad("anomaly.fit_after", "must be at least 3 (or unset: a season), got %d", a.FitAfter)
-		}
-		switch {
-		case a.FitAfter == 0 && a.HistoryWindows < 3:
-			bad("anomaly.history_windows", "must be at least fit_after (a season, at least 3), got %d", a.HistoryWindows)
-		case a.HistoryWindows < a.FitAfter:
-			bad("anomaly.history_windows", "must be at least fit_after (%d), got %d", a.FitAfter, a.HistoryWindows)
-		}
-		if a.RefitEvery < 0 {
-			bad("anomaly.refit_every", "must not be negative, got %d", a.RefitEvery)
-		}
-		if !(a.FalseAlarmRate > 0 && a.FalseAlarmRate < 1) {
-			bad("anomaly.false_alarm_rate", "must be in (0, 1), got %v", a.FalseAlarmRate)
-		}
+}
+
+// validate checks the detector's settings, which matter only when it is on.
+func (a *Anomaly) validate(bad func(field, format string, args ...any)) {
+	if !a.Enabled {
+		return
 	}
-	if d.Labels.MaxDelay <= 0 || d.Labels.MaxPending < 1 {
-		bad("labels", "max_delay and max_pending must be positive")
+	if a.FitAfter != 0 && a.FitAfter < 3 {
+		bad("anomaly.fit_after", "must be at least 3 (or unset: a season), got %d", a.FitAfter)
 	}
-	if ks := d.KeyedSkew; ks.Tolerance < 0 || !(ks.MaxMismatchRatio >= 0 && ks.MaxMismatchRatio <= 1) || ks.MaxPending < 1 || ks.MaxDelay <= 0 {
-		bad("keyed_skew", "tolerance must not be negative, max_mismatch_ratio must be in [0, 1], max_pending and max_delay positive")
+	switch {
+	case a.FitAfter == 0 && a.HistoryWindows < 3:
+		bad("anomaly.history_windows", "must be at least fit_after (a season, at least 3), got %d", a.HistoryWindows)
+	case a.HistoryWindows < a.FitAfter:
+		bad("anomaly.history_windows", "must be at least fit_after (%d), got %d", a.FitAfter, a.HistoryWindows)
 	}
-	if len(d.Models) == 0 {
-		bad("models", "at least one model is required")
+	if a.RefitEvery < 0 {
+		bad("anomaly.refit_every", "must not be negative, got %d", a.RefitEvery)
 	}
-	for i, m := range d.Models {
-		if m.Contract == "" {
-			bad(fmt.Sprintf("models[%d].contract", i), "is required")
-		}
-		if m.Baseline == "" {
-			bad(fmt.Sprintf("models[%d].baseline", i), "is required")
-		}
+	if !(a.FalseAlarmRate > 0 && a.FalseAlarmRate < 1) {
+		bad("anomaly.false_alarm_rate", "must be in (0, 1), got %v", a.FalseAlarmRate)
 	}
-	if _, _, err := net.SplitHostPort(d.Listen.HTTP); err != nil {
-		bad("listen.http", "%q is not host:port", d.Listen.HTTP)
-	}
-	if d.ShutdownTimeout <= 0 {
-		bad("shutdown_timeout", "must be positive, got %s", d.ShutdownTimeout)
-	}
-	d.Alertmanager.validate(bad)
-	return p.err()
 }
