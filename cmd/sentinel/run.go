@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sentinel-ml/sentinel/internal/alerts"
 	"github.com/sentinel-ml/sentinel/internal/config"
@@ -43,8 +47,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "run", err)
 	}
 	w, err := wire(cfg)
+	if err == nil && *check {
+		err = checkClients(cfg, w)
+	}
 	if err != nil {
-		return fail(stderr, "run", fmt.Errorf("%s: %w", *configPath, err))
+		return fail(stderr, "run", w.secrets.error(fmt.Errorf("%s: %w", *configPath, err)))
 	}
 	if *check {
 		eff, err := cfg.Effective()
@@ -56,7 +63,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			*configPath, len(w.models), eff)
 		return exitOK
 	}
-	log := newLogger(stderr, lvl)
+	log := slog.New(redactingHandler{Handler: newLogger(stderr, lvl).Handler(), secrets: w.secrets})
 	if err := serve(ctx, cfg, w, log); err != nil {
 		log.Error("sentinel stopped", "err", err)
 		return exitFailed
@@ -69,6 +76,9 @@ type wiring struct {
 	models   []*model.Model
 	password string
 	dsn      string
+	// secrets are the credentials resolved, kept out of the log and of
+	// error messages.
+	secrets secrets
 }
 
 // wire loads the models and resolves the secrets, reporting every problem.
@@ -83,11 +93,108 @@ func wire(cfg *config.Daemon) (*wiring, error) {
 		if w.password, err = s.Password.Resolve(); err != nil {
 			errs = append(errs, fmt.Errorf("kafka.sasl.password: %w", err))
 		}
+		w.secrets.add(w.password)
 	}
 	if w.dsn, err = resolveDSN(cfg); err != nil {
 		errs = append(errs, err)
 	}
+	w.secrets.addDSN(w.dsn)
 	return w, errors.Join(errs...)
+}
+
+// checkClients builds, without connecting, every client the daemon would
+// use, so that --check-config parses every DSN and address and loads every
+// TLS file it names: an unparsable DSN fails here, not at 3 a.m.
+func checkClients(cfg *config.Daemon, w *wiring) error {
+	var errs []error
+	if _, err := net.ResolveTCPAddr("tcp", cfg.Listen.HTTP); err != nil {
+		errs = append(errs, fmt.Errorf("listen.http: %w", err))
+	}
+	c, err := newClients(cfg, w, nil, nil, nil)
+	if err != nil {
+		errs = append(errs, err)
+	} else {
+		c.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// clients are what the daemon connects with: the store, the consumer group
+// and the dead-letter writer. Built, they have not connected yet.
+type clients struct {
+	st    *store.ClickHouse
+	group *ingest.Group
+	dl    *ingest.KafkaDeadLetters
+}
+
+// newClients builds every client, as serve and --check-config both do, and
+// reports every one that cannot be built (a DSN that does not parse, a
+// broker address without a port, a TLS file that cannot be read).
+func newClients(cfg *config.Daemon, w *wiring, reg prometheus.Registerer, log *slog.Logger, tp trace.TracerProvider) (*clients, error) {
+	c := &clients{}
+	var errs []error
+	sto := storeOptions(cfg, w, reg, log)
+	sto.TracerProvider = tp
+	var err error
+	if c.st, err = store.New(sto); err != nil {
+		errs = append(errs, fmt.Errorf("clickhouse: %w", err))
+	}
+	if c.group, err = ingest.NewGroup(groupOptions(cfg, w, reg, log)); err != nil {
+		errs = append(errs, err)
+	}
+	if c.dl, err = ingest.NewKafkaDeadLetters(deadLetterOptions(cfg, w, reg, log)); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		c.Close()
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// Close closes the clients built, the dead-letter writer first and the store
+// last, as they were opened.
+func (c *clients) Close() {
+	if c.dl != nil {
+		c.dl.Close()
+	}
+	if c.group != nil {
+		c.group.Close()
+	}
+	if c.st != nil {
+		c.st.Close()
+	}
+}
+
+func kafkaConn(cfg *config.Daemon, w *wiring) ingest.KafkaConn {
+	conn := ingest.KafkaConn{Brokers: cfg.Kafka.Brokers, ClientID: cfg.Kafka.ClientID}
+	if t := cfg.Kafka.TLS; t != nil {
+		conn.TLS = &ingest.TLSOptions{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
+	}
+	if s := cfg.Kafka.SASL; s != nil {
+		conn.SASL = &ingest.SASLOptions{Mechanism: s.Mechanism, Username: s.Username, Password: w.password}
+	}
+	return conn
+}
+
+func storeOptions(cfg *config.Daemon, w *wiring, reg prometheus.Registerer, log *slog.Logger) store.Options {
+	return store.Options{DSN: w.dsn, Database: cfg.ClickHouse.Database, Registerer: reg, Logger: log}
+}
+
+func groupOptions(cfg *config.Daemon, w *wiring, reg prometheus.Registerer, log *slog.Logger) ingest.KafkaOptions {
+	topics := []string{cfg.Kafka.Topics.Events}
+	for _, t := range []string{cfg.Kafka.Topics.Labels, cfg.Kafka.Topics.Features} {
+		if t != "" {
+			topics = append(topics, t)
+		}
+	}
+	return ingest.KafkaOptions{KafkaConn: kafkaConn(cfg, w), GroupID: cfg.Kafka.GroupID, Topics: topics,
+		MaxBytes: cfg.Kafka.MaxMessageBytes, Registerer: reg, Logger: log}
+}
+
+func deadLetterOptions(cfg *config.Daemon, w *wiring, reg prometheus.Registerer, log *slog.Logger) ingest.DeadLetterOptions {
+	return ingest.DeadLetterOptions{KafkaConn: kafkaConn(cfg, w), Topic: cfg.Kafka.Topics.DeadLetters,
+		Reasons: pipeline.Reasons(), Registerer: reg, Logger: log}
 }
 
 // loadModels loads every model, reporting every one that fails.
@@ -123,19 +230,6 @@ func serve(ctx context.Context, cfg *config.Daemon, w *wiring, log *slog.Logger)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo())
-	conn := ingest.KafkaConn{Brokers: cfg.Kafka.Brokers, ClientID: cfg.Kafka.ClientID}
-	if t := cfg.Kafka.TLS; t != nil {
-		conn.TLS = &ingest.TLSOptions{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
-	}
-	if s := cfg.Kafka.SASL; s != nil {
-		conn.SASL = &ingest.SASLOptions{Mechanism: s.Mechanism, Username: s.Username, Password: w.password}
-	}
-	topics := []string{cfg.Kafka.Topics.Events}
-	for _, t := range []string{cfg.Kafka.Topics.Labels, cfg.Kafka.Topics.Features} {
-		if t != "" {
-			topics = append(topics, t)
-		}
-	}
 	tp, err := tracing.FromEnv(ctx, os.Getenv, log)
 	if err != nil {
 		return err
@@ -149,24 +243,12 @@ func serve(ctx context.Context, cfg *config.Daemon, w *wiring, log *slog.Logger)
 	}()
 	// Nothing connects before the daemon serves /healthz: an unreachable
 	// ClickHouse or Kafka is waited out, not a failed start.
-	st, err := store.New(store.Options{DSN: w.dsn, Database: cfg.ClickHouse.Database, Registerer: reg, Logger: log,
-		TracerProvider: tp})
+	c, err := newClients(cfg, w, reg, log, tp)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	group, err := ingest.NewGroup(ingest.KafkaOptions{KafkaConn: conn, GroupID: cfg.Kafka.GroupID, Topics: topics,
-		MaxBytes: cfg.Kafka.MaxMessageBytes, Registerer: reg, Logger: log})
-	if err != nil {
-		return err
-	}
-	defer group.Close()
-	dl, err := ingest.NewKafkaDeadLetters(ingest.DeadLetterOptions{KafkaConn: conn, Topic: cfg.Kafka.Topics.DeadLetters,
-		Reasons: pipeline.Reasons(), Registerer: reg, Logger: log})
-	if err != nil {
-		return err
-	}
-	defer dl.Close()
+	defer c.Close()
+	st, group, dl := c.st, c.group, c.dl
 	results, board, stopAlerts, err := observers(cfg, w, st, reg, log)
 	if err != nil {
 		return err
@@ -241,3 +323,108 @@ type observedStore struct {
 }
 
 func (s observedStore) Write(ctx context.Context, b store.Batch) error { return s.w.Write(ctx, b) }
+
+// secrets are credentials the configuration resolved to: the SASL password
+// and the ClickHouse DSN's password (and the DSN whole). None of the
+// libraries underneath is known to print them, but an error that quoted a
+// connection string would; the daemon's log and the errors it prints pass
+// through here. Secrets shorter than minSecret are left alone: masking every
+// "ab" in the log would garble it and hide little.
+type secrets struct {
+	values []string
+}
+
+const minSecret = 4
+
+func (s *secrets) add(v string) {
+	if len(v) >= minSecret {
+		s.values = append(s.values, v)
+	}
+}
+
+// addDSN adds a DSN's password, and the DSN itself when it carries one.
+func (s *secrets) addDSN(dsn string) {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return
+	}
+	if p, ok := u.User.Password(); ok && p != "" {
+		s.add(dsn)
+		s.add(p)
+		if esc := url.QueryEscape(p); esc != p {
+			s.add(esc)
+		}
+	}
+}
+
+// redact replaces every secret in text.
+func (s secrets) redact(text string) string {
+	for _, v := range s.values {
+		text = strings.ReplaceAll(text, v, "xxxxx")
+	}
+	return text
+}
+
+// error redacts an error's text; nil stays nil.
+func (s secrets) error(err error) error {
+	if err == nil || len(s.values) == 0 {
+		return err
+	}
+	return errors.New(s.redact(err.Error()))
+}
+
+// redactingHandler masks secrets in a record's message and attributes,
+// errors included, before its handler formats it.
+type redactingHandler struct {
+	slog.Handler
+	secrets secrets
+}
+
+func (h redactingHandler) Handle(ctx context.Context, r slog.Record) error {
+	if len(h.secrets.values) == 0 {
+		return h.Handler.Handle(ctx, r)
+	}
+	out := slog.NewRecord(r.Time, r.Level, h.secrets.redact(r.Message), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(h.attr(a))
+		return true
+	})
+	return h.Handler.Handle(ctx, out)
+}
+
+func (h redactingHandler) attr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, h.secrets.redact(v.String()))
+	case slog.KindGroup:
+		attrs := v.Group()
+		out := make([]any, len(attrs))
+		for i, g := range attrs {
+			out[i] = h.attr(g)
+		}
+		return slog.Group(a.Key, out...)
+	case slog.KindAny:
+		if err, ok := v.Any().(error); ok {
+			return slog.String(a.Key, h.secrets.redact(err.Error()))
+		}
+		// Other values keep their form (a list of partitions stays a JSON
+		// list) unless their text holds a secret.
+		if text := fmt.Sprint(v.Any()); h.secrets.redact(text) != text {
+			return slog.String(a.Key, h.secrets.redact(text))
+		}
+	}
+	return slog.Attr{Key: a.Key, Value: v}
+}
+
+func (h redactingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	red := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		red[i] = h.attr(a)
+	}
+	return redactingHandler{Handler: h.Handler.WithAttrs(red), secrets: h.secrets}
+}
+
+func (h redactingHandler) WithGroup(name string) slog.Handler {
+	return redactingHandler{Handler: h.Handler.WithGroup(name), secrets: h.secrets}
+}

@@ -1,13 +1,21 @@
 package sentinelchart
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
@@ -60,6 +68,7 @@ func layOutPod(t *testing.T, m *manifests, root, bin string) ([]string, []string
 	t.Helper()
 	pod := m.deployments[0].Spec.Template.Spec
 	c := pod.Containers[0]
+	pair := newTestTLS(t)
 	volumes := map[string]corev1.Volume{}
 	for _, v := range pod.Volumes {
 		volumes[v.Name] = v
@@ -87,7 +96,7 @@ func layOutPod(t *testing.T, m *manifests, root, bin string) ([]string, []string
 			}
 		case v.Secret != nil:
 			for _, item := range v.Secret.Items {
-				writeFile(t, filepath.Join(dir, item.Path), "secret "+v.Secret.SecretName+"/"+item.Key+"\n")
+				writeFile(t, filepath.Join(dir, item.Path), secretValue(pair, mount.Name, v.Secret.SecretName, item.Key))
 			}
 		}
 	}
@@ -134,7 +143,11 @@ func layOutPod(t *testing.T, m *manifests, root, bin string) ([]string, []string
 		case e.ValueFrom == nil:
 			env = append(env, e.Name+"="+e.Value)
 		case e.ValueFrom.SecretKeyRef != nil:
-			env = append(env, e.Name+"=secret "+e.ValueFrom.SecretKeyRef.Name+"/"+e.ValueFrom.SecretKeyRef.Key)
+			what := ""
+			if e.Name == "SENTINEL_CLICKHOUSE_DSN" {
+				what = "clickhouse-dsn"
+			}
+			env = append(env, e.Name+"="+strings.TrimSuffix(secretValue(pair, what, e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key), "\n"))
 		case e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory":
 			lim := c.Resources.Limits[corev1.ResourceMemory]
 			env = append(env, fmt.Sprintf("%s=%d", e.Name, lim.Value()))
@@ -143,6 +156,46 @@ func layOutPod(t *testing.T, m *manifests, root, bin string) ([]string, []string
 		}
 	}
 	return args, env
+}
+
+// secretValue is what a Secret's item holds in the pod, by what it is
+// (the volume's name): --check-config parses the DSN and loads the TLS files,
+// so they must be of their kind; a password may be any text.
+func secretValue(pair testTLSPair, what, secret, key string) string {
+	switch {
+	case what == "clickhouse-dsn":
+		return "clickhouse://sentinel:secret-" + secret + "@clickhouse.example:9000/sentinel\n"
+	case what == "kafka-tls" && strings.HasSuffix(key, ".key"):
+		return pair.key
+	case what == "kafka-tls":
+		return pair.cert
+	}
+	return "secret " + secret + "/" + key + "\n"
+}
+
+// testTLSPair is a self-signed certificate and its key, PEM-encoded: the CA,
+// client certificate and key a pod's kafka-tls Secret holds.
+type testTLSPair struct{ cert, key string }
+
+func newTestTLS(t *testing.T) testTLSPair {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sentinel-test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testTLSPair{cert: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		key: string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))}
 }
 
 // makeBaseline profiles the example's training data with a contract.
