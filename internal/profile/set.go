@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/dataset"
@@ -12,8 +13,13 @@ import (
 )
 
 // maxUnexpected bounds the names of unexpected fields kept, so that a producer
-// sending a fresh key in every record cannot grow the set without end.
-const maxUnexpected = 100
+// sending a fresh key in every record cannot grow the set without end, and
+// maxUnexpectedName the bytes kept of each: a name is payload, and a name of a
+// megabyte must not be kept a hundred times over.
+const (
+	maxUnexpected     = 100
+	maxUnexpectedName = 256
+)
 
 // Set profiles every feature of one model over a stream of records, and counts what
 // does not fit the contract at the record level.
@@ -164,12 +170,19 @@ func (s *Set) featureOf(rec *dataset.Record, c int) int {
 		for len(s.layout) <= c {
 			s.layout = append(s.layout, layoutEntry{feature: -1})
 		}
-		s.layout[c] = layoutEntry{name: append(s.layout[c].name[:0], name...), feature: i}
+		kept := name
+		if i < 0 && len(name) > maxUnexpectedName {
+			// A long unexpected name is not kept: an empty one stands for
+			// it, which names no feature either.
+			kept = nil
+		}
+		s.layout[c] = layoutEntry{name: append(s.layout[c].name[:0], kept...), feature: i}
 	}
 	return i
 }
 
 func (s *Set) addUnexpected(name []byte) {
+	name = boundName(name)
 	if _, ok := s.Unexpected[string(name)]; ok {
 		s.Unexpected[string(name)]++
 		return
@@ -179,6 +192,20 @@ func (s *Set) addUnexpected(name []byte) {
 		return
 	}
 	s.UnexpectedOther++
+}
+
+// boundName cuts a name longer than maxUnexpectedName at a character
+// boundary and marks the cut with "…"; names that share the kept prefix are
+// counted together.
+func boundName(name []byte) []byte {
+	if len(name) <= maxUnexpectedName {
+		return name
+	}
+	cut := maxUnexpectedName
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return append(name[:cut:cut], "…"...)
 }
 
 func addValue(f *Feature, v event.Value, text bool) {
