@@ -295,7 +295,8 @@ type daemonConfig struct {
 	dsnFrom  string
 	database string
 	events   string
-	// partitionsTopics are further kafka lines (tls, sasl), indented two spaces.
+	// kafkaExtra are further lines of the kafka section (tls, sasl),
+	// indented two spaces, each ending in a newline.
 	kafkaExtra string
 	window     string
 	lateness   string
@@ -377,6 +378,13 @@ type chServer struct {
 // skips; under CI=true, a server that cannot start fails the test.
 func startPrivateClickHouse(t *testing.T) *chServer {
 	t.Helper()
+	return startPrivateClickHouseWith(t, "", "")
+}
+
+// startPrivateClickHouseWith is startPrivateClickHouse with a user of
+// ClickHouse's own (users.d beside the script's users.xml) when user is set.
+func startPrivateClickHouseWith(t *testing.T, user, password string) *chServer {
+	t.Helper()
 	if _, err := exec.LookPath("clickhouse-server"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("clickhouse-server is not installed under CI: make test installs it (scripts/clickhouse.sh)")
@@ -384,6 +392,22 @@ func startPrivateClickHouse(t *testing.T) *chServer {
 		t.Skip("clickhouse-server is not installed: scripts/clickhouse.sh start installs it")
 	}
 	s := &chServer{t: t, dir: t.TempDir(), tcp: freePort(t), http: freePort(t)}
+	if user != "" {
+		users := fmt.Sprintf(`<?xml version="1.0"?>
+<yandex><users><%s>
+    <password>%s</password>
+    <networks><ip>127.0.0.1</ip></networks>
+    <profile>default</profile>
+    <quota>default</quota>
+</%s></users></yandex>
+`, user, password, user)
+		if err := os.MkdirAll(filepath.Join(s.dir, "users.d"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(s.dir, "users.d", user+".xml"), []byte(users), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s.start()
 	t.Cleanup(s.stop)
 	return s
