@@ -301,7 +301,9 @@ type daemonConfig struct {
 	window     string
 	lateness   string
 	maxBytes   int
-	extra      string
+	// anomaly is the anomaly section, a YAML flow mapping; off unless set.
+	anomaly string
+	extra   string
 }
 
 // write writes the configuration, with the example's contract and a baseline
@@ -332,6 +334,9 @@ func (c daemonConfig) write(t *testing.T) string {
 	if c.maxBytes == 0 {
 		c.maxBytes = 1 << 20
 	}
+	if c.anomaly == "" {
+		c.anomaly = "{enabled: false}"
+	}
 	ch := fmt.Sprintf("  dsn: %q", c.dsn)
 	if c.dsnFrom != "" {
 		ch = "  dsn_from: " + c.dsnFrom
@@ -349,14 +354,14 @@ func (c daemonConfig) write(t *testing.T) string {
   database: %s
 windows: {size: %s, allowed_lateness: %s, max_age: 87600h, max_future_skew: 87600h}
 staleness: {check_interval: 1s, max_silence: 1h}
-anomaly: {enabled: false}
+anomaly: %s
 drift: {min_samples: 10}
 models:
   - contract: %s
     baseline: baseline.json
 listen: {http: "127.0.0.1:0"}
 shutdown_timeout: 60s
-%s`, strings.Join(quoted, ", "), c.events, c.maxBytes, c.kafkaExtra, ch, c.database, c.window, c.lateness, contract, c.extra)
+%s`, strings.Join(quoted, ", "), c.events, c.maxBytes, c.kafkaExtra, ch, c.database, c.window, c.lateness, c.anomaly, contract, c.extra)
 	path := filepath.Join(dir, "sentinel.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

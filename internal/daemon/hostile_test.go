@@ -2,6 +2,9 @@ package daemon
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -9,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/ingest/kafkatest"
 	"github.com/sentinel-ml/sentinel/internal/model"
 	"github.com/sentinel-ml/sentinel/internal/pipeline"
 	"github.com/sentinel-ml/sentinel/internal/store"
@@ -63,4 +67,70 @@ func TestStopWhileStoreUnreachableAtStart(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("Stop took %s while the store was unreachable at start: it waits for the shutdown timeout", took.Round(100*time.Millisecond))
 	}
+}
+
+const benchRejects = 5_000
+
+// BenchmarkRejectsThroughKafka drains a topic of messages that are not JSON
+// through the daemon, each dead-lettered to Kafka, and reports the rate, to
+// set beside BenchmarkDaemonThroughKafka's: a producer that breaks its schema
+// sends nothing but rejects, and the daemon must keep up with them too.
+func BenchmarkRejectsThroughKafka(b *testing.B) {
+	c := kafkatest.Start(b, kafkatest.Topic{Name: "events", Partitions: 4}, kafkatest.Topic{Name: "dead", Partitions: 4})
+	c.Seed(b, "events", benchRejects, func(i int, buf []byte) []byte { return append(buf, `{"model": "fraud", "oops`...) })
+	m := testModel(b)
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	var rates []float64
+	group := 0
+	for b.Loop() {
+		group++
+		reg := prometheus.NewRegistry()
+		g, err := ingest.NewGroup(ingest.KafkaOptions{KafkaConn: ingest.KafkaConn{Brokers: c.Brokers()},
+			GroupID: fmt.Sprintf("rejects-%d", group), Topics: []string{"events"}, Registerer: reg})
+		if err != nil {
+			b.Fatal(err)
+		}
+		dl, err := ingest.NewKafkaDeadLetters(ingest.DeadLetterOptions{KafkaConn: ingest.KafkaConn{Brokers: c.Brokers()},
+			Topic: "dead", Reasons: pipeline.Reasons(), Registerer: reg})
+		if err != nil {
+			b.Fatal(err)
+		}
+		d, err := New(Options{
+			Pipeline: pipeline.Options{Models: []*model.Model{m}, Window: time.Minute, Lateness: 5 * time.Second,
+				ReferencePeriod: time.Hour, MinSamples: 100, MaxMessageBytes: 1 << 20, DeadLetters: dl, Now: time.Now, Registerer: reg, Logger: log},
+			Group: g, Store: newMemStore(), TickEvery: time.Second, CommitEvery: time.Second, Logger: log,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := d.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		rejected := func() float64 {
+			mfs, _ := reg.Gather()
+			var n float64
+			for _, mf := range mfs {
+				if mf.GetName() == "sentinel_dead_letters_total" {
+					for _, s := range mf.GetMetric() {
+						n += s.GetCounter().GetValue()
+					}
+				}
+			}
+			return n
+		}
+		for rejected() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		first := time.Now()
+		for rejected() < benchRejects {
+			time.Sleep(time.Millisecond)
+		}
+		rates = append(rates, float64(benchRejects-1)/time.Since(first).Seconds())
+		if err := d.Stop(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		dl.Close()
+		g.Close()
+	}
+	b.ReportMetric(median(rates), "rejects/s")
 }
