@@ -114,6 +114,7 @@ func hostileCases() []hostileCase {
 // daemon stays up; the series it exposes do not grow with the payloads, and
 // neither does its memory the second time round.
 func TestHostileMessages(t *testing.T) {
+	t.Parallel()
 	dsn := storetest.DSN(t)
 	cluster := kafkatest.Start(t, kafkatest.Topic{Name: "events", Partitions: 4}, kafkatest.Topic{Name: "dead", Partitions: 1})
 	db := fmt.Sprintf("sentinel_hostile_%d", time.Now().UnixNano())
@@ -260,6 +261,7 @@ func sumOf(m map[string]float64) float64 {
 // in zstd) is dead-lettered as oversized, and the messages behind it on its
 // partition are read: the daemon neither dies nor stops on it.
 func TestOversizedCompressedMessage(t *testing.T) {
+	t.Parallel()
 	dsn := storetest.DSN(t)
 	cluster := kafkatest.Start(t, kafkatest.Topic{Name: "events", Partitions: 1}, kafkatest.Topic{Name: "dead", Partitions: 1})
 	db := fmt.Sprintf("sentinel_oversized_%d", time.Now().UnixNano())
@@ -303,6 +305,9 @@ func TestOversizedCompressedMessage(t *testing.T) {
 	}
 	if got := s.sum("sentinel_dead_letters_total", "reason", "oversized"); got != 1 {
 		t.Errorf("%v oversized messages dead-lettered, want 1", got)
+	}
+	if got := s.sum("sentinel_events_rejected_total", "reason", "oversized"); got != 1 {
+		t.Errorf("sentinel_events_rejected_total{reason=\"oversized\"} = %v for one message, want 1", got)
 	}
 	d.term(time.Minute)
 }

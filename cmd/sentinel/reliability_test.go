@@ -88,6 +88,9 @@ func TestOperatorsBadDay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three minutes of crashes and outages")
 	}
+	// Mostly waiting (sessions to expire, outages to pass): it runs beside
+	// the other process tests.
+	t.Parallel()
 	ch := startPrivateClickHouse(t)
 	cluster := kafkatest.Start(t, kafkatest.Topic{Name: "events", Partitions: 4}, kafkatest.Topic{Name: "dead", Partitions: 1})
 	db := fmt.Sprintf("sentinel_bad_day_%d", time.Now().UnixNano())

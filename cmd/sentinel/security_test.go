@@ -117,6 +117,7 @@ func noSecret(t *testing.T, where, what string, secrets ...string) {
 // /healthz. Then it runs with both passwords wrong: it stays up, says which
 // part is not ready, and still prints neither password.
 func TestKafkaOverTLSAndSASL(t *testing.T) {
+	t.Parallel()
 	const chPassword, kafkaPassword, wrongPassword = "ch-pw-Zq81x", "kafka-pw-Wd93k", "wrong-pw-Pv27m"
 	ch := startPrivateClickHouseWith(t, "sentinel", chPassword)
 	ca := newTestCA(t)

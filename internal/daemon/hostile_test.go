@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,4 +134,61 @@ func BenchmarkRejectsThroughKafka(b *testing.B) {
 		g.Close()
 	}
 	b.ReportMetric(median(rates), "rejects/s")
+}
+
+// TestRejectionCountedOnceWhenItsDeadLetterIsRetried: a dead letter that
+// Kafka refuses is retried until it is taken; the message is rejected once,
+// and sentinel_events_rejected_total, which alerts read, says once. The dead
+// letters go to a broker of their own, down at first, so that the events can
+// still be read meanwhile.
+func TestRejectionCountedOnceWhenItsDeadLetterIsRetried(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Topic{Name: "events", Partitions: 1})
+	dead := kafkatest.Start(t, kafkatest.Topic{Name: "dead", Partitions: 1})
+	dead.Outage(true)
+	c.Produce(t, "events", kafkatest.Record{Partition: 0, Value: []byte(`{"model": "fraud", "oops`)})
+	reg := prometheus.NewRegistry()
+	group, err := ingest.NewGroup(ingest.KafkaOptions{KafkaConn: ingest.KafkaConn{Brokers: c.Brokers()},
+		GroupID: "sentinel", Topics: []string{"events"}, MaxWait: 100 * time.Millisecond, Registerer: reg, Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer group.Close()
+	var rounds atomic.Int64
+	dl, err := ingest.NewKafkaDeadLetters(ingest.DeadLetterOptions{KafkaConn: ingest.KafkaConn{Brokers: dead.Brokers()},
+		Topic: "dead", Reasons: pipeline.Reasons(), WriteTimeout: 200 * time.Millisecond,
+		OnDurable: func() { rounds.Add(1) }, Registerer: reg, Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dl.Close()
+	d, err := New(Options{
+		Pipeline: pipeline.Options{Models: []*model.Model{testModel(t)}, Window: time.Minute, ReferencePeriod: time.Hour,
+			MinSamples: 10, MaxMessageBytes: 1 << 20, DeadLetters: dl, Now: time.Now, Registerer: reg, Logger: logger(t)},
+		Group: group, Store: newMemStore(), TickEvery: 50 * time.Millisecond, CommitEvery: 50 * time.Millisecond,
+		Registerer: reg, Logger: logger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop(context.Background())
+	waitFor(t, "the message rejected", func() bool { return counter(t, reg, "sentinel_events_rejected_total") > 0 })
+	// Some rounds of the dead-letter writer fail while its broker is down.
+	time.Sleep(time.Second)
+	if off, ok := dl.Pending("events", 0); !ok || off != 0 {
+		t.Errorf("Pending = %d, %v while the dead letter cannot be written, want 0, true", off, ok)
+	}
+	dead.Outage(false)
+	waitFor(t, "the dead letter taken", func() bool { return rounds.Load() > 0 })
+	if got := dead.Read(t, "dead", 1); len(got) != 1 {
+		t.Errorf("%d dead letters, want 1", len(got))
+	}
+	if n := counter(t, reg, "sentinel_events_rejected_total"); n != 1 {
+		t.Errorf("sentinel_events_rejected_total = %v for one message whose dead letter was refused until its broker returned, want 1", n)
+	}
+	if n := counter(t, reg, "sentinel_dead_letters_total"); n != 1 {
+		t.Errorf("sentinel_dead_letters_total = %v, want 1", n)
+	}
 }
