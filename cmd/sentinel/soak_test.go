@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,7 +145,7 @@ func calibrate(t *testing.T, cluster *kafkatest.Cluster, ch *chServer) float64 {
 	from, at := admitted(), time.Now()
 	time.Sleep(10 * time.Second)
 	rate := (admitted() - from) / time.Since(at).Seconds()
-	flood.stop()
+	flood.abort()
 	d.kill()
 	trimAll(t, cluster, "calibration", 4)
 	return rate
@@ -192,14 +193,15 @@ func withGroup(t *testing.T, cfg, group string) string {
 // second, in bursts every 10ms, and counts per window what the broker
 // acknowledged.
 type liveStream struct {
-	cl     *kgo.Client
-	halt   chan struct{}
-	done   chan struct{}
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	counts map[time.Time]uint64
-	failed error
-	n      int64
+	cl      *kgo.Client
+	halted  atomic.Bool
+	abortFn context.CancelFunc
+	done    chan struct{}
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	counts  map[time.Time]uint64
+	failed  error
+	n       int64
 }
 
 func startLiveStream(t *testing.T, cluster *kafkatest.Cluster, topic string, partitions int, rate float64) *liveStream {
@@ -209,16 +211,12 @@ func startLiveStream(t *testing.T, cluster *kafkatest.Cluster, topic string, par
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &liveStream{cl: cl, halt: make(chan struct{}), done: make(chan struct{}), counts: make(map[time.Time]uint64)}
+	ctx, abort := context.WithCancel(context.Background())
+	s := &liveStream{cl: cl, abortFn: abort, done: make(chan struct{}), counts: make(map[time.Time]uint64)}
 	t.Cleanup(func() {
-		s.stop()
+		s.abort()
 		cl.Close()
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		<-s.halt
-		cancel()
-	}()
 	go func() {
 		defer close(s.done)
 		start := time.Now()
@@ -226,48 +224,49 @@ func startLiveStream(t *testing.T, cluster *kafkatest.Cluster, topic string, par
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
 		var buf []byte
-		for {
-			select {
-			case <-s.halt:
+		for now := range tick.C {
+			// A burst is cut short at 10,000 records so that a producer
+			// faster than the broker (calibration) still sees halt.
+			due := min(int(now.Sub(start).Seconds()*rate), sent+10_000)
+			for ; sent < due && !s.halted.Load(); sent++ {
+				ts := time.Now().UTC()
+				w := ts.Truncate(soakWindow)
+				buf = fraudEvent(buf[:0], sent, ts)
+				s.wg.Add(1)
+				cl.Produce(ctx, &kgo.Record{Partition: int32(sent % partitions), Value: append([]byte(nil), buf...)},
+					func(_ *kgo.Record, err error) {
+						defer s.wg.Done()
+						s.mu.Lock()
+						defer s.mu.Unlock()
+						if err != nil {
+							if s.failed == nil {
+								s.failed = err
+							}
+							return
+						}
+						s.counts[w]++
+						s.n++
+					})
+			}
+			if s.halted.Load() {
 				s.wg.Wait()
 				return
-			case now := <-tick.C:
-				// A burst is cut short at 10,000 records so that a producer
-				// faster than the broker (calibration) still sees halt.
-				due := min(int(now.Sub(start).Seconds()*rate), sent+10_000)
-				for ; sent < due && ctx.Err() == nil; sent++ {
-					ts := time.Now().UTC()
-					w := ts.Truncate(soakWindow)
-					buf = fraudEvent(buf[:0], sent, ts)
-					s.wg.Add(1)
-					cl.Produce(ctx, &kgo.Record{Partition: int32(sent % partitions), Value: append([]byte(nil), buf...)},
-						func(_ *kgo.Record, err error) {
-							defer s.wg.Done()
-							s.mu.Lock()
-							defer s.mu.Unlock()
-							if err != nil {
-								if s.failed == nil {
-									s.failed = err
-								}
-								return
-							}
-							s.counts[w]++
-							s.n++
-						})
-				}
 			}
 		}
 	}()
 	return s
 }
 
+// stop stops producing and waits until what was produced is acknowledged.
 func (s *liveStream) stop() {
-	select {
-	case <-s.halt:
-	default:
-		close(s.halt)
-	}
+	s.halted.Store(true)
 	<-s.done
+}
+
+// abort stops producing and fails what is still buffered.
+func (s *liveStream) abort() {
+	s.abortFn()
+	s.stop()
 }
 
 func (s *liveStream) produced() int64 {
