@@ -399,21 +399,32 @@ func newSampler(t *testing.T, path string) *sampler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintln(f, "seconds,rss_mb,heap_inuse_mb,goroutines,lag,events_total,produced,event")
+	fmt.Fprintln(f, "seconds,rss_mb,heap_inuse_mb,goroutines,lag,events_total,produced,load1,event")
 	return &sampler{f: f}
 }
 
 func (s *sampler) take(d *daemonProc, at time.Duration, produced int64, event string) {
 	m, err := d.metrics()
 	if err != nil {
-		fmt.Fprintf(s.f, "%.0f,,,,,,%d,%s (no scrape: %v)\n", at.Seconds(), produced, event, err)
+		fmt.Fprintf(s.f, "%.0f,,,,,,%d,%s,%s (no scrape: %v)\n", at.Seconds(), produced, loadAverage(), event, err)
 		return
 	}
 	r := sample{at: at, rss: m.sum("process_resident_memory_bytes") / 1e6, heap: m.sum("go_memstats_heap_inuse_bytes") / 1e6,
 		goroutines: m.sum("go_goroutines"), lag: m.sum("sentinel_ingest_lag", "topic", "events"), events: m.sum("sentinel_events_total"),
 		produced: float64(produced), event: event}
 	s.rows = append(s.rows, r)
-	fmt.Fprintf(s.f, "%.0f,%.1f,%.1f,%.0f,%.0f,%.0f,%.0f,%s\n", r.at.Seconds(), r.rss, r.heap, r.goroutines, r.lag, r.events, r.produced, r.event)
+	fmt.Fprintf(s.f, "%.0f,%.1f,%.1f,%.0f,%.0f,%.0f,%.0f,%s,%s\n", r.at.Seconds(), r.rss, r.heap, r.goroutines, r.lag, r.events, r.produced,
+		loadAverage(), r.event)
+}
+
+// loadAverage is the machine's one-minute load average: on a shared machine,
+// what else runs explains a lag the daemon did not cause.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	return strings.Fields(string(b))[0]
 }
 
 func (s *sampler) close() { s.f.Close() }
