@@ -31,7 +31,7 @@ const soakWindow = 10 * time.Second
 // TestSoak measures the daemon's maximum rate through the in-process broker,
 // then runs it at half that rate for SOAK_DURATION (30m) with a SIGKILL and
 // restart at a third of the way and a ClickHouse restart (15 s down) at two
-// thirds, sampling /metrics every 10 s: the resident memory, goroutines and
+// thirds, sampling /metrics every 5 s: the resident memory, goroutines and
 // lag must stay flat, and every window must end up in ClickHouse with
 // exactly its events. The samples go to SOAK_OUT (bin/soak/soak.csv).
 func TestSoak(t *testing.T) {
@@ -65,7 +65,8 @@ func TestSoak(t *testing.T) {
 	start := time.Now()
 	killAt, chAt := start.Add(duration/3), start.Add(2*duration/3)
 	killed, restarted := false, false
-	tick := time.NewTicker(10 * time.Second)
+	var chStopped time.Time
+	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for now := range tick.C {
 		if now.Sub(start) >= duration {
@@ -80,11 +81,13 @@ func TestSoak(t *testing.T) {
 			d.kill()
 			d = startProc(t, cfg)
 			killed, event = true, "sigkill"
-		case !restarted && now.After(chAt):
+		case chStopped.IsZero() && now.After(chAt):
+			// Sampling goes on while ClickHouse is down.
 			ch.stop()
-			time.Sleep(15 * time.Second)
+			chStopped, event = time.Now(), "clickhouse stopped"
+		case !restarted && !chStopped.IsZero() && time.Since(chStopped) >= 15*time.Second:
 			ch.start()
-			restarted, event = true, "clickhouse restart"
+			restarted, event = true, fmt.Sprintf("clickhouse started (down %s)", time.Since(chStopped).Round(time.Second))
 		}
 		samples.take(d, now.Sub(start), traffic.produced(), event)
 	}
