@@ -238,7 +238,7 @@ func (d *Daemon) drain(ctx context.Context) error {
 // run owns the work: it prepares the store, then runs the checker and the
 // group until Stop (a drain) or a failure.
 func (d *Daemon) run(ctx context.Context, sides *pipeline.Sides) error {
-	if err := d.prepare(ctx, sides); err != nil {
+	if stopped, err := d.prepareUnlessStopped(ctx, sides); stopped || err != nil {
 		return err
 	}
 	close(d.restored)
@@ -273,6 +273,32 @@ func (d *Daemon) run(ctx context.Context, sides *pipeline.Sides) error {
 		<-groupDone
 		return ctx.Err()
 	}
+}
+
+// prepareUnlessStopped prepares the store, and gives up when Stop is called
+// meanwhile: nothing has been read yet, so there is nothing to drain, and a
+// SIGTERM while ClickHouse is unreachable at start must not wait out the
+// whole shutdown timeout (Kubernetes' grace period would end in a SIGKILL).
+func (d *Daemon) prepareUnlessStopped(ctx context.Context, sides *pipeline.Sides) (stopped bool, err error) {
+	prepCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	prepared, watched := make(chan struct{}), make(chan bool, 1)
+	go func() {
+		select {
+		case <-d.stop:
+			cancel()
+			watched <- true
+		case <-prepared:
+			watched <- false
+		}
+	}()
+	err = d.prepare(prepCtx, sides)
+	close(prepared)
+	if <-watched {
+		d.log.Info("stopped before the store was prepared: nothing to drain")
+		return true, nil
+	}
+	return false, err
 }
 
 // prepare migrates the store and reads back what it holds, retrying while
