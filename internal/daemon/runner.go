@@ -33,6 +33,7 @@ type request struct {
 	delta      *pipeline.Delta
 	progress   *pipeline.Progress
 	partitions int
+	held       []int // the generation's partitions, with partitions
 	ctx        context.Context
 	reply      chan error
 }
@@ -87,6 +88,7 @@ func (d *Daemon) handle(ctx context.Context, c *pipeline.Checker, r request) err
 		return c.Progress(ctx, r.progress)
 	case partitionsRequest:
 		c.SetPartitions(r.partitions)
+		c.Hold(r.held)
 	case checkpointRequest:
 		r.reply <- c.Checkpoint(r.ctx)
 	case flushRequest:
@@ -171,7 +173,7 @@ func (d *Daemon) generation(ctx context.Context, sides *pipeline.Sides, gen *ing
 	if counts, err := d.opts.Group.PartitionCounts(ctx); err == nil {
 		n := counts[d.events()]
 		d.partitions.Store(int64(n))
-		if err := (sink{d}).send(ctx, request{kind: partitionsRequest, partitions: n}); err != nil {
+		if err := (sink{d}).send(ctx, request{kind: partitionsRequest, partitions: n, held: gen.Partitions}); err != nil {
 			return
 		}
 	}

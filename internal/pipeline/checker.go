@@ -487,6 +487,23 @@ func (c *Checker) SetPartitions(n int) {
 	}
 }
 
+// Hold tells the checker which partitions this process reads from now on,
+// at the start of a group generation. Those it no longer reads count as
+// never reported: another member reads them, and their last watermark here
+// says nothing of what it adds, so they hold every window open, and say so,
+// until they report here again.
+func (c *Checker) Hold(partitions []int) {
+	held := make(map[int]bool, len(partitions))
+	for _, k := range partitions {
+		held[k] = true
+	}
+	for k := range c.progress {
+		if !held[k] {
+			c.progress[k] = partitionProgress{}
+		}
+	}
+}
+
 // Unreported lists the partition numbers that have never reported: nobody
 // reads them here, so every window waits for them.
 func (c *Checker) Unreported() []int {
