@@ -211,30 +211,16 @@ func (h *HLL) Estimate() float64 {
 	return h.estimate()
 }
 
-// estimateSmall is estimate of the registers small stands for, summed
-// in the same order, block by block, so that it is the same float.
+// estimateSmall is estimate of the registers small stands for, to the bit.
+// Every register not in small is a zero and adds exactly one to estimate's
+// sum, and rounding keeps sums in order, so the sum is at least the zeros and
+// the raw estimate at most alpha·m²/zeros: with at most hllSmall registers
+// set, under the linear counting threshold (TestHLLSmallIsLinear). So it is
+// linear counting, which needs the zeros alone, not the sum of every block
+// touched, computed for each feature of every window closed.
 func (h *HLL) estimateSmall() float64 {
 	const m = float64(1 << hllPrecision)
-	sum, zeros := float64(registers), registers
-	for k := 0; k < len(h.small); {
-		block := h.small[k] >> 8 / hllBlock * hllBlock
-		sum -= hllBlock
-		for i := block; i < block+hllBlock; i++ {
-			r := uint8(0)
-			if k < len(h.small) && h.small[k]>>8 == i {
-				r = uint8(h.small[k])
-				k++
-				zeros--
-			}
-			sum += math.Float64frombits(uint64(1023-int(r)) << 52)
-		}
-	}
-	alpha := 0.7213 / (1 + 1.079/m)
-	est := alpha * m * m / sum
-	if est <= 2.5*m && zeros > 0 {
-		return m * math.Log(m/float64(zeros))
-	}
-	return est
+	return m * math.Log(m/float64(registers-len(h.small)))
 }
 
 // estimate is Estimate of allocated registers.

@@ -143,6 +143,21 @@ func TestStoreSet(t *testing.T) {
 	}
 }
 
+// TestHLLSmallIsLinear: however small's registers are set, the raw estimate
+// is under the linear counting threshold, which estimateSmall relies on.
+func TestHLLSmallIsLinear(t *testing.T) {
+	const m = float64(registers)
+	alpha := 0.7213 / (1 + 1.079/m)
+	// The sum is least with every register held in small at the largest rank.
+	sum := float64(registers - hllSmall)
+	for range hllSmall {
+		sum += math.Ldexp(1, -255)
+	}
+	if est := alpha * m * m / sum; est > 2.5*m {
+		t.Fatalf("with %d registers set the raw estimate can reach %v, over the linear counting threshold %v", hllSmall, est, 2.5*m)
+	}
+}
+
 // TestHLLBlocks: through adds, merges, resets and states, small or with its
 // registers allocated, the blocks an HLL marks in use are exactly those with
 // a register set, and its estimate and state are those all registers give.
