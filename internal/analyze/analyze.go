@@ -97,6 +97,15 @@ type state struct {
 	// results is how many results the model's last window had, to make
 	// room for the next; 0 before the first.
 	results int
+	// skipped holds the model's skipped-checks counters already looked up:
+	// a window of few events skips a check per feature.
+	skipped map[skipKey]prometheus.Counter
+}
+
+// skipKey is a skipped-checks series of a model.
+type skipKey struct {
+	kind   check.Kind
+	reason string
 }
 
 // New builds an analyzer and registers its series.
@@ -148,9 +157,10 @@ func New(opts Options) (*Analyzer, error) {
 			}
 		}
 	}
-	for _, name := range names {
+	for name, st := range a.models {
+		st.skipped = make(map[skipKey]prometheus.Counter)
 		for _, k := range []check.Kind{check.Skew, check.Drift} {
-			a.skipped.WithLabelValues(name, string(k), check.SkipTooFewSamples)
+			st.skipped[skipKey{k, check.SkipTooFewSamples}] = a.skipped.WithLabelValues(name, string(k), check.SkipTooFewSamples)
 		}
 	}
 	for _, st := range a.models {
@@ -210,7 +220,13 @@ func (a *Analyzer) Check(ctx context.Context, m *model.Model, w *window.Window, 
 	if r.skipped > 0 {
 		for i := range out {
 			if s := &out[i]; s.Skipped != "" {
-				a.skipped.WithLabelValues(m.Name(), string(s.Kind), s.Skipped).Inc()
+				k := skipKey{s.Kind, s.Skipped}
+				c := st.skipped[k]
+				if c == nil {
+					c = a.skipped.WithLabelValues(m.Name(), string(s.Kind), s.Skipped)
+					st.skipped[k] = c
+				}
+				c.Inc()
 			}
 		}
 	}
