@@ -249,7 +249,10 @@ func (s *Sketch) Quantile(q float64) float64 {
 // Atoms returns the sketch as sorted point masses at the bucket representatives, the
 // form KS and Wasserstein take.
 func (s *Sketch) Atoms() []stats.Atom {
-	return s.AppendAtoms(make([]stats.Atom, 0, 16))
+	// Sized at once: a window of a thousand values has hundreds of atoms,
+	// grown to by doubling from a guess.
+	s.settle()
+	return s.AppendAtoms(make([]stats.Atom, 0, s.neg.nonZero()+s.pos.nonZero()+1))
 }
 
 // AppendAtoms appends the atoms to dst, for callers that reuse a buffer.
