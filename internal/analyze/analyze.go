@@ -94,6 +94,18 @@ type state struct {
 	estimator *estimator
 	// versions is nil unless the contract asks for the version checks.
 	versions *versions.Tracker
+	// results is how many results the model's last window had, to make
+	// room for the next; 0 before the first.
+	results int
+	// skipped holds the model's skipped-checks counters already looked up:
+	// a window of few events skips a check per feature.
+	skipped map[skipKey]prometheus.Counter
+}
+
+// skipKey is a skipped-checks series of a model.
+type skipKey struct {
+	kind   check.Kind
+	reason string
 }
 
 // New builds an analyzer and registers its series.
@@ -145,9 +157,10 @@ func New(opts Options) (*Analyzer, error) {
 			}
 		}
 	}
-	for _, name := range names {
+	for name, st := range a.models {
+		st.skipped = make(map[skipKey]prometheus.Counter)
 		for _, k := range []check.Kind{check.Skew, check.Drift} {
-			a.skipped.WithLabelValues(name, string(k), check.SkipTooFewSamples)
+			st.skipped[skipKey{k, check.SkipTooFewSamples}] = a.skipped.WithLabelValues(name, string(k), check.SkipTooFewSamples)
 		}
 	}
 	for _, st := range a.models {
@@ -171,15 +184,22 @@ func (a *Analyzer) Check(ctx context.Context, m *model.Model, w *window.Window, 
 	}
 	_, span := a.opts.Tracer.Start(ctx, tracing.SpanChecks)
 	b.References = append(b.References, st.drift.Begin(w)...)
-	r := &results{model: m.Name(), start: w.Start, end: w.End, minSamples: float64(a.opts.MinSamples)}
+	// The results go straight into the batch, which the checker sized for
+	// the windows it closes: a window's own slice, copied into the batch,
+	// was an allocation and a copy of hundreds of results each.
+	r := &results{model: m.Name(), start: w.Start, end: w.End, minSamples: float64(a.opts.MinSamples), out: b.Results, first: len(b.Results)}
+	if st.results == 0 {
+		st.results = mostResults(m)
+	}
+	r.reserve(st.results)
 	runChecks(r, m, w, st.drift.Previous(), st.drift.Reference(), st.baseline, st.estimator)
 	keyedResults(r, m, w, a.opts.MaxMismatchRatio)
 	versionResults(r, m, w, st.versions)
-	span.SetAttributes(attribute.Int("sentinel.results", len(r.out)))
+	span.SetAttributes(attribute.Int("sentinel.results", len(r.window())))
 	span.End()
 	if st.detector != nil {
 		_, span := a.opts.Tracer.Start(ctx, tracing.SpanAnomaly)
-		v, err := st.detector.observe(m.Name(), w, r.out)
+		v, err := st.detector.observe(m.Name(), w, r.window())
 		span.End()
 		if err != nil {
 			return err
@@ -193,12 +213,20 @@ func (a *Analyzer) Check(ctx context.Context, m *model.Model, w *window.Window, 
 				Kind: check.Anomaly, Metric: check.Score, Value: v.Score, Threshold: st.detector.cfg.Threshold(), Breached: v.Anomaly})
 		}
 	}
-	b.Results = append(b.Results, r.out...)
-	a.published.observeWindow(m.Name(), r.out)
+	b.Results = r.out
+	out := r.window()
+	st.results = len(out)
+	a.published.observeWindow(m.Name(), out)
 	if r.skipped > 0 {
-		for i := range r.out {
-			if s := &r.out[i]; s.Skipped != "" {
-				a.skipped.WithLabelValues(m.Name(), string(s.Kind), s.Skipped).Inc()
+		for i := range out {
+			if s := &out[i]; s.Skipped != "" {
+				k := skipKey{s.Kind, s.Skipped}
+				c := st.skipped[k]
+				if c == nil {
+					c = a.skipped.WithLabelValues(m.Name(), string(s.Kind), s.Skipped)
+					st.skipped[k] = c
+				}
+				c.Inc()
 			}
 		}
 	}
@@ -245,8 +273,9 @@ func (a *Analyzer) References() []store.ReferenceSummary {
 // series show the latest window, not this one.
 func (a *Analyzer) Recheck(m *model.Model, w *window.Window, b *store.Batch) {
 	st := a.models[m.Name()]
-	r := &results{model: m.Name(), start: w.Start, end: w.End, minSamples: float64(a.opts.MinSamples)}
+	r := &results{model: m.Name(), start: w.Start, end: w.End, minSamples: float64(a.opts.MinSamples), out: b.Results, first: len(b.Results)}
+	r.reserve(mostResults(m))
 	runChecks(r, m, w, nil, nil, st.baseline, st.estimator)
 	keyedResults(r, m, w, a.opts.MaxMismatchRatio)
-	b.Results = append(b.Results, r.out...)
+	b.Results = r.out
 }

@@ -19,7 +19,6 @@ import (
 // est, when the model's baseline has a calibration, estimates the window's
 // quality before its labels.
 func runChecks(r *results, m *model.Model, w *window.Window, prev, ref *drift.Summaries, baseline []stats.Distribution, est *estimator) {
-	r.reserve(resultsPerFeature*(len(m.Contract.Features)+1) + resultsPerWindow)
 	r.add(check.Quality, "", check.Events, float64(w.Events), check.NoThreshold(), check.Above)
 	if w.Latency.Finite > 0 {
 		for _, q := range []struct {
@@ -101,6 +100,12 @@ func (l *lazyDistribution) get() stats.Distribution {
 // rates and skew statistics (up to six) per feature, drift twice, and the
 // model's own.
 const resultsPerFeature, resultsPerWindow = 16, 24
+
+// mostResults bounds the results of one of m's windows, to reserve room
+// for them before the first.
+func mostResults(m *model.Model) int {
+	return resultsPerFeature*(len(m.Contract.Features)+1) + resultsPerWindow
+}
 
 func compare(t config.FeatureType, ref, cur stats.Distribution) stats.Comparison {
 	if t == config.Numeric {

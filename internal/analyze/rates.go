@@ -26,7 +26,7 @@ func (r *results) addRate(kind check.Kind, feature, metric string, k, n uint64, 
 	}
 	value := float64(k) / float64(n)
 	r.add(kind, feature, metric, value, limit, check.Above)
-	if math.IsNaN(limit) || len(r.out) == 0 {
+	if math.IsNaN(limit) || len(r.window()) == 0 {
 		return
 	}
 	res := &r.out[len(r.out)-1]

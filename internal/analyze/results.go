@@ -13,7 +13,9 @@ type results struct {
 	model      string
 	start, end time.Time
 	minSamples float64
-	out        []check.Result
+	// out is the batch's results: this window's begin at first.
+	out   []check.Result
+	first int
 	// skipped counts the checks skipped in this window.
 	skipped int
 }
@@ -23,6 +25,9 @@ type results struct {
 func (r *results) reserve(n int) {
 	r.out = slices.Grow(r.out, n)
 }
+
+// window is this window's results.
+func (r *results) window() []check.Result { return r.out[r.first:] }
 
 // add records a metric; breached compares with the threshold unless it is NaN:
 // above it, or below it for p-values. Undefined values are left out.

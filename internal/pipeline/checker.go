@@ -445,6 +445,7 @@ func (c *Checker) Flush(ctx context.Context) error {
 	// The summaries are taken before the open windows close: those windows are
 	// reopened after a restart and added when they close again.
 	b := store.Batch{References: c.analyzer.References()}
+	c.reserve(&b, maxTime())
 	var done []func()
 	for _, cm := range c.models {
 		d, err := c.closeUpTo(ctx, cm, maxTime(), c.watermark().Equal(maxTime()), &b)

@@ -143,6 +143,59 @@ func TestStoreSet(t *testing.T) {
 	}
 }
 
+// TestSortBuckets: small pairs come out in bucket order, the same pairs;
+// sorted entirely (counts too) where the counts could overflow or the
+// buckets span too much for the radix sort.
+func TestSortBuckets(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for trial := range 2000 {
+		n := 1 + r.IntN(smallBuckets)
+		span := []int{1, 8, 64, 4096, 4097, 1 << 20}[trial%6]
+		base := r.IntN(1<<16) - 1<<15
+		count := func() uint64 { return 1 + r.Uint64N(100) }
+		if trial%7 == 0 {
+			count = func() uint64 { return math.MaxUint32 / 3 } // together they overflow a pair
+		}
+		small := make([]smallBucket, n)
+		for i := range small {
+			small[i] = newSmallBucket(base+r.IntN(span), count())
+		}
+		want := slices.Clone(small)
+		slices.Sort(want)
+		got := slices.Clone(small)
+		sortBuckets(got)
+		if !slices.IsSortedFunc(got, func(a, b smallBucket) int { return a.bucket() - b.bucket() }) {
+			t.Fatalf("trial %d: buckets out of order: %v", trial, got)
+		}
+		sorted := slices.Clone(got)
+		if slices.Sort(sorted); !slices.Equal(sorted, want) {
+			t.Fatalf("trial %d: pairs changed by sorting", trial)
+		}
+		var total uint64
+		for _, b := range small {
+			total += b.count()
+		}
+		if spanned := want[n-1].bucket() - want[0].bucket(); (total > math.MaxUint32 || spanned >= 4096) && !slices.Equal(got, want) {
+			t.Fatalf("trial %d: not sorted entirely", trial)
+		}
+	}
+}
+
+// TestHLLSmallIsLinear: however small's registers are set, the raw estimate
+// is under the linear counting threshold, which estimateSmall relies on.
+func TestHLLSmallIsLinear(t *testing.T) {
+	const m = float64(registers)
+	alpha := 0.7213 / (1 + 1.079/m)
+	// The sum is least with every register held in small at the largest rank.
+	sum := float64(registers - hllSmall)
+	for range hllSmall {
+		sum += math.Ldexp(1, -255)
+	}
+	if est := alpha * m * m / sum; est > 2.5*m {
+		t.Fatalf("with %d registers set the raw estimate can reach %v, over the linear counting threshold %v", hllSmall, est, 2.5*m)
+	}
+}
+
 // TestHLLBlocks: through adds, merges, resets and states, small or with its
 // registers allocated, the blocks an HLL marks in use are exactly those with
 // a register set, and its estimate and state are those all registers give.

@@ -252,6 +252,20 @@ func TestSamples(t *testing.T) {
 			if got, want := s.Samples(), s.Distribution().N; got != want {
 				t.Errorf("%s, %d values: summary's Samples %v, its distribution's N %v", tc.spec.Type, n, got, want)
 			}
+			// Twice: read back from its state into a summary that holds it already.
+			state, err := s.MarshalState()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.AddState(state); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := s.Samples(), s.Distribution().N; got != want {
+				t.Errorf("%s, %d values twice: summary's Samples %v, its distribution's N %v", tc.spec.Type, n, got, want)
+			}
+			if s.Reset(); s.Samples() != 0 {
+				t.Errorf("%s, %d values: reset summary's Samples %v", tc.spec.Type, n, s.Samples())
+			}
 		}
 	}
 }
