@@ -38,6 +38,9 @@ type Checker struct {
 	// progress is the last report of each partition number; a partition that
 	// never reported (no one reads it yet) holds every window open.
 	progress []partitionProgress
+	// foreign are the partitions another member of the group reads since
+	// the last generation began (see Hold).
+	foreign int
 	// rejected are rejection counts waiting for the next write, and done
 	// releases their offsets once written.
 	rejected     []store.RejectedCount
@@ -442,6 +445,9 @@ func (c *Checker) Tick(ctx context.Context, now time.Time) error {
 // resumes them. Windows written so are marked incomplete: a restart reopens
 // them for the events still due.
 func (c *Checker) Flush(ctx context.Context) error {
+	if c.foreign > 0 {
+		return c.leave(ctx)
+	}
 	// The summaries are taken before the open windows close: those windows are
 	// reopened after a restart and added when they close again.
 	b := store.Batch{References: c.analyzer.References()}
@@ -465,6 +471,9 @@ func (c *Checker) Flush(ctx context.Context) error {
 // this process at a rebalance is read again by its next owner from there, and
 // the stored windows tell it what they hold. The windows stay open.
 func (c *Checker) Checkpoint(ctx context.Context) error {
+	if c.foreign > 0 {
+		return c.leave(ctx)
+	}
 	var b store.Batch
 	var done []func()
 	for _, cm := range c.models {
@@ -498,11 +507,36 @@ func (c *Checker) Hold(partitions []int) {
 	for _, k := range partitions {
 		held[k] = true
 	}
+	c.foreign = 0
 	for k := range c.progress {
 		if !held[k] {
 			c.progress[k] = partitionProgress{}
+			c.foreign++
 		}
 	}
+}
+
+// leave ends a generation, or the process, while another member reads some
+// of the partitions: it writes only what is its own (rejection counts) and
+// releases no offset behind an open window. A stored window is one row per
+// model and window, not per partition, so this process's share written
+// under that key would replace the other member's (or be replaced by it):
+// the events are read again instead, by whoever reads their partitions next,
+// which the stored windows and the other member's own open windows tell what
+// they already hold.
+func (c *Checker) leave(ctx context.Context) error {
+	open := 0
+	for _, cm := range c.models {
+		open += len(cm.open)
+	}
+	if open > 0 {
+		c.log.Warn("leaving open windows unwritten: another member of the group reads some partitions, and whoever reads them next reads these events again",
+			"windows", open, "foreign_partitions", c.foreign)
+	}
+	if err := c.write(ctx, store.Batch{}, nil); err != nil {
+		return err
+	}
+	return c.settle(ctx)
 }
 
 // Unreported lists the partition numbers that have never reported: nobody
