@@ -1,0 +1,292 @@
+package profile
+
+import (
+	"encoding/binary"
+	"math"
+	"math/bits"
+)
+
+// The pieces of the binary state: the distinct-count registers and sketch
+// stores as runs, and a reader that fails once and stays failed, so that a
+// truncated or corrupt state is one error at the end rather than a check per
+// read.
+
+// hllSize is the largest binary form of the distinct-count registers.
+const hllSize = 1 + 1<<hllPrecision
+
+func (h *HLL) appendState(dst []byte) []byte {
+	if h.tidy(); h.reg == nil {
+		// Sorted, one entry a register: the sparse form below, which a
+		// quarter of the registers set at most always takes.
+		dst = append(dst, 1)
+		dst = binary.AppendUvarint(dst, uint64(len(h.small)))
+		last := -1
+		for _, e := range h.small {
+			dst = binary.AppendUvarint(dst, uint64(int(e>>8)-last))
+			dst = append(dst, uint8(e))
+			last = int(e >> 8)
+		}
+		return dst
+	}
+	return h.appendRegisters(dst)
+}
+
+// appendRegisters is appendState of allocated registers.
+func (h *HLL) appendRegisters(dst []byte) []byte {
+	n := h.nonZero()
+	// The sparse form costs two bytes or more a register, and a few
+	// nanoseconds each to write: a small window fills few of them, while a
+	// busy one's are copied whole (4 KiB) sooner than written one by one.
+	if 4*n >= len(h.reg) {
+		dst = append(dst, 0)
+		return append(dst, h.reg[:]...)
+	}
+	dst = append(dst, 1)
+	dst = binary.AppendUvarint(dst, uint64(n))
+	last := -1
+	h.blocks(func(i int) {
+		for j, r := range h.reg[i : i+hllBlock] {
+			if r != 0 {
+				dst = binary.AppendUvarint(dst, uint64(i+j-last))
+				dst = append(dst, r)
+				last = i + j
+			}
+		}
+	})
+	return dst
+}
+
+// nonZero counts the registers set.
+func (h *HLL) nonZero() int {
+	if h.tidy(); h.reg == nil {
+		return len(h.small)
+	}
+	n := 0
+	h.blocks(func(i int) {
+		for _, r := range h.reg[i : i+hllBlock] {
+			if r != 0 {
+				n++
+			}
+		}
+	})
+	return n
+}
+
+func (h *HLL) readState(r *stateReader) {
+	h.dense()
+	switch r.byte() {
+	case 0:
+		if len(r.b) < len(h.reg) {
+			r.fail()
+			return
+		}
+		copy(h.reg[:], r.b)
+		r.b = r.b[len(h.reg):]
+		h.reindex()
+	case 1:
+		last := -1
+		for n := r.count(2); n > 0 && r.err == nil; n-- {
+			gap := r.uvarint()
+			if gap == 0 || gap > uint64(len(h.reg)-1-last) {
+				r.fail()
+				return
+			}
+			last += int(gap)
+			v := r.byte()
+			if v == 0 {
+				r.fail() // an empty register is not written
+				return
+			}
+			h.reg[last] = v
+			h.mark(uint64(last))
+		}
+	default:
+		r.fail()
+	}
+}
+
+// appendRun writes the store's non-empty buckets: their number, then the
+// first one's index (varint) and count, then for each next one the empty
+// buckets skipped and its count. A window of a few values fills a few of the
+// buckets between its extremes, and an empty store is the same whatever
+// memory it keeps.
+func (st *store) appendRun(dst []byte) []byte {
+	if st.tidy(); st.counts == nil {
+		// The pairs are the dense run's non-empty buckets, in order.
+		dst = binary.AppendUvarint(dst, uint64(len(st.small)))
+		for k, b := range st.small {
+			if k == 0 {
+				dst = binary.AppendVarint(dst, int64(b.bucket()))
+			} else {
+				dst = binary.AppendUvarint(dst, uint64(b.bucket()-st.small[k-1].bucket()-1))
+			}
+			dst = binary.AppendUvarint(dst, b.count())
+		}
+		return dst
+	}
+	dst = binary.AppendUvarint(dst, uint64(st.nonZero()))
+	last := -1
+	for j := st.next(0); j < len(st.counts); j = st.next(j + 1) {
+		c := st.counts[j]
+		if last < 0 {
+			dst = binary.AppendVarint(dst, int64(st.offset+j))
+		} else {
+			dst = binary.AppendUvarint(dst, uint64(j-last-1))
+		}
+		dst = binary.AppendUvarint(dst, c)
+		last = j
+	}
+	return dst
+}
+
+func (st *store) nonZero() int {
+	if st.tidy(); st.counts == nil {
+		return len(st.small)
+	}
+	k := 0
+	for _, w := range st.set {
+		k += bits.OnesCount64(w)
+	}
+	return k
+}
+
+func (st *store) total() uint64 {
+	var n uint64
+	for _, b := range st.small {
+		n += b.count()
+	}
+	for j := st.next(0); j < len(st.counts); j = st.next(j + 1) {
+		n += st.counts[j]
+	}
+	return n
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+func appendFloat(dst []byte, x float64) []byte {
+	return binary.LittleEndian.AppendUint64(dst, math.Float64bits(x))
+}
+
+// stateReader reads a binary state; after the first error every read returns
+// zero, so that a reader checks once.
+type stateReader struct {
+	b   []byte
+	err error
+}
+
+func (r *stateReader) fail() {
+	if r.err == nil {
+		r.err = errMalformed
+	}
+	r.b = nil
+}
+
+func (r *stateReader) byte() byte {
+	if len(r.b) < 1 {
+		r.fail()
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *stateReader) uvarint() uint64 {
+	x, n := binary.Uvarint(r.b)
+	// An overlong encoding (ending in a zero byte) is refused, so that a state
+	// has one form.
+	if n <= 0 || n > 1 && r.b[n-1] == 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return x
+}
+
+func (r *stateReader) varint() int64 {
+	x, n := binary.Varint(r.b)
+	if n <= 0 || n > 1 && r.b[n-1] == 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return x
+}
+
+func (r *stateReader) float() float64 {
+	if len(r.b) < 8 {
+		r.fail()
+		return 0
+	}
+	x := math.Float64frombits(binary.LittleEndian.Uint64(r.b))
+	r.b = r.b[8:]
+	return x
+}
+
+// count reads a number of items that take at least size bytes each, refusing
+// one that the rest of the state could not hold, so that a corrupt count cannot
+// make the reader allocate without bound.
+func (r *stateReader) count(size int) int {
+	n := r.uvarint()
+	if n > uint64(len(r.b)/size) {
+		r.fail()
+		return 0
+	}
+	return int(n)
+}
+
+// string returns bytes of the state, valid as long as it is.
+func (r *stateReader) string() []byte {
+	n := r.count(1)
+	s := r.b[:n:n]
+	r.b = r.b[n:]
+	return s
+}
+
+// run reads a store written by appendRun, of buckets in [lo, hi].
+func (r *stateReader) run(lo, hi int) store {
+	k := r.count(2)
+	if k == 0 {
+		return store{}
+	}
+	first := r.varint()
+	if first < int64(lo) || first > int64(hi) {
+		r.fail()
+		return store{}
+	}
+	// The counts are read twice, to size the store once: the buckets between
+	// the first and the last.
+	rest := *r
+	last := int(first)
+	for i := range k {
+		if i > 0 {
+			gap := rest.uvarint()
+			if hi-last-1 < 0 || gap > uint64(hi-last-1) {
+				r.fail()
+				return store{}
+			}
+			last += int(gap) + 1
+		}
+		if rest.uvarint() == 0 {
+			r.fail() // an empty bucket is not written
+			return store{}
+		}
+	}
+	if rest.err != nil {
+		r.fail()
+		return store{}
+	}
+	st := store{offset: int(first), counts: make([]uint64, last-int(first)+1)}
+	j := 0
+	for i := range k {
+		if i > 0 {
+			j += int(r.uvarint()) + 1
+		}
+		st.counts[j] = r.uvarint()
+	}
+	st.index()
+	return st
+}
