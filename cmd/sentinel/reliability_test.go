@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/sentinel-ml/sentinel/internal/ingest/kafkatest"
 )
@@ -90,7 +93,7 @@ func processFigures(t *testing.T, name string, s scrape) {
 // then in ClickHouse once with exactly its events, read with FINAL, and the
 // rejection counts equal the rejects sent. Killed members' sessions are
 // waited out (30 s, sentinel.yaml does not set it), so the test takes about
-// three minutes.
+// three to five minutes.
 func TestOperatorsBadDay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three minutes of crashes and outages")
@@ -193,6 +196,17 @@ func TestOperatorsBadDay(t *testing.T) {
 	if len(got) != plan.windows {
 		t.Errorf("%d windows written, want %d", len(got), plan.windows)
 	}
+	// The checks saw the same windows: check_results, read with FINAL, has one
+	// events result per window, equal to what was sent.
+	for start, n := range eventsResults(t, conn, db) {
+		if n != plan.perWindow {
+			t.Errorf("check_results: window %s checked with %d events, want %d", start.Format("15:04:05"), n, plan.perWindow)
+		}
+		delete(got, start)
+	}
+	for start := range got {
+		t.Errorf("check_results: window %s has no events result", start.Format("15:04:05"))
+	}
 	rejected := rejectedByReason(t, conn, db)
 	if rejected["invalid_json"] != uint64(plan.rejects()) || len(rejected) != 1 {
 		t.Errorf("rejected_counts read with FINAL: %v, want invalid_json: %d", rejected, plan.rejects())
@@ -201,4 +215,36 @@ func TestOperatorsBadDay(t *testing.T) {
 	dead := cluster.Read(t, "dead", plan.rejects())
 	t.Logf("%d events in %d windows sent, %d counted (%d lost); %d rejects sent, %v counted, at least %d dead letters",
 		plan.events(), plan.windows, total, plan.events()-int(total), plan.rejects(), rejected, len(dead))
+}
+
+// eventsResults reads, with FINAL, each window's events result from
+// check_results, failing on a window read twice.
+func eventsResults(t *testing.T, conn clickhouse.Conn, db string) map[time.Time]int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rows, err := conn.Query(ctx, "SELECT window_start, window_start_ms, value FROM "+db+
+		".check_results FINAL WHERE model = 'fraud' AND kind = 'quality' AND feature = '' AND metric = 'events'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[time.Time]int{}
+	for rows.Next() {
+		var start time.Time
+		var ms uint16
+		var v float64
+		if err := rows.Scan(&start, &ms, &v); err != nil {
+			t.Fatal(err)
+		}
+		at := start.UTC().Add(time.Duration(ms) * time.Millisecond)
+		if _, dup := out[at]; dup {
+			t.Errorf("check_results: window %s read twice with FINAL", at)
+		}
+		out[at] = int(v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
