@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/sentinel-ml/sentinel/internal/binstate"
 	"github.com/sentinel-ml/sentinel/internal/config"
 )
 
@@ -48,19 +49,19 @@ func (p *Performance) AppendState(dst []byte) []byte {
 	dst = append(dst, stateVersion)
 	dst = binary.AppendUvarint(dst, uint64(len(p.kind)))
 	dst = append(dst, p.kind...)
-	dst = appendFloat(dst, p.threshold)
+	dst = binstate.AppendFloat(dst, p.threshold)
 	for _, n := range [...]int64{int64(p.limit), p.n, p.correct, p.positives} {
 		dst = binary.AppendUvarint(dst, uint64(n))
 	}
 	for _, s := range [...]sum{p.sumPred, p.logLoss, p.absErr, p.sqErr, p.err} {
-		dst = appendFloat(appendFloat(dst, s.s), s.c)
+		dst = binstate.AppendFloat(binstate.AppendFloat(dst, s.s), s.c)
 	}
 	if !p.binned {
 		dst = append(dst, 0)
 		for _, xs := range [...][]float64{p.pos, p.neg} {
 			dst = binary.AppendUvarint(dst, uint64(len(xs)))
 			for _, x := range xs {
-				dst = appendFloat(dst, x)
+				dst = binstate.AppendFloat(dst, x)
 			}
 		}
 		return dst
@@ -83,7 +84,7 @@ func (p *Performance) AppendState(dst []byte) []byte {
 		dst = binary.AppendUvarint(dst, uint64(i-last))
 		dst = binary.AppendUvarint(dst, a.pos[i])
 		dst = binary.AppendUvarint(dst, a.neg[i])
-		dst = appendFloat(dst, a.value[i])
+		dst = binstate.AppendFloat(dst, a.value[i])
 		dst = append(dst, byte(a.mixed[i/64]>>(i%64)&1))
 		last = i
 	}
@@ -105,18 +106,18 @@ func UnmarshalState(data []byte) (*Performance, error) {
 }
 
 func readState(data []byte) (*Performance, error) {
-	r := reader{b: data}
-	if v := r.byte(); v != stateVersion {
-		if r.err != nil {
-			return nil, r.err
+	r := binstate.NewReader(data, errMalformed)
+	if v := r.Byte(); v != stateVersion {
+		if r.Err() != nil {
+			return nil, r.Err()
 		}
 		return nil, fmt.Errorf("state version %d is not supported (want %d)", v, stateVersion)
 	}
-	kind := config.PredictionKind(r.bytes())
-	threshold := r.float()
-	limit, n, correct, positives := r.uvarint(), r.uvarint(), r.uvarint(), r.uvarint()
-	if r.err != nil {
-		return nil, r.err
+	kind := config.PredictionKind(r.Bytes())
+	threshold := r.Float()
+	limit, n, correct, positives := r.Uvarint(), r.Uvarint(), r.Uvarint(), r.Uvarint()
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
 	cfg := PerformanceConfig{Kind: kind}
 	if kind == config.Probability || kind == config.Score {
@@ -134,19 +135,19 @@ func readState(data []byte) (*Performance, error) {
 	}
 	p.n, p.correct, p.positives = int64(n), int64(correct), int64(positives)
 	for _, s := range [...]*sum{&p.sumPred, &p.logLoss, &p.absErr, &p.sqErr, &p.err} {
-		s.s, s.c = r.float(), r.float()
+		s.s, s.c = r.Float(), r.Float()
 	}
 	scored := kind == config.Probability || kind == config.Score
-	switch r.byte() {
+	switch r.Byte() {
 	case 0:
 		for _, xs := range [...]*[]float64{&p.pos, &p.neg} {
-			m := r.count(8)
+			m := r.Count(8)
 			if m == 0 {
 				continue
 			}
 			*xs = make([]float64, m)
 			for i := range *xs {
-				x := r.float()
+				x := r.Float()
 				if !p.validScore(x) {
 					return nil, fmt.Errorf("%w: score %g", errMalformed, x)
 				}
@@ -155,7 +156,7 @@ func readState(data []byte) (*Performance, error) {
 		}
 		held := len(p.pos) + len(p.neg)
 		switch {
-		case r.err != nil:
+		case r.Err() != nil:
 		case scored && (len(p.pos) != int(positives) || held != int(n)):
 			return nil, fmt.Errorf("%w: %d and %d scores for %d pairs, %d positive", errMalformed, len(p.pos), len(p.neg), n, positives)
 		case !scored && (held > 0 || positives > 0):
@@ -172,13 +173,13 @@ func readState(data []byte) (*Performance, error) {
 			return nil, err
 		}
 	default:
-		r.fail()
+		r.Fail()
 	}
-	if r.err == nil && len(r.b) > 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the end", errMalformed, len(r.b))
+	if r.Err() == nil && r.Len() > 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the end", errMalformed, r.Len())
 	}
-	if r.err != nil {
-		return nil, r.err
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
 	return p, nil
 }
@@ -193,11 +194,11 @@ func (p *Performance) validScore(x float64) bool {
 	return false
 }
 
-func (p *Performance) readBins(r *reader) error {
+func (p *Performance) readBins(r *binstate.Reader) error {
 	_, size := p.bucket(0)
-	if got := r.uvarint(); got != uint64(size) {
-		if r.err != nil {
-			return r.err
+	if got := r.Uvarint(); got != uint64(size) {
+		if r.Err() != nil {
+			return r.Err()
 		}
 		return fmt.Errorf("%w: %d AUC buckets, want %d", errMalformed, got, size)
 	}
@@ -206,14 +207,14 @@ func (p *Performance) readBins(r *reader) error {
 	a.value, a.mixed = make([]float64, size), make([]uint64, (size+63)/64)
 	var total, positives uint64
 	last := -1
-	for k := r.count(12); k > 0 && r.err == nil; k-- {
-		gap := r.uvarint()
+	for k := r.Count(12); k > 0 && r.Err() == nil; k-- {
+		gap := r.Uvarint()
 		if gap == 0 || gap > uint64(size-1-last) {
 			return fmt.Errorf("%w: AUC bucket out of range", errMalformed)
 		}
 		i := last + int(gap)
-		pos, neg, x, mixed := r.uvarint(), r.uvarint(), r.float(), r.byte()
-		if r.err != nil {
+		pos, neg, x, mixed := r.Uvarint(), r.Uvarint(), r.Float(), r.Byte()
+		if r.Err() != nil {
 			break
 		}
 		if pos+neg == 0 || pos+neg < pos || mixed > 1 || !p.validScore(x) {
@@ -231,75 +232,8 @@ func (p *Performance) readBins(r *reader) error {
 		}
 		last = i
 	}
-	if r.err == nil && (total != uint64(p.n) || positives != uint64(p.positives)) {
+	if r.Err() == nil && (total != uint64(p.n) || positives != uint64(p.positives)) {
 		return fmt.Errorf("%w: AUC buckets hold %d pairs (%d positive), counts say %d (%d)", errMalformed, total, positives, p.n, p.positives)
 	}
-	return r.err
-}
-
-func appendFloat(dst []byte, x float64) []byte {
-	return binary.LittleEndian.AppendUint64(dst, math.Float64bits(x))
-}
-
-// reader reads a state; after the first error every read returns zero.
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (r *reader) fail() {
-	if r.err == nil {
-		r.err = errMalformed
-	}
-	r.b = nil
-}
-
-func (r *reader) byte() byte {
-	if len(r.b) < 1 {
-		r.fail()
-		return 0
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
-}
-
-func (r *reader) uvarint() uint64 {
-	x, n := binary.Uvarint(r.b)
-	// An overlong encoding (ending in a zero byte) is refused, so that a state
-	// has one form.
-	if n <= 0 || n > 1 && r.b[n-1] == 0 {
-		r.fail()
-		return 0
-	}
-	r.b = r.b[n:]
-	return x
-}
-
-func (r *reader) float() float64 {
-	if len(r.b) < 8 {
-		r.fail()
-		return 0
-	}
-	x := math.Float64frombits(binary.LittleEndian.Uint64(r.b))
-	r.b = r.b[8:]
-	return x
-}
-
-// count reads a number of items of at least size bytes each, refusing more
-// than the rest of the state holds.
-func (r *reader) count(size int) int {
-	n := r.uvarint()
-	if n > uint64(len(r.b)/size) {
-		r.fail()
-		return 0
-	}
-	return int(n)
-}
-
-func (r *reader) bytes() []byte {
-	n := r.count(1)
-	b := r.b[:n]
-	r.b = r.b[n:]
-	return b
+	return r.Err()
 }

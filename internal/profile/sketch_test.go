@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/sentinel-ml/sentinel/internal/binstate"
 )
 
 // exp2Reference is exp2Approx as first written: eight Newton iterations and
@@ -260,10 +262,10 @@ func TestHLLBlocks(t *testing.T) {
 		addsA = append(addsA, addsB...)
 		check("merge", &a, addsA)
 		var back HLL
-		rd := stateReader{b: a.appendState(nil)}
+		rd := binstate.NewReader(a.appendState(nil), errMalformed)
 		back.readState(&rd)
-		if rd.err != nil {
-			t.Fatal(rd.err)
+		if rd.Err() != nil {
+			t.Fatal(rd.Err())
 		}
 		check("state read back", &back, addsA)
 		if trial%2 == 0 {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/sentinel-ml/sentinel/internal/binstate"
 	"github.com/sentinel-ml/sentinel/internal/config"
 )
 
@@ -94,8 +95,8 @@ func (f *Feature) stateSize() int {
 // bytes.
 func (f *Feature) AppendState(dst []byte) []byte {
 	dst = append(dst, stateVersion)
-	dst = appendString(dst, f.spec.Name)
-	dst = appendString(dst, string(f.spec.Type))
+	dst = binstate.AppendBytes(dst, f.spec.Name)
+	dst = binstate.AppendBytes(dst, string(f.spec.Type))
 	for _, n := range [...]uint64{f.Rows, f.Nulls, f.NaN, f.PosInf, f.NegInf, uint64(len(f.Violations))} {
 		dst = binary.AppendUvarint(dst, n)
 	}
@@ -104,22 +105,22 @@ func (f *Feature) AppendState(dst []byte) []byte {
 	}
 	dst = binary.AppendUvarint(dst, f.Finite)
 	if f.Finite > 0 {
-		dst = appendFloat(appendFloat(dst, f.Min), f.Max)
+		dst = binstate.AppendFloat(binstate.AppendFloat(dst, f.Min), f.Max)
 	}
-	dst = appendFloat(appendFloat(dst, f.Mean), f.m2)
+	dst = binstate.AppendFloat(binstate.AppendFloat(dst, f.Mean), f.m2)
 	dst = binary.AppendUvarint(dst, f.Other)
 	if sk := f.Sketch; sk == nil {
 		dst = append(dst, 0)
 	} else {
 		dst = append(dst, 1)
-		dst = appendFloat(dst, sk.alpha)
+		dst = binstate.AppendFloat(dst, sk.alpha)
 		dst = binary.AppendUvarint(dst, sk.zero)
 		dst = sk.pos.appendRun(dst)
 		dst = sk.neg.appendRun(dst)
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(f.spec.Edges)))
 	for _, e := range f.spec.Edges {
-		dst = appendFloat(dst, e)
+		dst = binstate.AppendFloat(dst, e)
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(f.Bins)))
 	for _, c := range f.Bins {
@@ -132,7 +133,7 @@ func (f *Feature) AppendState(dst []byte) []byte {
 	slices.Sort(f.keys)
 	dst = binary.AppendUvarint(dst, uint64(len(f.keys)))
 	for _, k := range f.keys {
-		dst = appendString(dst, k)
+		dst = binstate.AppendBytes(dst, k)
 		dst = binary.AppendUvarint(dst, f.categories[k].n)
 	}
 	return f.Distinct.appendState(dst)
@@ -157,65 +158,65 @@ func UnmarshalState(spec Spec, data []byte) (*Feature, error) {
 var errMalformed = errors.New("malformed state")
 
 func readState(spec Spec, data []byte) (*Feature, error) {
-	r := stateReader{b: data}
-	if v := r.byte(); v != stateVersion {
-		if r.err != nil {
-			return nil, r.err
+	r := binstate.NewReader(data, errMalformed)
+	if v := r.Byte(); v != stateVersion {
+		if r.Err() != nil {
+			return nil, r.Err()
 		}
 		return nil, fmt.Errorf("state version %d is not supported (want %d)", v, stateVersion)
 	}
-	name, typ := r.string(), r.string()
-	if r.err != nil {
-		return nil, r.err
+	name, typ := r.Bytes(), r.Bytes()
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
 	if string(name) != spec.Name || string(typ) != string(spec.Type) {
 		return nil, fmt.Errorf("state of %s (%s) does not match feature %s (%s)", name, typ, spec.Name, spec.Type)
 	}
 	var counts [5]uint64
 	for i := range counts {
-		counts[i] = r.uvarint()
+		counts[i] = r.Uvarint()
 	}
 	var violations [numViolations]uint64
-	if n := r.uvarint(); n != uint64(numViolations) {
+	if n := r.Uvarint(); n != uint64(numViolations) {
 		return nil, fmt.Errorf("%w: %d violation kinds, want %d", errMalformed, n, numViolations)
 	}
 	for i := range violations {
-		violations[i] = r.uvarint()
+		violations[i] = r.Uvarint()
 	}
-	finite := r.uvarint()
+	finite := r.Uvarint()
 	lo, hi := math.Inf(1), math.Inf(-1)
 	if finite > 0 {
-		lo, hi = r.float(), r.float()
+		lo, hi = r.Float(), r.Float()
 	}
-	mean, m2 := r.float(), r.float()
-	other := r.uvarint()
+	mean, m2 := r.Float(), r.Float()
+	other := r.Uvarint()
 	var (
 		alpha    float64
 		zero     uint64
 		pos, neg store
 	)
-	switch r.byte() {
+	switch r.Byte() {
 	case 0:
 	case 1:
-		alpha, zero = r.float(), r.uvarint()
+		alpha, zero = r.Float(), r.Uvarint()
 		// Buckets beyond those of the float64 range are corrupt, and would
 		// only make the store allocate.
 		if !(alpha > 0 && alpha < 0.5) {
-			r.fail()
+			r.Fail()
 			break
 		}
 		sk, _ := NewSketch(alpha)
 		lo, hi := sk.index(minIndexable), sk.index(math.MaxFloat64)
-		pos, neg = r.run(lo, hi), r.run(lo, hi)
+		pos, neg = readRun(&r, lo, hi), readRun(&r, lo, hi)
 	default:
-		r.fail()
+		r.Fail()
 	}
-	edges := make([]float64, r.count(8))
+	edges := make([]float64, r.Count(8))
 	for i := range edges {
-		edges[i] = r.float()
+		edges[i] = r.Float()
 	}
-	if r.err != nil {
-		return nil, r.err
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
 	if (alpha != 0) != (spec.Type == config.Numeric) {
 		return nil, fmt.Errorf("%w: a %s profile with a sketch of accuracy %v", errMalformed, spec.Type, alpha)
@@ -231,14 +232,14 @@ func readState(spec Spec, data []byte) (*Feature, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n := r.uvarint(); n != uint64(len(f.Bins)) {
-		if r.err != nil {
-			return nil, r.err
+	if n := r.Uvarint(); n != uint64(len(f.Bins)) {
+		if r.Err() != nil {
+			return nil, r.Err()
 		}
 		return nil, fmt.Errorf("%w: %d bins for %d edges", errMalformed, n, len(edges))
 	}
 	for i := range f.Bins {
-		f.Bins[i] = r.uvarint()
+		f.Bins[i] = r.Uvarint()
 	}
 	f.Rows, f.Nulls, f.NaN, f.PosInf, f.NegInf = counts[0], counts[1], counts[2], counts[3], counts[4]
 	f.Violations = violations
@@ -248,9 +249,9 @@ func readState(spec Spec, data []byte) (*Feature, error) {
 		f.Sketch.count = zero + pos.total() + neg.total()
 	}
 	var prev []byte
-	for i, n := 0, r.count(2); i < n; i++ {
-		k, c := r.string(), r.uvarint()
-		if r.err != nil {
+	for i, n := 0, r.Count(2); i < n; i++ {
+		k, c := r.Bytes(), r.Uvarint()
+		if r.Err() != nil {
 			break
 		}
 		if i > 0 && bytes.Compare(prev, k) >= 0 {
@@ -261,11 +262,11 @@ func readState(spec Spec, data []byte) (*Feature, error) {
 	}
 	f.Other += other
 	f.Distinct.readState(&r)
-	if r.err == nil && len(r.b) > 0 {
-		r.err = fmt.Errorf("%w: %d bytes after the end", errMalformed, len(r.b))
+	if r.Err() == nil && r.Len() > 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the end", errMalformed, r.Len())
 	}
-	if r.err != nil {
-		return nil, r.err
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
 	return f, nil
 }

@@ -2,8 +2,9 @@ package profile
 
 import (
 	"encoding/binary"
-	"math"
 	"math/bits"
+
+	"github.com/sentinel-ml/sentinel/internal/binstate"
 )
 
 // The pieces of the binary state: the distinct-count registers and sketch
@@ -72,36 +73,35 @@ func (h *HLL) nonZero() int {
 	return n
 }
 
-func (h *HLL) readState(r *stateReader) {
+func (h *HLL) readState(r *binstate.Reader) {
 	h.dense()
-	switch r.byte() {
+	switch r.Byte() {
 	case 0:
-		if len(r.b) < len(h.reg) {
-			r.fail()
+		reg := r.Next(len(h.reg))
+		if reg == nil {
 			return
 		}
-		copy(h.reg[:], r.b)
-		r.b = r.b[len(h.reg):]
+		copy(h.reg[:], reg)
 		h.reindex()
 	case 1:
 		last := -1
-		for n := r.count(2); n > 0 && r.err == nil; n-- {
-			gap := r.uvarint()
+		for n := r.Count(2); n > 0 && r.Err() == nil; n-- {
+			gap := r.Uvarint()
 			if gap == 0 || gap > uint64(len(h.reg)-1-last) {
-				r.fail()
+				r.Fail()
 				return
 			}
 			last += int(gap)
-			v := r.byte()
+			v := r.Byte()
 			if v == 0 {
-				r.fail() // an empty register is not written
+				r.Fail() // an empty register is not written
 				return
 			}
 			h.reg[last] = v
 			h.mark(uint64(last))
 		}
 	default:
-		r.fail()
+		r.Fail()
 	}
 }
 
@@ -161,100 +161,15 @@ func (st *store) total() uint64 {
 	return n
 }
 
-func appendString(dst []byte, s string) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(s)))
-	return append(dst, s...)
-}
-
-func appendFloat(dst []byte, x float64) []byte {
-	return binary.LittleEndian.AppendUint64(dst, math.Float64bits(x))
-}
-
-// stateReader reads a binary state; after the first error every read returns
-// zero, so that a reader checks once.
-type stateReader struct {
-	b   []byte
-	err error
-}
-
-func (r *stateReader) fail() {
-	if r.err == nil {
-		r.err = errMalformed
-	}
-	r.b = nil
-}
-
-func (r *stateReader) byte() byte {
-	if len(r.b) < 1 {
-		r.fail()
-		return 0
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
-}
-
-func (r *stateReader) uvarint() uint64 {
-	x, n := binary.Uvarint(r.b)
-	// An overlong encoding (ending in a zero byte) is refused, so that a state
-	// has one form.
-	if n <= 0 || n > 1 && r.b[n-1] == 0 {
-		r.fail()
-		return 0
-	}
-	r.b = r.b[n:]
-	return x
-}
-
-func (r *stateReader) varint() int64 {
-	x, n := binary.Varint(r.b)
-	if n <= 0 || n > 1 && r.b[n-1] == 0 {
-		r.fail()
-		return 0
-	}
-	r.b = r.b[n:]
-	return x
-}
-
-func (r *stateReader) float() float64 {
-	if len(r.b) < 8 {
-		r.fail()
-		return 0
-	}
-	x := math.Float64frombits(binary.LittleEndian.Uint64(r.b))
-	r.b = r.b[8:]
-	return x
-}
-
-// count reads a number of items that take at least size bytes each, refusing
-// one that the rest of the state could not hold, so that a corrupt count cannot
-// make the reader allocate without bound.
-func (r *stateReader) count(size int) int {
-	n := r.uvarint()
-	if n > uint64(len(r.b)/size) {
-		r.fail()
-		return 0
-	}
-	return int(n)
-}
-
-// string returns bytes of the state, valid as long as it is.
-func (r *stateReader) string() []byte {
-	n := r.count(1)
-	s := r.b[:n:n]
-	r.b = r.b[n:]
-	return s
-}
-
 // run reads a store written by appendRun, of buckets in [lo, hi].
-func (r *stateReader) run(lo, hi int) store {
-	k := r.count(2)
+func readRun(r *binstate.Reader, lo, hi int) store {
+	k := r.Count(2)
 	if k == 0 {
 		return store{}
 	}
-	first := r.varint()
+	first := r.Varint()
 	if first < int64(lo) || first > int64(hi) {
-		r.fail()
+		r.Fail()
 		return store{}
 	}
 	// The counts are read twice, to size the store once: the buckets between
@@ -263,29 +178,29 @@ func (r *stateReader) run(lo, hi int) store {
 	last := int(first)
 	for i := range k {
 		if i > 0 {
-			gap := rest.uvarint()
+			gap := rest.Uvarint()
 			if hi-last-1 < 0 || gap > uint64(hi-last-1) {
-				r.fail()
+				r.Fail()
 				return store{}
 			}
 			last += int(gap) + 1
 		}
-		if rest.uvarint() == 0 {
-			r.fail() // an empty bucket is not written
+		if rest.Uvarint() == 0 {
+			r.Fail() // an empty bucket is not written
 			return store{}
 		}
 	}
-	if rest.err != nil {
-		r.fail()
+	if rest.Err() != nil {
+		r.Fail()
 		return store{}
 	}
 	st := store{offset: int(first), counts: make([]uint64, last-int(first)+1)}
 	j := 0
 	for i := range k {
 		if i > 0 {
-			j += int(r.uvarint()) + 1
+			j += int(r.Uvarint()) + 1
 		}
-		st.counts[j] = r.uvarint()
+		st.counts[j] = r.Uvarint()
 	}
 	st.index()
 	return st

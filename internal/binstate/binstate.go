@@ -1,0 +1,125 @@
+// Package binstate reads and writes the pieces of Sentinel's compact binary
+// states (a profile's, a label join's quality accumulators): unsigned and
+// signed varints, little-endian float64s, length-prefixed bytes.
+//
+// A Reader fails once and stays failed: after the first short or malformed
+// read every read returns zero, so that a decoder checks Err once at the
+// end, or where a bad count would make it loop.
+package binstate
+
+import (
+	"encoding/binary"
+	"math"
+)
+
+// Reader reads a binary state. Copying a Reader copies its position, which
+// lets a decoder read ahead and come back.
+type Reader struct {
+	b         []byte
+	err       error
+	malformed error
+}
+
+// NewReader reads data; malformed is the error every failed read reports,
+// so that callers keep their package's own sentinel error.
+func NewReader(data []byte, malformed error) Reader {
+	return Reader{b: data, malformed: malformed}
+}
+
+// Err is the first failure, nil while every read succeeded.
+func (r *Reader) Err() error { return r.err }
+
+// Len is how many bytes are left.
+func (r *Reader) Len() int { return len(r.b) }
+
+// Fail marks the state malformed.
+func (r *Reader) Fail() {
+	if r.err == nil {
+		r.err = r.malformed
+	}
+	r.b = nil
+}
+
+// Byte reads one byte.
+func (r *Reader) Byte() byte {
+	if len(r.b) < 1 {
+		r.Fail()
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+// Uvarint reads an unsigned varint. An overlong encoding (ending in a zero
+// byte) is refused, so that a state has one form.
+func (r *Reader) Uvarint() uint64 {
+	x, n := binary.Uvarint(r.b)
+	if n <= 0 || n > 1 && r.b[n-1] == 0 {
+		r.Fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return x
+}
+
+// Varint reads a signed varint, refusing overlong encodings as Uvarint does.
+func (r *Reader) Varint() int64 {
+	x, n := binary.Varint(r.b)
+	if n <= 0 || n > 1 && r.b[n-1] == 0 {
+		r.Fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return x
+}
+
+// Float reads a little-endian float64.
+func (r *Reader) Float() float64 {
+	if len(r.b) < 8 {
+		r.Fail()
+		return 0
+	}
+	x := math.Float64frombits(binary.LittleEndian.Uint64(r.b))
+	r.b = r.b[8:]
+	return x
+}
+
+// Count reads a number of items that take at least size bytes each, refusing
+// one that the rest of the state could not hold, so that a corrupt count
+// cannot make the reader allocate without bound.
+func (r *Reader) Count(size int) int {
+	n := r.Uvarint()
+	if n > uint64(len(r.b)/size) {
+		r.Fail()
+		return 0
+	}
+	return int(n)
+}
+
+// Bytes reads length-prefixed bytes, valid as long as the state is.
+func (r *Reader) Bytes() []byte {
+	return r.Next(r.Count(1))
+}
+
+// Next reads the next n bytes, valid as long as the state is.
+func (r *Reader) Next(n int) []byte {
+	if len(r.b) < n {
+		r.Fail()
+		return nil
+	}
+	s := r.b[:n:n]
+	r.b = r.b[n:]
+	return s
+}
+
+// AppendFloat appends x as Reader.Float reads it.
+func AppendFloat(dst []byte, x float64) []byte {
+	return binary.LittleEndian.AppendUint64(dst, math.Float64bits(x))
+}
+
+// AppendBytes appends s as Reader.Bytes reads it.
+func AppendBytes[S ~string | ~[]byte](dst []byte, s S) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
