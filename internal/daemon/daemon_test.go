@@ -210,10 +210,20 @@ func (h *harness) produce(from, to, n, minutes int, rejects bool) {
 // windows reads back, with FINAL, the event count of each window written.
 func (h *harness) windows() map[time.Time]uint64 {
 	h.t.Helper()
+	return h.windowsWhere("")
+}
+
+// windowsWhere is windows, of the rows that also meet cond (an SQL
+// condition, empty for all).
+func (h *harness) windowsWhere(cond string) map[time.Time]uint64 {
+	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if cond != "" {
+		cond = " AND " + cond
+	}
 	rows, err := h.conn.Query(ctx, "SELECT window_start, row_count FROM "+h.db+
-		".window_profiles FINAL WHERE model = 'fraud' AND feature = '' ORDER BY window_start")
+		".window_profiles FINAL WHERE model = 'fraud' AND feature = ''"+cond+" ORDER BY window_start")
 	if err != nil {
 		if strings.Contains(err.Error(), "doesn't exist") {
 			return map[time.Time]uint64{}

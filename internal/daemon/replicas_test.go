@@ -1,8 +1,6 @@
 package daemon
 
 import (
-	"context"
-	"strings"
 	"testing"
 	"time"
 )
@@ -10,30 +8,7 @@ import (
 // completeWindows reads back, with FINAL, the windows written complete.
 func (h *harness) completeWindows() map[time.Time]uint64 {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	rows, err := h.conn.Query(ctx, "SELECT window_start, row_count FROM "+h.db+
-		".window_profiles FINAL WHERE model = 'fraud' AND feature = '' AND position(state, '\"complete\":true') > 0")
-	if err != nil {
-		if strings.Contains(err.Error(), "doesn't exist") {
-			return map[time.Time]uint64{}
-		}
-		h.t.Fatal(err)
-	}
-	defer rows.Close()
-	out := map[time.Time]uint64{}
-	for rows.Next() {
-		var start time.Time
-		var n uint64
-		if err := rows.Scan(&start, &n); err != nil {
-			h.t.Fatal(err)
-		}
-		out[start.UTC()] = n
-	}
-	if err := rows.Err(); err != nil {
-		h.t.Fatal(err)
-	}
-	return out
+	return h.windowsWhere(`position(state, '"complete":true') > 0`)
 }
 
 // twoLiveReplicas runs two daemons in one group, as a Deployment scaled to
