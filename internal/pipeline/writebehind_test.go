@@ -79,6 +79,20 @@ func (g *gatedWriter) letLater() {
 	}
 }
 
+// writingBehind returns a pipeline of the example model writing to g behind
+// its checker, closed when the test ends.
+func writingBehind(t *testing.T, g *gatedWriter) *Pipeline {
+	t.Helper()
+	opts := testOptions(exampleModel(t), g)
+	opts.WriteBehind = true
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Checker.Close)
+	return p
+}
+
 // within runs f, failing the test if it does not return in time: a call that
 // waited for the store would not.
 func within(t *testing.T, what string, f func() error) {
@@ -101,13 +115,7 @@ func within(t *testing.T, what string, f func() error) {
 // it, in order; Flush returns once everything is durable.
 func TestWriteBehind(t *testing.T) {
 	g := newGatedWriter(nil)
-	opts := testOptions(exampleModel(t), g)
-	opts.WriteBehind = true
-	p, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Checker.Close()
+	p := writingBehind(t, g)
 	ctx := context.Background()
 	feed := func(offset int64, at time.Duration) {
 		t.Helper()
@@ -147,13 +155,7 @@ func TestWriteBehind(t *testing.T) {
 // is released.
 func TestWriteBehindFailure(t *testing.T) {
 	g := newGatedWriter(nil)
-	opts := testOptions(exampleModel(t), g)
-	opts.WriteBehind = true
-	p, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Checker.Close()
+	p := writingBehind(t, g)
 	ctx := context.Background()
 	for i, at := range []time.Duration{5 * time.Second, 75 * time.Second} {
 		within(t, "processing", func() error { return p.Process(ctx, msg(int64(i), ev(t0.Add(at), "1"))) })
@@ -167,7 +169,7 @@ func TestWriteBehindFailure(t *testing.T) {
 	if err := p.Checker.Err(); err == nil || !strings.Contains(err.Error(), "clickhouse down") {
 		t.Errorf("Err %v, want the write's failure", err)
 	}
-	err = p.Process(ctx, msg(2, ev(t0.Add(135*time.Second), "1")))
+	err := p.Process(ctx, msg(2, ev(t0.Add(135*time.Second), "1")))
 	if err == nil || !strings.Contains(err.Error(), "clickhouse down") {
 		t.Errorf("processing after a failed write: %v, want the failure", err)
 	}
@@ -181,13 +183,7 @@ func TestWriteBehindFailure(t *testing.T) {
 func TestWriteBehindUpdate(t *testing.T) {
 	mem := store.NewMemory()
 	g := newGatedWriter(mem)
-	opts := testOptions(exampleModel(t), g)
-	opts.WriteBehind = true
-	p, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Checker.Close()
+	p := writingBehind(t, g)
 	ctx := context.Background()
 	if err := p.Restore(ctx, mem); err != nil {
 		t.Fatal(err)
