@@ -15,8 +15,7 @@ import (
 // see versions in the order its events happen to arrive, and would otherwise
 // let a newcomer take the label of a version already followed.
 type Counts struct {
-	maxOthers int
-	named     int
+	named int
 	// labels, events and last (the latest event time, Unix nanoseconds) are
 	// indexed alike.
 	labels []string
@@ -31,17 +30,10 @@ type Counts struct {
 func NewCounts(c *config.Contract) *Counts {
 	named := c.NamedVersions()
 	n := len(named) + config.MaxOtherVersionsLimit
-	w := &Counts{maxOthers: config.MaxOtherVersionsLimit, named: len(named), labels: make([]string, len(named), n),
+	w := &Counts{named: len(named), labels: make([]string, len(named), n),
 		events: make([]uint64, len(named), n), last: make([]int64, len(named), n)}
 	copy(w.labels, named)
 	return w
-}
-
-func maxOthers(c *config.Contract) int {
-	if v := c.Versions; v != nil && v.MaxOthers != nil {
-		return *v.MaxOthers
-	}
-	return config.DefaultMaxOtherVersions
 }
 
 // Add counts an event of version at event time t.
@@ -57,7 +49,7 @@ func (w *Counts) Add(version []byte, t time.Time) {
 			return
 		}
 	}
-	if len(w.labels) < w.named+w.maxOthers && !bytes.Equal(version, []byte(config.VersionOther)) {
+	if len(w.labels) < w.named+config.MaxOtherVersionsLimit && !bytes.Equal(version, []byte(config.VersionOther)) {
 		w.labels = append(w.labels, string(version))
 		w.events = append(w.events, 0)
 		w.last = append(w.last, 0)
@@ -81,7 +73,7 @@ func (w *Counts) Merge(o *Counts) {
 			continue
 		}
 		i := w.index(l)
-		if i < 0 && len(w.labels) < w.named+w.maxOthers {
+		if i < 0 && len(w.labels) < w.named+config.MaxOtherVersionsLimit {
 			w.labels, w.events, w.last = append(w.labels, l), append(w.events, 0), append(w.last, 0)
 			i = len(w.labels) - 1
 		}

@@ -140,3 +140,10 @@ func (t *Tracker) Results(model string, start, end time.Time, events uint64, c *
 	t.started = true
 	return out
 }
+
+func maxOthers(c *config.Contract) int {
+	if v := c.Versions; v != nil && v.MaxOthers != nil {
+		return *v.MaxOthers
+	}
+	return config.DefaultMaxOtherVersions
+}
