@@ -231,6 +231,23 @@ func checkAlerts() []Alert {
 			Description: checkDescription("The shadow versions do not score the same requests, so they are not compared on all of them"),
 		},
 		{
+			// A canary is on trial for a short while: three windows confirm a
+			// verdict without waiting out the rollout.
+			Name: "SentinelCanaryWorse", Severity: Warning, Windows: 3, Runbook: "sentinelcanaryworse",
+			Checks: []Match{{check.Canary, check.OfVersion, []string{check.PredictionDrift, check.ErrorRatioIncrease,
+				check.NaNRatioIncrease, check.LatencyP95Ratio, check.LatencyP99Ratio, check.AccuracyLoss, check.AUCLoss, check.MAEIncrease}}},
+			Summary: parts(SubjectCap, txt(" is worse than the reference version: "), Label("metric"), txt(" is "), Value),
+			Description: parts(SubjectCap, txt(", on trial as a canary, is worse than the reference version on "), Label("metric"),
+				txt(": "), Value, txt(" against a tolerance of "), Threshold, txt(". Hold or roll back the rollout, and compare the two versions' panels.")),
+		},
+		{
+			Name: "SentinelCanarySplitBiased", Severity: Warning, Windows: 3, Runbook: "sentinelcanarysplitbiased",
+			Checks:  []Match{{check.Canary, check.OfVersion, []string{check.SplitPValue}}},
+			Summary: parts(SubjectCap, txt(" sees other inputs than the reference version: the traffic split is biased")),
+			Description: parts(SubjectCap, txt(" and the reference version receive differently distributed features (p-value "), Value,
+				txt(", below canary.split_alpha "), Threshold, txt("): the router does not split traffic at random, so the canary's verdicts compare unlike inputs.")),
+		},
+		{
 			Name: "SentinelVersionSilent", Severity: Warning, Windows: 1, Runbook: "sentinelversionsilent",
 			Checks:  []Match{{check.Availability, check.OfVersion, []string{check.SecondsSinceEvent}}},
 			Summary: parts(SubjectCap, txt(" has sent no events for "), Value, txt(" while the model sends")),

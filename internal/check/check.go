@@ -25,14 +25,18 @@ const (
 	Performance Kind = "performance"
 	Anomaly     Kind = "anomaly"
 	// Shadow compares the predictions two versions of a model made for the
-	// same requests; Availability says which versions serve.
+	// same requests; Availability says which versions serve; Version profiles
+	// each version of a window on its own; Canary judges a version taking a
+	// slice of the traffic against the one serving the rest.
 	Shadow       Kind = "shadow"
 	Availability Kind = "availability"
+	Version      Kind = "version"
+	Canary       Kind = "canary"
 )
 
 // Kinds lists every kind, in the order reports show them.
 func Kinds() []Kind {
-	return []Kind{Quality, Skew, Drift, Numerical, Performance, Shadow, Availability, Staleness, Anomaly}
+	return []Kind{Quality, Skew, Drift, Numerical, Performance, Shadow, Canary, Version, Availability, Staleness, Anomaly}
 }
 
 // Result is one metric of one check in one window: every value is stored,
@@ -51,6 +55,10 @@ type Result struct {
 	// Value is then the samples the window had and Threshold the fewest the
 	// check needs, so that a skip is visible rather than a silent gap.
 	Skipped string
+	// Detail, when set, says what the value alone cannot ("feature amount:
+	// KS p-value 3e-12 between the versions"): kept for logs and findings,
+	// not stored.
+	Detail string
 }
 
 // SkipTooFewSamples is the reason of a distribution check skipped because a
@@ -100,8 +108,9 @@ type Verdict struct {
 }
 
 // versionPrefix marks the Feature of a result about one version of the
-// model. Only availability results carry it, and no feature metric is of that
-// kind, so a feature named alike is not mistaken for a version.
+// model. Only availability, version and canary results carry it, and no
+// feature metric is of those kinds, so a feature named alike is not mistaken
+// for a version.
 const versionPrefix = "version:"
 
 // VersionFeature is the Feature of results about the version labelled label.

@@ -53,6 +53,19 @@ const (
 	Evicted           = "evicted"
 	EventShare        = "event_share"
 	NewVersion        = "new_version"
+	// A version's own profile, and a canary against its reference.
+	ErrorRatio         = "error_ratio"
+	PredictionP50      = "prediction_p50"
+	PredictionP95      = "prediction_p95"
+	PredictionDrift    = "prediction_drift"
+	ErrorRatioIncrease = "error_ratio_increase"
+	NaNRatioIncrease   = "nonfinite_ratio_increase"
+	LatencyP95Ratio    = "latency_ms_p95_ratio"
+	LatencyP99Ratio    = "latency_ms_p99_ratio"
+	AccuracyLoss       = "accuracy_loss"
+	AUCLoss            = "auc_loss"
+	MAEIncrease        = "mae_increase"
+	SplitPValue        = "split_p_value"
 )
 
 // Against is what a drift statistic compares the window with.
@@ -214,6 +227,58 @@ func Metrics() []Metric {
 			Help: "Event-time seconds from the version's last event to the window's end, while its model sends (versions.max_silence, for named versions)."},
 		{Kind: Availability, Name: NewVersion, Scope: OfVersion, Unit: "count", Threshold: Always,
 			Help: "1 in the window in which a version is first seen sending since Sentinel started, and the next (an info finding that outlasts an alert's for of one window)."},
+
+		{Kind: Version, Name: LatencyP50, Scope: OfVersion, Unit: "milliseconds",
+			Help: "Median serving latency of the version's events in the window (models with more than one version in it)."},
+		{Kind: Version, Name: LatencyP95, Scope: OfVersion, Unit: "milliseconds",
+			Help: "95th percentile of the version's serving latency in the window."},
+		{Kind: Version, Name: LatencyP99, Scope: OfVersion, Unit: "milliseconds",
+			Help: "99th percentile of the version's serving latency in the window."},
+		{Kind: Version, Name: ErrorRatio, Scope: OfVersion, Unit: "ratio",
+			Help: "Share of the version's events whose prediction is missing, null or of the wrong type."},
+		{Kind: Version, Name: NaNRatio, Scope: OfVersion, Unit: "ratio",
+			Help: "Share of the version's predictions that are NaN."},
+		{Kind: Version, Name: InfRatio, Scope: OfVersion, Unit: "ratio",
+			Help: "Share of the version's predictions that are infinite."},
+		{Kind: Version, Name: OutOfRangeRatio, Scope: OfVersion, Unit: "ratio",
+			Help: "Share of the version's finite probabilities outside [0, 1]."},
+		{Kind: Version, Name: Mean, Scope: OfVersion, Unit: "value",
+			Help: "Mean of the version's finite numeric predictions in the window."},
+		{Kind: Version, Name: PredictionP50, Scope: OfVersion, Unit: "value",
+			Help: "Median of the version's numeric predictions in the window."},
+		{Kind: Version, Name: PredictionP95, Scope: OfVersion, Unit: "value",
+			Help: "95th percentile of the version's numeric predictions in the window."},
+		{Kind: Version, Name: Labelled, Scope: OfVersion, Unit: "count",
+			Help: "The version's predictions joined with their labels in the window."},
+		{Kind: Version, Name: Accuracy, Scope: OfVersion, Unit: "ratio",
+			Help: "Accuracy of the version's predictions over the labels joined in the window."},
+		{Kind: Version, Name: AUC, Scope: OfVersion, Unit: "ratio",
+			Help: "ROC AUC of the version's probabilities or scores over the labels joined in the window."},
+		{Kind: Version, Name: LogLoss, Scope: OfVersion, Unit: "statistic",
+			Help: "Log loss of the version's probabilities over the labels joined in the window."},
+		{Kind: Version, Name: MAE, Scope: OfVersion, Unit: "value",
+			Help: "Mean absolute error of the version's predictions over the labels joined in the window."},
+		{Kind: Version, Name: RMSE, Scope: OfVersion, Unit: "value",
+			Help: "Root mean squared error of the version's predictions over the labels joined in the window."},
+
+		{Kind: Canary, Name: PredictionDrift, Scope: OfVersion, Unit: "statistic", Threshold: Always,
+			Help: "The model's prediction drift statistic (PSI, or Wasserstein in sd for scores and regressions) between the candidate's and the reference version's predictions in the window (canary.max_prediction_drift, raised to what samples of their sizes reach by chance)."},
+		{Kind: Canary, Name: ErrorRatioIncrease, Scope: OfVersion, Unit: "ratio", Threshold: Always,
+			Help: "The candidate's share of missing, null or wrong-type predictions less the reference's (canary.max_error_rate_increase; breached only when significant)."},
+		{Kind: Canary, Name: NaNRatioIncrease, Scope: OfVersion, Unit: "ratio", Threshold: Always,
+			Help: "The candidate's share of NaN or infinite predictions less the reference's (canary.max_nan_rate_increase; breached only when significant)."},
+		{Kind: Canary, Name: LatencyP95Ratio, Scope: OfVersion, Unit: "ratio", Threshold: Always,
+			Help: "The candidate's p95 latency over the reference's (canary.max_latency_ratio; breached only when the quantiles' 99.9% confidence bounds are that far apart too)."},
+		{Kind: Canary, Name: LatencyP99Ratio, Scope: OfVersion, Unit: "ratio", Threshold: Always,
+			Help: "The candidate's p99 latency over the reference's (canary.max_latency_ratio; breached only when the quantiles' 99.9% confidence bounds are that far apart too)."},
+		{Kind: Canary, Name: AccuracyLoss, Scope: OfVersion, Unit: "ratio", Threshold: Always,
+			Help: "The reference version's accuracy less the candidate's, over the labels joined in the window (canary.max_quality_loss; breached only when significant)."},
+		{Kind: Canary, Name: AUCLoss, Scope: OfVersion, Unit: "ratio", Threshold: Always,
+			Help: "The reference version's ROC AUC less the candidate's, over the labels joined in the window (canary.max_quality_loss; breached only when significant)."},
+		{Kind: Canary, Name: MAEIncrease, Scope: OfVersion, Unit: "ratio", Threshold: Always,
+			Help: "Relative increase of the candidate's mean absolute error over the reference's (canary.max_quality_loss; breached only when significant)."},
+		{Kind: Canary, Name: SplitPValue, Scope: OfVersion, Unit: "p-value", Breach: Below, Threshold: Always,
+			Help: "Smallest p-value, Bonferroni-adjusted over the features, of the candidate's and the reference's feature distributions being alike (KS, χ²): below canary.split_alpha the traffic split is biased and the canary is not compared on like inputs."},
 
 		{Kind: Staleness, Name: SecondsSinceEvent, Scope: OfModel, Unit: "seconds", Threshold: ByConfig,
 			Help: "Wall-clock seconds since the model's last event (staleness.max_silence)."},

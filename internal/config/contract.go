@@ -123,10 +123,11 @@ type Contract struct {
 	Severity Severity `yaml:"severity,omitempty"`
 	// Defaults are the tolerances of the features that set none.
 	Defaults Tolerances `yaml:"defaults,omitempty"`
-	// Versions and Shadow turn on the checks of the model's versions
-	// (contract_versions.go).
+	// Versions, Shadow and Canary turn on the checks of the model's versions
+	// (contract_versions.go, contract_canary.go).
 	Versions *Versions `yaml:"versions,omitempty"`
 	Shadow   *Shadow   `yaml:"shadow,omitempty"`
+	Canary   *Canary   `yaml:"canary,omitempty"`
 	Features []Feature `yaml:"features"`
 }
 

@@ -35,7 +35,7 @@ func TestGoodContracts(t *testing.T) {
 func TestBadContracts(t *testing.T) {
 	const allowedInFeature = "(keys allowed here: name, type, nullable, min, max, categories, max_null_rate, max_out_of_range_rate, " +
 		"max_unknown_category_rate, max_wrong_type_rate, drift, severity)"
-	const allowedAtTop = "model, model_version, trained_at, prediction, seasonality, drift, max_categories, severity, defaults, versions, shadow, features"
+	const allowedAtTop = "model, model_version, trained_at, prediction, seasonality, drift, max_categories, severity, defaults, versions, shadow, canary, features"
 	tests := map[string][]string{
 		"unknown-key.bad.yml": {"line 5: features[0] (tenure_days).maximum: unknown key " + allowedInFeature},
 		"typo.bad.yml":        {"line 8: features[1] (age).max_nul_rate: unknown key; did you mean max_null_rate? " + allowedInFeature},
@@ -77,6 +77,12 @@ func TestBadContracts(t *testing.T) {
 			"line 9: shadow.max_disagreement: must be a share in [0, 1], got 1.5",
 			"line 10: shadow.max_unpaired_ratio: must be a share in [0, 1], got -0.1",
 			"line 11: shadow.max_pending: must be in [1, 715827882], got -3"},
+		"canary.bad.yml": {`line 4: canary.candidate: is the reference version "v2" too: a canary compares two versions`,
+			"line 5: canary.min_events: must not be negative, got -1",
+			"line 6: canary.max_error_rate_increase: must be a share in [0, 1], got 2",
+			"line 7: canary.max_latency_ratio: must be at least 1 (the candidate as fast as the reference), got 0.5",
+			"line 8: canary.max_quality_loss: must not be negative, got -0.1",
+			"line 9: canary.split_alpha: must be a significance in (0, 1), got 1"},
 		"shadow-missing.bad.yml": {"line 2: shadow.reference: is required: the version whose predictions are paired",
 			`line 3: shadow.candidate: "other" is the label of the versions without one of their own; name the version otherwise`},
 		"many.bad.yml": {"line 3: features[0] (a): min and max apply only to numeric features, not boolean",

@@ -58,31 +58,40 @@ const (
 const VersionOther = "other"
 
 // TracksVersions reports whether the contract asks for the version checks.
-func (c *Contract) TracksVersions() bool { return c.Versions != nil || c.Shadow != nil }
+func (c *Contract) TracksVersions() bool {
+	return c.Versions != nil || c.Shadow != nil || c.Canary != nil
+}
 
 // NamedVersions lists the versions with a label of their own by the contract:
-// the shadow pair, then versions.names, without repeats.
+// the shadow pair, the canary's, then versions.names, without repeats.
 func (c *Contract) NamedVersions() []string {
 	var out []string
-	if s := c.Shadow; s != nil {
-		out = append(out, s.Reference, s.Candidate)
-	}
-	if v := c.Versions; v != nil {
-		for _, n := range v.Names {
-			if !slices.Contains(out, n) {
+	add := func(names ...string) {
+		for _, n := range names {
+			if n != "" && !slices.Contains(out, n) {
 				out = append(out, n)
 			}
 		}
 	}
+	if s := c.Shadow; s != nil {
+		add(s.Reference, s.Candidate)
+	}
+	if k := c.Canary; k != nil {
+		add(k.Reference, k.Candidate)
+	}
+	if v := c.Versions; v != nil {
+		add(v.Names...)
+	}
 	return out
 }
 
-// applyVersionDefaults fills in what versions and shadow leave out; a shadow
-// pair alone gets the version checks' defaults.
+// applyVersionDefaults fills in what versions, shadow and canary leave out; a
+// shadow pair or a canary alone gets the version checks' defaults.
 func (c *Contract) applyVersionDefaults() {
-	if c.Shadow != nil && c.Versions == nil {
+	if (c.Shadow != nil || c.Canary != nil) && c.Versions == nil {
 		c.Versions = &Versions{}
 	}
+	c.applyCanaryDefaults()
 	if v := c.Versions; v != nil {
 		if v.MaxOthers == nil {
 			n := DefaultMaxOtherVersions
@@ -129,6 +138,7 @@ func (c *Contract) validateVersions(p *problemList) {
 			p.add("versions.max_silence", "must not be negative, got %s", v.MaxSilence)
 		}
 	}
+	c.validateCanary(p)
 	s := c.Shadow
 	if s == nil {
 		return

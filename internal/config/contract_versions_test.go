@@ -38,3 +38,29 @@ func TestVersionDefaults(t *testing.T) {
 		t.Errorf("a contract without versions or shadow tracks them (%v)", err)
 	}
 }
+
+// TestCanaryDefaults: a canary turns the version checks on, names its
+// candidate, and takes the documented defaults; a regression tolerates a
+// relative loss of its error, not points of accuracy.
+func TestCanaryDefaults(t *testing.T) {
+	c, err := LoadContract("testdata/contracts/canary.good.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := c.Canary
+	if !c.TracksVersions() || c.Versions == nil || k.MinEvents != 200 || *k.MaxLatencyRatio != 1.2 ||
+		*k.MaxErrorRateIncrease != DefaultMaxErrorRateIncrease || *k.MaxNaNRateIncrease != 0 ||
+		*k.MaxQualityLoss != DefaultMaxQualityLoss || *k.SplitAlpha != DefaultSplitAlpha || k.MaxPredictionDrift != nil {
+		t.Errorf("canary %+v", k)
+	}
+	if got, want := c.NamedVersions(), []string{"2026-11-20"}; !slices.Equal(got, want) {
+		t.Errorf("named versions %q, want %q", got, want)
+	}
+	c, err = ParseContract([]byte("model: m\nprediction: {kind: regression}\ncanary: {}\nfeatures: [{name: x, type: numeric}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *c.Canary.MaxQualityLoss != DefaultMaxMAEIncrease || len(c.NamedVersions()) != 0 {
+		t.Errorf("a bare canary of a regression: %+v, named %q", c.Canary, c.NamedVersions())
+	}
+}
