@@ -194,7 +194,10 @@ func (a *Analyzer) Check(ctx context.Context, m *model.Model, w *window.Window, 
 	r.reserve(st.results)
 	runChecks(r, m, w, st.drift.Previous(), st.drift.Reference(), st.baseline, st.estimator)
 	keyedResults(r, m, w, a.opts.MaxMismatchRatio)
-	versionResults(r, m, w, st.versions)
+	if err := versionResults(r, m, w, st.versions); err != nil {
+		span.End()
+		return fmt.Errorf("checking the versions of model %s: %w", m.Name(), err)
+	}
 	span.SetAttributes(attribute.Int("sentinel.results", len(r.window())))
 	span.End()
 	if st.detector != nil {

@@ -42,6 +42,7 @@ type slot struct {
 	class      int32
 	prev, next int32
 	list       uint8
+	tag        uint8
 }
 
 type fifo struct {
@@ -166,7 +167,7 @@ func (m *modelJoin) unindex(i int32) {
 // it is interned or can be, else in the arena beside the request id.
 func (m *modelJoin) setValue(i int32, id []byte, v Value) {
 	s := &m.slots[i]
-	s.num = v.Num
+	s.num, s.tag = v.Num, v.Tag
 	class := noClass
 	if v.Class != "" {
 		j := m.j
@@ -207,11 +208,11 @@ func (m *modelJoin) value(i int32) Value {
 	s := &m.slots[i]
 	switch s.class {
 	case noClass:
-		return Value{Num: s.num}
+		return Value{Num: s.num, Tag: s.tag}
 	case inlineClass:
-		return Value{Num: s.num, Class: string(m.keys.buf[s.off+int(s.idLen) : s.off+int(s.idLen)+int(s.classLen)])}
+		return Value{Num: s.num, Tag: s.tag, Class: string(m.keys.buf[s.off+int(s.idLen) : s.off+int(s.idLen)+int(s.classLen)])}
 	}
-	return Value{Num: s.num, Class: m.j.classNames[s.class]}
+	return Value{Num: s.num, Tag: s.tag, Class: m.j.classNames[s.class]}
 }
 
 // drop removes slot i, counting it as expired when pastHorizon and as evicted

@@ -21,6 +21,10 @@ var ErrInvalidValue = errors.New("invalid value")
 type Value struct {
 	Num   float64
 	Class string
+	// Tag is the caller's mark on a prediction, returned with its pair: the
+	// pipeline's index of the version that made it, so that quality is scored
+	// per version too. Zero is no mark.
+	Tag uint8
 }
 
 // ValueParser turns decoded event values into Values for a prediction kind. It

@@ -91,8 +91,9 @@ func (w *Worker) predict(wm *workerModel, part *partial, ev *event.Event) {
 	if err != nil {
 		return // counted by the numerical checks, not joinable
 	}
+	v.Tag = wm.versionTag(ev.ModelVersion)
 	if pair, ok := w.joiner.AddPrediction(ev.Model, ev.RequestID, v, ev.Timestamp); ok {
-		part.AddPair(wm.m, pair)
+		wm.addPair(part, pair)
 	}
 }
 
@@ -109,7 +110,7 @@ func (w *Worker) label(wm *workerModel, part *partial, ev *event.Event) {
 		return
 	}
 	if pair, ok := w.joiner.AddLabel(ev.Model, ev.RequestID, v, ev.Timestamp); ok {
-		part.AddPair(wm.m, pair)
+		wm.addPair(part, pair)
 	}
 }
 

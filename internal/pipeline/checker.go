@@ -304,8 +304,12 @@ func (c *Checker) noteClosed(ctx context.Context, model string, w *window.Window
 			continue
 		}
 		c.breaches[k] = r.WindowStart
-		c.log.Warn("check breached", append([]any{"model", model, "window_start", r.WindowStart, "kind", string(r.Kind),
-			"feature", r.Feature, "metric", r.Metric, "value", r.Value, "threshold", r.Threshold}, tracing.LogAttrs(ctx)...)...)
+		attrs := []any{"model", model, "window_start", r.WindowStart, "kind", string(r.Kind),
+			"feature", r.Feature, "metric", r.Metric, "value", r.Value, "threshold", r.Threshold}
+		if r.Detail != "" {
+			attrs = append(attrs, "detail", r.Detail)
+		}
+		c.log.Warn("check breached", append(attrs, tracing.LogAttrs(ctx)...)...)
 	}
 	c.closed = append(c.closed, cw)
 }

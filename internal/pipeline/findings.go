@@ -133,6 +133,9 @@ func (f *FindingsWriter) explainCheck(r *check.Result) string {
 		fmt.Fprintf(&b, ", %s the threshold %s", side, valueText(r.Threshold, unit))
 	}
 	b.WriteString(".")
+	if r.Detail != "" {
+		fmt.Fprintf(&b, " %s.", r.Detail)
+	}
 	if known {
 		fmt.Fprintf(&b, " %s", m.Help)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/event"
 	"github.com/sentinel-ml/sentinel/internal/labels"
 	"github.com/sentinel-ml/sentinel/internal/model"
@@ -34,7 +35,8 @@ func newWorkerVersions(models []*model.Model) (*workerVersions, error) {
 	return &workerVersions{join: join, values: labels.NewValueParser(maxClasses)}, nil
 }
 
-// observeVersion counts an event in its window's version mix and offers its
+// observeVersion counts an event in its window's version mix, profiles it
+// with its version's events, and offers its
 // prediction to the shadow join; a pair scores in the window of the event
 // that completed it.
 func (w *Worker) observeVersion(wm *workerModel, part *partial, ev *event.Event) {
@@ -43,6 +45,7 @@ func (w *Worker) observeVersion(wm *workerModel, part *partial, ev *event.Event)
 		return
 	}
 	part.VersionCounts(wm.m).Add(ev.ModelVersion, ev.Timestamp)
+	part.AddVersion(wm.m, ev)
 	name := wm.m.Name()
 	if wv.join == nil || !wv.join.Shadowed(name) || len(ev.RequestID) == 0 || !ev.Prediction.Present() {
 		return
@@ -78,5 +81,52 @@ func (w *Worker) settleShadow(wm *workerModel, mark, horizon time.Time) {
 	// Without a share to close, what was given up waits for the next one.
 	if first != nil {
 		first.ShadowPairs(wm.m).AddUnpaired(wv.join.Settle(wm.m.Name()))
+	}
+}
+
+// versionTag is the tag of version's predictions in the label join: one
+// more than its index among the model's versions seen, the named first; zero
+// for a model that does not track versions or an event without one. The tags
+// are the worker's, stable across windows, as a label may complete its pair
+// windows later; past the bound, versions share the tag of other.
+func (wm *workerModel) versionTag(version []byte) uint8 {
+	c := wm.m.Contract
+	if len(version) == 0 || !c.TracksVersions() {
+		return 0
+	}
+	if wm.versionTags == nil {
+		wm.versionTags = append(wm.versionTags, c.NamedVersions()...)
+	}
+	for i, l := range wm.versionTags {
+		// The comparison does not allocate: the compiler converts in place.
+		if l == string(version) {
+			return uint8(i + 1)
+		}
+	}
+	label := config.VersionOther
+	if len(wm.versionTags) < maxVersionTags-1 && len(wm.versionTags) < len(c.NamedVersions())+*c.Versions.MaxOthers {
+		label = string(version)
+	}
+	for i, l := range wm.versionTags {
+		if l == label {
+			return uint8(i + 1)
+		}
+	}
+	if len(wm.versionTags) >= maxVersionTags {
+		return 0
+	}
+	wm.versionTags = append(wm.versionTags, label)
+	return uint8(len(wm.versionTags))
+}
+
+// maxVersionTags is how many versions a tag of one byte tells apart.
+const maxVersionTags = 255
+
+// addPair scores a joined pair in the share's window, and in its version's
+// profile when the prediction was tagged with one.
+func (wm *workerModel) addPair(part *partial, pair labels.Pair) {
+	part.AddPair(wm.m, pair)
+	if t := pair.Prediction.Tag; t > 0 && int(t) <= len(wm.versionTags) {
+		part.AddVersionPair(wm.m, wm.versionTags[t-1], pair)
 	}
 }

@@ -81,6 +81,9 @@ type workerModel struct {
 	eventsTotal  prometheus.Counter
 	lastEventSec prometheus.Gauge
 	keyed        *skew.KeyedJoin
+	// versionTags name the versions whose predictions wait in the label join,
+	// by their tag less one (versions.go).
+	versionTags []string
 }
 
 // newWorker builds the worker of one partition number.

@@ -70,6 +70,11 @@ func (t *Tracker) others() int {
 	return n
 }
 
+// Follows reports whether the version labelled label has a label of its own
+// in the results: after Results, the window's versions folded into other
+// are those it does not follow.
+func (t *Tracker) Follows(label string) bool { return t.find(label) != nil }
+
 // Results reports a closed window of the model: events is the model's events
 // in it, c its counts by version (nil when no event carried a version). For
 // each version followed: its events and share (the mix), and while the model

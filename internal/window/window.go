@@ -41,6 +41,9 @@ type Window struct {
 	// whose contract asks for them; nil until the first event that does.
 	Shadow   *shadow.Window
 	Versions *versions.Counts
+	// ByVersion profiles each version on its own, for a model whose contract
+	// tracks versions; nil until the first event with a version.
+	ByVersion *ByVersion
 	// stateBytes is the size of the profiles' states when last stored, to
 	// size the next ones' buffer.
 	stateBytes int
@@ -77,13 +80,18 @@ func (w *Window) Reset(start time.Time, size time.Duration) {
 	w.Events, w.ProbabilityOutOfRange, w.BadLabels = 0, 0, 0
 	w.Performance = nil
 	w.KeyedCompared, w.KeyedMismatch = nil, nil
-	w.Shadow, w.Versions = nil, nil
+	w.Shadow, w.Versions, w.ByVersion = nil, nil, nil
 }
 
 // Add profiles an event of the window's model.
 func (w *Window) Add(m *model.Model, ev *event.Event) {
-	w.Events++
 	w.Features.AddEvent(ev)
+	w.addOutput(m, ev)
+}
+
+// addOutput profiles the event's prediction and latency.
+func (w *Window) addOutput(m *model.Model, ev *event.Event) {
+	w.Events++
 	p := ev.Prediction
 	switch p.Kind {
 	case event.KindAbsent:
