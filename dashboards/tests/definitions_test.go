@@ -260,6 +260,30 @@ func modelDashboard() dashboard {
 				prom(`sentinel_check_value{model="$model", kind="performance", metric=~"accuracy_gap|auc_gap"}`, "{{metric}}"),
 				prom(`max(sentinel_check_threshold{model="$model", kind="performance", metric=~"accuracy_gap|auc_gap"})`, "threshold")),
 		}},
+		{"Versions", "The model's versions: their mix, each one's own latency and quality, and a canary's verdicts against its "+
+			"reference (contracts with versions, shadow or canary).", []panel{
+			timeseries("Version mix", "Share of the model's events each version sent per window.", "percentunit", 12, 8,
+				sqlSeries(`
+					SELECT window_start AS time, feature AS version, value
+					FROM ${database}.check_results FINAL
+					WHERE model = '${model}' AND kind = 'availability' AND metric = 'event_share' AND $__timeFilter(window_start)
+					ORDER BY time`)).points(),
+			timeseries("Latency p95 by version", "95th percentile of each version's serving latency, in windows with more than one version.", "ms", 12, 8,
+				sqlSeries(`
+					SELECT window_start AS time, feature AS version, value
+					FROM ${database}.check_results FINAL
+					WHERE model = '${model}' AND kind = 'version' AND metric = 'latency_ms_p95' AND $__timeFilter(window_start)
+					ORDER BY time`)).points(),
+			timeseries("Canary against its thresholds", "The candidate's verdicts against the reference version from the last closed "+
+				"window: prediction drift, error and NaN rate increases, latency ratios, quality lost, and the split's p-value. "+
+				"Breached in three windows running, SentinelCanaryWorse or SentinelCanarySplitBiased fires.", "short", 12, 8,
+				prom(`sentinel_check_value{model="$model", kind="canary"}`, "{{feature}} {{metric}}"),
+				prom(`sentinel_check_threshold{model="$model", kind="canary"}`, "{{feature}} {{metric}} threshold")).logScale(),
+			timeseries("Seconds since each version's last event", "Event-time silence of each version while its model sends; "+
+				"past versions.max_silence, SentinelVersionSilent fires.", "s", 12, 8,
+				prom(`sentinel_check_value{model="$model", kind="availability", metric="seconds_since_last_event"}`, "{{feature}}"),
+				prom(`max(sentinel_check_threshold{model="$model", kind="availability", metric="seconds_since_last_event"})`, "threshold")),
+		}},
 		{"Anomaly", "The anomaly detector over the window metrics, and the metrics it blames.", []panel{
 			timeseries("Anomaly score against its threshold", "The window's anomaly score (-log10 of the chance of so unusual a window "+
 				"when all is well, capped at 300) and the threshold the false-alarm rate sets.", "short", 12, 8,

@@ -153,6 +153,7 @@ func replayToStore(t *testing.T, dsn, db string) {
 	}
 	sentinel(t, bin, "baseline", "--contract", abs(example+"/contract.yaml"), "--input", abs(example+"/train.csv"),
 		"--out", filepath.Join(dir, "baseline.json"))
+	contract, events := withCanary(t, dir)
 	cfg := fmt.Sprintf(`kafka:
   brokers: ["127.0.0.1:9092"]
   topics: {events: events, labels: labels, dead_letters: dead}
@@ -166,15 +167,44 @@ anomaly: {fit_after: 5}
 models:
   - contract: %s
     baseline: baseline.json
-`, dsn, db, abs(example+"/contract.yaml"))
+`, dsn, db, contract)
 	config := filepath.Join(dir, "sentinel.yaml")
 	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dropDatabase(t, dsn, db) })
-	out := sentinel(t, bin, "replay", "--input", abs(example+"/events.jsonl"), "--config", config, "--store",
+	out := sentinel(t, bin, "replay", "--input", events, "--config", config, "--store",
 		"--output", filepath.Join(dir, "findings.jsonl"))
 	t.Logf("replay: %s", out)
+}
+
+// withCanary writes into dir the example's contract with a canary, and its
+// events with every tenth served by the candidate version, so that the
+// version panels have rows; it returns both paths.
+func withCanary(t *testing.T, dir string) (contract, events string) {
+	t.Helper()
+	c, err := os.ReadFile(filepath.Join(example, "contract.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = append(c, "\ncanary: {reference: \"2026-11-01\", candidate: \"2026-11-20\", min_events: 5}\n"...)
+	contract = filepath.Join(dir, "contract.yaml")
+	if err := os.WriteFile(contract, c, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, err := os.ReadFile(filepath.Join(example, "events.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(e), "\n")
+	for i := 0; i < len(lines); i += 10 {
+		lines[i] = strings.Replace(lines[i], `"model_version": "2026-11-01"`, `"model_version": "2026-11-20"`, 1)
+	}
+	events = filepath.Join(dir, "events.jsonl")
+	if err := os.WriteFile(events, []byte(strings.Join(lines, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return contract, events
 }
 
 func sentinel(t *testing.T, bin string, args ...string) string {
