@@ -123,7 +123,7 @@ func New(opts Options) (*Analyzer, error) {
 	a := &Analyzer{opts: opts, log: log, cat: check.NewCatalogue(), models: make(map[string]*state, len(opts.Models))}
 	names := make([]string, 0, len(opts.Models))
 	for _, m := range opts.Models {
-		st := &state{m: m, versions: versions.NewTracker(m.Contract)}
+		st := &state{m: m, versions: versions.NewTracker(m.Contract, opts.ReferencePeriod)}
 		var err error
 		if st.drift, err = drift.NewHistory(m, opts.ReferencePeriod, log); err != nil {
 			return nil, err

@@ -76,10 +76,16 @@ func predictionErrors(p *profile.Feature) uint64 {
 }
 
 // canaryResults judges each candidate version of the window against the
-// reference version, by the contract's canary rules.
-func canaryResults(r *results, m *model.Model, by *window.ByVersion) {
+// reference version, by the contract's canary rules. The reference is the
+// contract's, else busiest, the version with the most events in the last
+// reference period, else (before one has passed, or when that version does
+// not send in the window) the window's own busiest.
+func canaryResults(r *results, m *model.Model, by *window.ByVersion, busiest string) {
 	k := m.Contract.Canary
 	refLabel := k.Reference
+	if v := by.Get(busiest); refLabel == "" && busiest != "" && v != nil && v.Events > 0 {
+		refLabel = busiest
+	}
 	if refLabel == "" {
 		var most uint64
 		by.Each(func(label string, v *window.Window) {

@@ -27,7 +27,7 @@ func versionResults(r *results, m *model.Model, w *window.Window, tracker *versi
 	}
 	versionProfiles(r, m, w.ByVersion)
 	if m.Contract.Canary != nil {
-		canaryResults(r, m, w.ByVersion)
+		canaryResults(r, m, w.ByVersion, tracker.Busiest())
 	}
 	return nil
 }

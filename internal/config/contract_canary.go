@@ -8,7 +8,8 @@ package config
 // second profile of the model's events while the contract has it.
 type Canary struct {
 	// Reference is the version the candidate is judged against; unset, the
-	// version with the most events in the window.
+	// version with the most events in the last reference period (in the
+	// window, before one has passed).
 	Reference string `yaml:"reference,omitempty"`
 	// Candidate is the version on trial; unset, every other version with a
 	// label of its own is.

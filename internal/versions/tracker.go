@@ -21,6 +21,12 @@ type Tracker struct {
 	// (the named ones first), so that results come in a stable order.
 	versions []*version
 	started  bool
+	// period is the reference period; current and previous count each
+	// label's events in the period in progress and the last one, whose
+	// busiest version is a canary's reference by default.
+	period            time.Duration
+	periodStart       time.Time
+	current, previous map[string]uint64
 }
 
 type version struct {
@@ -38,13 +44,15 @@ type version struct {
 // finding outlasts an alert's `for` of one window.
 const newWindows = 2
 
-// NewTracker returns the tracker of a model of contract c, or nil when the
-// contract does not ask for the version checks.
-func NewTracker(c *config.Contract) *Tracker {
+// NewTracker returns the tracker of a model of contract c whose reference
+// periods last period, or nil when the contract does not ask for the version
+// checks.
+func NewTracker(c *config.Contract, period time.Duration) *Tracker {
 	if !c.TracksVersions() {
 		return nil
 	}
-	t := &Tracker{named: c.NamedVersions(), maxOthers: maxOthers(c), maxSilence: config.DefaultVersionSilence}
+	t := &Tracker{named: c.NamedVersions(), maxOthers: maxOthers(c), maxSilence: config.DefaultVersionSilence,
+		period: period, current: map[string]uint64{}}
 	if c.Versions != nil && c.Versions.MaxSilence > 0 {
 		t.maxSilence = c.Versions.MaxSilence
 	}
@@ -68,6 +76,34 @@ func (t *Tracker) others() int {
 		}
 	}
 	return n
+}
+
+// Busiest is the version that sent the most events in the last complete
+// reference period, or "" before one has passed (since the tracker started).
+func (t *Tracker) Busiest() string {
+	best, most := "", uint64(0)
+	for _, v := range t.versions {
+		if n := t.previous[v.label]; n > most && v.label != config.VersionOther {
+			best, most = v.label, n
+		}
+	}
+	return best
+}
+
+// countPeriod adds a window's events by version to its reference period's.
+func (t *Tracker) countPeriod(start time.Time, inWindow map[string]uint64) {
+	if t.period > 0 {
+		p := int64(t.period)
+		if ps := time.Unix(0, start.UnixNano()/p*p).UTC(); !ps.Equal(t.periodStart) {
+			if !t.periodStart.IsZero() {
+				t.previous, t.current = t.current, make(map[string]uint64, len(t.current))
+			}
+			t.periodStart = ps
+		}
+	}
+	for l, n := range inWindow {
+		t.current[l] += n
+	}
 }
 
 // Follows reports whether the version labelled label has a label of its own
@@ -118,6 +154,7 @@ func (t *Tracker) Results(model string, start, end time.Time, events uint64, c *
 			inWindow[label] += n
 		})
 	}
+	t.countPeriod(start, inWindow)
 	silence := t.maxSilence.Seconds()
 	kept := t.versions[:0]
 	for _, v := range t.versions {

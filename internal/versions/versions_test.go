@@ -54,7 +54,7 @@ func TestCountsBounded(t *testing.T) {
 // version silent past max_silence is reported once, then forgotten.
 func TestTracker(t *testing.T) {
 	c := contract(t)
-	tr := NewTracker(c)
+	tr := NewTracker(c, time.Hour)
 	type sent map[string]int
 	windows := []sent{
 		{"v1": 50, "v2": 50},
@@ -120,6 +120,30 @@ func TestTracker(t *testing.T) {
 	}
 	if r := tr.Results("m", t0, t0, 0, nil); r != nil {
 		t.Errorf("a window without events reports %v", r)
+	}
+}
+
+// TestTrackerBusiest: the busiest version is that of the last complete
+// reference period, not of the window, and none before a period has passed.
+func TestTrackerBusiest(t *testing.T) {
+	c := contract(t)
+	tr := NewTracker(c, 2*time.Minute)
+	var got []string
+	for i, s := range []map[string]int{{"v1": 10, "v2": 90}, {"v1": 10, "v2": 90}, {"v1": 90, "v2": 10}, {"v1": 90, "v2": 10}, {"v1": 90}} {
+		start := t0.Add(time.Duration(i) * time.Minute)
+		counts := NewCounts(c)
+		total := 0
+		for v, n := range s {
+			for range n {
+				counts.Add([]byte(v), start)
+			}
+			total += n
+		}
+		tr.Results("m", start, start.Add(time.Minute), uint64(total), counts)
+		got = append(got, tr.Busiest())
+	}
+	if want := []string{"", "", "v2", "v2", "v1"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("busiest after each window %q, want %q", got, want)
 	}
 }
 
