@@ -41,11 +41,13 @@ bench: bench-go bench-compare bench-replay
 
 # One core, as the goals are stated per core; the daemon's share of a bare
 # Kafka reader also on two, both sides given both (kafka-go, the in-process
-# broker and the pipeline then overlap, as they do in a deployment).
+# broker and the pipeline then overlap, as they do in a deployment); the
+# profile stage with one worker and two on two cores (how a process scales).
 bench-go:
 	@dsn=$$(scripts/clickhouse.sh start) && export "$$dsn" && \
 	  GOMAXPROCS=1 $(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./... && \
-	  $(GO) test -run '^$$' -bench 'DaemonThroughKafka|DaemonSlowStore' -cpu 2 -benchtime 1s ./internal/daemon
+	  $(GO) test -run '^$$' -bench 'DaemonThroughKafka|DaemonSlowStore' -cpu 2 -benchtime 1s ./internal/daemon && \
+	  $(GO) test -run '^$$' -bench 'ProfileStage' -cpu 2 -benchtime 5x ./internal/pipeline
 
 bench-compare: build
 	scripts/bench-compare.sh $(BIN)

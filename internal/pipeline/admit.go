@@ -42,7 +42,6 @@ func (w *Worker) admit(ctx context.Context, msg ingest.Message, now time.Time) (
 		return nil, now, w.reject(ctx, msg, now, name, ReasonAbsurdTimestamp, fmt.Sprintf("event time %s is too far from now (%s)", ev.Timestamp.Format(time.RFC3339), now.Format(time.RFC3339)))
 	}
 	wm.lastEvent = now
-	wm.lastEventSec.Set(float64(now.UnixNano()) / 1e9)
 	return wm, now, nil
 }
 
@@ -68,7 +67,7 @@ func (w *Worker) route(wm *workerModel, part *partial, topic string) (isEvent bo
 	}
 	part.Add(wm.m, ev)
 	w.stats.Events++
-	wm.eventsTotal.Inc()
+	wm.counted()
 	w.predict(wm, part, ev)
 	w.observeVersion(wm, part, ev)
 	if wm.keyed != nil && len(ev.RequestID) > 0 {

@@ -76,11 +76,17 @@ type workerModel struct {
 	// window closes while the watermark is before it.
 	firstEnd time.Time
 	// lastEvent is the wall clock (or event clock) of the model's last event.
-	lastEvent    time.Time
-	pool         *windowPool
-	eventsTotal  prometheus.Counter
-	lastEventSec prometheus.Gauge
-	keyed        *skew.KeyedJoin
+	lastEvent time.Time
+	pool      *windowPool
+	// eventsTotal and lastEventSec are shared by every worker: unpublished
+	// events are added, and the last event's time set, every publishEvery
+	// events and at each report, since a write per event from each core to
+	// one counter made the cores take turns owning its cache line.
+	eventsTotal   prometheus.Counter
+	lastEventSec  prometheus.Gauge
+	unpublished   uint64
+	lastPublished time.Time
+	keyed         *skew.KeyedJoin
 	// versionTags name the versions whose predictions wait in the label join,
 	// by their tag less one (versions.go).
 	versionTags []string
@@ -358,7 +364,34 @@ func (w *Worker) report(ctx context.Context, idle bool) error {
 		w.rejectedHold = make(map[ingest.TopicPartition]int64)
 	}
 	w.reported = p.Watermark
+	for _, wm := range w.models {
+		wm.publish()
+	}
 	return w.sink.Progress(ctx, p)
+}
+
+// publishEvery is how many events a worker counts before publishing them.
+const publishEvery = 1024
+
+// counted notes an event accepted, publishing the model's count every
+// publishEvery.
+func (wm *workerModel) counted() {
+	if wm.unpublished++; wm.unpublished >= publishEvery {
+		wm.publish()
+	}
+}
+
+// publish adds the events not yet published to the model's counter, and
+// sets the time of its last event.
+func (wm *workerModel) publish() {
+	if wm.unpublished > 0 {
+		wm.eventsTotal.Add(float64(wm.unpublished))
+		wm.unpublished = 0
+	}
+	if !wm.lastEvent.Equal(wm.lastPublished) {
+		wm.lastEventSec.Set(float64(wm.lastEvent.UnixNano()) / 1e9)
+		wm.lastPublished = wm.lastEvent
+	}
 }
 
 // Committable returns, per topic-partition, the last message whose offset may
