@@ -306,14 +306,18 @@ func kindRank(k check.Kind) int {
 		return 4
 	case check.Shadow:
 		return 5
-	case check.Availability:
+	case check.Canary:
 		return 6
-	case check.Staleness:
+	case check.Version:
 		return 7
-	case check.Anomaly:
+	case check.Availability:
 		return 8
+	case check.Staleness:
+		return 9
+	case check.Anomaly:
+		return 10
 	}
-	return 9
+	return 11
 }
 
 // Snapshot returns every model's state, the configured models first.

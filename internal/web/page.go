@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -282,9 +283,31 @@ type cellItem struct{ Class, Metric, Value, Title string }
 
 // windowKinds are the kinds of check a window's results hold: the table's
 // columns and the timeline's rows (staleness is the clock's, anomaly the
-// score's).
+// score's). The versions' kinds come last, for models whose contract has
+// them: in the table their rows are the versions ("version:v2").
 func windowKinds() []check.Kind {
-	return []check.Kind{check.Quality, check.Skew, check.Drift, check.Numerical, check.Performance}
+	return []check.Kind{check.Quality, check.Skew, check.Drift, check.Numerical, check.Performance,
+		check.Shadow, check.Canary, check.Availability}
+}
+
+// versionKinds are the kinds of windowKinds only a contract's versions,
+// shadow or canary report.
+func versionKinds() []check.Kind { return []check.Kind{check.Shadow, check.Canary, check.Availability} }
+
+// timelineKinds are the timeline's rows for m: every kind of the checks of
+// every model, and the versions' kinds when m reports them.
+func timelineKinds(m *status.Model) []check.Kind {
+	present := make(map[check.Kind]bool)
+	for i := range m.Checks {
+		present[m.Checks[i].Kind] = true
+	}
+	var out []check.Kind
+	for _, k := range windowKinds() {
+		if !slices.Contains(versionKinds(), k) || present[k] {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func (p *statusPage) table(m *status.Model) *tableView {

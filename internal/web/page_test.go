@@ -174,6 +174,9 @@ func TestStatusPageStates(t *testing.T) {
 	for i := range 500 {
 		many = append(many, batch("fraud", "amount", i, i%50 == 0, float64(i%9), math.NaN()))
 	}
+	canary := batch("fraud", "amount", 0, false, 1, math.NaN())
+	canary.Results = append(canary.Results, check.Result{Model: "fraud", WindowStart: day, WindowEnd: day.Add(5 * time.Minute),
+		Kind: check.Canary, Feature: check.VersionFeature("v2"), Metric: check.PredictionDrift, Value: 0.5, Threshold: 0.2, Breached: true})
 	gap := []store.Batch{batch("fraud", "amount", 0, false, 1, math.NaN()), batch("fraud", "amount", 1, false, 2, math.NaN()),
 		batch("fraud", "amount", 5, false, 2, math.NaN()), batch("fraud", "amount", 6, false, 9, math.NaN())}
 	for _, tc := range []struct {
@@ -217,6 +220,13 @@ func TestStatusPageStates(t *testing.T) {
 				}
 				if n := strings.Count(body, `text-anchor="start"`); n > 8 {
 					t.Errorf("%d time labels, want at most 8", n)
+				}
+			}},
+		{"a canary", &status.Board{Recorder: recorder(nil, canary)},
+			[]string{`<th>canary</th>`, `<tr><td>version:v2</td>`, `prediction_drift <span class="v">0.5 &gt; 0.2</span>`}, nil,
+			func(t *testing.T, body string) {
+				if n := strings.Count(body, `<rect class="c-`); n != 6 {
+					t.Errorf("%d timeline cells, want 6 kinds (the canary's too) × 1 window", n)
 				}
 			}},
 		{"a gap breaks the score line", &status.Board{Recorder: recorder(nil, gap...)}, nil, nil,

@@ -89,7 +89,7 @@ func (p *statusPage) timeline(m *status.Model) *timeline {
 	x := func(t time.Time) float64 {
 		return tlLeft + plot*float64(t.Sub(t0))/float64(t1.Sub(t0))
 	}
-	kinds := windowKinds()
+	kinds := timelineKinds(m)
 	gridEnd := gridTop + gridRowH*len(kinds)
 	tl := &timeline{Width: tlWidth, Left: tlLeft, Right: tlWidth - tlRight, ScoreTop: scoreTop, ScoreBottom: scoreTop + scoreH,
 		EventsTop: eventsTop, EventsBottom: eventsTop + eventsH, GridEnd: gridEnd, AxisY: gridEnd + 14, Height: gridEnd + 22,
