@@ -273,7 +273,14 @@ func serve(ctx context.Context, cfg *config.Daemon, w *wiring, log *slog.Logger)
 	}
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	return d.Stop(stopCtx)
+	began := time.Now()
+	if err := d.Stop(stopCtx); err != nil {
+		return err
+	}
+	// The last line an operator reads after a SIGTERM: without it, a drain
+	// that finished and one cut short by the kill look alike.
+	log.Info("drained and stopped", "took", time.Since(began).Round(time.Millisecond).String())
+	return nil
 }
 
 // observers wraps the store in what watches the results: the status page's
