@@ -319,7 +319,7 @@ func (c *canary) split() {
 		if cf.Type == config.Numeric {
 			p = stats.CompareNumeric(rf.Distribution(), cfp.Distribution()).KSPValue
 		} else {
-			p = stats.CompareCategorical(rf.Distribution(), cfp.Distribution()).Chi2PValue
+			p = pooledChiSquare(rf.Distribution(), cfp.Distribution())
 		}
 		if math.IsNaN(p) {
 			continue
@@ -336,4 +336,48 @@ func (c *canary) split() {
 	alpha := *c.k.SplitAlpha
 	c.add(check.SplitPValue, adjusted, alpha, adjusted < alpha,
 		fmt.Sprintf("feature %s differs most from version %s's (p-value %.3g before adjusting for %d features)", worst, c.refLabel, worstP, tested))
+}
+
+// pooledChiSquare is the p-value of a χ² test that two samples' categories
+// come from one distribution, with the categories either sample would expect
+// fewer than five of pooled into one cell: a canary of a hundred events
+// expects under one of a category a hundredth of the traffic sends, and
+// cells that small make the test's tail, where the split's threshold is,
+// far too likely by chance.
+func pooledChiSquare(ref, cur stats.Distribution) float64 {
+	counts := make(map[string][2]float64, len(ref.Categories)+1)
+	for k, n := range ref.Categories {
+		v := counts[k]
+		v[0] += n
+		counts[k] = v
+	}
+	for k, n := range cur.Categories {
+		v := counts[k]
+		v[1] += n
+		counts[k] = v
+	}
+	pooled := [2]float64{ref.Other, cur.Other}
+	var totalR, totalC float64
+	for _, v := range counts {
+		totalR, totalC = totalR+v[0], totalC+v[1]
+	}
+	totalR, totalC = totalR+ref.Other, totalC+cur.Other
+	n := totalR + totalC
+	if totalR == 0 || totalC == 0 {
+		return math.NaN()
+	}
+	var rc, cc []float64
+	for _, v := range counts {
+		col := v[0] + v[1]
+		if min(totalR, totalC)*col/n < 5 {
+			pooled[0], pooled[1] = pooled[0]+v[0], pooled[1]+v[1]
+			continue
+		}
+		rc, cc = append(rc, v[0]), append(cc, v[1])
+	}
+	if pooled[0]+pooled[1] > 0 {
+		rc, cc = append(rc, pooled[0]), append(cc, pooled[1])
+	}
+	_, p, _ := stats.ChiSquare(rc, cc)
+	return p
 }
