@@ -260,7 +260,7 @@ func modelDashboard() dashboard {
 				prom(`sentinel_check_value{model="$model", kind="performance", metric=~"accuracy_gap|auc_gap"}`, "{{metric}}"),
 				prom(`max(sentinel_check_threshold{model="$model", kind="performance", metric=~"accuracy_gap|auc_gap"})`, "threshold")),
 		}},
-		{"Versions", "The model's versions: their mix, each one's own latency and quality, and a canary's verdicts against its "+
+		{"Versions", "The model's versions: their mix, each one's own latency and quality, and a canary's verdicts against its " +
 			"reference (contracts with versions, shadow or canary).", []panel{
 			timeseries("Version mix", "Share of the model's events each version sent per window.", "percentunit", 12, 8,
 				sqlSeries(`
