@@ -264,13 +264,13 @@ func modelDashboard() dashboard {
 			"reference (contracts with versions, shadow or canary).", []panel{
 			timeseries("Version mix", "Share of the model's events each version sent per window.", "percentunit", 12, 8,
 				sqlSeries(`
-					SELECT window_start AS time, feature AS version, value
+					SELECT window_start AS time, model_version AS version, value
 					FROM ${database}.check_results FINAL
 					WHERE model = '${model}' AND kind = 'availability' AND metric = 'event_share' AND $__timeFilter(window_start)
 					ORDER BY time`)).points(),
 			timeseries("Latency p95 by version", "95th percentile of each version's serving latency, in windows with more than one version.", "ms", 12, 8,
 				sqlSeries(`
-					SELECT window_start AS time, feature AS version, value
+					SELECT window_start AS time, model_version AS version, value
 					FROM ${database}.check_results FINAL
 					WHERE model = '${model}' AND kind = 'version' AND metric = 'latency_ms_p95' AND $__timeFilter(window_start)
 					ORDER BY time`)).points(),

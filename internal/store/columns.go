@@ -101,6 +101,7 @@ func resultColumns(rs []check.Result, version uint64) (insert, error) {
 		value, threshold    = make([]float64, n), make([]float64, n)
 		breached            = make([]uint8, n)
 		skipped             = make([]string, n)
+		modelVersion        = make([]string, n)
 		versions            = make([]uint64, n)
 	)
 	for i, r := range rs {
@@ -113,9 +114,12 @@ func resultColumns(rs []check.Result, version uint64) (insert, error) {
 		model[i], kind[i], feature[i], name[i] = r.Model, string(r.Kind), r.Feature, r.Metric
 		value[i], threshold[i], breached[i], versions[i] = r.Value, r.Threshold, boolToUInt8(r.Breached), version
 		skipped[i] = r.Skipped
+		if v, ok := check.VersionOf(r.Feature); ok {
+			modelVersion[i] = v
+		}
 	}
 	return insert{table: resultsTable(), rows: n, columns: []any{
-		model, start.secs, start.ms, end.secs, end.ms, kind, feature, name, value, threshold, breached, versions, skipped,
+		model, start.secs, start.ms, end.secs, end.ms, kind, feature, name, value, threshold, breached, versions, skipped, modelVersion,
 	}}, nil
 }
 

@@ -83,13 +83,18 @@ func profilesTable() table {
 
 func resultsTable() table {
 	t := resultsTableV1()
-	t.columns = append(t.columns, skippedColumn())
+	t.columns = append(t.columns, skippedColumn(), modelVersionColumn())
 	return t
 }
 
 // skippedColumn says why a check was skipped ("" when it ran): added by
 // migration 3.
 func skippedColumn() column { return column{"skipped", "String"} }
+
+// modelVersionColumn is the version label of a result about one version of
+// the model ("" for the others): added by migration 6. The version is in the
+// feature column too ("version:v2"), which the table's key holds.
+func modelVersionColumn() column { return column{"model_version", "String"} }
 
 // resultsTableV1 is check_results as migration 1 created it.
 func resultsTableV1() table {
@@ -245,6 +250,9 @@ func migrations(db string) []migration {
 		}},
 		{version: 5, statements: []string{
 			alertsTable().createSQL(db),
+		}},
+		{version: 6, statements: []string{
+			addColumnSQL(db, tableResults, modelVersionColumn()),
 		}},
 	}
 }

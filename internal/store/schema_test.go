@@ -64,7 +64,7 @@ func TestInsertSQLNamesEveryColumn(t *testing.T) {
 		table table
 		want  string
 	}{
-		{resultsTable(), "INSERT INTO `db`.`check_results` (model, window_start, window_start_ms, window_end, window_end_ms, kind, feature, metric, value, threshold, breached, version, skipped)"},
+		{resultsTable(), "INSERT INTO `db`.`check_results` (model, window_start, window_start_ms, window_end, window_end_ms, kind, feature, metric, value, threshold, breached, version, skipped, model_version)"},
 		{referencesTable(), "INSERT INTO `db`.`reference_summaries` (model, feature, window_start, window_start_ms, state, version)"},
 	}
 	for _, tt := range tests {

@@ -124,8 +124,8 @@ func tableNames(t *testing.T, s *ClickHouse) []string {
 }
 
 // A database an earlier release created, at schema version 1, gains
-// reference_summaries and the skipped column and keeps its rows; step 1 is not
-// applied again.
+// reference_summaries and the skipped and model_version columns and keeps its
+// rows; step 1 is not applied again.
 func TestMigrateUpgradesFromVersion1(t *testing.T) {
 	ctx := testContext(t)
 	s, err := New(testOptions(t, prometheus.NewRegistry()))
@@ -155,7 +155,7 @@ func TestMigrateUpgradesFromVersion1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.sendRows(ctx, resultsTableV1().insertSQL(s.db), ins.columns[:len(ins.columns)-1]); err != nil {
+	if err := s.sendRows(ctx, resultsTableV1().insertSQL(s.db), ins.columns[:len(resultsTableV1().columns)]); err != nil {
 		t.Fatalf("results at version 1: %v", err)
 	}
 	if err := s.Write(ctx, old); err != nil {
@@ -188,6 +188,33 @@ func TestMigrateUpgradesFromVersion1(t *testing.T) {
 	start, _ := sampleWindow()
 	if got, err := s.References(ctx, "fraud", start); err != nil || len(got) != 1 {
 		t.Errorf("References after the upgrade = %v, %v; want the one written", got, err)
+	}
+}
+
+// TestModelVersionColumn: a result about one version of the model carries
+// the version in model_version, beside the feature that keys it; the others
+// have none.
+func TestModelVersionColumn(t *testing.T) {
+	s, _ := openTestStore(t)
+	ctx := testContext(t)
+	b := sampleBatch()
+	r := b.Results[0]
+	r.Kind, r.Feature, r.Metric = check.Canary, check.VersionFeature("2026-11-20"), check.PredictionDrift
+	b.Results = append(b.Results, r)
+	if err := s.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if n := queryUint64(t, s, "SELECT count() FROM %s.check_results FINAL WHERE model_version = '2026-11-20' AND feature = 'version:2026-11-20'"); n != 1 {
+		t.Errorf("%d results of version 2026-11-20, want 1", n)
+	}
+	want := uint64(0)
+	for _, r := range b.Results {
+		if _, ok := check.VersionOf(r.Feature); ok {
+			want++
+		}
+	}
+	if n := queryUint64(t, s, "SELECT count() FROM %s.check_results FINAL WHERE model_version != ''"); n != want {
+		t.Errorf("%d results with a version, want the %d about one", n, want)
 	}
 }
 

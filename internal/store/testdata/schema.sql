@@ -140,3 +140,7 @@ CREATE TABLE IF NOT EXISTS `sentinel`.`alerts` (
 ) ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (model, alert, fingerprint, window_start, window_start_ms, state);
+
+-- schema version 6
+
+ALTER TABLE `sentinel`.`check_results` ADD COLUMN model_version String;
