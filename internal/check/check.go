@@ -117,5 +117,10 @@ const versionPrefix = "version:"
 func VersionFeature(label string) string { return versionPrefix + label }
 
 // VersionOf returns the version label of a result's Feature, and whether it
-// is about a version.
-func VersionOf(feature string) (string, bool) { return strings.CutPrefix(feature, versionPrefix) }
+// is about a version; "" when it is not.
+func VersionOf(feature string) (string, bool) {
+	if v, ok := strings.CutPrefix(feature, versionPrefix); ok {
+		return v, true
+	}
+	return "", false
+}
