@@ -2,6 +2,7 @@ package check
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/sentinel-ml/sentinel/internal/config"
@@ -72,6 +73,17 @@ func TestBreaches(t *testing.T) {
 	for _, tc := range tests {
 		if got := Breaches(tc.value, tc.threshold, tc.d); got != tc.want {
 			t.Errorf("Breaches(%v, %v, %v) = %v", tc.value, tc.threshold, tc.d, got)
+		}
+	}
+}
+
+// TestVersionOf: a version's feature gives its label back; any other
+// feature gives none, not itself.
+func TestVersionOf(t *testing.T) {
+	for feature, want := range map[string]string{VersionFeature("v2"): "v2", VersionFeature(""): "", "amount": "", "": "", PredictionFeature: ""} {
+		got, ok := VersionOf(feature)
+		if got != want || ok != strings.HasPrefix(feature, versionPrefix) {
+			t.Errorf("VersionOf(%q) = %q, %v; want %q", feature, got, ok, want)
 		}
 	}
 }
