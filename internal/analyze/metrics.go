@@ -21,6 +21,11 @@ import (
 // costs a few bytes per series between scrapes.
 type checkCollector struct {
 	value, breached, threshold *prometheus.Desc
+	// versionValue publishes each version's own metrics without threshold
+	// (the version mix, its latency, error rates, predictions and quality),
+	// for dashboards to set the versions side by side: as many series per
+	// model as the contract gives versions labels.
+	versionValue *prometheus.Desc
 
 	mu      sync.Mutex
 	byModel map[string]*modelChecks
@@ -29,6 +34,7 @@ type checkCollector struct {
 // modelChecks are one model's published results; slices are reused.
 type modelChecks struct {
 	window, clock []checkSample
+	versions      []checkSample
 }
 
 type checkSample struct {
@@ -48,6 +54,9 @@ func newCheckCollector(models []string) *checkCollector {
 			"1 when the check metric broke its threshold in the model's last closed window (staleness: last tick).", labels, nil),
 		threshold: prometheus.NewDesc("sentinel_check_threshold",
 			"Threshold of each published check metric, for alerts to quote.", labels, nil),
+		versionValue: prometheus.NewDesc("sentinel_version_value",
+			"Latest value of each metric of one version of the model (kinds availability and version: its events and share, latency, error and NaN rates, predictions, quality), from the model's last closed window.",
+			[]string{"model", "version", "kind", "metric"}, nil),
 		byModel: make(map[string]*modelChecks, len(models)),
 	}
 	for _, name := range models {
@@ -61,6 +70,7 @@ func (c *checkCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.value
 	ch <- c.breached
 	ch <- c.threshold
+	ch <- c.versionValue
 }
 
 // Collect implements prometheus.Collector.
@@ -79,6 +89,9 @@ func (c *checkCollector) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(c.threshold, prometheus.GaugeValue, s.threshold, model, string(s.kind), s.feature, s.metric)
 			}
 		}
+		for _, s := range mc.versions {
+			ch <- prometheus.MustNewConstMetric(c.versionValue, prometheus.GaugeValue, s.value, model, s.feature, string(s.kind), s.metric)
+		}
 	}
 }
 
@@ -96,6 +109,21 @@ func (c *checkCollector) observeWindow(model string, results []check.Result) {
 	defer c.mu.Unlock()
 	mc := c.byModel[model]
 	mc.window = thresholded(mc.window[:0], results)
+	mc.versions = versionSamples(mc.versions[:0], results)
+}
+
+// versionSamples are the results of one version without threshold, with
+// the version's label as their feature.
+func versionSamples(dst []checkSample, results []check.Result) []checkSample {
+	for _, r := range results {
+		if r.Kind != check.Version && r.Kind != check.Availability || !math.IsNaN(r.Threshold) || math.IsNaN(r.Value) || r.Skipped != "" {
+			continue
+		}
+		if v, ok := check.VersionOf(r.Feature); ok {
+			dst = append(dst, checkSample{kind: r.Kind, feature: v, metric: r.Metric, value: r.Value})
+		}
+	}
+	return dst
 }
 
 // observeClock replaces the model's published clock-driven results.

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sentinel-ml/sentinel/internal/check"
 	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
@@ -107,11 +109,14 @@ func canaryRecording(t *testing.T, trial canaryTrial) string {
 }
 
 // replayCanary replays a trial and returns its canary and version results
-// by window ("10:03") and metric ("version:v2 auc").
-func replayCanary(t *testing.T, trial canaryTrial) map[string]map[string]check.Result {
+// by window ("10:03") and metric ("version:v2 auc"), and the per-version
+// series /metrics publishes after it ("v2 version latency_ms_p95").
+func replayCanary(t *testing.T, trial canaryTrial) (map[string]map[string]check.Result, map[string]float64) {
 	t.Helper()
 	rec := &recorder{}
 	opts := testOptions(canaryModel(t), rec)
+	reg := prometheus.NewRegistry()
+	opts.Registerer = reg
 	opts.EventTime, opts.Now, opts.ReplayTick = true, nil, time.Minute
 	opts.Labels = &labels.JoinerConfig{MaxDelay: time.Hour, MaxPending: 100_000}
 	p, err := New(opts)
@@ -139,7 +144,24 @@ func replayCanary(t *testing.T, trial canaryTrial) map[string]map[string]check.R
 			got[w][r.Feature+" "+r.Metric] = r
 		}
 	}
-	return got
+	published := map[string]float64{}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "sentinel_version_value" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			published[l["version"]+" "+l["kind"]+" "+l["metric"]] = m.GetGauge().GetValue()
+		}
+	}
+	return got, published
 }
 
 // TestCanary replays a worse canary, a clean one and a biased split at a
@@ -153,7 +175,15 @@ func TestCanary(t *testing.T) {
 	whole := []string{"10:01", "10:02", "10:03", "10:04", "10:05", "10:06", "10:07", "10:08"}
 
 	t.Run("worse", func(t *testing.T) {
-		got := replayCanary(t, worseCanary)
+		got, published := replayCanary(t, worseCanary)
+		// /metrics holds each version's own metrics of the last window,
+		// labelled by version.
+		if v1, v2 := published["v1 version latency_ms_p95"], published["v2 version latency_ms_p95"]; !(v1 > 0 && v2 > 1.5*v1) {
+			t.Errorf("published p95 latency by version: v1 %v, v2 %v", v1, v2)
+		}
+		if share := published["v1 availability event_share"] + published["v2 availability event_share"]; math.Abs(share-1) > 1e-9 {
+			t.Errorf("published event shares add up to %v, want 1 (%v)", share, published)
+		}
 		for _, w := range whole {
 			for _, metric := range []string{check.PredictionDrift, check.LatencyP95Ratio} {
 				if r, ok := got[w][v2+metric]; !ok || !r.Breached {
@@ -182,7 +212,7 @@ func TestCanary(t *testing.T) {
 		}
 	})
 	t.Run("clean", func(t *testing.T) {
-		got := replayCanary(t, cleanCanary)
+		got, _ := replayCanary(t, cleanCanary)
 		for _, w := range whole {
 			for _, metric := range []string{check.PredictionDrift, check.ErrorRatioIncrease, check.NaNRatioIncrease, check.LatencyP95Ratio,
 				check.LatencyP99Ratio, check.AUCLoss, check.AccuracyLoss, check.SplitPValue} {
@@ -197,7 +227,7 @@ func TestCanary(t *testing.T) {
 		}
 	})
 	t.Run("biased", func(t *testing.T) {
-		got := replayCanary(t, biasedSplit)
+		got, _ := replayCanary(t, biasedSplit)
 		for _, w := range whole {
 			r := got[w][v2+check.SplitPValue]
 			if !r.Breached || !strings.Contains(r.Detail, "feature x") {
@@ -210,7 +240,7 @@ func TestCanary(t *testing.T) {
 // TestCanaryTooFew: a window where the candidate sent fewer events than
 // canary.min_events is recorded as skipped, not judged.
 func TestCanaryTooFew(t *testing.T) {
-	got := replayCanary(t, cleanCanary)
+	got, _ := replayCanary(t, cleanCanary)
 	// The last window holds three seconds of traffic: a tenth of it is
 	// below min_events.
 	if r := got["10:10"]["version:v2 "+check.PredictionDrift]; r.Skipped != check.SkipTooFewSamples {
