@@ -19,6 +19,7 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/labels"
 	"github.com/sentinel-ml/sentinel/internal/model"
 	"github.com/sentinel-ml/sentinel/internal/model/modeltest"
+	"github.com/sentinel-ml/sentinel/internal/promtest"
 )
 
 func canaryModel(t *testing.T) *model.Model {
@@ -144,6 +145,8 @@ func replayCanary(t *testing.T, trial canaryTrial) (map[string]map[string]check.
 			got[w][r.Feature+" "+r.Metric] = r
 		}
 	}
+	// The series a canary adds pass Prometheus' naming lint.
+	promtest.CheckMetrics(t, exposition(t, reg, "sentinel_version_value", "sentinel_check_value", "sentinel_check_threshold"))
 	published := map[string]float64{}
 	families, err := reg.Gather()
 	if err != nil {
