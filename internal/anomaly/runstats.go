@@ -269,9 +269,13 @@ func (r *runStats) spreadRatio(a int) (float64, int) {
 
 // slowShare is the weight one window has in a metric's slow reference level:
 // two seasons of memory, or, for a model fitted on fewer than two seasons
-// (which forecasts without seasonality), as much memory as its history: a
+// (which forecasts without seasonality), a quarter of its history: a
 // reference that outlasted what the model knows of the daily cycle would read
-// that cycle as a drift.
+// that cycle as a drift. With the whole history as its memory, a model fitted
+// on five hours of 5-minute windows read the traffic count's daily cycle as a
+// level shift in 13 windows of the next day (TestQuietOnHealthyWindows) once
+// the count's residual was no longer charged other metrics' sampling noise
+// (see fitPCA).
 //
 // A metric's forecaster follows a slow drift and leaves each one-step error
 // small, so one-step errors hide it. Each metric also keeps a slow reference:
@@ -282,7 +286,7 @@ func (r *runStats) spreadRatio(a int) (float64, int) {
 // whole, where the forecaster would have followed most of it.
 func slowShare(period, rows int) float64 {
 	if rows < 2*period {
-		return 1 / float64(max(rows, 2))
+		return 1 / float64(max(rows/4, 2))
 	}
 	return 1 / float64(2*period)
 }
