@@ -244,18 +244,21 @@ func (m *HoltWinters) Update(y float64) float64 {
 // 1-minute windows over 15.
 const seasonPhases = 192
 
-// smoothSeason replaces a long season's start figure by its circular moving
-// average over 2⌊period/seasonPhases⌋+1 phases; shorter seasons (R's monthly
-// and hourly ones among them) keep theirs. The start figure is one detrended
-// value per phase, from the middle of the first two seasons: taken whole, each
-// phase's term carries the whole noise of one window, every forecast after it
-// that noise again, and in training the fit forecasts part of the very
-// windows the figure was read from. With a day of 1-minute windows, the
-// one-step errors of healthy traffic on the day after a fit on two days had
-// 1.7 to 1.9 times the variance of their sampling, which the fit, seeing only
-// its own windows, put at nothing beyond it (trafficbench); a daily pattern
-// changes little over a few minutes, the noise of 15 windows averages down 15
-// times.
+// smoothSeason shrinks a long season's start figure towards its circular
+// moving average over 2⌊period/seasonPhases⌋+1 phases, by the share of the
+// figure's variance that is noise; shorter seasons (R's monthly and hourly
+// ones among them) keep theirs. The start figure is one detrended value per
+// phase, from the middle of the first two seasons: taken whole, each phase's
+// term carries the whole noise of one window, every forecast after it that
+// noise again, and in training the fit forecasts part of the very windows the
+// figure was read from. With a day of 1-minute windows, the one-step errors
+// of healthy traffic on the day after a fit on two days had 1.7 to 1.9 times
+// the variance of their sampling, which the fit, seeing only its own windows,
+// put at nothing beyond it (trafficbench). A daily pattern changes little
+// over a few minutes, so half the mean square of the figure's differences
+// between neighbouring phases is its noise; a figure that is mostly pattern
+// (the traffic count's daily curve, whose day-to-day wander the fit's
+// parameters are tuned to) stays mostly as it was.
 func smoothSeason(fig []float64) {
 	period := len(fig)
 	half := period / seasonPhases
@@ -263,13 +266,28 @@ func smoothSeason(fig []float64) {
 		return
 	}
 	src := slicesClone(fig)
+	mean, diff := 0.0, 0.0
+	for i, v := range src {
+		mean += v
+		d := v - src[(i+1)%period]
+		diff += d * d
+	}
+	mean /= float64(period)
+	total := 0.0
+	for _, v := range src {
+		total += (v - mean) * (v - mean)
+	}
+	if total == 0 {
+		return
+	}
+	noise := min(diff/2/total, 1)
 	w := float64(2*half + 1)
 	for i := range fig {
 		sum := 0.0
 		for d := -half; d <= half; d++ {
 			sum += src[(i+d+period)%period]
 		}
-		fig[i] = sum / w
+		fig[i] = noise*sum/w + (1-noise)*src[i]
 	}
 }
 
