@@ -46,12 +46,6 @@ type model struct {
 	// does not. ownSigma is its error scale beyond sampling.
 	own      []forecaster
 	ownSigma []float64
-	// wholeSigma is, per active metric judged through its residual, the
-	// spread of its whole one-step error (its value less the components'
-	// forecasts mapped back and its residual's) beyond its own sampling,
-	// when its level scan reads that error (see model.departures); 0 when
-	// the scan reads its residual's.
-	wholeSigma []float64
 	// free is, per active metric, 1 minus its leverage on the retained
 	// components: the share of its own sampling variance its residual keeps.
 	free  []float64

@@ -25,7 +25,6 @@ func (md *model) fitForecasters(cfg Config, z *mat.Dense, load *mat.Dense, missi
 	if err := f.ownForecasts(); err != nil {
 		return err
 	}
-	f.wholeScales()
 	f.standardise()
 	f.departures()
 	f.calibrate()
@@ -47,8 +46,8 @@ type fitState struct {
 	resid   mat.Dense
 	// ec, er and et are the components', residuals' and own forecasts' raw
 	// one-step errors; lv the level part of each metric's forecast, on the
-	// scale of the channel it is judged on, and lc each component's.
-	ec, er, et, lv, lc *mat.Dense
+	// scale of the channel it is judged on.
+	ec, er, et, lv *mat.Dense
 	// wc and wr are the sampling variances of each component's errors
 	// (Σ_a L² w_a) and of each metric's residual, per row; nil without tr.
 	wc, wr *mat.Dense
@@ -64,7 +63,7 @@ func newFitState(md *model, cfg Config, z, load *mat.Dense, missing []bool, tr *
 	k := md.k
 	f := &fitState{md: md, cfg: cfg, n: n, na: na, k: k, z: z, missing: missing, tr: tr,
 		ec: mat.NewDense(n, max(k, 1), nil), er: mat.NewDense(n, na, nil), et: mat.NewDense(n, na, nil),
-		lv: mat.NewDense(n, na, nil), lc: mat.NewDense(n, max(k, 1), nil),
+		lv:     mat.NewDense(n, na, nil),
 		series: make([]float64, n), errs: make([]float64, n), levels: make([]float64, n), wcol: make([]float64, n)}
 	f.scores.Mul(z, load)
 	var recon mat.Dense
@@ -105,14 +104,13 @@ func (f *fitState) components() error {
 	md.compSeen = make([][]float64, f.k)
 	for i := range f.k {
 		mat.Col(f.series, i, &f.scores)
-		fc, err := fitForecaster(f.series, f.cfg.Period, hwFull, f.errs, f.levels)
+		fc, err := fitForecaster(f.series, f.cfg.Period, hwFull, f.errs, nil)
 		if err != nil {
 			return fmt.Errorf("fit detector: component %d: %w", i+1, err)
 		}
 		md.comps[i] = fc
 		md.compSeen[i] = slices.Clone(f.series)
 		f.ec.SetCol(i, f.errs)
-		f.lc.SetCol(i, f.levels)
 		md.compSigma[i] = max(f.sigma(fc, f.wc, i), 1e-9)
 	}
 	return nil
@@ -212,72 +210,6 @@ func (f *fitState) ownForecasts() error {
 	return nil
 }
 
-// wholeScales sets the spread beyond sampling of the whole one-step error of
-// each residual-judged metric whose level scan reads that error
-// (md.wholeSigma): of the metrics in which a shift of the metric alone stands
-// further out of the whole error's spread than of the residual's, which keeps
-// 1 − h of it (h the metric's leverage on the components), both spreads
-// averaged over the training rows, sampling included. Where the components
-// are well forecast and the other metrics' sampling noise is large (healthy
-// traffic's window statistics) that is the whole error; where the components
-// carry real variation they forecast loosely (the table benchmarks' shared
-// daily factors), the residual.
-func (f *fitState) wholeScales() {
-	md, n, na := f.md, f.n, f.na
-	md.wholeSigma = make([]float64, na)
-	for a := range na {
-		if md.own[a] != nil || md.resid[a] == nil {
-			continue
-		}
-		for t := range n {
-			f.errs[t] = math.NaN()
-			if !f.missing[t*na+a] {
-				f.errs[t] = md.wholeError(t, a, f.er.At(t, a), f.z, &f.scores, &f.resid, f.ec, f.er)
-			}
-		}
-		var sigma, w, wres float64
-		if f.tr == nil {
-			sigma = rms(f.errs)
-		} else {
-			mat.Col(f.wcol, a, f.tr.w)
-			sigma = math.Sqrt(processVariance(f.errs, f.wcol, capSq(f.cfg)))
-			w = meanFinite(f.wcol)
-			mat.Col(f.wcol, a, f.wr)
-			wres = meanFinite(f.wcol)
-		}
-		kept := md.free[a]
-		if sigma*sigma+w < (md.residSigma[a]*md.residSigma[a]+wres)/(kept*kept) {
-			md.wholeSigma[a] = max(sigma, 1e-9)
-		}
-	}
-}
-
-// whole is metric a's whole one-step error in row t, its variance (sampling
-// included) and the level part of its forecast; ok is false where it has
-// none. A metric forecast on its own is judged by that forecast's error.
-func (f *fitState) whole(t, a int) (e, s2, level float64, ok bool) {
-	md, tr := f.md, f.tr
-	if md.own[a] != nil {
-		e, s2, ok = f.channel(t, a)
-		return e, s2, f.lv.At(t, a), ok
-	}
-	if md.wholeSigma[a] == 0 {
-		e, s2, ok = f.channel(t, a)
-		return e, s2, f.lv.At(t, a), ok
-	}
-	e = md.wholeError(t, a, f.er.At(t, a), f.z, &f.scores, &f.resid, f.ec, f.er)
-	s2 = md.wholeSigma[a] * md.wholeSigma[a]
-	if tr != nil {
-		s2 += tr.w.At(t, a)
-	}
-	k := md.k
-	level = f.lv.At(t, a)
-	for i := range k {
-		level += md.load[a*k+i] * f.lc.At(t, i)
-	}
-	return e, s2, level, true
-}
-
 // channel is the one-step error a metric is judged by in row t (its own
 // forecast's when it has one, else its residual's) and that error's variance,
 // sampling included; ok is false when the metric has no forecast.
@@ -336,7 +268,7 @@ func (f *fitState) standardise() {
 }
 
 // departures sets each metric's departure from its slow reference level, for
-// the level scan (see slowShare and model.departures).
+// the level scan (see slowShare).
 func (f *fitState) departures() {
 	md, cfg, n, na := f.md, f.cfg, f.n, f.na
 	f.x = mat.NewDense(n, na, nil)
@@ -348,8 +280,12 @@ func (f *fitState) departures() {
 			if f.missing[t*na+a] {
 				continue
 			}
-			e, s2, l, ok := f.whole(t, a)
-			if !ok || e != e || l != l {
+			e, s2, ok := f.channel(t, a)
+			if !ok {
+				continue
+			}
+			l := f.lv.At(t, a)
+			if e != e || l != l {
 				continue
 			}
 			sigma := math.Sqrt(s2)

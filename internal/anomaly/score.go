@@ -52,7 +52,6 @@ func (md *model) score(cfg Config, names []string, row []float64, sampling []Sam
 		if p.Anomaly {
 			md.runs.level.resetAbove(md.tails[statLevel].value(threshold))
 			md.runs.spread.resetAbove(md.tails[statSpread].value(threshold))
-			md.runs.level.resetWhere(md.x, blameZ)
 		}
 	}
 	md.learn(cfg, row, p.Anomaly)
@@ -238,39 +237,23 @@ func (md *model) pushRun(cfg Config, obs int) float64 {
 
 // departures sets each metric's departure from its slow reference level
 // (md.x), for the level scan, and its clipped value (md.d).
-//
-// A metric judged through its residual may have its whole error read here,
-// its value less the forecasts of the components and of its residual, rather
-// than its residual's (see fitState.wholeScales): a shift of one metric moves the components it loads on as
-// well, and the residual, the current window's projection taken out, keeps
-// its share of the shift but takes the projection's share of every other
-// metric's sampling noise. On the night's windows at 1,000 events a minute,
-// where the distances' sampling noise is 3 to 5 times their whole spread in
-// training, a shift of 4.5σ of one feature's mean read 2.6σ in its residual.
-// The forecasts carry none of the current window's noise.
 func (md *model) departures(cfg Config, row []float64) {
-	k := md.k
 	for a, j := range md.active {
 		md.x[a] = 0
 		if math.IsNaN(row[j]) {
 			continue
 		}
-		var level, e, sigma float64
+		var f forecaster
+		var e, sigma float64
 		switch {
 		case md.own[a] != nil:
-			level, e, sigma = md.own[a].Level(), md.e[a], md.sigE[a]
-		case md.wholeSigma[a] > 0:
-			level, e = md.resid[a].Level(), md.e[a]
-			for i, w := range md.load[a*k : (a+1)*k] {
-				level += w * md.comps[i].Level()
-			}
-			sigma = math.Sqrt(md.wholeSigma[a]*md.wholeSigma[a] + md.wz[a])
+			f, e, sigma = md.own[a], md.e[a], md.sigE[a]
 		case md.resid[a] != nil:
-			level, e, sigma = md.resid[a].Level(), md.r[a]-md.rhat[a], md.sigR[a]
+			f, e, sigma = md.resid[a], md.r[a]-md.rhat[a], md.sigR[a]
 		default:
 			continue
 		}
-		md.d[a] = level + min(max(e, -cfg.ClipSigma*sigma), cfg.ClipSigma*sigma)
+		md.d[a] = f.Level() + min(max(e, -cfg.ClipSigma*sigma), cfg.ClipSigma*sigma)
 		md.x[a] = (md.d[a] - md.slowRef[a]) / sigma
 	}
 }
