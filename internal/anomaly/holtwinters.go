@@ -239,10 +239,13 @@ func (m *HoltWinters) Update(y float64) float64 {
 }
 
 // seasonPhases is how many phases of a season the start figure's circular
-// moving average spans at least (see smoothSeason): 192, so that a day of
-// 5-minute windows is smoothed over 3 of them (15 minutes) and a day of
-// 1-minute windows over 15.
-const seasonPhases = 192
+// moving average spans at least (see smoothSeason): 480, so that a day of
+// 1-minute windows is smoothed over 7 of them and one of 5-minute windows not
+// at all. Over 3 of 288 phases (15 minutes), the components' figures of a
+// model of 100 events a window followed the night's quiet windows less
+// closely, and the prediction's AUC and latency, whose sampling is unknown,
+// flagged 3 of its 288 windows on healthy traffic (trafficbench).
+const seasonPhases = 480
 
 // smoothSeason shrinks a long season's start figure towards its circular
 // moving average over 2⌊period/seasonPhases⌋+1 phases, by the share of the
