@@ -134,6 +134,19 @@ func (s *scan) resetAbove(value float64) {
 	}
 }
 
+// resetWhere forgets the runs of the metrics whose latest value is at least z
+// away from zero, once a window has been flagged: a metric that far out in a
+// reported window has been reported with it, and its run would otherwise
+// carry that window into the next ones' scans as a level shift.
+func (s *scan) resetWhere(x []float64, z float64) {
+	for a, v := range x {
+		if v >= z || v <= -z {
+			s.valid[a] = 0
+			s.value[a], s.length[a], s.dev[a] = 0, 0, 0
+		}
+	}
+}
+
 // normalise measures each metric's centre (when fitCentre) and variance of
 // D_L on clean windows: rows calls its argument once per window with every
 // metric's value of the series, and every stride-th window's means are
