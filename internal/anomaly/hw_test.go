@@ -3,8 +3,10 @@ package anomaly
 import (
 	"encoding/csv"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 )
@@ -189,5 +191,52 @@ func TestRetuneHoltWinters(t *testing.T) {
 	}
 	if h.Forecast() != r.Forecast() {
 		t.Errorf("retuned forecast %g, replay gives %g", r.Forecast(), h.Forecast())
+	}
+}
+
+// TestSmoothSeason: a long season's start figure that is all noise is
+// averaged over its neighbouring phases, one that is mostly a daily pattern
+// keeps its pattern, and a short season's figure is left as it was.
+func TestSmoothSeason(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	wave := func(period int, amp float64) []float64 {
+		fig := make([]float64, period)
+		for i := range fig {
+			fig[i] = amp*math.Cos(2*math.Pi*float64(i)/float64(period)) + rng.NormFloat64()
+		}
+		return fig
+	}
+	variance := func(x []float64) float64 {
+		m, s := 0.0, 0.0
+		for _, v := range x {
+			m += v
+		}
+		m /= float64(len(x))
+		for _, v := range x {
+			s += (v - m) * (v - m)
+		}
+		return s / float64(len(x))
+	}
+	for _, c := range []struct {
+		name   string
+		fig    []float64
+		lo, hi float64 // bounds on the variance of the change, per unit of noise
+	}{
+		{"noise, a day of 1-minute windows", wave(1440, 0), 0.65, 0.95},
+		{"a daily pattern 20 times the noise", wave(1440, 20), 0, 0.05},
+		{"noise, a day of 5-minute windows", wave(288, 0), 0, 0},
+		{"noise, a day of hours", wave(24, 0), 0, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := slices.Clone(c.fig)
+			smoothSeason(c.fig)
+			change := make([]float64, len(c.fig))
+			for i := range change {
+				change[i] = c.fig[i] - before[i]
+			}
+			if v := variance(change); v < c.lo || v > c.hi {
+				t.Errorf("variance of the change %.3f, want it in [%g, %g]", v, c.lo, c.hi)
+			}
+		})
 	}
 }

@@ -22,11 +22,27 @@ func FitPCA(z *mat.Dense, share float64, maxComponents int) (*PCA, error) {
 	return fitPCA(z, share, maxComponents, nil)
 }
 
+// isolateNoise is how many times its whole variance a metric's sampling
+// variance must be for the metric to share no component (see fitPCA).
+const isolateNoise = 4
+
 // fitPCA is FitPCA on the covariance of z less noise on its diagonal (nil for
 // none): the variance each metric owes to sampling noise, which is its own
 // and shared with no other. Left in, it would make a component of each metric
 // noisy enough, where it belongs in the residual, whose sampling spread the
 // detector knows. Each diagonal keeps at least a hundredth of its variance.
+//
+// A metric whose sampling variance is more than isolateNoise times its whole
+// variance shares no component: its covariances with the others are set to
+// zero, which leaves it an eigenvector of its own, too small to be retained,
+// and no loading on the retained ones. Such a metric is a rate that is zero in
+// almost every window, whose sampling spread is floored at one item in N (see
+// Sampling.variance): the out-of-range ratio of a Cauchy-like feature at 1,000
+// events a minute, whose one out-of-range value in a window is 40 of its
+// standard deviations. Through a component, that jump reached every other
+// metric's residual, and its floored sampling variance, 1,700 times its whole
+// one, was charged to theirs: they took variances 5 to 30 times what they
+// showed, and a shift of 4 standard errors scored as 1 (trafficbench).
 func fitPCA(z *mat.Dense, share float64, maxComponents int, noise []float64) (*PCA, error) {
 	n, m := z.Dims()
 	if n < 2 || m < 1 {
@@ -35,8 +51,16 @@ func fitPCA(z *mat.Dense, share float64, maxComponents int, noise []float64) (*P
 	cov := mat.NewSymDense(m, nil)
 	cov.SymOuterK(1/float64(n-1), z.T())
 	for i, w := range noise {
-		if c := cov.At(i, i); w > 0 {
+		c := cov.At(i, i)
+		if w > 0 {
 			cov.SetSym(i, i, max(c-w, c/100))
+		}
+		if w > isolateNoise*c {
+			for j := range m {
+				if j != i {
+					cov.SetSym(i, j, 0)
+				}
+			}
 		}
 	}
 	var eig mat.EigenSym

@@ -134,6 +134,19 @@ func (s *scan) resetAbove(value float64) {
 	}
 }
 
+// resetWhere forgets the runs of the metrics whose latest value is at least z
+// away from zero, once a window has been flagged: a metric that far out in a
+// reported window has been reported with it, and its run would otherwise
+// carry that window into the next ones' scans as a level shift.
+func (s *scan) resetWhere(x []float64, z float64) {
+	for a, v := range x {
+		if v >= z || v <= -z {
+			s.valid[a] = 0
+			s.value[a], s.length[a], s.dev[a] = 0, 0, 0
+		}
+	}
+}
+
 // normalise measures each metric's centre (when fitCentre) and variance of
 // D_L on clean windows: rows calls its argument once per window with every
 // metric's value of the series, and every stride-th window's means are
@@ -269,9 +282,13 @@ func (r *runStats) spreadRatio(a int) (float64, int) {
 
 // slowShare is the weight one window has in a metric's slow reference level:
 // two seasons of memory, or, for a model fitted on fewer than two seasons
-// (which forecasts without seasonality), as much memory as its history: a
+// (which forecasts without seasonality), a quarter of its history: a
 // reference that outlasted what the model knows of the daily cycle would read
-// that cycle as a drift.
+// that cycle as a drift. With the whole history as its memory, a model fitted
+// on five hours of 5-minute windows read the traffic count's daily cycle as a
+// level shift in 13 windows of the next day (TestQuietOnHealthyWindows) once
+// the count's residual was no longer charged other metrics' sampling noise
+// (see fitPCA).
 //
 // A metric's forecaster follows a slow drift and leaves each one-step error
 // small, so one-step errors hide it. Each metric also keeps a slow reference:
@@ -282,7 +299,7 @@ func (r *runStats) spreadRatio(a int) (float64, int) {
 // whole, where the forecaster would have followed most of it.
 func slowShare(period, rows int) float64 {
 	if rows < 2*period {
-		return 1 / float64(max(rows, 2))
+		return 1 / float64(max(rows/4, 2))
 	}
 	return 1 / float64(2*period)
 }

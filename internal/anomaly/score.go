@@ -52,6 +52,7 @@ func (md *model) score(cfg Config, names []string, row []float64, sampling []Sam
 		if p.Anomaly {
 			md.runs.level.resetAbove(md.tails[statLevel].value(threshold))
 			md.runs.spread.resetAbove(md.tails[statSpread].value(threshold))
+			md.runs.level.resetWhere(md.x, blameZ)
 		}
 	}
 	md.learn(cfg, row, p.Anomaly)
