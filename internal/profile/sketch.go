@@ -34,6 +34,24 @@ type Sketch struct {
 	pos, neg   store
 	zero       uint64
 	count      uint64
+	// pending holds the last values added, which reach the stores in their
+	// order before anything reads them (drain): a daemon of many models
+	// adds each event's values to sketches in memory no cache holds, and
+	// one value at a time, each bucket's miss stalled the event; a run of
+	// them in a row overlaps the misses.
+	pending  [pendingValues]float64
+	npending int
+}
+
+// pendingValues is how many values a sketch or a distinct count holds back.
+const pendingValues = 16
+
+// drain adds the pending values to the stores.
+func (s *Sketch) drain() {
+	for _, x := range s.pending[:s.npending] {
+		s.place(x)
+	}
+	s.npending = 0
 }
 
 // NewSketch returns an empty sketch with relative accuracy alpha in (0, 0.5).
@@ -157,6 +175,14 @@ func representative(lo, hi float64) float64 {
 // Add adds a finite value; callers count NaN and ±Inf apart.
 func (s *Sketch) Add(x float64) {
 	s.count++
+	s.pending[s.npending] = x
+	if s.npending++; s.npending == len(s.pending) {
+		s.drain()
+	}
+}
+
+// place adds a value to the stores.
+func (s *Sketch) place(x float64) {
 	st := &s.pos
 	switch {
 	case x >= minIndexable:
@@ -184,6 +210,8 @@ func (s *Sketch) Merge(o *Sketch) error {
 	if o.alpha != s.alpha {
 		return fmt.Errorf("cannot merge sketches of relative accuracy %v and %v", s.alpha, o.alpha)
 	}
+	s.drain()
+	o.drain()
 	s.pos.merge(&o.pos)
 	s.neg.merge(&o.neg)
 	s.zero += o.zero
@@ -191,9 +219,10 @@ func (s *Sketch) Merge(o *Sketch) error {
 	return nil
 }
 
-// settle moves the buckets of small stores to their dense runs, for the
-// readers that walk those.
+// settle adds the pending values and moves the buckets of small stores to
+// their dense runs, for the readers that walk those.
 func (s *Sketch) settle() {
+	s.drain()
 	s.pos.settle()
 	s.neg.settle()
 }
@@ -211,7 +240,7 @@ func (s *Sketch) stored() *SketchBuckets {
 func (s *Sketch) reset() {
 	s.pos.reset()
 	s.neg.reset()
-	s.zero, s.count = 0, 0
+	s.zero, s.count, s.npending = 0, 0, 0
 }
 
 // Quantile returns the q-quantile (q in [0, 1]) by the lower rank ⌊q·(n−1)⌋, or NaN
