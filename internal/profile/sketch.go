@@ -60,7 +60,7 @@ func NewSketch(alpha float64) (*Sketch, error) {
 		return nil, fmt.Errorf("sketch relative accuracy %v is not in (0, 0.5)", alpha)
 	}
 	gamma := (1 + alpha) / (1 - alpha)
-	return &Sketch{alpha: alpha, gamma: gamma, multiplier: stretch / math.Log(gamma)}, nil
+	return &Sketch{alpha: alpha, gamma: gamma, multiplier: multiplierOf(alpha)}, nil
 }
 
 // The approximate log2 of x = 2^e·(1+s), s in [0, 1), is e + P(s) with
@@ -136,6 +136,11 @@ func (s *Sketch) index(abs float64) int {
 // value is the representative of bucket i: the harmonic mean of its bounds, whose
 // relative distance to both is at most α.
 func (s *Sketch) value(i int) float64 {
+	if s.multiplier == defaultMultiplier {
+		if r, ok := defaultRepresentative(i); ok {
+			return r
+		}
+	}
 	return representative(exp2Approx(float64(i-1)/s.multiplier), exp2Approx(float64(i)/s.multiplier))
 }
 
@@ -151,6 +156,11 @@ type bounds struct {
 
 func (b *bounds) value(i int) float64 {
 	m := b.s.multiplier
+	if m == defaultMultiplier {
+		if r, ok := defaultRepresentative(i); ok {
+			return r
+		}
+	}
 	switch {
 	case b.ok && b.last == i-1:
 		b.lo, b.hi = b.hi, exp2Approx(float64(i)/m)
