@@ -316,7 +316,10 @@ func (f *Feature) AddText(s []byte) {
 // incrementing m[string(b)] in place would allocate the key on every call, while
 // a lookup does not. A counted category carries its hash, which spares hashing
 // the value for the distinct count: most values are of categories already
-// counted.
+// counted. The hash goes to the distinct count at the category's first value
+// only: adding it again leaves every register as it is, and the distinct
+// count is reset, merged and stored with the counts (a count above zero
+// means its hash is in).
 func (f *Feature) addCategory(s []byte) {
 	f.Rows++
 	if c := f.categories[string(s)]; c != nil {
@@ -324,7 +327,9 @@ func (f *Feature) addCategory(s []byte) {
 		if c.unknown {
 			f.Violations[UnknownCategory]++
 		}
-		f.Distinct.AddHash(c.hash)
+		if c.n == 1 {
+			f.Distinct.AddHash(c.hash)
+		}
 		return
 	}
 	h := xxhash.Sum64(s)
