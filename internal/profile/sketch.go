@@ -49,7 +49,27 @@ const pendingValues = 16
 // drain adds the pending values to the stores.
 func (s *Sketch) drain() {
 	for _, x := range s.pending[:s.npending] {
-		s.place(x)
+		st := &s.pos
+		switch {
+		case x >= minIndexable:
+		case x <= -minIndexable:
+			st, x = &s.neg, -x
+		default:
+			s.zero++
+			continue
+		}
+		// store.add, by hand: it does not inline, and this is the per-value
+		// path.
+		i := s.index(x)
+		if j := i - st.offset; uint(j) < uint(len(st.counts)) {
+			st.counts[j]++
+			// Unconditionally: the bitset's few words stay in cache, while a
+			// branch on the count just loaded would wait for it, and
+			// mispredict wherever values still find empty buckets.
+			st.set[j>>6] |= 1 << (j & 63)
+			continue
+		}
+		st.growAdd(i, 1)
 	}
 	s.npending = 0
 }
@@ -189,30 +209,6 @@ func (s *Sketch) Add(x float64) {
 	if s.npending++; s.npending == len(s.pending) {
 		s.drain()
 	}
-}
-
-// place adds a value to the stores.
-func (s *Sketch) place(x float64) {
-	st := &s.pos
-	switch {
-	case x >= minIndexable:
-	case x <= -minIndexable:
-		st, x = &s.neg, -x
-	default:
-		s.zero++
-		return
-	}
-	// store.add, by hand: it does not inline, and this is the per-value path.
-	i := s.index(x)
-	if j := i - st.offset; uint(j) < uint(len(st.counts)) {
-		st.counts[j]++
-		// Unconditionally: the bitset's few words stay in cache, while a
-		// branch on the count just loaded would wait for it, and mispredict
-		// wherever values still find empty buckets.
-		st.set[j>>6] |= 1 << (j & 63)
-		return
-	}
-	st.growAdd(i, 1)
 }
 
 // Merge adds o's counts to s.
