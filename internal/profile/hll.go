@@ -21,18 +21,19 @@ const hllPrecision = 12
 // Estimates and states are those of the registers they stand for, to the
 // bit. Once allocated, the registers stay, through Reset.
 type HLL struct {
-	reg *[1 << hllPrecision]uint8
+	// pending holds the last hashes added, which reach the registers in
+	// their order before anything reads them (drain), as a sketch's values
+	// do: a run of them overlaps the registers' cache misses. What AddHash
+	// writes comes first.
+	npending int
+	pending  [pendingValues]uint64
+	reg      *[1 << hllPrecision]uint8
 	// used has a bit per block of hllBlock registers with one set: a small
 	// window sets few of the 4,096, and estimating, storing and resetting
 	// then cost those, not all.
 	used   [(1 << hllPrecision) / hllBlock / 64]uint64
 	small  []uint32
 	sorted int
-	// pending holds the last hashes added, which reach the registers in
-	// their order before anything reads them (drain), as a sketch's values
-	// do: a run of them overlaps the registers' cache misses.
-	pending  [pendingValues]uint64
-	npending int
 }
 
 // drain adds the pending hashes to the registers.

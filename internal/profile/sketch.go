@@ -28,19 +28,19 @@ const minIndexable = 0x1p-1022
 // 1,400 buckets at α = 0.5%; the absolute worst case, values over the whole float64
 // range, is about 280,000 buckets.
 type Sketch struct {
+	count uint64
+	// pending holds the last values added, which reach the stores in their
+	// order before anything reads them (drain): a daemon of many models
+	// adds each event's values to sketches in memory no cache holds, and
+	// one value at a time, each bucket's miss stalled the event; a run of
+	// them in a row overlaps the misses. What Add writes comes first.
+	npending   int
+	pending    [pendingValues]float64
 	alpha      float64
 	gamma      float64
 	multiplier float64 // buckets per unit of the approximate log2
 	pos, neg   store
 	zero       uint64
-	count      uint64
-	// pending holds the last values added, which reach the stores in their
-	// order before anything reads them (drain): a daemon of many models
-	// adds each event's values to sketches in memory no cache holds, and
-	// one value at a time, each bucket's miss stalled the event; a run of
-	// them in a row overlaps the misses.
-	pending  [pendingValues]float64
-	npending int
 }
 
 // pendingValues is how many values a sketch or a distinct count holds back.
