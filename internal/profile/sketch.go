@@ -48,19 +48,28 @@ const pendingValues = 16
 
 // drain adds the pending values to the stores.
 func (s *Sketch) drain() {
-	for _, x := range s.pending[:s.npending] {
+	// The buckets first, then the counts: the counts' cache misses, each
+	// independent of the others, then issue together.
+	var buckets [pendingValues]int
+	pending := s.pending[:s.npending]
+	for k, x := range pending {
+		if abs := math.Abs(x); abs >= minIndexable {
+			buckets[k] = s.index(abs)
+		}
+	}
+	for k, x := range pending {
 		st := &s.pos
 		switch {
 		case x >= minIndexable:
 		case x <= -minIndexable:
-			st, x = &s.neg, -x
+			st = &s.neg
 		default:
 			s.zero++
 			continue
 		}
 		// store.add, by hand: it does not inline, and this is the per-value
 		// path.
-		i := s.index(x)
+		i := buckets[k]
 		if j := i - st.offset; uint(j) < uint(len(st.counts)) {
 			st.counts[j]++
 			// Unconditionally: the bitset's few words stay in cache, while a
