@@ -107,6 +107,18 @@ func NewPerformance(cfg PerformanceConfig) (*Performance, error) {
 	return p, nil
 }
 
+// Reset empties p for another window of the same configuration, keeping the
+// memory of the scores held for the exact AUC: a window recycled through its
+// pool then scores its pairs without growing that again.
+func (p *Performance) Reset() {
+	p.n, p.correct, p.positives = 0, 0, 0
+	p.sumPred, p.logLoss, p.absErr, p.sqErr, p.err = sum{}, sum{}, sum{}, sum{}, sum{}
+	p.pos, p.neg = p.pos[:0], p.neg[:0]
+	// Buckets are a window's past its exact limit, a megabyte or more: they
+	// are let go rather than kept for the rare window that needs them again.
+	p.bins, p.binned = aucBins{}, false
+}
+
 // Add scores one prediction against its label. It returns an error wrapping
 // ErrInvalidValue, and counts nothing, when the pair does not fit the kind (values
 // from a ValueParser always fit).
@@ -286,15 +298,27 @@ func (p *Performance) Scores(fn func(score float64, n uint64)) {
 		}
 		return
 	}
-	all := make([]float64, 0, len(p.pos)+len(p.neg))
-	all = append(append(all, p.pos...), p.neg...)
-	slices.Sort(all)
-	for i := 0; i < len(all); {
-		j := i + 1
-		for j < len(all) && all[j] == all[i] {
-			j++
+	// Sorted in place, as Metrics sorts them for the exact AUC (the order
+	// they are held in means nothing), and walked together: a window's close
+	// then allocates nothing for them.
+	slices.Sort(p.pos)
+	slices.Sort(p.neg)
+	pos, neg := p.pos, p.neg
+	for len(pos) > 0 || len(neg) > 0 {
+		var x float64
+		switch {
+		case len(neg) == 0 || (len(pos) > 0 && pos[0] <= neg[0]):
+			x = pos[0]
+		default:
+			x = neg[0]
 		}
-		fn(all[i], uint64(j-i))
-		i = j
+		var n uint64
+		for len(pos) > 0 && pos[0] == x {
+			pos, n = pos[1:], n+1
+		}
+		for len(neg) > 0 && neg[0] == x {
+			neg, n = neg[1:], n+1
+		}
+		fn(x, n)
 	}
 }

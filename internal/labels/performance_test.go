@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -245,5 +246,87 @@ func TestValueParser(t *testing.T) {
 	}
 	if len(vp.classes) != 2 {
 		t.Errorf("interned %d class names, want the bound of 2", len(vp.classes))
+	}
+}
+
+// scoresOf is what Scores calls fn with.
+func scoresOf(p *Performance) (out [][2]float64) {
+	p.Scores(func(score float64, n uint64) { out = append(out, [2]float64{score, float64(n)}) })
+	return out
+}
+
+// TestScores: the labelled predictions' scores come in ascending order, each
+// with how many predictions of either class had it; past the exact limit, one
+// per bucket.
+func TestScores(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	for _, limit := range []int{0, 50} {
+		p := newPerf(t, PerformanceConfig{Kind: config.Probability, ExactAUCLimit: limit})
+		count := map[float64]float64{}
+		for range 200 {
+			// Few distinct scores: ties within and across classes.
+			x, y := float64(r.IntN(20))/20, float64(r.IntN(2))
+			if err := p.Add(Value{Num: x}, Value{Num: y}); err != nil {
+				t.Fatal(err)
+			}
+			count[x]++
+		}
+		got := scoresOf(p)
+		var total float64
+		for i, s := range got {
+			if i > 0 && !(s[0] > got[i-1][0]) {
+				t.Fatalf("limit %d: scores %v not ascending", limit, got)
+			}
+			if limit == 0 && s[1] != count[s[0]] {
+				t.Fatalf("limit %d: score %v counted %v times, held %v", limit, s[0], s[1], count[s[0]])
+			}
+			total += s[1]
+		}
+		if total != 200 || (limit == 0 && len(got) != len(count)) {
+			t.Fatalf("limit %d: %d scores counting %v predictions, want %d counting 200", limit, len(got), total, len(count))
+		}
+	}
+}
+
+// TestPerformanceReset: a Performance reset and fed pairs reports what a new
+// one fed the same pairs does, whether it had gone past the exact limit
+// before, or goes past it after.
+func TestPerformanceReset(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 4))
+	pairs := func(n int) [][2]Value {
+		out := make([][2]Value, n)
+		for i := range out {
+			out[i] = [2]Value{{Num: r.Float64()}, {Num: float64(r.IntN(2))}}
+		}
+		return out
+	}
+	for _, kind := range []config.PredictionKind{config.Probability, config.Score, config.Regression} {
+		for _, sizes := range [][2]int{{10, 30}, {80, 30}, {10, 80}, {80, 80}} {
+			cfg := PerformanceConfig{Kind: kind, ExactAUCLimit: 50}
+			used := newPerf(t, cfg)
+			for _, pr := range pairs(sizes[0]) {
+				if err := used.Add(pr[0], pr[1]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			used.Metrics()
+			used.Reset()
+			fresh := newPerf(t, cfg)
+			for _, pr := range pairs(sizes[1]) {
+				for _, p := range []*Performance{used, fresh} {
+					if err := p.Add(pr[0], pr[1]); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			a, _ := json.Marshal(used.Metrics())
+			b, _ := json.Marshal(fresh.Metrics())
+			if string(a) != string(b) {
+				t.Fatalf("%s %v: reset %s, new %s", kind, sizes, a, b)
+			}
+			if sa, sb := scoresOf(used), scoresOf(fresh); !slices.Equal(sa, sb) {
+				t.Fatalf("%s %v: reset scores %v, new %v", kind, sizes, sa, sb)
+			}
+		}
 	}
 }

@@ -277,11 +277,15 @@ func (m *refModel) unlink(i int32) {
 	f.n--
 }
 
-// indexed counts the table's occupied cells, which must be the slots held.
+// indexed counts the table's occupied cells, which must be the slots held,
+// or -1 when a cell's hash half is not its slot's.
 func (m *modelJoin) indexed() int {
 	n := 0
-	for _, i := range m.table {
-		if i != none {
+	for _, c := range m.table {
+		if c != emptyCell {
+			if c != newCell(m.slots[c.slot()].hash, c.slot()) {
+				return -1
+			}
 			n++
 		}
 	}

@@ -5,6 +5,25 @@ import "bytes"
 // The per-model table behind the Joiner: pointer-free slots found through an
 // open-addressing index by a seeded hash of the request id, each on one FIFO.
 
+// cell is an entry of the open-addressing index: a slot's index in the low
+// half and the low half of its request id's hash in the high half. A probe
+// passes the other requests' cells on their hash alone, and a removal moves
+// cells back to their home without reading their slots: with a table of many
+// thousands of slots, each slot read is a cache miss, and a prediction that
+// finds no label waiting (most of them) would read one per cell probed. The
+// table has at most 2^32 cells, so a cell's home is in its hash half.
+type cell uint64
+
+// emptyCell holds no slot (its index half is none).
+const emptyCell = ^cell(0)
+
+func newCell(h uint64, i int32) cell { return cell(h<<32 | uint64(uint32(i))) }
+
+func (c cell) slot() int32 { return int32(uint32(c)) }
+
+// hash is the low half of the cell's request id's hash.
+func (c cell) hash() uint64 { return uint64(c) >> 32 }
+
 // Lists a slot can be on.
 const (
 	pendingPrediction uint8 = iota
@@ -56,7 +75,7 @@ type modelJoin struct {
 	// table is an open-addressing (linear probing) index of slots by the hash
 	// of their request id; its size is a power of two at least twice the
 	// slots in use.
-	table []int32
+	table []cell
 	slots []slot
 	free  int32
 	lists [3]fifo
@@ -78,12 +97,16 @@ func (m *modelJoin) find(h uint64, id []byte) int32 {
 		return none
 	}
 	mask := uint64(len(m.table) - 1)
+	tag := h & (1<<32 - 1)
 	for p := h & mask; ; p = (p + 1) & mask {
-		i := m.table[p]
-		if i == none {
+		c := m.table[p]
+		if c == emptyCell {
 			return none
 		}
-		if s := &m.slots[i]; s.hash == h && bytes.Equal(m.keys.id(s), id) {
+		if c.hash() != tag {
+			continue
+		}
+		if i := c.slot(); m.slots[i].hash == h && bytes.Equal(m.keys.id(&m.slots[i]), id) {
 			return i
 		}
 	}
@@ -109,29 +132,31 @@ func (m *modelJoin) insert(list uint8, h uint64, id []byte, v Value, t int64) {
 	m.setValue(i, id, v)
 	mask := uint64(len(m.table) - 1)
 	p := h & mask
-	for m.table[p] != none {
+	for m.table[p] != emptyCell {
 		p = (p + 1) & mask
 	}
-	m.table[p] = i
+	m.table[p] = newCell(h, i)
 	m.push(list, i)
 }
 
-// grow doubles the table and places every held slot again.
+// grow doubles the table and places every cell again.
 func (m *modelJoin) grow() {
-	size := max(64, 2*len(m.table))
-	m.table = make([]int32, size)
+	old := m.table
+	size := max(64, 2*len(old))
+	m.table = make([]cell, size)
 	for p := range m.table {
-		m.table[p] = none
+		m.table[p] = emptyCell
 	}
 	mask := uint64(size - 1)
-	for l := range m.lists {
-		for i := m.lists[l].head; i != none; i = m.slots[i].next {
-			p := m.slots[i].hash & mask
-			for m.table[p] != none {
-				p = (p + 1) & mask
-			}
-			m.table[p] = i
+	for _, c := range old {
+		if c == emptyCell {
+			continue
 		}
+		p := c.hash() & mask
+		for m.table[p] != emptyCell {
+			p = (p + 1) & mask
+		}
+		m.table[p] = c
 	}
 }
 
@@ -140,20 +165,20 @@ func (m *modelJoin) grow() {
 func (m *modelJoin) unindex(i int32) {
 	mask := uint64(len(m.table) - 1)
 	p := m.slots[i].hash & mask
-	for m.table[p] != i {
+	for m.table[p].slot() != i {
 		p = (p + 1) & mask
 	}
 	for q := p; ; {
-		m.table[p] = none
+		m.table[p] = emptyCell
 		for {
 			q = (q + 1) & mask
 			k := m.table[q]
-			if k == none {
+			if k == emptyCell {
 				return
 			}
 			// The entry at q stays unless its home cell is cyclically outside
 			// (p, q]: then the hole at p is on its probe path and it moves there.
-			home := m.slots[k].hash & mask
+			home := k.hash() & mask
 			if (p < q && (home <= p || home > q)) || (p > q && home <= p && home > q) {
 				m.table[p] = k
 				p = q

@@ -16,10 +16,12 @@ import (
 // TestEventsAllocateNothing: once its windows are recycled, the pipeline
 // admits events — decoding, profiling, the label join — without allocating
 // for them: in the steady state, closing a window allocates (its checks and
-// rows, shared by its events), and a window's state grows now and then (a
-// sketch widening to a value beyond any seen, the label scores doubling):
-// about once per hundred events while the recycled windows' ranges are
-// still widening, fewer after. An allocation per event would show as a
+// rows, shared by its events), and a window's sketches widen now and then to
+// a value beyond any seen: 4 times in these 500 events of the third minute,
+// in every run, while the recycled windows' ranges are still widening, once
+// by the sixth. (When windows were kept in a sync.Pool, which garbage
+// collections emptied, and each made a new Performance for its labels, it
+// was 4 to 9 from run to run.) An allocation per event would show as a
 // thousand here. The shape is BenchmarkReplayLabelJoin's, with ten models:
 // 25 events a second each, request ids, a third labelled.
 func TestEventsAllocateNothing(t *testing.T) {
@@ -52,7 +54,7 @@ func TestEventsAllocateNothing(t *testing.T) {
 			k++
 		}
 	})
-	if allocs >= batch/20 {
+	if allocs > 6 {
 		t.Errorf("%v allocations per %d events within a window", allocs, batch)
 	}
 	t.Logf("%v allocations per %d events within a window", allocs, batch)

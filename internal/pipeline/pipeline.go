@@ -79,8 +79,11 @@ func NewSides(opts Options) (*Sides, error) {
 	if opts.MaxLead == 0 {
 		opts.MaxLead = defaultLeadWindows * opts.Window
 	}
+	// A worker holds a model's windows open up to MaxLead past the slowest
+	// partition, the one before it through the lateness, and late ones.
+	keep := max(1, opts.Partitions) * (int(opts.MaxLead/opts.Window) + 2)
 	s := &Sides{opts: &opts, log: log, index: newCountedIndex(opts.Models, opts.Window, opts.LateHorizon), metrics: m,
-		align: newAlignment(opts.MaxLead), pools: newWindowPools(opts.Models, opts.Window)}
+		align: newAlignment(opts.MaxLead), pools: newWindowPools(opts.Models, opts.Window, keep)}
 	s.Checker = newChecker(s.opts, analyzer, s.index, s.pools, m, log)
 	s.Checker.align = s.align
 	return s, nil

@@ -14,24 +14,43 @@ import (
 // of its profiles, so that opening one costs a reset of what the last held
 // rather than allocating, and growing, the sketches and registers of every
 // feature: with a small window (fifty events of fifty features) that was
-// nearly all of its cost. It is safe for concurrent use.
+// nearly all of its cost.
+//
+// It keeps them in a free list of its own rather than a sync.Pool: a window
+// goes back when it closes and out again when the next one opens, most of a
+// window later, and the garbage collections in between (a hundred models'
+// window closes allocate) emptied a sync.Pool, so that a third of the
+// windows were allocated again. The list holds at most as many windows as
+// the workers can have open at once; more go to the garbage collector. It
+// is safe for concurrent use.
 type windowPool struct {
 	m    *model.Model
 	size time.Duration
-	pool sync.Pool
+	mu   sync.Mutex
+	free []*window.Window
+	max  int
 }
 
-func newWindowPools(models []*model.Model, size time.Duration) map[string]*windowPool {
+// newWindowPools returns the pools of the models' windows, each keeping up
+// to keep windows.
+func newWindowPools(models []*model.Model, size time.Duration, keep int) map[string]*windowPool {
 	out := make(map[string]*windowPool, len(models))
 	for _, m := range models {
-		out[m.Name()] = &windowPool{m: m, size: size}
+		out[m.Name()] = &windowPool{m: m, size: size, max: keep}
 	}
 	return out
 }
 
 // get returns an empty window starting at start.
 func (p *windowPool) get(start time.Time) (*window.Window, error) {
-	if w, ok := p.pool.Get().(*window.Window); ok {
+	p.mu.Lock()
+	var w *window.Window
+	if n := len(p.free); n > 0 {
+		w, p.free[n-1] = p.free[n-1], nil
+		p.free = p.free[:n-1]
+	}
+	p.mu.Unlock()
+	if w != nil {
 		w.Reset(start, p.size)
 		return w, nil
 	}
@@ -39,4 +58,10 @@ func (p *windowPool) get(start time.Time) (*window.Window, error) {
 }
 
 // put recycles w, of p's model, which nothing may use after.
-func (p *windowPool) put(w *window.Window) { p.pool.Put(w) }
+func (p *windowPool) put(w *window.Window) {
+	p.mu.Lock()
+	if len(p.free) < p.max {
+		p.free = append(p.free, w)
+	}
+	p.mu.Unlock()
+}

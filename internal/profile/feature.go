@@ -61,34 +61,39 @@ type Spec struct {
 
 // Feature is the profile of one feature's values. The Add methods allocate nothing
 // once the sketch's range and the category set have settled.
+//
+// The fields a value updates come first, next to each other: a daemon of
+// many models adds each event's values to profiles no cache holds, and each
+// cache line they span is a miss.
 type Feature struct {
-	spec   Spec
-	lo, hi float64
-	valid  map[string]struct{}
-	limit  int // most distinct categories counted exactly
-
-	Rows       uint64
-	Nulls      uint64
-	NaN        uint64
-	PosInf     uint64
-	NegInf     uint64
-	Violations [numViolations]uint64
-
+	Rows uint64
 	// Finite counts finite numeric values; Min, Max, Mean and m2 (Welford's sum of
 	// squared deviations) describe them.
 	Finite   uint64
 	Min, Max float64
 	Mean     float64
 	m2       float64
+	lo, hi   float64
 	Sketch   *Sketch
 	Bins     []uint64
-
+	// edges is spec.Edges, beside the bins it finds.
+	edges []float64
 	// categories counts categorical and boolean values; Other counts values beyond
 	// the bound.
 	categories map[string]*categoryCount
-	Other      uint64
 
 	Distinct HLL
+
+	Nulls      uint64
+	NaN        uint64
+	PosInf     uint64
+	NegInf     uint64
+	Violations [numViolations]uint64
+	Other      uint64
+
+	spec  Spec
+	valid map[string]struct{}
+	limit int // most distinct categories counted exactly
 
 	scratch []byte
 	keys    []string // AppendState's sorting space
@@ -96,7 +101,7 @@ type Feature struct {
 
 // NewFeature returns an empty profile for spec.
 func NewFeature(spec Spec) (*Feature, error) {
-	f := &Feature{spec: spec, lo: math.Inf(-1), hi: math.Inf(1), Min: math.Inf(1), Max: math.Inf(-1)}
+	f := &Feature{spec: spec, edges: spec.Edges, lo: math.Inf(-1), hi: math.Inf(1), Min: math.Inf(1), Max: math.Inf(-1)}
 	if spec.Min != nil {
 		f.lo = *spec.Min
 	}
@@ -245,7 +250,7 @@ func (f *Feature) addNumeric(x float64) {
 	f.m2 += d * (x - f.Mean)
 	f.Sketch.Add(x)
 	if f.Bins != nil {
-		f.Bins[binIndex(f.spec.Edges, x)]++
+		f.Bins[binIndex(f.edges, x)]++
 	}
 	// AddFloat, by hand: marking the register's block took it past the
 	// inlining budget.
@@ -316,7 +321,10 @@ func (f *Feature) AddText(s []byte) {
 // incrementing m[string(b)] in place would allocate the key on every call, while
 // a lookup does not. A counted category carries its hash, which spares hashing
 // the value for the distinct count: most values are of categories already
-// counted.
+// counted. The hash goes to the distinct count at the category's first value
+// only: adding it again leaves every register as it is, and the distinct
+// count is reset, merged and stored with the counts (a count above zero
+// means its hash is in).
 func (f *Feature) addCategory(s []byte) {
 	f.Rows++
 	if c := f.categories[string(s)]; c != nil {
@@ -324,7 +332,9 @@ func (f *Feature) addCategory(s []byte) {
 		if c.unknown {
 			f.Violations[UnknownCategory]++
 		}
-		f.Distinct.AddHash(c.hash)
+		if c.n == 1 {
+			f.Distinct.AddHash(c.hash)
+		}
 		return
 	}
 	h := xxhash.Sum64(s)

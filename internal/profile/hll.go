@@ -21,13 +21,27 @@ const hllPrecision = 12
 // Estimates and states are those of the registers they stand for, to the
 // bit. Once allocated, the registers stay, through Reset.
 type HLL struct {
-	reg *[1 << hllPrecision]uint8
+	// pending holds the last hashes added, which reach the registers in
+	// their order before anything reads them (drain), as a sketch's values
+	// do: a run of them overlaps the registers' cache misses. What AddHash
+	// writes comes first.
+	npending int
+	pending  [pendingValues]uint64
+	reg      *[1 << hllPrecision]uint8
 	// used has a bit per block of hllBlock registers with one set: a small
 	// window sets few of the 4,096, and estimating, storing and resetting
 	// then cost those, not all.
 	used   [(1 << hllPrecision) / hllBlock / 64]uint64
 	small  []uint32
 	sorted int
+}
+
+// drain adds the pending hashes to the registers.
+func (h *HLL) drain() {
+	for _, x := range h.pending[:h.npending] {
+		h.place(x)
+	}
+	h.npending = 0
 }
 
 // hllSmall is the most entries small holds; past half of them distinct
@@ -165,6 +179,14 @@ func (h *HLL) reindex() {
 
 // AddHash adds an element by its 64-bit hash.
 func (h *HLL) AddHash(x uint64) {
+	h.pending[h.npending] = x
+	if h.npending++; h.npending == len(h.pending) {
+		h.drain()
+	}
+}
+
+// place sets the register of a hash.
+func (h *HLL) place(x uint64) {
 	idx := x >> (64 - hllPrecision)
 	rank := uint8(bits.LeadingZeros64(x<<hllPrecision|1<<(hllPrecision-1)) + 1)
 	if h.reg == nil {
@@ -197,11 +219,13 @@ func (h *HLL) Reset() {
 		h.blocks(func(i int) { clear(h.reg[i : i+hllBlock]) })
 	}
 	h.used = [len(h.used)]uint64{}
-	h.small, h.sorted = h.small[:0], 0
+	h.small, h.sorted, h.npending = h.small[:0], 0, 0
 }
 
 // Merge takes the register-wise maximum.
 func (h *HLL) Merge(o *HLL) {
+	h.drain()
+	o.drain()
 	if o.reg == nil {
 		for _, e := range o.small {
 			if h.reg == nil {
@@ -231,6 +255,7 @@ func (h *HLL) Merge(o *HLL) {
 // Estimate returns the estimated number of distinct elements, with linear counting
 // for small cardinalities where the raw estimate is biased.
 func (h *HLL) Estimate() float64 {
+	h.drain()
 	if h.tidy(); h.reg == nil {
 		return h.estimateSmall()
 	}

@@ -525,3 +525,48 @@ func TestHLLSignedZero(t *testing.T) {
 		t.Error("-0 and +0 set different registers")
 	}
 }
+
+// TestCategoryDistinctCount: a categorical feature's distinct count, which
+// takes a category's hash at its first value of a window only, holds the
+// registers of every value's hash, through resets and merges, for the
+// contract's categories and others, below the bound and past it.
+func TestCategoryDistinctCount(t *testing.T) {
+	spec := Spec{Name: "c", Type: config.Categorical, Categories: []string{"a", "b", "c"}, MaxCategories: 5}
+	r := rand.New(rand.NewPCG(8, 8))
+	f, err := NewFeature(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want HLL
+	add := func(f *Feature, want *HLL) {
+		v := []string{"a", "b", "c"}[r.IntN(3)]
+		if r.IntN(3) == 0 {
+			v = "x" + strconv.Itoa(r.IntN(12)) // unknown, some past the bound
+		}
+		f.AddString([]byte(v))
+		want.AddHash(xxhash.Sum64String(v))
+	}
+	for round := range 4 {
+		for range 200 {
+			add(f, &want)
+		}
+		other, err := NewFeature(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 50 {
+			add(other, &want)
+		}
+		if err := f.Merge(other); err != nil {
+			t.Fatal(err)
+		}
+		for range 50 {
+			add(f, &want)
+		}
+		if got, exp := f.Distinct.appendState(nil), want.appendState(nil); !bytes.Equal(got, exp) {
+			t.Fatalf("round %d: distinct-count state %x, every value's hashes give %x", round, got, exp)
+		}
+		f.Reset()
+		want.Reset()
+	}
+}

@@ -28,12 +28,59 @@ const minIndexable = 0x1p-1022
 // 1,400 buckets at α = 0.5%; the absolute worst case, values over the whole float64
 // range, is about 280,000 buckets.
 type Sketch struct {
+	count uint64
+	// pending holds the last values added, which reach the stores in their
+	// order before anything reads them (drain): a daemon of many models
+	// adds each event's values to sketches in memory no cache holds, and
+	// one value at a time, each bucket's miss stalled the event; a run of
+	// them in a row overlaps the misses. What Add writes comes first.
+	npending   int
+	pending    [pendingValues]float64
 	alpha      float64
 	gamma      float64
 	multiplier float64 // buckets per unit of the approximate log2
 	pos, neg   store
 	zero       uint64
-	count      uint64
+}
+
+// pendingValues is how many values a sketch or a distinct count holds back.
+const pendingValues = 16
+
+// drain adds the pending values to the stores.
+func (s *Sketch) drain() {
+	// The buckets first, then the counts: the counts' cache misses, each
+	// independent of the others, then issue together.
+	var buckets [pendingValues]int
+	pending := s.pending[:s.npending]
+	for k, x := range pending {
+		if abs := math.Abs(x); abs >= minIndexable {
+			buckets[k] = s.index(abs)
+		}
+	}
+	for k, x := range pending {
+		st := &s.pos
+		switch {
+		case x >= minIndexable:
+		case x <= -minIndexable:
+			st = &s.neg
+		default:
+			s.zero++
+			continue
+		}
+		// store.add, by hand: it does not inline, and this is the per-value
+		// path.
+		i := buckets[k]
+		if j := i - st.offset; uint(j) < uint(len(st.counts)) {
+			st.counts[j]++
+			// Unconditionally: the bitset's few words stay in cache, while a
+			// branch on the count just loaded would wait for it, and
+			// mispredict wherever values still find empty buckets.
+			st.set[j>>6] |= 1 << (j & 63)
+			continue
+		}
+		st.growAdd(i, 1)
+	}
+	s.npending = 0
 }
 
 // NewSketch returns an empty sketch with relative accuracy alpha in (0, 0.5).
@@ -42,7 +89,7 @@ func NewSketch(alpha float64) (*Sketch, error) {
 		return nil, fmt.Errorf("sketch relative accuracy %v is not in (0, 0.5)", alpha)
 	}
 	gamma := (1 + alpha) / (1 - alpha)
-	return &Sketch{alpha: alpha, gamma: gamma, multiplier: stretch / math.Log(gamma)}, nil
+	return &Sketch{alpha: alpha, gamma: gamma, multiplier: multiplierOf(alpha)}, nil
 }
 
 // The approximate log2 of x = 2^e·(1+s), s in [0, 1), is e + P(s) with
@@ -118,6 +165,11 @@ func (s *Sketch) index(abs float64) int {
 // value is the representative of bucket i: the harmonic mean of its bounds, whose
 // relative distance to both is at most α.
 func (s *Sketch) value(i int) float64 {
+	if s.multiplier == defaultMultiplier {
+		if r, ok := defaultRepresentative(i); ok {
+			return r
+		}
+	}
 	return representative(exp2Approx(float64(i-1)/s.multiplier), exp2Approx(float64(i)/s.multiplier))
 }
 
@@ -133,6 +185,11 @@ type bounds struct {
 
 func (b *bounds) value(i int) float64 {
 	m := b.s.multiplier
+	if m == defaultMultiplier {
+		if r, ok := defaultRepresentative(i); ok {
+			return r
+		}
+	}
 	switch {
 	case b.ok && b.last == i-1:
 		b.lo, b.hi = b.hi, exp2Approx(float64(i)/m)
@@ -157,26 +214,10 @@ func representative(lo, hi float64) float64 {
 // Add adds a finite value; callers count NaN and ±Inf apart.
 func (s *Sketch) Add(x float64) {
 	s.count++
-	st := &s.pos
-	switch {
-	case x >= minIndexable:
-	case x <= -minIndexable:
-		st, x = &s.neg, -x
-	default:
-		s.zero++
-		return
+	s.pending[s.npending] = x
+	if s.npending++; s.npending == len(s.pending) {
+		s.drain()
 	}
-	// store.add, by hand: it does not inline, and this is the per-value path.
-	i := s.index(x)
-	if j := i - st.offset; uint(j) < uint(len(st.counts)) {
-		st.counts[j]++
-		// Unconditionally: the bitset's few words stay in cache, while a
-		// branch on the count just loaded would wait for it, and mispredict
-		// wherever values still find empty buckets.
-		st.set[j>>6] |= 1 << (j & 63)
-		return
-	}
-	st.growAdd(i, 1)
 }
 
 // Merge adds o's counts to s.
@@ -184,6 +225,8 @@ func (s *Sketch) Merge(o *Sketch) error {
 	if o.alpha != s.alpha {
 		return fmt.Errorf("cannot merge sketches of relative accuracy %v and %v", s.alpha, o.alpha)
 	}
+	s.drain()
+	o.drain()
 	s.pos.merge(&o.pos)
 	s.neg.merge(&o.neg)
 	s.zero += o.zero
@@ -191,9 +234,10 @@ func (s *Sketch) Merge(o *Sketch) error {
 	return nil
 }
 
-// settle moves the buckets of small stores to their dense runs, for the
-// readers that walk those.
+// settle adds the pending values and moves the buckets of small stores to
+// their dense runs, for the readers that walk those.
 func (s *Sketch) settle() {
+	s.drain()
 	s.pos.settle()
 	s.neg.settle()
 }
@@ -211,7 +255,7 @@ func (s *Sketch) stored() *SketchBuckets {
 func (s *Sketch) reset() {
 	s.pos.reset()
 	s.neg.reset()
-	s.zero, s.count = 0, 0
+	s.zero, s.count, s.npending = 0, 0, 0
 }
 
 // Quantile returns the q-quantile (q in [0, 1]) by the lower rank ⌊q·(n−1)⌋, or NaN

@@ -205,6 +205,7 @@ func TestHLLBlocks(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
 	check := func(what string, h *HLL, adds []uint64) {
 		t.Helper()
+		h.drain() // what follows reads the registers themselves
 		// The registers the hashes added set, by the definition.
 		var regs [registers]uint8
 		for _, x := range adds {
@@ -311,5 +312,76 @@ func TestBaselineSketch(t *testing.T) {
 				t.Errorf("%s: quantile %v read back %v, stored %v", tc.name, q, got, want)
 			}
 		}
+	}
+}
+
+// TestHeldBackValuesAreRead: a sketch and a distinct count hold back the last
+// values added (pendingValues); whatever reads them, at any point and also
+// through a merge, sees what it would with every value placed at once.
+func TestHeldBackValuesAreRead(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	newSketch := func() *Sketch {
+		s, err := NewSketch(DefaultRelativeAccuracy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	held, placed, other, otherPlaced := newSketch(), newSketch(), newSketch(), newSketch()
+	var hHeld, hPlaced, hOther, hOtherPlaced HLL
+	for i := range 20_000 {
+		x := r.NormFloat64() * 100
+		if i%5 == 0 {
+			x = 0 // the zero bucket is held back too
+		}
+		held.Add(x)
+		placed.Add(x)
+		placed.drain()
+		hHeld.AddFloat(x)
+		hPlaced.AddFloat(x)
+		hPlaced.drain()
+		if i%3 == 0 {
+			other.Add(-x)
+			otherPlaced.Add(-x)
+			otherPlaced.drain()
+			hOther.AddFloat(-x)
+			hOtherPlaced.AddFloat(-x)
+			hOtherPlaced.drain()
+		}
+		switch r.IntN(40) {
+		case 0:
+			if a, b := held.Quantile(0.3), placed.Quantile(0.3); a != b {
+				t.Fatalf("after %d values: quantile %v, placed %v", i+1, a, b)
+			}
+		case 1:
+			if a, b := held.Atoms(), placed.Atoms(); !slices.Equal(a, b) {
+				t.Fatalf("after %d values: atoms differ", i+1)
+			}
+		case 2:
+			if a, b := hHeld.Estimate(), hPlaced.Estimate(); a != b {
+				t.Fatalf("after %d values: distinct %v, placed %v", i+1, a, b)
+			}
+		case 3:
+			if a, b := hHeld.appendState(nil), hPlaced.appendState(nil); !bytes.Equal(a, b) {
+				t.Fatalf("after %d values: distinct-count states differ", i+1)
+			}
+		case 4:
+			// Merged while both sides hold values back.
+			if err := held.Merge(other); err != nil {
+				t.Fatal(err)
+			}
+			hHeld.Merge(&hOther)
+			if err := placed.Merge(otherPlaced); err != nil {
+				t.Fatal(err)
+			}
+			hPlaced.Merge(&hOtherPlaced)
+		}
+	}
+	a, b := held.stored(), placed.stored()
+	if a.Zero != b.Zero || a.PosOffset != b.PosOffset || a.NegOffset != b.NegOffset || !slices.Equal(a.Pos, b.Pos) || !slices.Equal(a.Neg, b.Neg) {
+		t.Fatalf("stored buckets differ: %+v, placed %+v", a, b)
+	}
+	if held.Count() != placed.Count() {
+		t.Fatalf("count %d, placed %d", held.Count(), placed.Count())
 	}
 }

@@ -61,6 +61,7 @@ func (f *Feature) stateSize() int {
 	n := 64 + len(f.spec.Name) + 8*len(f.spec.Edges) + 3*len(f.Bins) + 2*f.Distinct.nonZero() + 8
 	if f.Sketch != nil {
 		// A gap and a count, usually of a byte or two each.
+		f.Sketch.drain()
 		n += 24 + 4*(f.Sketch.pos.nonZero()+f.Sketch.neg.nonZero())
 	}
 	for k := range f.categories {
@@ -112,6 +113,7 @@ func (f *Feature) AppendState(dst []byte) []byte {
 	if sk := f.Sketch; sk == nil {
 		dst = append(dst, 0)
 	} else {
+		sk.drain()
 		dst = append(dst, 1)
 		dst = binstate.AppendFloat(dst, sk.alpha)
 		dst = binary.AppendUvarint(dst, sk.zero)

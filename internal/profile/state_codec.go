@@ -16,6 +16,7 @@ import (
 const hllSize = 1 + 1<<hllPrecision
 
 func (h *HLL) appendState(dst []byte) []byte {
+	h.drain()
 	if h.tidy(); h.reg == nil {
 		// Sorted, one entry a register: the sparse form below, which a
 		// quarter of the registers set at most always takes.
@@ -59,6 +60,7 @@ func (h *HLL) appendRegisters(dst []byte) []byte {
 
 // nonZero counts the registers set.
 func (h *HLL) nonZero() int {
+	h.drain()
 	if h.tidy(); h.reg == nil {
 		return len(h.small)
 	}
@@ -74,6 +76,7 @@ func (h *HLL) nonZero() int {
 }
 
 func (h *HLL) readState(r *binstate.Reader) {
+	h.drain()
 	h.dense()
 	switch r.Byte() {
 	case 0:

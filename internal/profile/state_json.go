@@ -51,6 +51,7 @@ func unmarshalJSONState(spec Spec, data []byte) (*Feature, error) {
 		f.mergeCategory(k, n)
 	}
 	f.Other += s.Other
+	f.Distinct.drain()
 	f.Distinct.dense()
 	copy(f.Distinct.reg[:], s.HLL)
 	f.Distinct.reindex()

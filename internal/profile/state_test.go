@@ -147,6 +147,7 @@ func TestStateBinaryRoundTrip(t *testing.T) {
 // kept to test that stored states of that form are still read.
 func marshalJSONState(f *Feature) ([]byte, error) {
 	// The JSON form holds every register.
+	f.Distinct.drain()
 	f.Distinct.dense()
 	s := state{Version: jsonStateVersion, Name: f.spec.Name, Type: f.spec.Type, Rows: f.Rows, Nulls: f.Nulls,
 		NaN: f.NaN, PosInf: f.PosInf, NegInf: f.NegInf, Violations: f.Violations[:], Finite: f.Finite,

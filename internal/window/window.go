@@ -33,6 +33,10 @@ type Window struct {
 	// nil until the first pair. BadLabels counts labels of the wrong type.
 	Performance *labels.Performance
 	BadLabels   uint64
+	// spare is the Performance of an earlier window, reset, which the first
+	// pair of this one takes: its scores' memory is the size a window's
+	// labels grew it to.
+	spare *labels.Performance
 	// KeyedCompared and KeyedMismatch count, per feature, the requests whose
 	// served and offline values were compared and found different; nil until the
 	// first comparison.
@@ -69,16 +73,19 @@ func New(m *model.Model, start time.Time, size time.Duration) (*Window, error) {
 // Reset empties w for the window of the same model starting at start,
 // keeping the memory of its profiles (their sketches' buckets sized to each
 // feature's range, distinct-count registers, category slots): a window
-// recycled costs its events, not its features. A Performance, shadow pairs
-// or version mix it held are let go, not emptied: a window merged from this
-// one may hold them.
+// recycled costs its events, not its features, and its Performance is kept
+// for the next pairs. Shadow pairs or a version mix it held are let go, not
+// emptied: a window merged from this one may hold them.
 func (w *Window) Reset(start time.Time, size time.Duration) {
 	w.Start, w.End = start, start.Add(size)
 	w.Features.Reset()
 	w.Prediction.Reset()
 	w.Latency.Reset()
 	w.Events, w.ProbabilityOutOfRange, w.BadLabels = 0, 0, 0
-	w.Performance = nil
+	if w.Performance != nil {
+		w.Performance.Reset()
+		w.spare, w.Performance = w.Performance, nil
+	}
 	w.KeyedCompared, w.KeyedMismatch = nil, nil
 	w.Shadow, w.Versions, w.ByVersion = nil, nil, nil
 }
@@ -117,6 +124,9 @@ func (w *Window) addOutput(m *model.Model, ev *event.Event) {
 
 // AddPair scores a prediction joined with its label in this window.
 func (w *Window) AddPair(m *model.Model, pair labels.Pair) {
+	if w.Performance == nil && w.spare != nil {
+		w.Performance, w.spare = w.spare, nil
+	}
 	if w.Performance == nil {
 		perf, err := labels.NewPerformance(labels.PerformanceConfig{Kind: m.PredictionKind()})
 		if err != nil {
@@ -145,7 +155,8 @@ func (w *Window) AddMatch(m *skew.Match) {
 }
 
 // Merge adds o, a window of the same model and start (another partition's
-// share, or events that arrived after w was written), to w.
+// share, or events that arrived after w was written), to w. o is done with
+// once merged: w may take what it holds (its Performance) rather than copy it.
 func (w *Window) Merge(o *Window) error {
 	if !o.Start.Equal(w.Start) {
 		return fmt.Errorf("merging the window of %s into that of %s", o.Start.Format(time.RFC3339), w.Start.Format(time.RFC3339))
@@ -164,7 +175,8 @@ func (w *Window) Merge(o *Window) error {
 	w.BadLabels += o.BadLabels
 	if o.Performance != nil {
 		if w.Performance == nil {
-			w.Performance = o.Performance
+			// Taken, so that only one window holds it when either is reset.
+			w.Performance, o.Performance = o.Performance, nil
 		} else if err := w.Performance.Merge(o.Performance); err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package window
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sentinel-ml/sentinel/internal/event"
+	"github.com/sentinel-ml/sentinel/internal/labels"
 	"github.com/sentinel-ml/sentinel/internal/model/modeltest"
 )
 
@@ -85,5 +87,60 @@ func TestResetLetsGoOfMerged(t *testing.T) {
 	merged.Versions.Each(func(label string, n uint64, _ time.Time) { got = append(got, fmt.Sprint(label, n)) })
 	if fmt.Sprint(got) != "[v11]" {
 		t.Errorf("the merged window counts versions %v, want v1 once", got)
+	}
+}
+
+// TestResetKeepsPerformance: a recycled window scores its pairs as a new one
+// does, with the Performance of its last life; one merged into another is
+// taken over, and stays the other's when the share is recycled and scores
+// again.
+func TestResetKeepsPerformance(t *testing.T) {
+	m := modeltest.Generated(t, "m", 1, 0, 4, "nullable: true", "")
+	start := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	r := rand.New(rand.NewPCG(6, 6))
+	score := func(w *Window, seed uint64, n int) {
+		r := rand.New(rand.NewPCG(seed, seed))
+		for range n {
+			w.AddPair(m, labels.Pair{Prediction: labels.Value{Num: r.Float64()}, Label: labels.Value{Num: float64(r.IntN(2))}})
+		}
+	}
+	metrics := func(w *Window) string {
+		b, err := json.Marshal(w.Performance.Metrics())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	share, err := New(m, start, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	score(share, r.Uint64(), 300)
+	merged, err := New(m, start, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := merged.Merge(share); err != nil {
+		t.Fatal(err)
+	}
+	before := metrics(merged)
+	for round := range 3 {
+		seed := r.Uint64()
+		share.Reset(start.Add(time.Duration(round+1)*time.Minute), time.Minute)
+		if share.Performance != nil {
+			t.Fatal("a reset window holds a Performance before its first pair")
+		}
+		score(share, seed, 40+round*100)
+		fresh, err := New(m, share.Start, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		score(fresh, seed, 40+round*100)
+		if got, want := metrics(share), metrics(fresh); got != want {
+			t.Fatalf("round %d: the recycled window's metrics %s, a new one's %s", round, got, want)
+		}
+	}
+	if got := metrics(merged); got != before {
+		t.Fatalf("the merged window's metrics changed from %s to %s", before, got)
 	}
 }
