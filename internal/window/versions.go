@@ -147,23 +147,11 @@ func (b *ByVersion) slot(version []byte) int {
 // newWindow is a version's profile: without features unless a canary
 // compares them, which saves a second profile of every event otherwise.
 func (b *ByVersion) newWindow(m *model.Model, start, end time.Time) (*Window, error) {
-	specs := m.Specs()
-	if !b.features {
-		specs = nil
+	var specs []profile.Spec
+	if b.features {
+		specs = m.Specs()
 	}
-	set, err := profile.NewSet(specs)
-	if err != nil {
-		return nil, err
-	}
-	pred, err := profile.NewFeature(m.PredictionSpec())
-	if err != nil {
-		return nil, err
-	}
-	lat, err := profile.NewFeature(m.LatencySpec())
-	if err != nil {
-		return nil, err
-	}
-	return &Window{Start: start, End: end, Features: set, Prediction: pred, Latency: lat}, nil
+	return newWindow(m, specs, start, end)
 }
 
 // Each calls f for every version profiled, in the order first seen (the

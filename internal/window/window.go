@@ -55,7 +55,13 @@ type Window struct {
 
 // New returns an empty window of m starting at start.
 func New(m *model.Model, start time.Time, size time.Duration) (*Window, error) {
-	set, err := profile.NewSet(m.Specs())
+	return newWindow(m, m.Specs(), start, start.Add(size))
+}
+
+// newWindow returns an empty window of m from start to end profiling the
+// features of specs (none for a version's window without features).
+func newWindow(m *model.Model, specs []profile.Spec, start, end time.Time) (*Window, error) {
+	set, err := profile.NewSet(specs)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +73,7 @@ func New(m *model.Model, start time.Time, size time.Duration) (*Window, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Window{Start: start, End: start.Add(size), Features: set, Prediction: pred, Latency: lat}, nil
+	return &Window{Start: start, End: end, Features: set, Prediction: pred, Latency: lat}, nil
 }
 
 // Reset empties w for the window of the same model starting at start,
