@@ -147,23 +147,9 @@ func replayCanary(t *testing.T, trial canaryTrial) (map[string]map[string]check.
 	}
 	// The series a canary adds pass Prometheus' naming lint.
 	promtest.CheckMetrics(t, exposition(t, reg, "sentinel_version_value", "sentinel_check_value", "sentinel_check_threshold"))
-	published := map[string]float64{}
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != "sentinel_version_value" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			l := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				l[lp.GetName()] = lp.GetValue()
-			}
-			published[l["version"]+" "+l["kind"]+" "+l["metric"]] = m.GetGauge().GetValue()
-		}
-	}
+	published := gauges(t, reg, "sentinel_version_value", func(l map[string]string) (string, bool) {
+		return l["version"] + " " + l["kind"] + " " + l["metric"], true
+	})
 	return got, published
 }
 

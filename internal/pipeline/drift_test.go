@@ -228,6 +228,32 @@ sentinel_checks_skipped_total{kind="skew",model="drift",reason="too_few_samples"
 }
 
 // exposition is the text exposition of the named families gathered from g.
+// gauges returns the values of a gauge family's series by key, which names a
+// series from its labels, or says to leave it out.
+func gauges(t *testing.T, g prometheus.Gatherer, family string, key func(labels map[string]string) (string, bool)) map[string]float64 {
+	t.Helper()
+	families, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != family {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			if k, ok := key(l); ok {
+				out[k] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	return out
+}
+
 func exposition(t *testing.T, g prometheus.Gatherer, names ...string) []byte {
 	t.Helper()
 	families, err := g.Gather()

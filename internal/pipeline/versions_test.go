@@ -157,25 +157,9 @@ func TestReplayVersions(t *testing.T) {
 		}
 	}
 	// /metrics publishes the last window's results that carry a threshold.
-	published := map[string]float64{}
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != "sentinel_check_value" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			l := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				l[lp.GetName()] = lp.GetValue()
-			}
-			if l["kind"] == string(check.Shadow) || l["kind"] == string(check.Availability) {
-				published[l["feature"]+" "+l["metric"]] = m.GetGauge().GetValue()
-			}
-		}
-	}
+	published := gauges(t, reg, "sentinel_check_value", func(l map[string]string) (string, bool) {
+		return l["feature"] + " " + l["metric"], l["kind"] == string(check.Shadow) || l["kind"] == string(check.Availability)
+	})
 	if published[" "+check.UnpairedRatio] != 1 || published[v2+" "+check.SecondsSinceEvent] != 240.1 {
 		t.Errorf("published shadow and availability results %v", published)
 	}
