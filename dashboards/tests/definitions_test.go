@@ -33,6 +33,16 @@ func againstThreshold(filter string) string {
 		ORDER BY time`
 }
 
+// versionValues plots check values about one version each, one series per
+// version.
+func versionValues(filter string) string {
+	return `
+		SELECT window_start AS time, model_version AS version, value
+		FROM ${database}.check_results FINAL
+		WHERE ` + filter + ` AND $__timeFilter(window_start)
+		ORDER BY time`
+}
+
 // checkValues plots check values without thresholds, one series per metric.
 func checkValues(filter string) string {
 	return `
@@ -263,17 +273,9 @@ func modelDashboard() dashboard {
 		{"Versions", "The model's versions: their mix, each one's own latency and quality, and a canary's verdicts against its " +
 			"reference (contracts with versions, shadow or canary).", []panel{
 			timeseries("Version mix", "Share of the model's events each version sent per window.", "percentunit", 12, 8,
-				sqlSeries(`
-					SELECT window_start AS time, model_version AS version, value
-					FROM ${database}.check_results FINAL
-					WHERE model = '${model}' AND kind = 'availability' AND metric = 'event_share' AND $__timeFilter(window_start)
-					ORDER BY time`)).points(),
+				sqlSeries(versionValues(`model = '${model}' AND kind = 'availability' AND metric = 'event_share'`))).points(),
 			timeseries("Latency p95 by version", "95th percentile of each version's serving latency, in windows with more than one version.", "ms", 12, 8,
-				sqlSeries(`
-					SELECT window_start AS time, model_version AS version, value
-					FROM ${database}.check_results FINAL
-					WHERE model = '${model}' AND kind = 'version' AND metric = 'latency_ms_p95' AND $__timeFilter(window_start)
-					ORDER BY time`)).points(),
+				sqlSeries(versionValues(`model = '${model}' AND kind = 'version' AND metric = 'latency_ms_p95'`))).points(),
 			timeseries("Canary against its thresholds", "The candidate's verdicts against the reference version from the last closed "+
 				"window: prediction drift, error and NaN rate increases, latency ratios, quality lost, and the split's p-value. "+
 				"Breached in three windows running, SentinelCanaryWorse or SentinelCanarySplitBiased fires.", "short", 12, 8,
