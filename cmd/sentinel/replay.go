@@ -175,12 +175,5 @@ func replaySource(input, features string, d *config.Daemon) (ingest.Source, erro
 	if err != nil {
 		return nil, errors.Join(err, events.Close())
 	}
-	dec := event.NewDecoder(event.Options{Layout: event.LayoutEnvelope})
-	var ev event.Event
-	return ingest.Merge(func(value []byte) time.Time {
-		if dec.Decode(value, &ev) != nil {
-			return time.Time{} // rejected when processed; soonest is as good as any
-		}
-		return ev.Timestamp
-	}, events, offline), nil
+	return ingest.Merge(event.TimeReader(), events, offline), nil
 }

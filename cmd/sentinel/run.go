@@ -19,6 +19,7 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/alerts"
 	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/daemon"
+	"github.com/sentinel-ml/sentinel/internal/event"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/model"
 	"github.com/sentinel-ml/sentinel/internal/pipeline"
@@ -189,7 +190,7 @@ func groupOptions(cfg *config.Daemon, w *wiring, reg prometheus.Registerer, log 
 		}
 	}
 	return ingest.KafkaOptions{KafkaConn: kafkaConn(cfg, w), GroupID: cfg.Kafka.GroupID, Topics: topics,
-		MaxBytes: cfg.Kafka.MaxMessageBytes, Registerer: reg, Logger: log}
+		MaxBytes: cfg.Kafka.MaxMessageBytes, EventTime: event.TimeReader, Registerer: reg, Logger: log}
 }
 
 func deadLetterOptions(cfg *config.Daemon, w *wiring, reg prometheus.Registerer, log *slog.Logger) ingest.DeadLetterOptions {

@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"strconv"
+	"time"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
@@ -1064,4 +1065,19 @@ func (d *Decoder) findDuplicate(fields []Field) (int, int) {
 
 func (d *Decoder) failAt(r Reason, off int, msg string) error {
 	return &DecodeError{Reason: r, Offset: off, Msg: msg}
+}
+
+// TimeReader returns a function that reads an envelope's event time, the
+// zero time when it does not decode (it is rejected when processed, and
+// soonest is as good as any). Each function has its own decoder, for one
+// goroutine: the merges of co-partitioned topics by event time use it.
+func TimeReader() func(value []byte) time.Time {
+	dec := NewDecoder(Options{Layout: LayoutEnvelope})
+	var ev Event
+	return func(value []byte) time.Time {
+		if dec.Decode(value, &ev) != nil {
+			return time.Time{}
+		}
+		return ev.Timestamp
+	}
 }

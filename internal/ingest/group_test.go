@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/sentinel-ml/sentinel/internal/event"
 	"github.com/sentinel-ml/sentinel/internal/ingest/kafkatest"
 )
 
@@ -319,5 +320,37 @@ func TestGroupSASL(t *testing.T) {
 			// authenticated connection.
 			waitReady(t, m.g.Ready)
 		})
+	}
+}
+
+// TestReaderMergesByEventTime: with an event time reader, a partition's
+// topics come merged by it, whichever topic the broker serves first (here
+// every label is produced before any event).
+func TestReaderMergesByEventTime(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Topic{Name: "events", Partitions: 1}, kafkatest.Topic{Name: "labels", Partitions: 1})
+	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	const n = 300
+	var events, labels []kafkatest.Record
+	for k := range n {
+		labels = append(labels, kafkatest.Record{Value: fmt.Appendf(nil, `{"model":"m","request_id":"r%d","timestamp":%q,"label":1}`,
+			k, t0.Add(time.Duration(2*k+1)*time.Second).Format(time.RFC3339))})
+		events = append(events, kafkatest.Record{Value: fmt.Appendf(nil, `{"model":"m","request_id":"r%d","timestamp":%q,"features":{"x":1},"prediction":0.5}`,
+			k, t0.Add(time.Duration(2*k)*time.Second).Format(time.RFC3339))})
+	}
+	c.Produce(t, "labels", labels...)
+	c.Produce(t, "events", events...)
+	opts := testOptions(c.Brokers(), "g", "events", "labels")
+	// Small fetches: each topic arrives in many pieces, as a backlog does.
+	opts.MaxBytes = 1 << 10
+	opts.EventTime = event.TimeReader
+	gen := startMember(t, opts).next(t)
+	timeOf := event.TimeReader()
+	var last time.Time
+	for k, m := range readN(t, gen, 0, 2*n) {
+		at := timeOf(m.Value)
+		if want := t0.Add(time.Duration(k) * time.Second); !at.Equal(want) {
+			t.Fatalf("message %d (%s offset %d) at %s, want %s: after %s", k, m.Topic, m.Offset, at.Format(time.TimeOnly), want.Format(time.TimeOnly), last.Format(time.TimeOnly))
+		}
+		last = at
 	}
 }

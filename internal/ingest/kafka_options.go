@@ -105,6 +105,11 @@ type KafkaOptions struct {
 	// StartOffset applies only to partitions the group has never committed.
 	StartOffset StartOffset
 
+	// EventTime, with several topics, makes for each partition a function
+	// that reads a message's event time, by which the partition's topics are
+	// merged (event.TimeReader); nil interleaves them as they arrive.
+	EventTime func() func(value []byte) time.Time
+
 	// Logger receives kafka-go's chatter at debug level and its errors at warn.
 	// Nil discards both.
 	Logger *slog.Logger
