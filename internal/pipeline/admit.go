@@ -7,6 +7,7 @@ import (
 
 	"github.com/sentinel-ml/sentinel/internal/event"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/labels"
 )
 
 // admit decodes and validates a message and returns its model, or nil when
@@ -92,13 +93,12 @@ func (w *Worker) predict(wm *workerModel, part *partial, ev *event.Event) {
 	}
 	v.Tag = wm.versionTag(ev.ModelVersion)
 	if pair, ok := w.joiner.AddPrediction(ev.Model, ev.RequestID, v, ev.Timestamp); ok {
-		wm.addPair(part, pair)
+		w.scorePair(wm, part, pair)
 	}
 }
 
-// label offers a label event to the join. A joined pair scores in the window of
-// the message that completed it: delayed labels measure the model as its ground
-// truth arrives.
+// label offers a label event to the join.
+
 func (w *Worker) label(wm *workerModel, part *partial, ev *event.Event) {
 	if w.joiner == nil || len(ev.RequestID) == 0 {
 		return
@@ -109,8 +109,29 @@ func (w *Worker) label(wm *workerModel, part *partial, ev *event.Event) {
 		return
 	}
 	if pair, ok := w.joiner.AddLabel(ev.Model, ev.RequestID, v, ev.Timestamp); ok {
-		wm.addPair(part, pair)
+		w.scorePair(wm, part, pair)
 	}
+}
+
+// scorePair scores a joined pair in the window of the later of its two event
+// times: delayed labels measure the model as its ground truth arrives. In
+// time order that is the window of the message that completed the pair; a
+// label read before its prediction (the labels topic served first) scores
+// where it would have. A later window than the message's own is the
+// caller's to open (Process).
+func (w *Worker) scorePair(wm *workerModel, part *partial, pair labels.Pair) {
+	if laterOf(pair).Truncate(w.opts.Window).Equal(part.Start) {
+		wm.addPair(part, pair)
+		return
+	}
+	w.elsewhere, w.hasElsewhere = pair, true
+}
+
+func laterOf(p labels.Pair) time.Time {
+	if p.LabelTime.After(p.PredictionTime) {
+		return p.LabelTime
+	}
+	return p.PredictionTime
 }
 
 // truncate bounds a payload-derived string in a message for people.

@@ -446,7 +446,8 @@ func csvOpener(data string) profile.Opener {
 }
 
 // TestLabelsJoin: labels arriving after (or before) their predictions are joined
-// by request id and scored in the window that completes the pair.
+// by request id and scored in the window of the later of the two, wherever
+// the message that completed the pair falls.
 func TestLabelsJoin(t *testing.T) {
 	rec := &recorder{}
 	opts := testOptions(exampleModel(t), rec)
@@ -467,8 +468,10 @@ func TestLabelsJoin(t *testing.T) {
 	msgs := [][]byte{
 		pred("a", 1*time.Second, 0.9),
 		pred("b", 2*time.Second, 0.2),
-		label("c", 3*time.Second, "1"), // before its prediction
-		pred("c", 4*time.Second, 0.4),  // joins now: wrong at 0.5
+		label("c", 3*time.Second, "1"),  // before its prediction
+		pred("c", 4*time.Second, 0.4),   // joins now: wrong at 0.5
+		label("e", 65*time.Second, "0"), // read before its prediction, a window later
+		pred("e", 58*time.Second, 0.3),  // joins now, scored at 10:01
 		label("a", 70*time.Second, "1"),
 		label("b", 71*time.Second, "false"),
 		label("zzz", 72*time.Second, "1"),     // never predicted
@@ -491,8 +494,8 @@ func TestLabelsJoin(t *testing.T) {
 	want := map[string]float64{
 		"10:00 labelled": 1, "10:00 accuracy": 0, "10:00 label_positive_rate": 1, "10:00 mean_prediction": 0.4,
 		"10:00 log_loss": -math.Log(0.4),
-		"10:01 labelled": 2, "10:01 accuracy": 1, "10:01 auc": 1, "10:01 label_positive_rate": 0.5, "10:01 mean_prediction": 0.55,
-		"10:01 log_loss": -(math.Log(0.9) + math.Log(0.8)) / 2, "10:01 bad_labels": 1,
+		"10:01 labelled": 3, "10:01 accuracy": 1, "10:01 auc": 1, "10:01 label_positive_rate": 1.0 / 3, "10:01 mean_prediction": 1.4 / 3,
+		"10:01 log_loss": -(math.Log(0.9) + math.Log(0.8) + math.Log(0.7)) / 3, "10:01 bad_labels": 1,
 	}
 	for k, v := range want {
 		if math.Abs(got[k]-v) > 1e-12 {
@@ -502,8 +505,8 @@ func TestLabelsJoin(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("performance results %v, want %v", got, want)
 	}
-	if st := p.Stats(); st.Labels != 5 || st.Events != 4 {
-		t.Errorf("stats %+v, want 5 labels, 4 events", st)
+	if st := p.Stats(); st.Labels != 6 || st.Events != 5 {
+		t.Errorf("stats %+v, want 6 labels, 5 events", st)
 	}
 }
 

@@ -41,8 +41,12 @@ type Worker struct {
 	models    map[string]*workerModel
 	dec       *event.Decoder
 	ev        event.Event
-	offsets   *offsets
-	rejected  *rejections
+	// elsewhere is a pair the message completed that scores in a later
+	// window than the message's own (see scorePair).
+	elsewhere    labels.Pair
+	hasElsewhere bool
+	offsets      *offsets
+	rejected     *rejections
 	// rejectedHold is the lowest offset per topic-partition of the rejections
 	// counted but not yet handed over.
 	rejectedHold map[ingest.TopicPartition]int64
@@ -156,6 +160,17 @@ func (w *Worker) Process(ctx context.Context, msg ingest.Message, now time.Time)
 		return err
 	}
 	isEvent := w.route(wm, part, msg.Topic)
+	if w.hasElsewhere {
+		w.hasElsewhere = false
+		pair := w.elsewhere
+		other, err := w.share(ctx, wm, laterOf(pair).Truncate(w.opts.Window), tp, msg.Offset)
+		if err != nil {
+			return err
+		}
+		if other != nil {
+			wm.addPair(other, pair)
+		}
+	}
 	if !isEvent || msg.Topic == w.opts.FeaturesTopic {
 		return nil
 	}
