@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sentinel-ml/sentinel/internal/analyze"
+	"github.com/sentinel-ml/sentinel/internal/event"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/ingest/kafkatest"
 	"github.com/sentinel-ml/sentinel/internal/model"
@@ -37,8 +38,12 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// logLevel is the test daemons' log level: Info shows the generations and
+// windows closed, to follow a rebalance.
+var logLevel = slog.LevelWarn
+
 func logger(tb testing.TB) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return slog.New(slog.NewJSONHandler(tb.Output(), &slog.HandlerOptions{Level: logLevel}))
 }
 
 // buildModel returns the model of a contract with a baseline of 2,000 rows
@@ -83,14 +88,24 @@ type harness struct {
 	partitions int
 	// referencePeriod is drift's, an hour unless a test shortens it.
 	referencePeriod time.Duration
+	// started counts the daemons started, which name themselves by it in
+	// the log.
+	started int
+	// joined are the topics read with the events, co-partitioned (labels).
+	joined []string
+	// maxWait is the consumers' longest fetch wait: a broker busy with many
+	// consumers answers an idle fetch later than kafka-go's margin of a
+	// quarter of it allows, and each read that times out reconnects.
+	maxWait time.Duration
 }
 
-func newHarness(t *testing.T, partitions int) *harness {
+func newHarness(t *testing.T, partitions int, extra ...kafkatest.Topic) *harness {
 	t.Helper()
 	dsn := storetest.DSN(t)
-	h := &harness{t: t, cluster: kafkatest.Start(t, kafkatest.Topic{Name: "events", Partitions: partitions}, kafkatest.Topic{Name: "dead", Partitions: 1}),
+	topics := append([]kafkatest.Topic{{Name: "events", Partitions: partitions}, {Name: "dead", Partitions: 1}}, extra...)
+	h := &harness{t: t, cluster: kafkatest.Start(t, topics...),
 		dsn: dsn, db: fmt.Sprintf("sentinel_daemon_test_%016x", rand.Uint64()), model: testModel(t), partitions: partitions,
-		referencePeriod: time.Hour}
+		referencePeriod: time.Hour, maxWait: 100 * time.Millisecond}
 	opts, err := clickhouse.ParseDSN(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -120,19 +135,29 @@ type instance struct {
 // daemon starts a daemon in the harness's group.
 func (h *harness) daemon(anomaly *analyze.AnomalyOptions) *instance {
 	h.t.Helper()
+	return h.daemonWith(func(o *Options) { o.Pipeline.Anomaly = anomaly })
+}
+
+// daemonWith starts a daemon in the harness's group with the options set
+// changes.
+func (h *harness) daemonWith(set func(*Options)) *instance {
+	h.t.Helper()
+	h.started++
+	log := logger(h.t).With("instance", h.started)
 	reg := prometheus.NewRegistry()
 	st, err := store.New(store.Options{DSN: h.dsn, Database: h.db, RetryInitial: 10 * time.Millisecond,
-		RetryMax: 100 * time.Millisecond, Registerer: reg, Logger: logger(h.t)})
+		RetryMax: 100 * time.Millisecond, Registerer: reg, Logger: log})
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	group, err := ingest.NewGroup(ingest.KafkaOptions{
 		KafkaConn: ingest.KafkaConn{Brokers: h.cluster.Brokers(), ClientID: "sentinel-test"},
-		GroupID:   "sentinel", Topics: []string{"events"}, MaxWait: 100 * time.Millisecond,
+		GroupID:   "sentinel", Topics: append([]string{"events"}, h.joined...), MaxWait: h.maxWait,
 		// Small fetches interleave the partitions, as a consumer that keeps up does.
 		MaxBytes:       16 << 10,
+		EventTime:      event.TimeReader,
 		SessionTimeout: time.Second, HeartbeatInterval: 100 * time.Millisecond, RebalanceTimeout: time.Second,
-		Registerer: reg, Logger: logger(h.t),
+		Registerer: reg, Logger: log,
 	})
 	if err != nil {
 		h.t.Fatal(err)
@@ -143,13 +168,15 @@ func (h *harness) daemon(anomaly *analyze.AnomalyOptions) *instance {
 		h.t.Fatal(err)
 	}
 	cs := &crashable{ClickHouse: st}
-	d, err := New(Options{
+	opts := Options{
 		Pipeline: pipeline.Options{Models: []*model.Model{h.model}, Window: time.Minute, Lateness: 2 * time.Minute,
 			ReferencePeriod: h.referencePeriod, MinSamples: 10, MaxMessageBytes: 1 << 20, DeadLetters: dl,
-			Anomaly: anomaly, Now: time.Now, Registerer: reg, Logger: logger(h.t)},
+			Now: time.Now, Registerer: reg, Logger: log},
 		Group: group, Store: cs, Listen: "127.0.0.1:0", Gatherer: reg,
-		TickEvery: 50 * time.Millisecond, CommitEvery: 20 * time.Millisecond, Registerer: reg, Logger: logger(h.t),
-	})
+		TickEvery: 50 * time.Millisecond, CommitEvery: 20 * time.Millisecond, Registerer: reg, Logger: log,
+	}
+	set(&opts)
+	d, err := New(opts)
 	if err != nil {
 		h.t.Fatal(err)
 	}
