@@ -31,17 +31,38 @@ func newOffsets() *offsets {
 	return &offsets{seen: make(map[ingest.TopicPartition]*[2]int64), pending: make(map[*hold]struct{})}
 }
 
-// see records that the message at offset of tp is being processed.
-func (o *offsets) see(tp ingest.TopicPartition, offset int64) {
+// see records that the message at offset of tp is being processed, and
+// returns the offset seen before it (one less than it for the partition's
+// first), for unsee.
+func (o *offsets) see(tp ingest.TopicPartition, offset int64) (prev int64) {
 	if o.last == nil || tp != o.lastTP {
 		s, ok := o.seen[tp]
 		if !ok {
-			s = &[2]int64{offset, offset}
+			s = &[2]int64{offset, offset - 1}
 			o.seen[tp] = s
 		}
 		o.lastTP, o.last = tp, s
 	}
-	o.last[1] = offset
+	prev, o.last[1] = o.last[1], offset
+	return prev
+}
+
+// unsee takes back the last see of tp, given what it returned: the message
+// was not processed after all (Process failed, and will be asked again or
+// the partition read again from before it), so no commit may pass it.
+func (o *offsets) unsee(tp ingest.TopicPartition, prev int64) {
+	s := o.seen[tp]
+	if s == nil {
+		return
+	}
+	if prev < s[0] {
+		delete(o.seen, tp)
+		if o.lastTP == tp {
+			o.last = nil
+		}
+		return
+	}
+	s[1] = prev
 }
 
 // processed lists the last offset processed in each partition: what a share

@@ -750,3 +750,43 @@ func TestLogsWindowsAndBreaches(t *testing.T) {
 		t.Errorf("%d windows closed and %d wrong-type breaches logged, want 25 and 3 (one every ten windows)", closed, breached)
 	}
 }
+
+// awayDeadLetters is a dead-letter topic that cannot be written.
+type awayDeadLetters struct{}
+
+func (awayDeadLetters) Enqueue(context.Context, ingest.Message, string, string) error {
+	return errors.New("brokers away")
+}
+func (awayDeadLetters) Pending(string, int) (int64, bool) { return 0, false }
+func (awayDeadLetters) Flush(context.Context) error       { return nil }
+func (awayDeadLetters) Close() error                      { return nil }
+
+// TestFailedMessageHoldsTheCommit: a message Process fails on (its dead
+// letter cannot be written) is not passed by a commit, whatever came
+// before it; the next reader must see it again.
+func TestFailedMessageHoldsTheCommit(t *testing.T) {
+	opts := testOptions(exampleModel(t), &recorder{})
+	opts.DeadLetters = awayDeadLetters{}
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := p.Process(ctx, msg(0, []byte(`{"model": "fraud", "oops`))); err == nil {
+		t.Fatal("a message whose dead letter could not be written was taken as processed")
+	}
+	if got := p.workers[0].Committable(); len(got) != 0 {
+		t.Errorf("committable after the only message failed: %v, want nothing", got)
+	}
+	if err := p.Process(ctx, msg(1, ev(t0, "7"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Process(ctx, msg(2, []byte(`{"model": "fraud", "oops`))); err == nil {
+		t.Fatal("a message whose dead letter could not be written was taken as processed")
+	}
+	for _, m := range p.workers[0].Committable() {
+		if m.Offset >= 2 {
+			t.Errorf("committable through offset %d of %s/%d, past the failed message at 2", m.Offset, m.Topic, m.Partition)
+		}
+	}
+}

@@ -148,16 +148,25 @@ func (w *Worker) Process(ctx context.Context, msg ingest.Message, now time.Time)
 	w.stats.Messages++
 	w.lastMessage = now
 	tp := msg.TopicPartition()
-	w.offsets.see(tp, msg.Offset)
+	prev := w.offsets.see(tp, msg.Offset)
 	wm, now, err := w.admit(ctx, msg, now)
-	if wm == nil || err != nil {
+	if err != nil {
+		// Neither rejected nor profiled: a commit must not pass it.
+		w.offsets.unsee(tp, prev)
 		return err
+	}
+	if wm == nil {
+		return nil
 	}
 	ev := &w.ev
 	start := ev.Timestamp.Truncate(w.opts.Window)
 	part, err := w.share(ctx, wm, start, tp, msg.Offset)
-	if part == nil || err != nil {
+	if err != nil {
+		w.offsets.unsee(tp, prev)
 		return err
+	}
+	if part == nil {
+		return nil
 	}
 	isEvent := w.route(wm, part, msg.Topic)
 	if w.hasElsewhere {
@@ -165,7 +174,10 @@ func (w *Worker) Process(ctx context.Context, msg ingest.Message, now time.Time)
 		pair := w.elsewhere
 		other, err := w.share(ctx, wm, laterOf(pair).Truncate(w.opts.Window), tp, msg.Offset)
 		if err != nil {
-			return err
+			// The message is in its own window's share already: asked again,
+			// it would be counted twice. The pair is what is lost.
+			w.log.Warn("a joined pair not scored: its window could not be opened", "model", wm.m.Name(), "err", err)
+			return nil
 		}
 		if other != nil {
 			wm.addPair(other, pair)
