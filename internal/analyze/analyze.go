@@ -202,7 +202,7 @@ func (a *Analyzer) Check(ctx context.Context, m *model.Model, w *window.Window, 
 	span.End()
 	if st.detector != nil {
 		_, span := a.opts.Tracer.Start(ctx, tracing.SpanAnomaly)
-		v, err := st.detector.observe(m.Name(), w, r.window())
+		v, err := st.detector.observe(m.Name(), w.Start, w.End, r.window())
 		span.End()
 		if err != nil {
 			return err

@@ -10,7 +10,6 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/check"
 	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/model"
-	"github.com/sentinel-ml/sentinel/internal/window"
 )
 
 // AnomalyOptions configure the detector over each model's window metrics.
@@ -195,7 +194,7 @@ func (k metricKey) name() string {
 
 // observe feeds a window's results to the detector and returns its verdict, or
 // nil while it is still gathering history.
-func (d *detector) observe(model string, w *window.Window, results []check.Result) (*check.Verdict, error) {
+func (d *detector) observe(model string, start, end time.Time, results []check.Result) (*check.Verdict, error) {
 	if d.det == nil {
 		d.gather(results)
 		if len(d.pending) < d.opts.FitAfter {
@@ -215,9 +214,9 @@ func (d *detector) observe(model string, w *window.Window, results []check.Resul
 	d.sampling.fill(sampled, d.keys, d.index, row, labelledOf(results))
 	p, err := d.det.ScoreSampled(row, sampled)
 	if err != nil {
-		return nil, fmt.Errorf("model %s: scoring window %s: %w", model, w.Start.Format(time.RFC3339), err)
+		return nil, fmt.Errorf("model %s: scoring window %s: %w", model, start.Format(time.RFC3339), err)
 	}
-	a := &check.Verdict{Model: model, WindowStart: w.Start, WindowEnd: w.End, Score: p.Score, Anomaly: p.Anomaly, Statistic: p.Statistic}
+	a := &check.Verdict{Model: model, WindowStart: start, WindowEnd: end, Score: p.Score, Anomaly: p.Anomaly, Statistic: p.Statistic}
 	for _, c := range p.Top {
 		a.Causes = append(a.Causes, check.Cause{Metric: c.Metric, Actual: c.Actual, Expected: c.Expected,
 			Contribution: c.Contribution, Detail: c.Detail})
@@ -280,8 +279,10 @@ func (d *detector) fit() error {
 	return nil
 }
 
-// warm loads history written before a restart, so detection resumes at once.
-func (d *detector) warm(results []check.Result) error {
+// warm loads history written before a restart, so detection resumes at once:
+// the windows are observed again in order, as they were when checked, so the
+// detector fits and refits where it did then and resumes in the same state.
+func (d *detector) warm(model string, results []check.Result) error {
 	byWindow := make(map[int64][]check.Result)
 	watched := make(map[int64]bool)
 	var starts []int64
@@ -300,12 +301,13 @@ func (d *detector) warm(results []check.Result) error {
 	for _, k := range starts {
 		// Only windows with a watched metric are history: the clock's
 		// staleness rows are not windows.
-		if watched[k] {
-			d.gather(byWindow[k])
+		if !watched[k] {
+			continue
 		}
-	}
-	if len(d.pending) >= d.opts.FitAfter {
-		return d.fit()
+		rs := byWindow[k]
+		if _, err := d.observe(model, rs[0].WindowStart, rs[0].WindowEnd, rs); err != nil {
+			return err
+		}
 	}
 	return nil
 }

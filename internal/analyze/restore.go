@@ -46,7 +46,7 @@ func (a *Analyzer) Restore(model string, r Restored) error {
 		}
 	}
 	if st.detector != nil && len(r.History) > 0 {
-		if err := st.detector.warm(r.History); err != nil {
+		if err := st.detector.warm(model, r.History); err != nil {
 			return fmt.Errorf("model %s: %w", model, err)
 		}
 	}
