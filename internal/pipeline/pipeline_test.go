@@ -790,3 +790,56 @@ func TestFailedMessageHoldsTheCommit(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsReadAgainMoveTheWatermark: after a drain, a partition that reads
+// again only messages the stored windows hold skips them, and their event
+// times still say how far it has got: the window they pass closes as soon
+// as the other partition passes it too, not once this one reads something
+// new.
+func TestEventsReadAgainMoveTheWatermark(t *testing.T) {
+	m := exampleModel(t)
+	on := func(partition int, offset int64, at time.Duration) ingest.Message {
+		return ingest.Message{Topic: "events", Partition: partition, Offset: offset, Value: ev(t0.Add(at), "7")}
+	}
+	before := []ingest.Message{on(0, 0, 5*time.Second), on(0, 1, 75*time.Second), on(1, 0, 30*time.Second)}
+	mem := store.NewMemory()
+	opts := testOptions(m, mem)
+	opts.Partitions = 2
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, msg := range before {
+		if err := p.Process(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Partition 1 is at 10:00:20: the drain writes 10:00 and 10:01 open.
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	opts = testOptions(m, rec)
+	opts.Partitions = 2
+	q, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Restore(ctx, mem); err != nil {
+		t.Fatal(err)
+	}
+	for _, msg := range append(before, on(1, 1, 80*time.Second)) {
+		if err := q.Process(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Partition 0 read again to 10:01:15, partition 1 on to 10:01:20: both
+	// past 10:01 and the lateness of 10 s.
+	if got := rec.windows(); !slices.Equal(got, []string{"fraud 10:00 2"}) {
+		t.Errorf("windows written %v, want 10:00 with its 2 events", got)
+	}
+	if st := q.Stats(); st.Skipped != 3 {
+		t.Errorf("skipped %d, want the 3 read again", st.Skipped)
+	}
+}

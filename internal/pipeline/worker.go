@@ -166,7 +166,14 @@ func (w *Worker) Process(ctx context.Context, msg ingest.Message, now time.Time)
 		return err
 	}
 	if part == nil {
-		return nil
+		// Counted already (read again after a restart or a rebalance) or
+		// past the horizon: an event still says how far the partition has
+		// got, or a partition read again holds every window open until it
+		// reads something new.
+		if msg.Topic == w.opts.FeaturesTopic || ev.Label.Present() {
+			return nil
+		}
+		return w.observe(ctx, ev.Timestamp)
 	}
 	isEvent := w.route(wm, part, msg.Topic)
 	if w.hasElsewhere {
@@ -186,8 +193,14 @@ func (w *Worker) Process(ctx context.Context, msg ingest.Message, now time.Time)
 	if !isEvent || msg.Topic == w.opts.FeaturesTopic {
 		return nil
 	}
-	if ev.Timestamp.After(w.maxEvent) {
-		w.maxEvent = ev.Timestamp
+	return w.observe(ctx, ev.Timestamp)
+}
+
+// observe moves the partition's latest event time to at, if later, and
+// hands over the windows the watermark then passes.
+func (w *Worker) observe(ctx context.Context, at time.Time) error {
+	if at.After(w.maxEvent) {
+		w.maxEvent = at
 		return w.advance(ctx)
 	}
 	return nil
