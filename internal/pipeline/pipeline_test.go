@@ -795,7 +795,7 @@ func TestFailedMessageHoldsTheCommit(t *testing.T) {
 // again only messages the stored windows hold skips them, and their event
 // times still say how far it has got: the window they pass closes as soon
 // as the other partition passes it too, not once this one reads something
-// new.
+// new; nor do they count as activity when it goes idle.
 func TestEventsReadAgainMoveTheWatermark(t *testing.T) {
 	m := exampleModel(t)
 	on := func(partition int, offset int64, at time.Duration) ingest.Message {
@@ -841,5 +841,13 @@ func TestEventsReadAgainMoveTheWatermark(t *testing.T) {
 	}
 	if st := q.Stats(); st.Skipped != 3 {
 		t.Errorf("skipped %d, want the 3 read again", st.Skipped)
+	}
+	// Partition 0 read nothing new: caught up, it is idle at once rather than
+	// a window and the lateness after what it read again.
+	if err := q.workers[0].Tick(ctx, t0, true); err != nil {
+		t.Fatal(err)
+	}
+	if !q.Checker.progress[0].idle {
+		t.Error("a partition that read again only what was counted is not idle once caught up")
 	}
 }

@@ -146,6 +146,7 @@ func (w *Worker) Stats() Stats { return w.stats }
 // partition's watermark past windows, their shares are handed to the sink.
 func (w *Worker) Process(ctx context.Context, msg ingest.Message, now time.Time) error {
 	w.stats.Messages++
+	lastMessage := w.lastMessage
 	w.lastMessage = now
 	tp := msg.TopicPartition()
 	prev := w.offsets.see(tp, msg.Offset)
@@ -160,12 +161,18 @@ func (w *Worker) Process(ctx context.Context, msg ingest.Message, now time.Time)
 	}
 	ev := &w.ev
 	start := ev.Timestamp.Truncate(w.opts.Window)
+	skipped := w.stats.Skipped
 	part, err := w.share(ctx, wm, start, tp, msg.Offset)
 	if err != nil {
 		w.offsets.unsee(tp, prev)
 		return err
 	}
 	if part == nil {
+		if w.stats.Skipped != skipped {
+			// Read again, not new: a partition that only reads again what
+			// is counted is as idle as before it.
+			w.lastMessage = lastMessage
+		}
 		// Counted already (read again after a restart or a rebalance) or
 		// past the horizon: an event still says how far the partition has
 		// got, or a partition read again holds every window open until it
