@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sentinel-ml/sentinel/internal/check"
-	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/labels"
 	"github.com/sentinel-ml/sentinel/internal/model"
@@ -24,23 +23,15 @@ import (
 
 func canaryModel(t *testing.T) *model.Model {
 	t.Helper()
-	c, err := config.ParseContract([]byte(`model: fraud
+	return modeltest.Rows(t, `model: fraud
 prediction: {kind: probability}
 canary: {reference: v1, candidate: v2}
 features:
   - {name: x, type: numeric}
   - {name: c, type: categorical, categories: [a, b, c]}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(7, 7))
-	var csv strings.Builder
-	csv.WriteString("x,c\n")
-	for range 2000 {
-		fmt.Fprintf(&csv, "%.4f,%s\n", rng.NormFloat64(), category(rng))
-	}
-	return modeltest.FromCSV(t, c, csv.String())
+`, 2000, rand.New(rand.NewPCG(7, 7)), func(r *rand.Rand, csv *strings.Builder) {
+		fmt.Fprintf(csv, "%.4f,%s", r.NormFloat64(), category(r))
+	})
 }
 
 func category(rng *rand.Rand) string {

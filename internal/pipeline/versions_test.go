@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sentinel-ml/sentinel/internal/check"
-	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/golden"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/model"
@@ -25,21 +25,16 @@ import (
 
 func shadowedModel(t *testing.T) *model.Model {
 	t.Helper()
-	c, err := config.ParseContract([]byte(`model: churn
+	i := 0
+	return modeltest.Rows(t, `model: churn
 prediction: {kind: probability}
 versions: {max_silence: 2m}
 shadow: {reference: v1, candidate: v2, max_disagreement: 0.05, max_delay: 5s}
 features: [{name: x, type: numeric}]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var csv strings.Builder
-	csv.WriteString("x\n")
-	for i := range 100 {
-		fmt.Fprintf(&csv, "%d\n", i%10)
-	}
-	return modeltest.FromCSV(t, c, csv.String())
+`, 100, nil, func(_ *rand.Rand, csv *strings.Builder) {
+		fmt.Fprintf(csv, "%d", i%10)
+		i++
+	})
 }
 
 // versionsRecording writes eight minutes of a model's traffic, 100 requests a
