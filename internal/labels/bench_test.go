@@ -33,11 +33,11 @@ func BenchmarkJoinerEvent(b *testing.B) {
 				ts := t0.Add(time.Duration(i) * time.Millisecond)
 				var ok bool
 				if order == "label after" {
-					j.AddPrediction(model, id, pv, ts)
-					_, ok = j.AddLabel(model, id, lv, ts.Add(time.Minute))
+					j.AddPrediction(model, id, pv, ts, Position{})
+					_, ok = j.AddLabel(model, id, lv, ts.Add(time.Minute), Position{})
 				} else {
-					j.AddLabel(model, id, lv, ts.Add(time.Minute))
-					_, ok = j.AddPrediction(model, id, pv, ts)
+					j.AddLabel(model, id, lv, ts.Add(time.Minute), Position{})
+					_, ok = j.AddPrediction(model, id, pv, ts, Position{})
 				}
 				// Every id comes round again only after its joined entry was evicted.
 				if !ok {
@@ -72,7 +72,7 @@ func BenchmarkJoinerUnlabelled(b *testing.B) {
 	model, ids, pv := []byte("fraud"), uuidIDs(1<<21), Value{Num: 0.87}
 	var i int
 	add := func() {
-		j.AddPrediction(model, ids[i&(len(ids)-1)], pv, t0.Add(time.Duration(i)*time.Millisecond))
+		j.AddPrediction(model, ids[i&(len(ids)-1)], pv, t0.Add(time.Duration(i)*time.Millisecond), Position{})
 		i++
 	}
 	// Past the first compactions of the id arena, to the steady state.
@@ -95,7 +95,7 @@ func BenchmarkJoinerGC(b *testing.B) {
 	}
 	model, ids := []byte("fraud"), uuidIDs(pending)
 	for i, id := range ids {
-		j.AddPrediction(model, id, Value{Num: 0.5}, t0.Add(time.Duration(i)*time.Millisecond))
+		j.AddPrediction(model, id, Value{Num: 0.5}, t0.Add(time.Duration(i)*time.Millisecond), Position{})
 	}
 	ids = nil
 	runtime.GC()

@@ -20,6 +20,20 @@ type JoinerConfig struct {
 	MaxPending int
 }
 
+// Position is where a prediction or label was read, for a caller that must
+// know which reads the join still holds (Holding): a stream of the caller's
+// numbering, from 1 to MaxStream, and the offset in it. The zero Position is
+// none.
+type Position struct {
+	Stream uint8
+	Offset int64
+}
+
+// MaxStream is the highest Position.Stream.
+const MaxStream = maxStreams - 1
+
+const maxStreams = 4
+
 // Pair is a prediction joined with its ground truth.
 type Pair struct {
 	Model string
@@ -30,6 +44,8 @@ type Pair struct {
 	Label          Value
 	PredictionTime time.Time
 	LabelTime      time.Time
+	// Waited is the Position of the side that waited for the other.
+	Waited Position
 }
 
 // JoinStats holds a model's join counters (cumulative, for Prometheus counters) and
@@ -159,15 +175,55 @@ func (j *Joiner) Stats(model string) (s JoinStats, ok bool) {
 
 // AddPrediction records a prediction. When its label is already pending and within
 // MaxDelay, the two are joined and the pair returned.
-func (j *Joiner) AddPrediction(model, requestID []byte, v Value, eventTime time.Time) (Pair, bool) {
-	return j.add(pendingPrediction, model, requestID, v, eventTime)
+func (j *Joiner) AddPrediction(model, requestID []byte, v Value, eventTime time.Time, at Position) (Pair, bool) {
+	return j.add(pendingPrediction, model, requestID, v, eventTime, at)
 }
 
 // AddLabel records a label. When its prediction is pending and within MaxDelay,
 // the two are joined and the pair returned; otherwise the label waits for its
 // prediction.
-func (j *Joiner) AddLabel(model, requestID []byte, v Value, eventTime time.Time) (Pair, bool) {
-	return j.add(pendingLabel, model, requestID, v, eventTime)
+func (j *Joiner) AddLabel(model, requestID []byte, v Value, eventTime time.Time, at Position) (Pair, bool) {
+	return j.add(pendingLabel, model, requestID, v, eventTime, at)
+}
+
+// Holding returns, per stream, the lowest offset of a prediction or label
+// still waiting within the horizon: what a reader must read again to rebuild
+// the join after a restart. Entries without a Position hold nothing.
+func (j *Joiner) Holding() []Position {
+	var low [maxStreams]int64
+	var found [maxStreams]bool
+	for _, m := range j.models {
+		for _, l := range []uint8{pendingPrediction, pendingLabel} {
+			f := &m.lists[l]
+			// Each stream's entries are on the list in the order read, so
+			// its first entry within the horizon is its lowest offset.
+			want := 0
+			for s := 1; s < maxStreams; s++ {
+				if f.streams[s] > 0 {
+					want++
+				}
+			}
+			var seen [maxStreams]bool
+			for i := f.head; i != none && want > 0; i = m.slots[i].next {
+				s := &m.slots[i]
+				if s.stream == 0 || seen[s.stream] || s.t < j.cutoff {
+					continue
+				}
+				seen[s.stream] = true
+				want--
+				if !found[s.stream] || s.at < low[s.stream] {
+					low[s.stream], found[s.stream] = s.at, true
+				}
+			}
+		}
+	}
+	var out []Position
+	for s := 1; s < maxStreams; s++ {
+		if found[s] {
+			out = append(out, Position{Stream: uint8(s), Offset: low[s]})
+		}
+	}
+	return out
 }
 
 // Expire forgets predictions and labels older than watermark minus MaxDelay, and
@@ -189,11 +245,14 @@ func (j *Joiner) Expire(watermark time.Time) {
 	}
 }
 
-func (j *Joiner) add(side uint8, model, requestID []byte, v Value, eventTime time.Time) (Pair, bool) {
+func (j *Joiner) add(side uint8, model, requestID []byte, v Value, eventTime time.Time, at Position) (Pair, bool) {
 	m := j.models[string(model)]
 	if m == nil {
 		j.unknown++
 		return Pair{}, false
+	}
+	if at.Stream >= maxStreams {
+		at = Position{}
 	}
 	t := eventTime.UnixNano()
 	h := j.hash(requestID)
@@ -209,6 +268,7 @@ func (j *Joiner) add(side uint8, model, requestID []byte, v Value, eventTime tim
 			m.setValue(i, requestID, v)
 			s.t = t
 			m.unlink(i)
+			s.at, s.stream = at.Offset, at.Stream
 			m.push(side, i)
 			return Pair{}, false
 		case joined:
@@ -216,7 +276,7 @@ func (j *Joiner) add(side uint8, model, requestID []byte, v Value, eventTime tim
 			return Pair{}, false
 		}
 		// s is the other side.
-		p, l, pt, lt := m.value(i), v, s.t, t
+		p, l, pt, lt, waited := m.value(i), v, s.t, t, Position{Stream: s.stream, Offset: s.at}
 		if side == pendingPrediction {
 			p, l, pt, lt = v, p, t, s.t
 		}
@@ -244,6 +304,7 @@ func (j *Joiner) add(side uint8, model, requestID []byte, v Value, eventTime tim
 				Model: m.name, RequestID: requestID,
 				Prediction: p, Label: l,
 				PredictionTime: time.Unix(0, pt).UTC(), LabelTime: time.Unix(0, lt).UTC(),
+				Waited: waited,
 			}, true
 		}
 	}
@@ -254,6 +315,6 @@ func (j *Joiner) add(side uint8, model, requestID []byte, v Value, eventTime tim
 	if m.lists[side].n >= j.maxPending {
 		m.drop(m.lists[side].head, m.slots[m.lists[side].head].t < j.cutoff)
 	}
-	m.insert(side, h, requestID, v, t)
+	m.insert(side, h, requestID, v, t, at)
 	return Pair{}, false
 }

@@ -151,7 +151,7 @@ func TestJoiner(t *testing.T) {
 				if o.label {
 					add = j.AddLabel
 				}
-				p, ok := add([]byte(model), []byte(o.id), Value{Num: o.v}, at(o.sec))
+				p, ok := add([]byte(model), []byte(o.id), Value{Num: o.v}, at(o.sec), Position{})
 				switch {
 				case o.want < 0 && ok:
 					t.Fatalf("step %d: unexpected pair %+v", i, p)
@@ -176,18 +176,66 @@ func TestJoinerPairCarriesBothSides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j.AddLabel([]byte("fraud"), []byte("r-123"), Value{Num: 1}, at(60))
-	p, ok := j.AddPrediction([]byte("fraud"), []byte("r-123"), Value{Num: 0.87}, at(0))
+	j.AddLabel([]byte("fraud"), []byte("r-123"), Value{Num: 1}, at(60), Position{})
+	p, ok := j.AddPrediction([]byte("fraud"), []byte("r-123"), Value{Num: 0.87}, at(0), Position{})
 	want := Pair{Model: "fraud", RequestID: []byte("r-123"), Prediction: Value{Num: 0.87}, Label: Value{Num: 1},
 		PredictionTime: at(0), LabelTime: at(60)}
 	if !ok || fmt.Sprint(p) != fmt.Sprint(want) {
 		t.Fatalf("got %+v, %v; want %+v", p, ok, want)
 	}
-	if _, ok := j.AddPrediction([]byte("spam"), []byte("r-1"), Value{}, at(0)); ok || j.UnknownModel() != 1 {
+	if _, ok := j.AddPrediction([]byte("spam"), []byte("r-1"), Value{}, at(0), Position{}); ok || j.UnknownModel() != 1 {
 		t.Errorf("unknown model: joined %v, counted %d; want dropped and counted once", ok, j.UnknownModel())
 	}
 	if _, ok := j.Stats("spam"); ok {
 		t.Error("stats for an unknown model")
+	}
+}
+
+// TestJoinerHolding follows what the join holds, which a reader must read
+// again to rebuild it after a restart.
+func TestJoinerHolding(t *testing.T) {
+	j, err := NewJoiner(JoinerConfig{MaxDelay: time.Minute, MaxPending: 10}, []string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const events, labelsTopic = 1, 2
+	add := func(label bool, m, id string, sec int, pos Position) (Pair, bool) {
+		if label {
+			return j.AddLabel([]byte(m), []byte(id), Value{Num: 1}, at(sec), pos)
+		}
+		return j.AddPrediction([]byte(m), []byte(id), Value{Num: 0.5}, at(sec), pos)
+	}
+	steps := []struct {
+		label   bool
+		model   string
+		id      string
+		sec     int
+		at      Position
+		expire  int // seconds, when > 0: Expire instead of adding
+		waited  Position
+		holding string
+	}{
+		{model: "a", id: "r1", sec: 0, at: Position{events, 10}, holding: "[{1 10}]"},
+		{model: "b", id: "r2", sec: 1, at: Position{events, 11}, holding: "[{1 10}]"},
+		{label: true, model: "a", id: "r9", sec: 2, at: Position{labelsTopic, 5}, holding: "[{1 10} {2 5}]"},
+		// r1 joins: what waited for it was read at 10, which holds no more.
+		{label: true, model: "a", id: "r1", sec: 3, at: Position{labelsTopic, 6}, waited: Position{events, 10}, holding: "[{1 11} {2 5}]"},
+		// A newer copy of r2 replaces it: it is read again at 12.
+		{model: "b", id: "r2", sec: 4, at: Position{events, 12}, holding: "[{1 12} {2 5}]"},
+		// Without a position, a prediction holds nothing.
+		{model: "a", id: "r3", sec: 30, holding: "[{1 12} {2 5}]"},
+		// The horizon passes r2 and r9: only r3 waits, and it holds nothing.
+		{expire: 65, holding: "[]"},
+	}
+	for i, s := range steps {
+		if s.expire > 0 {
+			j.Expire(at(s.expire))
+		} else if p, ok := add(s.label, s.model, s.id, s.sec, s.at); ok != (s.waited != Position{}) || p.Waited != s.waited {
+			t.Fatalf("step %d: joined %v, waited %+v; want waited %+v", i, ok, p.Waited, s.waited)
+		}
+		if got := fmt.Sprint(j.Holding()); got != s.holding {
+			t.Fatalf("step %d: holding %s, want %s", i, got, s.holding)
+		}
 	}
 }
 
@@ -236,14 +284,14 @@ func TestJoinerProperties(t *testing.T) {
 				c := sent[model]
 				c[0]++
 				sent[model] = c
-				if p, ok := j.AddPrediction([]byte(model), []byte(id), Value{Num: float64(n)}, at(sec)); ok {
+				if p, ok := j.AddPrediction([]byte(model), []byte(id), Value{Num: float64(n)}, at(sec), Position{}); ok {
 					check(t, seed, p, usedPred, usedLabel, n, true)
 				}
 			default:
 				c := sent[model]
 				c[1]++
 				sent[model] = c
-				if p, ok := j.AddLabel([]byte(model), []byte(id), Value{Num: float64(n)}, at(sec)); ok {
+				if p, ok := j.AddLabel([]byte(model), []byte(id), Value{Num: float64(n)}, at(sec), Position{}); ok {
 					check(t, seed, p, usedPred, usedLabel, n, false)
 				}
 			}
@@ -301,13 +349,13 @@ func TestJoinerAllocatesNothing(t *testing.T) {
 		ts := at(i / 100)
 		switch i % 5 {
 		case 0, 1: // unlabelled, evicted in time
-			j.AddPrediction(model, id, classes[i%3], ts)
+			j.AddPrediction(model, id, classes[i%3], ts, Position{})
 		case 2: // joined
-			j.AddPrediction(model, id, classes[i%3], ts)
-			j.AddLabel(model, id, classes[(i+1)%3], ts)
+			j.AddPrediction(model, id, classes[i%3], ts, Position{})
+			j.AddLabel(model, id, classes[(i+1)%3], ts, Position{})
 		case 3: // duplicated
-			j.AddLabel(model, id, classes[i%3], ts)
-			j.AddLabel(model, id, classes[i%3], ts)
+			j.AddLabel(model, id, classes[i%3], ts, Position{})
+			j.AddLabel(model, id, classes[i%3], ts, Position{})
 		case 4:
 			j.Expire(ts)
 		}

@@ -361,10 +361,10 @@ func differential(t *testing.T, seed uint64, hash func([]byte) uint64) {
 			j.Expire(at(now))
 			ref.expire(at(now))
 		case r < 50:
-			got, gok = j.AddPrediction([]byte(model), id, v, at(sec))
+			got, gok = j.AddPrediction([]byte(model), id, v, at(sec), Position{Stream: 1, Offset: int64(step)})
 			want, wok = ref.addPrediction([]byte(model), id, v, at(sec))
 		default:
-			got, gok = j.AddLabel([]byte(model), id, v, at(sec))
+			got, gok = j.AddLabel([]byte(model), id, v, at(sec), Position{Stream: uint8(1 + step%2), Offset: int64(step)})
 			want, wok = ref.addLabel([]byte(model), id, v, at(sec))
 		}
 		if gok != wok || gok && (got.Model != want.Model || string(got.RequestID) != want.RequestID ||
@@ -385,6 +385,9 @@ func differential(t *testing.T, seed uint64, hash func([]byte) uint64) {
 		if j.UnknownModel() != ref.unknownModel() {
 			t.Fatalf("seed %d step %d: unknown %d, reference %d", seed, step, j.UnknownModel(), ref.unknownModel())
 		}
+		if got, want := fmt.Sprint(j.Holding()), fmt.Sprint(holdingOf(j)); got != want {
+			t.Fatalf("seed %d step %d: holding %s, every pending entry's lowest %s", seed, step, got, want)
+		}
 		now += rng.IntN(3)
 	}
 	// The arena holds the live ids and at most as much garbage, past its
@@ -401,4 +404,27 @@ func differential(t *testing.T, seed uint64, hash func([]byte) uint64) {
 			t.Fatalf("seed %d model %s: arena of %d bytes for %d live", seed, m, len(mj.keys.buf), live)
 		}
 	}
+}
+
+// holdingOf is Holding the long way: the lowest offset per stream over every
+// pending entry within the horizon.
+func holdingOf(j *Joiner) []Position {
+	low := map[uint8]int64{}
+	for _, m := range j.models {
+		for _, l := range []uint8{pendingPrediction, pendingLabel} {
+			for i := m.lists[l].head; i != none; i = m.slots[i].next {
+				s := &m.slots[i]
+				if o, ok := low[s.stream]; s.stream != 0 && s.t >= j.cutoff && (!ok || s.at < o) {
+					low[s.stream] = s.at
+				}
+			}
+		}
+	}
+	var out []Position
+	for s := uint8(1); s <= MaxStream; s++ {
+		if o, ok := low[s]; ok {
+			out = append(out, Position{Stream: s, Offset: o})
+		}
+	}
+	return out
 }

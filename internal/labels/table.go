@@ -52,21 +52,26 @@ const (
 // slot is one request of a model. It holds no pointer: the request id (and a
 // class name too rare to intern) is in the model's arena at off.
 type slot struct {
-	hash       uint64
-	t          int64
-	num        float64
-	off        int
+	hash uint64
+	t    int64
+	num  float64
+	off  int
+	// at is the offset the entry was read at in stream (0: none).
+	at         int64
 	idLen      uint32
 	classLen   uint32
 	class      int32
 	prev, next int32
 	list       uint8
 	tag        uint8
+	stream     uint8
 }
 
 type fifo struct {
 	head, tail int32
 	n          int
+	// streams counts the entries read from each stream (Position.Stream).
+	streams [maxStreams]int
 }
 
 type modelJoin struct {
@@ -117,7 +122,7 @@ func (m *modelJoin) held() int {
 	return m.lists[pendingPrediction].n + m.lists[pendingLabel].n + m.lists[joined].n
 }
 
-func (m *modelJoin) insert(list uint8, h uint64, id []byte, v Value, t int64) {
+func (m *modelJoin) insert(list uint8, h uint64, id []byte, v Value, t int64, at Position) {
 	if 2*(m.held()+1) > len(m.table) {
 		m.grow()
 	}
@@ -128,7 +133,7 @@ func (m *modelJoin) insert(list uint8, h uint64, id []byte, v Value, t int64) {
 	} else {
 		m.free = m.slots[i].next
 	}
-	m.slots[i] = slot{hash: h, t: t, class: noClass}
+	m.slots[i] = slot{hash: h, t: t, class: noClass, at: at.Offset, stream: at.Stream}
 	m.setValue(i, id, v)
 	mask := uint64(len(m.table) - 1)
 	p := h & mask
@@ -274,6 +279,7 @@ func (m *modelJoin) push(list uint8, i int32) {
 	}
 	f.tail = i
 	f.n++
+	f.streams[s.stream]++
 }
 
 func (m *modelJoin) unlink(i int32) {
@@ -290,6 +296,7 @@ func (m *modelJoin) unlink(i int32) {
 		m.slots[s.next].prev = s.prev
 	}
 	f.n--
+	f.streams[s.stream]--
 }
 
 // arena holds a model's request ids (each followed by its class name when that

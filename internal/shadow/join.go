@@ -78,9 +78,9 @@ func (j *Join) Offer(model string, version, requestID []byte, v labels.Value, ev
 	var ok bool
 	switch {
 	case bytes.Equal(version, p.reference):
-		lp, ok = p.joiner.AddPrediction(p.name, requestID, v, eventTime)
+		lp, ok = p.joiner.AddPrediction(p.name, requestID, v, eventTime, labels.Position{})
 	case bytes.Equal(version, p.candidate):
-		lp, ok = p.joiner.AddLabel(p.name, requestID, v, eventTime)
+		lp, ok = p.joiner.AddLabel(p.name, requestID, v, eventTime, labels.Position{})
 	}
 	return Pair{Reference: lp.Prediction, Candidate: lp.Label}, ok
 }
