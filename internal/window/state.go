@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sentinel-ml/sentinel/internal/check"
+	"github.com/sentinel-ml/sentinel/internal/labels"
 	"github.com/sentinel-ml/sentinel/internal/model"
 	"github.com/sentinel-ml/sentinel/internal/profile"
 	"github.com/sentinel-ml/sentinel/internal/store"
@@ -37,6 +38,12 @@ type state struct {
 	// Complete is set when every partition had passed the window's end: a
 	// window written otherwise (drained at a shutdown) is reopened at start.
 	Complete bool `json:"complete,omitempty"`
+	// Performance (labels.Performance's state) and the keyed comparisons
+	// let a window reopened after a restart go on from the pairs and
+	// requests it had.
+	Performance   []byte   `json:"performance,omitempty"`
+	KeyedCompared []uint64 `json:"keyed_compared,omitempty"`
+	KeyedMismatch []uint64 `json:"keyed_mismatch,omitempty"`
 }
 
 // Stored is a window read back from the store.
@@ -54,8 +61,13 @@ type Stored struct {
 // carries the event count, the offsets counted and completeness.
 func (w *Window) Rows(m *model.Model, offsets []Offset, complete bool, log *slog.Logger) []store.WindowProfile {
 	out := make([]store.WindowProfile, 0, len(w.Features.Features)+3)
-	st, err := json.Marshal(state{Version: stateVersion, Events: w.Events,
-		ProbabilityOutOfRange: w.ProbabilityOutOfRange, BadLabels: w.BadLabels, Offsets: offsets, Complete: complete})
+	own := state{Version: stateVersion, Events: w.Events,
+		ProbabilityOutOfRange: w.ProbabilityOutOfRange, BadLabels: w.BadLabels, Offsets: offsets, Complete: complete,
+		KeyedCompared: w.KeyedCompared, KeyedMismatch: w.KeyedMismatch}
+	if w.Performance != nil {
+		own.Performance = w.Performance.MarshalState()
+	}
+	st, err := json.Marshal(own)
 	if err != nil {
 		log.Error("window state not stored", "model", m.Name(), "window_start", w.Start, "err", err)
 	}
@@ -147,5 +159,14 @@ func Restore(m *model.Model, start time.Time, size time.Duration, rows []store.W
 		return nil, nil
 	}
 	w.Events, w.ProbabilityOutOfRange, w.BadLabels = st.Events, st.ProbabilityOutOfRange, st.BadLabels
+	if st.Performance != nil {
+		if w.Performance, err = labels.UnmarshalState(st.Performance); err != nil {
+			return nil, err
+		}
+	}
+	if len(st.KeyedCompared) != len(st.KeyedMismatch) || (st.KeyedCompared != nil && len(st.KeyedCompared) != len(specs)) {
+		return nil, fmt.Errorf("reading window state: keyed counts for %d and %d features, the contract has %d", len(st.KeyedCompared), len(st.KeyedMismatch), len(specs))
+	}
+	w.KeyedCompared, w.KeyedMismatch = st.KeyedCompared, st.KeyedMismatch
 	return &Stored{Window: w, Offsets: st.Offsets, Complete: st.Complete}, nil
 }

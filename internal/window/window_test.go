@@ -12,6 +12,7 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/event"
 	"github.com/sentinel-ml/sentinel/internal/labels"
 	"github.com/sentinel-ml/sentinel/internal/model/modeltest"
+	"github.com/sentinel-ml/sentinel/internal/skew"
 )
 
 // TestReset: a window emptied by Reset and filled again holds what a new
@@ -142,5 +143,35 @@ func TestResetKeepsPerformance(t *testing.T) {
 	}
 	if got := metrics(merged); got != before {
 		t.Fatalf("the merged window's metrics changed from %s to %s", before, got)
+	}
+}
+
+// TestRestoreKeepsPairsAndKeyedCounts: a window written before it was
+// complete (a drain) and read back goes on from the pairs it had scored and
+// the requests it had compared, not from none.
+func TestRestoreKeepsPairsAndKeyedCounts(t *testing.T) {
+	m := modeltest.Generated(t, "m", 2, 1, 4, "", "")
+	start := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	w, err := New(m, start, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(7, 7))
+	for range 50 {
+		w.AddPair(m, labels.Pair{Prediction: labels.Value{Num: r.Float64()}, Label: labels.Value{Num: float64(r.IntN(2))}})
+	}
+	w.AddMatch(&skew.Match{Compared: []bool{true, false, true}, Mismatch: []bool{false, false, true}})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	stored, err := Restore(m, start, time.Minute, w.Rows(m, []Offset{{Topic: "events", Offset: 9}}, false, log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(w.Performance.Metrics())
+	got, _ := json.Marshal(stored.Performance.Metrics())
+	if string(got) != string(want) {
+		t.Errorf("restored performance %s, want %s", got, want)
+	}
+	if fmt.Sprint(stored.KeyedCompared, stored.KeyedMismatch) != "[1 0 1] [0 0 1]" {
+		t.Errorf("restored keyed counts %v %v, want [1 0 1] [0 0 1]", stored.KeyedCompared, stored.KeyedMismatch)
 	}
 }
