@@ -3,9 +3,11 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/sentinel-ml/sentinel/internal/analyze"
+	"github.com/sentinel-ml/sentinel/internal/check"
 	"github.com/sentinel-ml/sentinel/internal/store"
 	"github.com/sentinel-ml/sentinel/internal/window"
 )
@@ -101,6 +103,12 @@ func (c *Checker) restoreModel(ctx context.Context, h store.History, cm *checker
 		if restored.History, err = h.Results(ctx, name, since); err != nil {
 			return fmt.Errorf("reading the history of model %s: %w", name, err)
 		}
+		// The results of a window reopened are of part of it: the detector
+		// sees the window when it closes whole.
+		restored.History = slices.DeleteFunc(restored.History, func(r check.Result) bool {
+			_, reopened := cm.open[r.WindowStart.UnixNano()]
+			return reopened
+		})
 	}
 	return c.analyzer.Restore(name, restored)
 }
