@@ -92,23 +92,25 @@ func (w *Worker) predict(wm *workerModel, part *partial, ev *event.Event) {
 		return // counted by the numerical checks, not joinable
 	}
 	v.Tag = wm.versionTag(ev.ModelVersion)
-	if pair, ok := w.joiner.AddPrediction(ev.Model, ev.RequestID, v, ev.Timestamp); ok {
+	if pair, ok := w.joiner.AddPrediction(ev.Model, ev.RequestID, v, ev.Timestamp, w.at); ok {
 		w.scorePair(wm, part, pair)
 	}
 }
 
-// label offers a label event to the join.
-
+// label offers a label event to the join; part is nil for a label read again
+// (rejoin), whose window counted it already.
 func (w *Worker) label(wm *workerModel, part *partial, ev *event.Event) {
 	if w.joiner == nil || len(ev.RequestID) == 0 {
 		return
 	}
 	v, err := w.values.Label(wm.m.PredictionKind(), ev.Label)
 	if err != nil {
-		part.BadLabels++
+		if part != nil {
+			part.BadLabels++
+		}
 		return
 	}
-	if pair, ok := w.joiner.AddLabel(ev.Model, ev.RequestID, v, ev.Timestamp); ok {
+	if pair, ok := w.joiner.AddLabel(ev.Model, ev.RequestID, v, ev.Timestamp, w.at); ok {
 		w.scorePair(wm, part, pair)
 	}
 }
@@ -118,13 +120,24 @@ func (w *Worker) label(wm *workerModel, part *partial, ev *event.Event) {
 // time order that is the window of the message that completed the pair; a
 // label read before its prediction (the labels topic served first) scores
 // where it would have. A later window than the message's own is the
-// caller's to open (Process).
+// caller's to open (scoreElsewhere), as is any window of a message read
+// again (part nil).
 func (w *Worker) scorePair(wm *workerModel, part *partial, pair labels.Pair) {
-	if laterOf(pair).Truncate(w.opts.Window).Equal(part.Start) {
-		wm.addPair(part, pair)
+	if part != nil && laterOf(pair).Truncate(w.opts.Window).Equal(part.Start) {
+		w.addPair(wm, part, pair)
 		return
 	}
 	w.elsewhere, w.hasElsewhere = pair, true
+}
+
+// addPair scores pair in part, which then holds the side that waited too:
+// until the share is durable, a restart must read that side again to join
+// the pair again.
+func (w *Worker) addPair(wm *workerModel, part *partial, pair labels.Pair) {
+	wm.addPair(part, pair)
+	if s := pair.Waited.Stream; s > 0 {
+		part.holdAt(w.streams[s-1], pair.Waited.Offset)
+	}
 }
 
 func laterOf(p labels.Pair) time.Time {

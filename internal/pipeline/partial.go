@@ -47,10 +47,16 @@ func (p *partial) hold(tp ingest.TopicPartition, offset int64) {
 	if p.held && tp == p.lastHeld {
 		return
 	}
+	p.holdAt(tp, offset)
+	p.held, p.lastHeld = true, tp
+}
+
+// holdAt records that a message read before those the share holds feeds it:
+// the side of a pair scored in it that waited in the join.
+func (p *partial) holdAt(tp ingest.TopicPartition, offset int64) {
 	if o, ok := p.minOffset[tp]; !ok || offset < o {
 		p.minOffset[tp] = offset
 	}
-	p.held, p.lastHeld = true, tp
 }
 
 // Delta is a worker's share of one model's window, handed to the checking side.

@@ -45,8 +45,13 @@ type Worker struct {
 	// window than the message's own (see scorePair).
 	elsewhere    labels.Pair
 	hasElsewhere bool
-	offsets      *offsets
-	rejected     *rejections
+	// streams numbers the topic-partitions whose predictions and labels wait
+	// in the join (labels.Position.Stream, from 1), and at is where the
+	// message being processed was read.
+	streams  []ingest.TopicPartition
+	at       labels.Position
+	offsets  *offsets
+	rejected *rejections
 	// rejectedHold is the lowest offset per topic-partition of the rejections
 	// counted but not yet handed over.
 	rejectedHold map[ingest.TopicPartition]int64
@@ -161,46 +166,93 @@ func (w *Worker) Process(ctx context.Context, msg ingest.Message, now time.Time)
 	}
 	ev := &w.ev
 	start := ev.Timestamp.Truncate(w.opts.Window)
-	skipped := w.stats.Skipped
-	part, err := w.share(ctx, wm, start, tp, msg.Offset)
+	part, status, err := w.find(ctx, wm, start, tp, msg.Offset)
 	if err != nil {
 		w.offsets.unsee(tp, prev)
 		return err
 	}
+	w.at = w.position(tp, msg.Offset)
 	if part == nil {
-		if w.stats.Skipped != skipped {
+		w.count(wm, status)
+		if status == counted {
 			// Read again, not new: a partition that only reads again what
-			// is counted is as idle as before it.
+			// is counted is as idle as before it. Its predictions and
+			// labels wait in the join again, as they did before the restart
+			// or rebalance: their other side may be new.
 			w.lastMessage = lastMessage
+			if msg.Topic != w.opts.FeaturesTopic {
+				w.rejoin(ctx, wm, tp, msg.Offset)
+			}
 		}
-		// Counted already (read again after a restart or a rebalance) or
-		// past the horizon: an event still says how far the partition has
-		// got, or a partition read again holds every window open until it
-		// reads something new.
+		// An event still says how far the partition has got, or a
+		// partition read again holds every window open until it reads
+		// something new.
 		if msg.Topic == w.opts.FeaturesTopic || ev.Label.Present() {
 			return nil
 		}
 		return w.observe(ctx, ev.Timestamp)
 	}
 	isEvent := w.route(wm, part, msg.Topic)
-	if w.hasElsewhere {
-		w.hasElsewhere = false
-		pair := w.elsewhere
-		other, err := w.share(ctx, wm, laterOf(pair).Truncate(w.opts.Window), tp, msg.Offset)
-		if err != nil {
-			// The message is in its own window's share already: asked again,
-			// it would be counted twice. The pair is what is lost.
-			w.log.Warn("a joined pair not scored: its window could not be opened", "model", wm.m.Name(), "err", err)
-			return nil
-		}
-		if other != nil {
-			wm.addPair(other, pair)
-		}
-	}
+	w.scoreElsewhere(ctx, wm, tp, msg.Offset)
 	if !isEvent || msg.Topic == w.opts.FeaturesTopic {
 		return nil
 	}
 	return w.observe(ctx, ev.Timestamp)
+}
+
+// rejoin offers a message read again, which its stored window counts, to the
+// label join: the join's state is not stored, and a commit never passes what
+// it holds (Committable), so after a restart or a rebalance it is rebuilt by
+// reading again.
+func (w *Worker) rejoin(ctx context.Context, wm *workerModel, tp ingest.TopicPartition, offset int64) {
+	if w.ev.Label.Present() {
+		w.label(wm, nil, &w.ev)
+	} else {
+		w.predict(wm, nil, &w.ev)
+	}
+	w.scoreElsewhere(ctx, wm, tp, offset)
+}
+
+// scoreElsewhere scores the pair the message completed, if scorePair left
+// it, in the window of its later time. The stored window counts the pair
+// when it counts both of its sides: both were read before a share of it was
+// handed over, so the pair was scored in it before a restart. Else the pair
+// goes to a share held by a side it does not count.
+func (w *Worker) scoreElsewhere(ctx context.Context, wm *workerModel, tp ingest.TopicPartition, offset int64) {
+	if !w.hasElsewhere {
+		return
+	}
+	w.hasElsewhere = false
+	pair := w.elsewhere
+	start := laterOf(pair).Truncate(w.opts.Window)
+	other, status, err := w.find(ctx, wm, start, tp, offset)
+	if err == nil && status == counted && pair.Waited.Stream > 0 {
+		waited := w.streams[pair.Waited.Stream-1]
+		other, _, err = w.find(ctx, wm, start, waited, pair.Waited.Offset)
+	}
+	if err != nil {
+		// The message is in its own window's share already: asked again,
+		// it would be counted twice. The pair is what is lost.
+		w.log.Warn("a joined pair not scored: its window could not be opened", "model", wm.m.Name(), "err", err)
+		return
+	}
+	if other != nil {
+		w.addPair(wm, other, pair)
+	}
+}
+
+// position numbers the message at offset of tp for the label join.
+func (w *Worker) position(tp ingest.TopicPartition, offset int64) labels.Position {
+	for i, s := range w.streams {
+		if s == tp {
+			return labels.Position{Stream: uint8(i + 1), Offset: offset}
+		}
+	}
+	if len(w.streams) == labels.MaxStream {
+		return labels.Position{}
+	}
+	w.streams = append(w.streams, tp)
+	return labels.Position{Stream: uint8(len(w.streams)), Offset: offset}
 }
 
 // observe moves the partition's latest event time to at, if later, and
@@ -222,12 +274,22 @@ func (w *Worker) watermark() time.Time {
 	return w.maxEvent.Add(-w.opts.Lateness)
 }
 
-// share returns the share of the window starting at start that a message at
+// Why find returned no share.
+const (
+	opened = iota
+	// counted: the stored window holds the message already (read again
+	// after a restart or a rebalance).
+	counted
+	// pastHorizon: the window is past the horizon of windows that late
+	// events still update.
+	pastHorizon
+)
+
+// find returns the share of the window starting at start that a message at
 // offset of tp goes to: the open one, or the late one once the watermark has
-// passed the window; nil when the message is already counted in the stored
-// window (read again after a restart) or its window is past the horizon of
-// windows that late events still update.
-func (w *Worker) share(ctx context.Context, wm *workerModel, start time.Time, tp ingest.TopicPartition, offset int64) (*partial, error) {
+// passed the window; nil, and why, when the stored window counts the message
+// or is past the horizon.
+func (w *Worker) find(ctx context.Context, wm *workerModel, start time.Time, tp ingest.TopicPartition, offset int64) (*partial, int, error) {
 	key := start.UnixNano()
 	part := wm.open[key]
 	late := false
@@ -238,23 +300,20 @@ func (w *Worker) share(ctx context.Context, wm *workerModel, start time.Time, tp
 		}
 	}
 	if part == nil {
-		counted, status, err := w.index.lookup(ctx, wm.m.Name(), start)
+		counts, status, err := w.index.lookup(ctx, wm.m.Name(), start)
 		if err != nil {
-			return nil, err
+			return nil, opened, err
 		}
 		if status == beyondHorizon {
-			w.stats.Late++
-			w.metrics.late.WithLabelValues(wm.m.Name()).Inc()
-			return nil, nil
+			return nil, pastHorizon, nil
 		}
 		// A message the stored window holds opens no share: a share holds
 		// only what it adds.
-		if c, ok := counted[tp]; ok && offset <= c {
-			w.skip(wm)
-			return nil, nil
+		if c, ok := counts[tp]; ok && offset <= c {
+			return nil, counted, nil
 		}
-		if part, err = newPartial(wm.pool, start, counted); err != nil {
-			return nil, fmt.Errorf("opening window: %w", err)
+		if part, err = newPartial(wm.pool, start, counts); err != nil {
+			return nil, opened, fmt.Errorf("opening window: %w", err)
 		}
 		if late {
 			wm.late[key] = part
@@ -266,11 +325,21 @@ func (w *Worker) share(ctx context.Context, wm *workerModel, start time.Time, tp
 		}
 	}
 	if part.isCounted(tp, offset) {
-		w.skip(wm)
-		return nil, nil
+		return nil, counted, nil
 	}
 	part.hold(tp, offset)
-	return part, nil
+	return part, opened, nil
+}
+
+// count counts a message find gave no share.
+func (w *Worker) count(wm *workerModel, status int) {
+	switch status {
+	case counted:
+		w.skip(wm)
+	case pastHorizon:
+		w.stats.Late++
+		w.metrics.late.WithLabelValues(wm.m.Name()).Inc()
+	}
 }
 
 // skip counts a message read again that its stored window already holds.
@@ -443,8 +512,9 @@ func (wm *workerModel) publish() {
 
 // Committable returns, per topic-partition, the last message whose offset may
 // be committed: the one before the lowest offset still held by a share, a
-// rejection count or a dead letter not yet durable, or the last one seen when
-// none holds any.
+// rejection count or a dead letter not yet durable, or a prediction or label
+// waiting in the join (which is rebuilt by reading again), or the last one
+// seen when none holds any.
 func (w *Worker) Committable() []ingest.Message {
 	held := make(map[ingest.TopicPartition]int64)
 	if dl := w.opts.DeadLetters; dl != nil {
@@ -468,6 +538,14 @@ func (w *Worker) Committable() []ingest.Message {
 	for tp, o := range w.rejectedHold {
 		if h, ok := held[tp]; !ok || o < h {
 			held[tp] = o
+		}
+	}
+	if w.joiner != nil {
+		for _, p := range w.joiner.Holding() {
+			tp := w.streams[p.Stream-1]
+			if h, ok := held[tp]; !ok || p.Offset < h {
+				held[tp] = p.Offset
+			}
 		}
 	}
 	return w.offsets.committable(held)
