@@ -324,3 +324,43 @@ func TestDaemonMatchesReplay(t *testing.T) {
 	d.stop(t)
 	h.compareWithReplay(models, s)
 }
+
+// TestDaemonRestartsMatchReplay: a daemon stopped mid-stream, drained or
+// killed, and another started on the group store what the replay does:
+// windows drained early are reopened with their pairs, predictions waiting
+// for labels at the stop are read again and joined, the anomaly detector
+// resumes from the stored windows.
+func TestDaemonRestartsMatchReplay(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		stop func(*instance, *testing.T)
+	}{
+		{"drained", (*instance).stop},
+		{"killed", (*instance).crash},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			models := fleetModels(t)
+			s := newFleetStream(models)
+			h := fleetHarness(t, models)
+			set := func(o *Options) {
+				o.Pipeline.Models = models
+				o.Pipeline.Labels = &labels.JoinerConfig{MaxDelay: time.Minute, MaxPending: 1 << 20}
+				anomaly := fleetAnomaly
+				o.Pipeline.Anomaly = &anomaly
+			}
+			const stopAt = 14
+			h.produceMinutes(s, 0, stopAt)
+			a := h.daemonWith(set)
+			waitFor(t, "the first daemon to write the windows before the stop", func() bool {
+				// The lateness is 2 minutes: 10:11 is the last window the watermark passes.
+				return a.events(t) > 0 && h.closedWindows(t0.Add((stopAt-3)*time.Minute)) >= fleetSize*(stopAt-3)
+			})
+			tt.stop(a, t)
+			h.produceMinutes(s, stopAt, len(s.events))
+			b := h.daemonWith(set)
+			waitFor(t, "every window written", func() bool { return h.closedWindows(s.end) >= fleetSize*fleetMinutes })
+			b.stop(t)
+			h.compareWithReplay(models, s)
+		})
+	}
+}
