@@ -136,7 +136,7 @@ func (w *Worker) scorePair(wm *workerModel, part *partial, pair labels.Pair) {
 func (w *Worker) addPair(wm *workerModel, part *partial, pair labels.Pair) {
 	wm.addPair(part, pair)
 	if s := pair.Waited.Stream; s > 0 {
-		part.holdAt(w.streams[s-1], pair.Waited.Offset)
+		part.holdWaited(w.streams[s-1], pair.Waited.Offset)
 	}
 }
 

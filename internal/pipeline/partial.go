@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"maps"
 	"time"
 
 	"github.com/sentinel-ml/sentinel/internal/ingest"
@@ -17,6 +18,10 @@ type partial struct {
 	minOffset map[ingest.TopicPartition]int64
 	held      bool
 	lastHeld  ingest.TopicPartition
+	// waited holds, per topic-partition, the lowest offset of a pair's side
+	// that waited in the join, read before the pair's window: not a message
+	// of the share, but one a restart must read again until it is durable.
+	waited map[ingest.TopicPartition]int64
 	// counted, for a window already written, is per partition the offset
 	// through which the stored window holds its messages: messages read again
 	// at or below it are skipped.
@@ -47,16 +52,36 @@ func (p *partial) hold(tp ingest.TopicPartition, offset int64) {
 	if p.held && tp == p.lastHeld {
 		return
 	}
-	p.holdAt(tp, offset)
-	p.held, p.lastHeld = true, tp
-}
-
-// holdAt records that a message read before those the share holds feeds it:
-// the side of a pair scored in it that waited in the join.
-func (p *partial) holdAt(tp ingest.TopicPartition, offset int64) {
 	if o, ok := p.minOffset[tp]; !ok || offset < o {
 		p.minOffset[tp] = offset
 	}
+	p.held, p.lastHeld = true, tp
+}
+
+// holdWaited records the side of a pair scored in the share that waited in
+// the join.
+func (p *partial) holdWaited(tp ingest.TopicPartition, offset int64) {
+	if p.waited == nil {
+		p.waited = make(map[ingest.TopicPartition]int64)
+	}
+	if o, ok := p.waited[tp]; !ok || offset < o {
+		p.waited[tp] = offset
+	}
+}
+
+// holds returns, per topic-partition, the lowest offset the share holds
+// until it is durable: its messages' and its pairs' waiting sides'.
+func (p *partial) holds() map[ingest.TopicPartition]int64 {
+	if len(p.waited) == 0 {
+		return p.minOffset
+	}
+	out := maps.Clone(p.minOffset)
+	for tp, o := range p.waited {
+		if h, ok := out[tp]; !ok || o < h {
+			out[tp] = o
+		}
+	}
+	return out
 }
 
 // Delta is a worker's share of one model's window, handed to the checking side.

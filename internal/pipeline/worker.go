@@ -404,7 +404,7 @@ func (w *Worker) handOver(ctx context.Context, wm *workerModel, mark time.Time, 
 // deliver hands a share to the sink, holding its offsets until it is durable.
 func (w *Worker) deliver(ctx context.Context, wm *workerModel, part *partial, final bool) error {
 	d := &Delta{Model: wm.m, Window: part.Window, Partition: w.partition, Through: w.offsets.processed(), Final: final}
-	d.done = w.offsets.holdUntilDone(part.minOffset)
+	d.done = w.offsets.holdUntilDone(part.holds())
 	w.stats.Deltas++
 	return w.sink.Deliver(ctx, d)
 }
@@ -527,7 +527,7 @@ func (w *Worker) Committable() []ingest.Message {
 	for _, wm := range w.models {
 		for _, parts := range []map[int64]*partial{wm.open, wm.late} {
 			for _, part := range parts {
-				for tp, o := range part.minOffset {
+				for tp, o := range part.holds() {
 					if h, ok := held[tp]; !ok || o < h {
 						held[tp] = o
 					}
