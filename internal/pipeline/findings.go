@@ -38,11 +38,13 @@ type Finding struct {
 // detector's forecast in the metric's units, how far apart they are, and its
 // share of the blame.
 type FindingCause struct {
-	Metric   string  `json:"metric"`
-	Actual   float64 `json:"actual"`
-	Expected float64 `json:"expected"`
+	Metric string `json:"metric"`
+	// Actual is null when the window has no value of the metric (a window
+	// without events has no latency), and Deviation then too.
+	Actual   Number `json:"actual"`
+	Expected Number `json:"expected"`
 	// Deviation is Actual - Expected.
-	Deviation float64 `json:"deviation"`
+	Deviation Number `json:"deviation"`
 	// Contribution is the metric's share of the anomaly's evidence, in [0, 1]:
 	// how much of the score is blamed on it, not how far it moved.
 	Contribution float64 `json:"contribution"`
@@ -101,8 +103,8 @@ func (f *FindingsWriter) Write(_ context.Context, b store.Batch) error {
 		}
 		fd.Explanation = facts.Explain()
 		for _, c := range a.Causes {
-			fd.Causes = append(fd.Causes, FindingCause{Metric: c.Metric, Actual: c.Actual, Expected: c.Expected,
-				Deviation: c.Actual - c.Expected, Contribution: c.Contribution,
+			fd.Causes = append(fd.Causes, FindingCause{Metric: c.Metric, Actual: Number(c.Actual), Expected: Number(c.Expected),
+				Deviation: Number(c.Actual - c.Expected), Contribution: c.Contribution,
 				Explanation: anomaly.CauseFacts{Metric: c.Metric, Actual: c.Actual, Expected: c.Expected, Contribution: c.Contribution, Detail: c.Detail}.Explain()})
 		}
 		if err := enc.Encode(fd); err != nil {
@@ -178,3 +180,30 @@ func (f *FindingsWriter) Flush() error { return f.w.Flush() }
 
 // WriteRaw appends a line that is not a finding, such as replay's summary.
 func (f *FindingsWriter) WriteRaw(b []byte) (int, error) { return f.w.Write(b) }
+
+// Number is a float64 that JSON writes as null when it is missing (NaN) or
+// infinite, which JSON has no number for, and reads back from null as NaN.
+type Number float64
+
+// MarshalJSON writes n as encoding/json writes a float64, or null.
+func (n Number) MarshalJSON() ([]byte, error) {
+	f := float64(n)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(f)
+}
+
+// UnmarshalJSON reads a number, or null as NaN.
+func (n *Number) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*n = Number(math.NaN())
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	*n = Number(f)
+	return nil
+}

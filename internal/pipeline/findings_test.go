@@ -43,6 +43,13 @@ func TestFindingsExplain(t *testing.T) {
 			"that a healthy window looks this unusual, capped at 300: here below 1 in 10^300; a healthy window reaches the threshold about once " +
 			`in 3,000 windows. Highest on "constant": a metric that never changed in training changed.`}},
 		{"unflagged verdicts print nothing", store.Batch{Anomalies: []check.Verdict{{Model: "fraud", WindowStart: start, Score: 1}}}, nil},
+		// A window with no events has no latency: JSON has no NaN, so the
+		// cause's value and deviation are null.
+		{"a cause without a value", store.Batch{
+			Results: []check.Result{res(check.Anomaly, "", check.Score, 44.87, 3.54)},
+			Anomalies: []check.Verdict{{Model: "fraud", WindowStart: start, Score: 44.87, Anomaly: true, Statistic: "residual",
+				Causes: []check.Cause{{Metric: "latency_ms_p99", Actual: math.NaN(), Expected: 28.93, Contribution: 0.05}}}},
+		}, []string{"anomaly score 44.87 is at or above the threshold 3.54"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
@@ -69,6 +76,12 @@ func TestFindingsExplain(t *testing.T) {
 					t.Errorf("explanation %q\nwant it to start %q", fd.Explanation, tc.want[i])
 				}
 				for _, c := range fd.Causes {
+					if c.Metric == "latency_ms_p99" {
+						if !strings.Contains(line, `"actual":null,"expected":28.93,"deviation":null`) || !math.IsNaN(float64(c.Actual)) {
+							t.Errorf("a cause without a value written %s, read back %+v", line, c)
+						}
+						continue
+					}
 					want := "schema.errors: value 4, expected 0, deviation +4; contribution 100% of the anomaly's evidence"
 					if c.Deviation != c.Actual-c.Expected || c.Contribution != 1 || c.Explanation != want {
 						t.Errorf("cause %+v, want deviation 4, contribution 1 and %q", c, want)

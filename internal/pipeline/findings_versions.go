@@ -14,11 +14,11 @@ import (
 type WindowSummary struct {
 	// Summary is "shadow" (Values by metric) or "versions" (Values: events
 	// by version label).
-	Summary     string             `json:"summary"`
-	Model       string             `json:"model"`
-	WindowStart time.Time          `json:"window_start"`
-	WindowEnd   time.Time          `json:"window_end"`
-	Values      map[string]float64 `json:"values"`
+	Summary     string            `json:"summary"`
+	Model       string            `json:"model"`
+	WindowStart time.Time         `json:"window_start"`
+	WindowEnd   time.Time         `json:"window_end"`
+	Values      map[string]Number `json:"values"`
 }
 
 // writeSummaries prints a line per window and model of the batch that has
@@ -41,11 +41,11 @@ func (f *FindingsWriter) writeSummaries(enc *json.Encoder, results []check.Resul
 		id := kind + "\x00" + r.Model + "\x00" + r.WindowStart.String()
 		s := at[id]
 		if s == nil {
-			s = &WindowSummary{Summary: kind, Model: r.Model, WindowStart: r.WindowStart, WindowEnd: r.WindowEnd, Values: map[string]float64{}}
+			s = &WindowSummary{Summary: kind, Model: r.Model, WindowStart: r.WindowStart, WindowEnd: r.WindowEnd, Values: map[string]Number{}}
 			at[id] = s
 			lines = append(lines, s)
 		}
-		s.Values[key] = r.Value
+		s.Values[key] = Number(r.Value)
 	}
 	for _, s := range lines {
 		if err := enc.Encode(s); err != nil {
