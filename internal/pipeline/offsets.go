@@ -112,9 +112,7 @@ func (o *offsets) committable(held map[ingest.TopicPartition]int64) []ingest.Mes
 	o.mu.Lock()
 	for h := range o.pending {
 		for tp, off := range h.min {
-			if cur, ok := held[tp]; !ok || off < cur {
-				held[tp] = off
-			}
+			holdLowest(held, tp, off)
 		}
 	}
 	o.mu.Unlock()
@@ -130,4 +128,12 @@ func (o *offsets) committable(held map[ingest.TopicPartition]int64) []ingest.Mes
 		}
 	}
 	return out
+}
+
+// holdLowest lowers held's offset of tp to offset, or sets it when tp holds
+// none.
+func holdLowest(held map[ingest.TopicPartition]int64, tp ingest.TopicPartition, offset int64) {
+	if cur, ok := held[tp]; !ok || offset < cur {
+		held[tp] = offset
+	}
 }

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"maps"
 	"time"
 
 	"github.com/sentinel-ml/sentinel/internal/ingest"
@@ -52,9 +51,7 @@ func (p *partial) hold(tp ingest.TopicPartition, offset int64) {
 	if p.held && tp == p.lastHeld {
 		return
 	}
-	if o, ok := p.minOffset[tp]; !ok || offset < o {
-		p.minOffset[tp] = offset
-	}
+	holdLowest(p.minOffset, tp, offset)
 	p.held, p.lastHeld = true, tp
 }
 
@@ -64,24 +61,17 @@ func (p *partial) holdWaited(tp ingest.TopicPartition, offset int64) {
 	if p.waited == nil {
 		p.waited = make(map[ingest.TopicPartition]int64)
 	}
-	if o, ok := p.waited[tp]; !ok || offset < o {
-		p.waited[tp] = offset
-	}
+	holdLowest(p.waited, tp, offset)
 }
 
-// holds returns, per topic-partition, the lowest offset the share holds
-// until it is durable: its messages' and its pairs' waiting sides'.
-func (p *partial) holds() map[ingest.TopicPartition]int64 {
-	if len(p.waited) == 0 {
-		return p.minOffset
-	}
-	out := maps.Clone(p.minOffset)
-	for tp, o := range p.waited {
-		if h, ok := out[tp]; !ok || o < h {
-			out[tp] = o
+// holdIn lowers held to the offsets the share holds until it is durable:
+// its messages' and its pairs' waiting sides'.
+func (p *partial) holdIn(held map[ingest.TopicPartition]int64) {
+	for _, m := range []map[ingest.TopicPartition]int64{p.minOffset, p.waited} {
+		for tp, o := range m {
+			holdLowest(held, tp, o)
 		}
 	}
-	return out
 }
 
 // Delta is a worker's share of one model's window, handed to the checking side.

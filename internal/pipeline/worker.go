@@ -404,7 +404,12 @@ func (w *Worker) handOver(ctx context.Context, wm *workerModel, mark time.Time, 
 // deliver hands a share to the sink, holding its offsets until it is durable.
 func (w *Worker) deliver(ctx context.Context, wm *workerModel, part *partial, final bool) error {
 	d := &Delta{Model: wm.m, Window: part.Window, Partition: w.partition, Through: w.offsets.processed(), Final: final}
-	d.done = w.offsets.holdUntilDone(part.holds())
+	holds := part.minOffset
+	if len(part.waited) > 0 {
+		holds = make(map[ingest.TopicPartition]int64, len(part.minOffset)+len(part.waited))
+		part.holdIn(holds)
+	}
+	d.done = w.offsets.holdUntilDone(holds)
 	w.stats.Deltas++
 	return w.sink.Deliver(ctx, d)
 }
@@ -527,25 +532,16 @@ func (w *Worker) Committable() []ingest.Message {
 	for _, wm := range w.models {
 		for _, parts := range []map[int64]*partial{wm.open, wm.late} {
 			for _, part := range parts {
-				for tp, o := range part.holds() {
-					if h, ok := held[tp]; !ok || o < h {
-						held[tp] = o
-					}
-				}
+				part.holdIn(held)
 			}
 		}
 	}
 	for tp, o := range w.rejectedHold {
-		if h, ok := held[tp]; !ok || o < h {
-			held[tp] = o
-		}
+		holdLowest(held, tp, o)
 	}
 	if w.joiner != nil {
 		for _, p := range w.joiner.Holding() {
-			tp := w.streams[p.Stream-1]
-			if h, ok := held[tp]; !ok || p.Offset < h {
-				held[tp] = p.Offset
-			}
+			holdLowest(held, w.streams[p.Stream-1], p.Offset)
 		}
 	}
 	return w.offsets.committable(held)
