@@ -179,6 +179,7 @@ func (d *Daemon) generation(ctx context.Context, sides *pipeline.Sides, gen *ing
 	}
 	workers := make([]*workerRun, 0, len(gen.Partitions))
 	var wg sync.WaitGroup
+	wg.Go(func() { d.commitEvery(ctx, gen) })
 	for _, k := range gen.Partitions {
 		w, err := sides.NewWorker(k, sink{d})
 		if err != nil {
@@ -205,9 +206,10 @@ func (d *Daemon) generation(ctx context.Context, sides *pipeline.Sides, gen *ing
 		d.log.Warn(what, "err", err)
 	}
 	for _, wr := range workers {
-		if err := d.commit(settle, gen, wr); err != nil {
-			d.log.Warn("committing at the end of a generation; the next owner reads again from the last commit", "partition", wr.k, "err", err)
-		}
+		gen.Mark(wr.w.Committable())
+	}
+	if err := d.commit(settle, gen); err != nil {
+		d.log.Warn("committing at the end of a generation; the next owner reads again from the last commit", "partitions", gen.Partitions, "err", err)
 	}
 }
 
@@ -232,8 +234,6 @@ type workerRun struct {
 	mu sync.Mutex
 	// processed is the last offset processed per topic-partition.
 	processed map[ingest.TopicPartition]int64
-	// failing says commits are failing (logged once).
-	failing bool
 }
 
 // processRun bounds the messages processed between looks at the tickers.
@@ -274,11 +274,7 @@ func (d *Daemon) work(ctx context.Context, sides *pipeline.Sides, gen *ingest.Ge
 				d.log.Error("worker tick", "partition", wr.k, "err", err)
 			}
 		case <-commit.C:
-			if err := d.commit(ctx, gen, wr); err != nil && ctx.Err() == nil {
-				wr.commitFailed(d, err)
-			} else {
-				wr.commitOK(d)
-			}
+			gen.Mark(wr.w.Committable())
 		}
 	}
 }
@@ -348,37 +344,43 @@ func (d *Daemon) flushWorker(wr *workerRun) {
 	}
 }
 
-// commit commits what the worker may, in a span.
-func (d *Daemon) commit(ctx context.Context, gen *ingest.Generation, wr *workerRun) error {
-	msgs := wr.w.Committable()
-	if len(msgs) == 0 {
+// commitEvery commits what the workers marked, every CommitEvery until the
+// generation ends, logging a run of failures once rather than every
+// CommitEvery while the brokers are away.
+func (d *Daemon) commitEvery(ctx context.Context, gen *ingest.Generation) {
+	t := time.NewTicker(d.opts.CommitEvery)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		switch err := d.commit(ctx, gen); {
+		case err != nil && ctx.Err() == nil && !failing:
+			d.log.Warn("committing offsets; retrying", "err", err)
+			failing = true
+		case err == nil && failing:
+			d.log.Info("committing offsets again")
+			failing = false
+		}
+	}
+}
+
+// commit commits what is marked, in a span.
+func (d *Daemon) commit(ctx context.Context, gen *ingest.Generation) error {
+	if gen.Marked() == 0 {
 		return nil
 	}
-	_, span := d.tracer.Start(ctx, tracing.SpanCommit, trace.WithAttributes(attribute.Int("sentinel.partition", wr.k)))
+	_, span := d.tracer.Start(ctx, tracing.SpanCommit, trace.WithAttributes(attribute.Int("sentinel.partitions", gen.Marked())))
 	defer span.End()
-	err := gen.Commit(msgs)
+	err := gen.CommitMarked()
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "commit failed")
 	}
 	return err
-}
-
-// commitFailed logs a failed commit once, not every CommitEvery while the
-// brokers are away.
-func (wr *workerRun) commitFailed(d *Daemon, err error) {
-	if !wr.failing {
-		d.log.Warn("committing offsets; retrying", "partition", wr.k, "err", err)
-		wr.failing = true
-	}
-}
-
-// commitOK logs the end of a run of failed commits.
-func (wr *workerRun) commitOK(d *Daemon) {
-	if wr.failing {
-		d.log.Info("committing offsets again", "partition", wr.k)
-		wr.failing = false
-	}
 }
 
 // publish records the worker's last offsets for the lag poller.

@@ -97,8 +97,11 @@ type Generation struct {
 	kgen       *kafka.Generation
 	// start is, per topic and partition, the offset to read from.
 	start map[string]map[int]int64
-	// commitMu serialises the workers' commits on the coordinator connection.
+	// commitMu serialises commits on the coordinator connection.
 	commitMu sync.Mutex
+	// marked is, per topic-partition, the offset the next commit commits.
+	markMu sync.Mutex
+	marked map[TopicPartition]int64
 }
 
 // Run joins the group and calls handle for each generation, in turn, until ctx
@@ -290,28 +293,76 @@ func (gen *Generation) StartOffset(tp TopicPartition) int64 {
 // Topics are the group's topics, the events topic first.
 func (g *Group) Topics() []string { return slices.Clone(g.opts.Topics) }
 
-// Commit marks every message up to and including each one's offset, in its
-// topic-partition, as processed. It fails once the generation is over and
-// the coordinator has moved on; the next generation reads those messages again.
-func (gen *Generation) Commit(msgs []Message) error {
+// Mark records every message up to and including each one's offset, in its
+// topic-partition, as processed, for the next CommitMarked. Readers mark and
+// read on: a reader that committed itself read nothing while the coordinator
+// answered, and the partitions' commits, one request each, queued behind one
+// another on the coordinator connection.
+func (gen *Generation) Mark(msgs []Message) {
 	if len(msgs) == 0 {
+		return
+	}
+	gen.markMu.Lock()
+	defer gen.markMu.Unlock()
+	if gen.marked == nil {
+		gen.marked = make(map[TopicPartition]int64)
+	}
+	for _, m := range msgs {
+		// Kafka's committed offset is the next one to read.
+		gen.marked[TopicPartition{m.Topic, m.Partition}] = m.Offset + 1
+	}
+}
+
+// Marked is how many topic-partitions the next CommitMarked commits.
+func (gen *Generation) Marked() int {
+	gen.markMu.Lock()
+	defer gen.markMu.Unlock()
+	return len(gen.marked)
+}
+
+// CommitMarked commits, in one request, what was marked since the last
+// commit. It fails once the generation is over and the coordinator has moved
+// on, and the next generation reads those messages again; while the
+// generation lasts, what failed is committed by the next call, unless marked
+// again since.
+func (gen *Generation) CommitMarked() error {
+	gen.commitMu.Lock()
+	defer gen.commitMu.Unlock()
+	gen.markMu.Lock()
+	marked := gen.marked
+	gen.marked = nil
+	gen.markMu.Unlock()
+	if len(marked) == 0 {
 		return nil
 	}
 	offsets := make(map[string]map[int]int64)
-	for _, m := range msgs {
-		if offsets[m.Topic] == nil {
-			offsets[m.Topic] = make(map[int]int64)
+	for tp, o := range marked {
+		if offsets[tp.Topic] == nil {
+			offsets[tp.Topic] = make(map[int]int64)
 		}
-		// Kafka's committed offset is the next one to read.
-		offsets[m.Topic][m.Partition] = m.Offset + 1
+		offsets[tp.Topic][tp.Partition] = o
 	}
-	gen.commitMu.Lock()
-	defer gen.commitMu.Unlock()
 	if err := gen.kgen.CommitOffsets(offsets); err != nil {
-		return fmt.Errorf("committing %d offsets of kafka group %q generation %d: %w", len(msgs), gen.g.opts.GroupID, gen.ID, err)
+		gen.markMu.Lock()
+		if gen.marked == nil {
+			gen.marked = make(map[TopicPartition]int64)
+		}
+		for tp, o := range marked {
+			if _, newer := gen.marked[tp]; !newer {
+				gen.marked[tp] = o
+			}
+		}
+		gen.markMu.Unlock()
+		return fmt.Errorf("committing %d offsets of kafka group %q generation %d: %w", len(marked), gen.g.opts.GroupID, gen.ID, err)
 	}
 	gen.g.metrics.commits.Inc()
 	return nil
+}
+
+// Commit marks msgs and commits everything marked.
+func (gen *Generation) Commit(msgs []Message) error {
+	gen.Mark(msgs)
+	return gen.CommitMarked()
 }
 
 // Ready reports whether the group can do its job: a broker answers and this

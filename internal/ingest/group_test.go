@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/sentinel-ml/sentinel/internal/event"
@@ -224,6 +225,48 @@ func TestGroupReadsCoPartitionedTopics(t *testing.T) {
 	rest := readN(t, gen, 1, 3)
 	if counts := checkOrdered(t, rest, map[partitionKey]int64{{"events", 1}: 7}); !equalCounts(counts, map[partitionKey]int{{"events", 1}: 3}) {
 		t.Errorf("after the commit, read %v, want events 1 from offset 7", counts)
+	}
+}
+
+// TestCommitMarked: what readers mark is committed in one request for every
+// partition; a mark that failed to commit waits for the next commit unless
+// marked again, and the next member resumes after what was committed.
+func TestCommitMarked(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Topic{Name: "events", Partitions: 2})
+	produceNumbered(t, c, "events", 2, 10)
+	opts := testOptions(c.Brokers(), "g", "events")
+	first := startMember(t, opts)
+	gen := first.next(t)
+	gen.Mark([]Message{{Topic: "events", Partition: 0, Offset: 2}})
+	gen.Mark([]Message{{Topic: "events", Partition: 1, Offset: 3}, {Topic: "events", Partition: 0, Offset: 4}})
+	if n := gen.Marked(); n != 2 {
+		t.Fatalf("Marked() = %d, want 2", n)
+	}
+	if err := gen.CommitMarked(); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.ToFloat64(gen.g.metrics.commits); n != 1 {
+		t.Errorf("%v commits, want both partitions in one", n)
+	}
+	if n := gen.Marked(); n != 0 {
+		t.Fatalf("Marked() after a commit = %d, want 0", n)
+	}
+	gen.Mark([]Message{{Topic: "events", Partition: 1, Offset: 8}})
+	first.stop()
+	if err := gen.CommitMarked(); err == nil {
+		t.Fatal("a commit after the member left succeeded")
+	}
+	if n := gen.Marked(); n != 1 {
+		t.Errorf("Marked() after a failed commit = %d, want the mark kept", n)
+	}
+
+	second := startMember(t, opts)
+	gen = second.next(t)
+	for k, from := range []int64{5, 4} {
+		rest := readN(t, gen, k, 1)
+		if rest[0].Offset != from {
+			t.Errorf("partition %d resumed at offset %d, want %d", k, rest[0].Offset, from)
+		}
 	}
 }
 
