@@ -114,7 +114,9 @@ func newHarness(t *testing.T, partitions int, extra ...kafkatest.Topic) *harness
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		// A loaded machine was seen to take 49 s over a drop after the
+		// staged tests.
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		if err := h.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+h.db); err != nil {
 			t.Errorf("dropping %s: %v", h.db, err)
