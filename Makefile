@@ -75,7 +75,8 @@ healthy:
 # busy machine (go.dev/issue/75804, fixed in Go 1.27), with no failing input.
 # Each target is named whole: -fuzz refuses a pattern that matches two.
 FUZZ_TARGETS = event:FuzzDecode event:FuzzDecodeReuse numparse:FuzzParseFloat dataset:FuzzCSV dataset:FuzzJSONL \
-  config:FuzzParseContract profile:FuzzSummaryState profile:FuzzFeatureState labels:FuzzPerformanceState cbpe:FuzzCalibration
+  config:FuzzParseContract profile:FuzzSummaryState profile:FuzzFeatureState labels:FuzzPerformanceState cbpe:FuzzCalibration \
+  window:FuzzReadPartial
 FUZZTIME ?= 10s
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -113,12 +113,7 @@ func (f *Feature) AppendState(dst []byte) []byte {
 	if sk := f.Sketch; sk == nil {
 		dst = append(dst, 0)
 	} else {
-		sk.drain()
-		dst = append(dst, 1)
-		dst = binstate.AppendFloat(dst, sk.alpha)
-		dst = binary.AppendUvarint(dst, sk.zero)
-		dst = sk.pos.appendRun(dst)
-		dst = sk.neg.appendRun(dst)
+		dst = sk.AppendState(append(dst, 1))
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(f.spec.Edges)))
 	for _, e := range f.spec.Edges {
@@ -192,26 +187,17 @@ func readState(spec Spec, data []byte) (*Feature, error) {
 	}
 	mean, m2 := r.Float(), r.Float()
 	other := r.Uvarint()
-	var (
-		alpha    float64
-		zero     uint64
-		pos, neg store
-	)
+	var sketch *Sketch
 	switch r.Byte() {
 	case 0:
 	case 1:
-		alpha, zero = r.Float(), r.Uvarint()
-		// Buckets beyond those of the float64 range are corrupt, and would
-		// only make the store allocate.
-		if !(alpha > 0 && alpha < 0.5) {
-			r.Fail()
-			break
-		}
-		sk, _ := NewSketch(alpha)
-		lo, hi := sk.index(minIndexable), sk.index(math.MaxFloat64)
-		pos, neg = readRun(&r, lo, hi), readRun(&r, lo, hi)
+		sketch = ReadSketch(&r)
 	default:
 		r.Fail()
+	}
+	alpha := 0.0
+	if sketch != nil {
+		alpha = sketch.alpha
 	}
 	edges := make([]float64, r.Count(8))
 	for i := range edges {
@@ -247,8 +233,7 @@ func readState(spec Spec, data []byte) (*Feature, error) {
 	f.Violations = violations
 	f.Finite, f.Min, f.Max, f.Mean, f.m2 = finite, lo, hi, mean, m2
 	if f.Sketch != nil {
-		f.Sketch.zero, f.Sketch.pos, f.Sketch.neg = zero, pos, neg
-		f.Sketch.count = zero + pos.total() + neg.total()
+		f.Sketch = sketch
 	}
 	var prev []byte
 	for i, n := 0, r.Count(2); i < n; i++ {

@@ -2,6 +2,7 @@ package profile
 
 import (
 	"encoding/binary"
+	"math"
 	"math/bits"
 
 	"github.com/sentinel-ml/sentinel/internal/binstate"
@@ -207,4 +208,36 @@ func readRun(r *binstate.Reader, lo, hi int) store {
 	}
 	st.index()
 	return st
+}
+
+// AppendState appends the sketch's state: its accuracy (float64), the zero
+// count (uvarint), then its positive and negative buckets (see appendRun).
+// A profile's state holds its sketch in this form; so does a shadow
+// comparison's.
+func (s *Sketch) AppendState(dst []byte) []byte {
+	s.drain()
+	dst = binstate.AppendFloat(dst, s.alpha)
+	dst = binary.AppendUvarint(dst, s.zero)
+	dst = s.pos.appendRun(dst)
+	return s.neg.appendRun(dst)
+}
+
+// ReadSketch reads a sketch AppendState wrote; nil, with r failed, when it is
+// malformed.
+func ReadSketch(r *binstate.Reader) *Sketch {
+	alpha, zero := r.Float(), r.Uvarint()
+	// Buckets beyond those of the float64 range are corrupt, and would only
+	// make the store allocate.
+	sk, err := NewSketch(alpha)
+	if err != nil || r.Err() != nil {
+		r.Fail()
+		return nil
+	}
+	lo, hi := sk.index(minIndexable), sk.index(math.MaxFloat64)
+	sk.zero, sk.pos, sk.neg = zero, readRun(r, lo, hi), readRun(r, lo, hi)
+	if r.Err() != nil {
+		return nil
+	}
+	sk.count = sk.zero + sk.pos.total() + sk.neg.total()
+	return sk
 }
