@@ -76,7 +76,7 @@ healthy:
 # Each target is named whole: -fuzz refuses a pattern that matches two.
 FUZZ_TARGETS = event:FuzzDecode event:FuzzDecodeReuse numparse:FuzzParseFloat dataset:FuzzCSV dataset:FuzzJSONL \
   config:FuzzParseContract profile:FuzzSummaryState profile:FuzzFeatureState labels:FuzzPerformanceState cbpe:FuzzCalibration \
-  window:FuzzReadPartial
+  window:FuzzReadPartial pipeline:FuzzReadRecord
 FUZZTIME ?= 10s
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

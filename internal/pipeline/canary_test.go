@@ -21,7 +21,7 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/promtest"
 )
 
-func canaryModel(t *testing.T) *model.Model {
+func canaryModel(t testing.TB) *model.Model {
 	t.Helper()
 	return modeltest.Rows(t, `model: fraud
 prediction: {kind: probability}
