@@ -1,0 +1,340 @@
+package ingest
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+)
+
+// PartialsOptions configure the writer of the partials topic, through which
+// the profile stage hands window shares and partition reports to the check
+// stage.
+type PartialsOptions struct {
+	KafkaConn
+	// Topic is the partials topic; Partitions its partition count, which
+	// decides each model's partition.
+	Topic      string
+	Partitions int
+	// QueueMessages and QueueBytes bound the records enqueued and not yet
+	// durable; Share and Broadcast block while either is reached. Zero means
+	// 10,000 and 256 MiB.
+	QueueMessages, QueueBytes int
+	// BatchTimeout is how long a round waits to fill its produce requests;
+	// zero means 5ms. WriteTimeout bounds one produce request; zero means 10s.
+	BatchTimeout, WriteTimeout time.Duration
+	// Logger receives kafka-go's errors at warn level, and failed rounds.
+	Logger *slog.Logger
+}
+
+// Validate reports every problem with the options at once.
+func (o PartialsOptions) Validate() error {
+	errs := o.KafkaConn.validate()
+	if o.Topic == "" {
+		errs = append(errs, errors.New("partials topic is empty"))
+	}
+	if o.Partitions < 1 {
+		errs = append(errs, fmt.Errorf("the partials topic has %d partitions, want at least one", o.Partitions))
+	}
+	if o.QueueMessages < 0 || o.QueueBytes < 0 || o.BatchTimeout < 0 || o.WriteTimeout < 0 {
+		errs = append(errs, errors.New("queue bounds and timeouts must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// PartitionOf is the partition of a topic of n partitions that records
+// keyed by key go to: FNV-1a of the key, so that the profile stage, which
+// writes a model's shares, and the check stage, which must know which models
+// the partitions it was assigned hold, agree without asking each other.
+func PartitionOf(key string, n int) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum32() % uint32(n))
+}
+
+// PartialsWriter writes records to the partials topic with acks=all, in the
+// order they were enqueued, one round in flight at a time, and calls each
+// record's done once it is durable, in that order: the profile stage commits
+// a source partition's offsets behind a share only then. A round that fails
+// is written again after a backoff, so a record may be written twice, never
+// lost; the check stage reads a share again as the same share.
+type PartialsWriter struct {
+	writer     *kafka.Writer
+	transport  *kafka.Transport
+	conn       KafkaConn
+	tlsConfig  *tls.Config
+	mech       sasl.Mechanism
+	topic      string
+	partitions int
+	log        *slog.Logger
+
+	queueMsgs, queueBytes int
+
+	wake   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu      sync.Mutex
+	queue   []partialRecord
+	bytes   int
+	changed chan struct{}
+	lastErr error
+	closed  bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// partialRecord is a record waiting to be durable; done, when set, is called
+// once it is (on the last record of a broadcast).
+type partialRecord struct {
+	msg  kafka.Message
+	done func()
+}
+
+// partitionHeader carries a record's partition to the writer's balancer:
+// kafka-go's writer chooses partitions itself, by balancer, never from the
+// message.
+const partitionHeader = "sentinel-partition"
+
+// NewPartialsWriter validates opts and starts the goroutine that writes;
+// Close stops it.
+func NewPartialsWriter(opts PartialsOptions) (*PartialsWriter, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("partials options: %w", err)
+	}
+	tlsConfig, mech, err := opts.security()
+	if err != nil {
+		return nil, fmt.Errorf("partials: %w", err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "ingest", "partials_topic", opts.Topic)
+	transport := opts.transport(tlsConfig, mech, []string{opts.Topic})
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &PartialsWriter{
+		writer: &kafka.Writer{
+			Addr:         kafka.TCP(opts.Brokers...),
+			Topic:        opts.Topic,
+			Balancer:     headerBalancer{},
+			RequiredAcks: kafka.RequireAll,
+			// Shares are a window's profiles, tens of kilobytes each:
+			// compressed, a round of them stays under the broker's limits.
+			Compression:  kafka.Snappy,
+			BatchBytes:   1 << 20,
+			BatchTimeout: cmp.Or(opts.BatchTimeout, 5*time.Millisecond),
+			WriteTimeout: opts.WriteTimeout,
+			Transport:    transport,
+			ErrorLogger:  slogLogger(log, slog.LevelWarn),
+		},
+		transport:  transport,
+		conn:       opts.KafkaConn,
+		tlsConfig:  tlsConfig,
+		mech:       mech,
+		topic:      opts.Topic,
+		partitions: opts.Partitions,
+		log:        log,
+		queueMsgs:  cmp.Or(opts.QueueMessages, 10_000),
+		queueBytes: cmp.Or(opts.QueueBytes, 256<<20),
+		wake:       make(chan struct{}, 1),
+		cancel:     cancel,
+		done:       make(chan struct{}),
+		changed:    make(chan struct{}),
+	}
+	go w.run(ctx)
+	return w, nil
+}
+
+// headerBalancer sends a record to the partition its header names.
+type headerBalancer struct{}
+
+func (headerBalancer) Balance(msg kafka.Message, partitions ...int) int {
+	for _, h := range msg.Headers {
+		if h.Key == partitionHeader {
+			if p, err := strconv.Atoi(string(h.Value)); err == nil && p >= 0 && p < len(partitions) {
+				return partitions[p]
+			}
+		}
+	}
+	return partitions[0]
+}
+
+// Share enqueues value, keyed by key, for the partition PartitionOf gives;
+// done is called once it is durable. It blocks only while the queue is full.
+func (w *PartialsWriter) Share(ctx context.Context, key string, value []byte, done func()) error {
+	p := PartitionOf(key, w.partitions)
+	return w.enqueue(ctx, []partialRecord{{msg: w.message([]byte(key), value, p), done: done}})
+}
+
+// Broadcast enqueues value for every partition; done is called once all of
+// them are durable.
+func (w *PartialsWriter) Broadcast(ctx context.Context, value []byte, done func()) error {
+	recs := make([]partialRecord, w.partitions)
+	for p := range recs {
+		recs[p].msg = w.message(nil, value, p)
+	}
+	recs[len(recs)-1].done = done
+	return w.enqueue(ctx, recs)
+}
+
+func (w *PartialsWriter) message(key, value []byte, partition int) kafka.Message {
+	return kafka.Message{Key: key, Value: value,
+		Headers: []kafka.Header{{Key: partitionHeader, Value: []byte(strconv.Itoa(partition))}}}
+}
+
+func (w *PartialsWriter) enqueue(ctx context.Context, recs []partialRecord) error {
+	size := 0
+	for _, r := range recs {
+		size += len(r.msg.Key) + len(r.msg.Value)
+	}
+	w.mu.Lock()
+	for !w.closed && len(w.queue) > 0 && (len(w.queue)+len(recs) > w.queueMsgs || w.bytes+size > w.queueBytes) {
+		ch := w.changed
+		w.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("partials to %q: queue full: %w", w.topic, ctx.Err())
+		}
+		w.mu.Lock()
+	}
+	if w.closed {
+		w.mu.Unlock()
+		return fmt.Errorf("partials to %q: %w", w.topic, io.ErrClosedPipe)
+	}
+	w.queue = append(w.queue, recs...)
+	w.bytes += size
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// run writes the queue in rounds until ctx is done.
+func (w *PartialsWriter) run(ctx context.Context) {
+	defer close(w.done)
+	var (
+		msgs    []kafka.Message
+		backoff time.Duration
+	)
+	for {
+		w.mu.Lock()
+		n := len(w.queue)
+		msgs = msgs[:0]
+		for _, r := range w.queue {
+			msgs = append(msgs, r.msg)
+		}
+		w.mu.Unlock()
+		if n == 0 {
+			select {
+			case <-w.wake:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		err := w.writer.WriteMessages(ctx, msgs...)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+			w.log.Warn("partials not written; retrying", "records", n, "retry_in", backoff, "err", err)
+			w.mu.Lock()
+			w.lastErr = err
+			w.mu.Unlock()
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		backoff = 0
+		w.completed(n)
+	}
+}
+
+// completed marks the n oldest records durable and calls their dones, in
+// order, without the lock.
+func (w *PartialsWriter) completed(n int) {
+	w.mu.Lock()
+	written := w.queue[:n:n]
+	w.queue = append([]partialRecord(nil), w.queue[n:]...)
+	for _, r := range written {
+		w.bytes -= len(r.msg.Key) + len(r.msg.Value)
+	}
+	w.lastErr = nil
+	close(w.changed)
+	w.changed = make(chan struct{})
+	w.mu.Unlock()
+	for _, r := range written {
+		if r.done != nil {
+			r.done()
+		}
+	}
+}
+
+// Flush returns once every record enqueued before it is durable, or with an
+// error when ctx is done first or w is closed.
+func (w *PartialsWriter) Flush(ctx context.Context) error {
+	for {
+		w.mu.Lock()
+		empty, closed, last, ch := len(w.queue) == 0, w.closed, w.lastErr, w.changed
+		w.mu.Unlock()
+		switch {
+		case empty:
+			return nil
+		case closed:
+			return fmt.Errorf("flushing partials to %q: %w", w.topic, io.ErrClosedPipe)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			if last != nil {
+				return fmt.Errorf("flushing partials to %q: %w (last write: %w)", w.topic, ctx.Err(), last)
+			}
+			return fmt.Errorf("flushing partials to %q: %w", w.topic, ctx.Err())
+		}
+	}
+}
+
+// Ready reports whether a broker answers and the partials topic exists with
+// a leader for every partition.
+func (w *PartialsWriter) Ready(ctx context.Context) error {
+	return checkTopics(ctx, w.conn, w.tlsConfig, w.mech, []string{w.topic})
+}
+
+// Close stops the writer, abandoning what is not durable: those records'
+// dones are never called, so the offsets behind them are not committed and
+// are read again by the next reader. Call Flush first to write them.
+func (w *PartialsWriter) Close() error {
+	w.closeOnce.Do(func() {
+		w.cancel()
+		<-w.done
+		w.mu.Lock()
+		w.closed = true
+		close(w.changed)
+		w.changed = make(chan struct{})
+		w.mu.Unlock()
+		if err := w.writer.Close(); err != nil {
+			w.closeErr = fmt.Errorf("close partials writer for %q: %w", w.topic, err)
+		}
+		w.transport.CloseIdleConnections()
+	})
+	return w.closeErr
+}

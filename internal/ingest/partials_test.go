@@ -1,0 +1,112 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sentinel-ml/sentinel/internal/ingest/kafkatest"
+)
+
+// TestPartialsWriter: shares go to their key's partition, broadcasts to
+// every partition, and each done is called once, in order, after its record
+// is durable.
+func TestPartialsWriter(t *testing.T) {
+	const partitions = 3
+	c := kafkatest.Start(t, kafkatest.Topic{Name: "partials", Partitions: partitions})
+	w, err := NewPartialsWriter(PartialsOptions{KafkaConn: KafkaConn{Brokers: c.Brokers(), DialTimeout: 2 * time.Second},
+		Topic: "partials", Partitions: partitions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Close() })
+	waitReady(t, w.Ready)
+	ctx := context.Background()
+	var (
+		mu    sync.Mutex
+		dones []string
+	)
+	done := func(name string) func() {
+		return func() {
+			mu.Lock()
+			dones = append(dones, name)
+			mu.Unlock()
+		}
+	}
+	models := []string{"fraud", "churn", "ranker", "eta"}
+	for i, m := range models {
+		if err := w.Share(ctx, m, []byte(fmt.Sprintf("share %d", i)), done(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Broadcast(ctx, []byte("report"), done("report")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if got, want := fmt.Sprint(dones), fmt.Sprint(append(models, "report")); got != want {
+		t.Errorf("dones %s, want %s", got, want)
+	}
+	mu.Unlock()
+	reports := map[int32]bool{}
+	for _, r := range c.Read(t, "partials", len(models)+partitions) {
+		if string(r.Value) == "report" {
+			reports[r.Partition] = true
+			continue
+		}
+		if want := PartitionOf(string(r.Key), partitions); int(r.Partition) != want {
+			t.Errorf("share of %s in partition %d, want %d", r.Key, r.Partition, want)
+		}
+	}
+	if len(reports) != partitions {
+		t.Errorf("the report reached partitions %v, want all %d", reports, partitions)
+	}
+}
+
+// TestPartialsWriterOutage: records enqueued while the broker is down are
+// written once it is back, none lost, their dones in order.
+func TestPartialsWriterOutage(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Topic{Name: "partials", Partitions: 2})
+	w, err := NewPartialsWriter(PartialsOptions{KafkaConn: KafkaConn{Brokers: c.Brokers(), DialTimeout: time.Second},
+		Topic: "partials", Partitions: 2, WriteTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Close() })
+	waitReady(t, w.Ready)
+	ctx := context.Background()
+	c.Outage(true)
+	var n int
+	var mu sync.Mutex
+	for i := range 20 {
+		if err := w.Share(ctx, fmt.Sprint(i), []byte("x"), func() {
+			mu.Lock()
+			if n != i {
+				t.Errorf("done of record %d after %d others", i, n)
+			}
+			n++
+			mu.Unlock()
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	c.Outage(false)
+	flushCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := w.Flush(flushCtx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n != 20 {
+		t.Errorf("%d of 20 records durable", n)
+	}
+	if got := c.Read(t, "partials", 20); len(got) < 20 {
+		t.Errorf("%d records read back", len(got))
+	}
+}
