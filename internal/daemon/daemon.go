@@ -37,6 +37,15 @@ type Store interface {
 	Migrate(ctx context.Context) error
 }
 
+// Publisher writes the partials topic (ingest.PartialsWriter): a share to
+// its model's partition, a report to every partition, each done called once
+// durable.
+type Publisher interface {
+	Share(ctx context.Context, key string, value []byte, done func()) error
+	Broadcast(ctx context.Context, value []byte, done func()) error
+	Flush(ctx context.Context) error
+}
+
 // Options configure a Daemon.
 type Options struct {
 	// Pipeline configures the checks; its Writer is set by the daemon to
@@ -55,6 +64,10 @@ type Options struct {
 	// TickEvery paces the clock's checks; CommitEvery the offset commits.
 	TickEvery   time.Duration
 	CommitEvery time.Duration
+	// Publish, when set, makes the daemon the profile stage of a scaled-out
+	// Sentinel: its workers' shares and reports go to the partials topic,
+	// for the check stage to merge and check, instead of to its own checker.
+	Publish Publisher
 	// Registerer receives the daemon's own series; nil registers nothing.
 	Registerer prometheus.Registerer
 	// Logger receives the daemon's log; nil discards.
@@ -245,7 +258,13 @@ func (d *Daemon) run(ctx context.Context, sides *pipeline.Sides) error {
 	checkerCtx, stopChecker := context.WithCancel(ctx)
 	defer stopChecker()
 	checkerDone := make(chan error, 1)
-	go func() { checkerDone <- d.runChecker(checkerCtx, sides.Checker) }()
+	if d.opts.Publish == nil {
+		go func() { checkerDone <- d.runChecker(checkerCtx, sides.Checker) }()
+	} else {
+		// The profile stage checks nothing: the check stage does, from the
+		// partials topic.
+		go func() { <-checkerCtx.Done(); checkerDone <- nil }()
+	}
 	groupCtx, stopGroup := context.WithCancel(ctx)
 	groupDone := make(chan error, 1)
 	go func() {
@@ -261,7 +280,9 @@ func (d *Daemon) run(ctx context.Context, sides *pipeline.Sides) error {
 		d.drainCtx.Store(&stopCtx)
 		stopGroup()
 		<-groupDone
-		d.askChecker(stopCtx, request{kind: flushRequest})
+		if d.opts.Publish == nil {
+			d.askChecker(stopCtx, request{kind: flushRequest})
+		}
 		stopChecker()
 		return <-checkerDone
 	case err := <-checkerDone:

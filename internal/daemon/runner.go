@@ -163,6 +163,21 @@ func (s sink) send(ctx context.Context, r request) error {
 	}
 }
 
+// publishSink hands a worker's shares and reports to the partials topic, as
+// records (pipeline.AppendShare, AppendProgress); each is released once
+// durable there, which lets the offsets behind it be committed.
+type publishSink struct {
+	p Publisher
+}
+
+func (s publishSink) Deliver(ctx context.Context, delta *pipeline.Delta) error {
+	return s.p.Share(ctx, delta.Model.Name(), pipeline.AppendShare(nil, delta), delta.Done)
+}
+
+func (s publishSink) Progress(ctx context.Context, p *pipeline.Progress) error {
+	return s.p.Broadcast(ctx, pipeline.AppendProgress(nil, p), p.Done)
+}
+
 // generation serves one generation of the group: a worker per assigned
 // partition number, each on its own goroutine, until the generation ends.
 // Then every worker hands its shares over, the checker writes them (every
@@ -170,18 +185,24 @@ func (s sink) send(ctx context.Context, r request) error {
 // the offsets behind them are committed, so that whoever reads a partition
 // next starts where this process stopped.
 func (d *Daemon) generation(ctx context.Context, sides *pipeline.Sides, gen *ingest.Generation) {
+	var to pipeline.Sink = sink{d}
+	if d.opts.Publish != nil {
+		to = publishSink{d.opts.Publish}
+	}
 	if counts, err := d.opts.Group.PartitionCounts(ctx); err == nil {
 		n := counts[d.events()]
 		d.partitions.Store(int64(n))
-		if err := (sink{d}).send(ctx, request{kind: partitionsRequest, partitions: n, held: gen.Partitions}); err != nil {
-			return
+		if d.opts.Publish == nil {
+			if err := (sink{d}).send(ctx, request{kind: partitionsRequest, partitions: n, held: gen.Partitions}); err != nil {
+				return
+			}
 		}
 	}
 	workers := make([]*workerRun, 0, len(gen.Partitions))
 	var wg sync.WaitGroup
 	wg.Go(func() { d.commitEvery(ctx, gen) })
 	for _, k := range gen.Partitions {
-		w, err := sides.NewWorker(k, sink{d})
+		w, err := sides.NewWorker(k, to)
 		if err != nil {
 			d.log.Error("starting a worker", "partition", k, "err", err)
 			continue
@@ -198,12 +219,21 @@ func (d *Daemon) generation(ctx context.Context, sides *pipeline.Sides, gen *ing
 	wg.Wait()
 	settle, cancel := d.settleContext()
 	defer cancel()
-	kind, what := checkpointRequest, "checkpointing the open windows for the next owner of the partitions"
-	if d.draining.Load() {
-		kind, what = flushRequest, "draining the open windows"
-	}
-	if err := d.askChecker(settle, request{kind: kind}); err != nil {
-		d.log.Warn(what, "err", err)
+	switch {
+	case d.opts.Publish != nil:
+		// The shares the workers handed over are durable once published;
+		// the check stage holds them until their windows are complete.
+		if err := d.opts.Publish.Flush(settle); err != nil {
+			d.log.Warn("publishing the open windows' shares", "err", err)
+		}
+	default:
+		kind, what := checkpointRequest, "checkpointing the open windows for the next owner of the partitions"
+		if d.draining.Load() {
+			kind, what = flushRequest, "draining the open windows"
+		}
+		if err := d.askChecker(settle, request{kind: kind}); err != nil {
+			d.log.Warn(what, "err", err)
+		}
 	}
 	for _, wr := range workers {
 		gen.Mark(wr.w.Committable())
@@ -252,7 +282,15 @@ func (d *Daemon) work(ctx context.Context, sides *pipeline.Sides, gen *ingest.Ge
 	defer commit.Stop()
 	for {
 		fetched := r.C()
-		ahead, moved := sides.Ahead(wr.w)
+		// The profile stage does not see the checker's watermark, which is
+		// the check stage's: its partitions read unpaused.
+		var (
+			ahead bool
+			moved <-chan struct{}
+		)
+		if d.opts.Publish == nil {
+			ahead, moved = sides.Ahead(wr.w)
+		}
 		if ahead {
 			fetched = nil
 		}

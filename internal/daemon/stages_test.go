@@ -1,0 +1,115 @@
+package daemon
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/ingest/kafkatest"
+	"github.com/sentinel-ml/sentinel/internal/model"
+	"github.com/sentinel-ml/sentinel/internal/pipeline"
+	"github.com/sentinel-ml/sentinel/internal/store"
+)
+
+// counting counts the records a publisher was given.
+type counting struct {
+	*ingest.PartialsWriter
+	partitions int
+	records    atomic.Int64
+}
+
+func (c *counting) Share(ctx context.Context, key string, value []byte, done func()) error {
+	c.records.Add(1)
+	return c.PartialsWriter.Share(ctx, key, value, done)
+}
+
+func (c *counting) Broadcast(ctx context.Context, value []byte, done func()) error {
+	c.records.Add(int64(c.partitions))
+	return c.PartialsWriter.Broadcast(ctx, value, done)
+}
+
+type batches struct{ b []store.Batch }
+
+func (r *batches) Write(_ context.Context, b store.Batch) error {
+	r.b = append(r.b, b)
+	return nil
+}
+
+// TestProfileStagePublishes: a daemon of the profile stage checks nothing
+// and writes nothing to ClickHouse; its shares and reports, read from the
+// model's partition of the partials topic by a checker elsewhere, give every
+// window with exactly its events.
+func TestProfileStagePublishes(t *testing.T) {
+	const partials = 3
+	h := newHarness(t, 4, kafkatest.Topic{Name: "partials", Partitions: partials})
+	w, err := ingest.NewPartialsWriter(ingest.PartialsOptions{KafkaConn: ingest.KafkaConn{Brokers: h.cluster.Brokers()},
+		Topic: "partials", Partitions: partials})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	pub := &counting{PartialsWriter: w, partitions: partials}
+	const n, minutes = 4000, 8
+	h.produce(0, n, n, minutes, false)
+	d := h.daemonWith(func(o *Options) { o.Publish = pub })
+	d.settled(t, n)
+	d.stop(t)
+	if got := h.windows(); len(got) != 0 {
+		t.Errorf("the profile stage wrote %d windows to ClickHouse", len(got))
+	}
+
+	// The model's partition holds its shares and every report, in the order
+	// they were published.
+	mine := int32(ingest.PartitionOf(h.model.Name(), partials))
+	rec := &batches{}
+	s, err := pipeline.NewSides(pipeline.Options{Models: []*model.Model{h.model}, Window: time.Minute, Lateness: 2 * time.Minute,
+		ReferencePeriod: time.Hour, MinSamples: 10, MaxMessageBytes: 1 << 20, Partitions: h.partitions, Writer: rec, Now: time.Now,
+		Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	models := map[string]*model.Model{h.model.Name(): h.model}
+	ctx := context.Background()
+	shares := 0
+	for _, r := range h.cluster.Read(t, "partials", int(pub.records.Load())) {
+		if r.Partition != mine {
+			continue
+		}
+		delta, progress, err := pipeline.ReadRecord(r.Value, models, func() {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if delta != nil {
+			shares++
+			err = s.Checker.Deliver(ctx, delta)
+		} else {
+			err = s.Checker.Progress(ctx, progress)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Checker.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := map[time.Time]uint64{}
+	for _, b := range rec.b {
+		for _, r := range b.Profiles {
+			if r.Feature == "" {
+				got[r.WindowStart] = r.Rows
+			}
+		}
+	}
+	var total uint64
+	for start, c := range got {
+		total += c
+		if want := uint64(n / minutes); c != want {
+			t.Errorf("window %s holds %d events, want %d", start.Format("15:04"), c, want)
+		}
+	}
+	if len(got) != minutes || total != n {
+		t.Errorf("%d windows holding %d events from %d shares, want %d holding %d", len(got), total, shares, minutes, n)
+	}
+}
