@@ -236,6 +236,13 @@ func (a *Analyzer) Check(ctx context.Context, m *model.Model, w *window.Window, 
 	return st.drift.End(w)
 }
 
+// Forget takes the model's results off /metrics: another process checks it
+// now (see pipeline.Checker.Own).
+func (a *Analyzer) Forget(model string) {
+	a.published.observeWindow(model, nil)
+	a.published.observeClock(model, nil)
+}
+
 // Staleness runs the clock's checks of a model at now: seconds since its last
 // event, and the age of its version. The results belong to the window now is
 // in, and replace the model's previous clock results on /metrics.

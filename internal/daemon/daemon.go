@@ -68,6 +68,9 @@ type Options struct {
 	// Sentinel: its workers' shares and reports go to the partials topic,
 	// for the check stage to merge and check, instead of to its own checker.
 	Publish Publisher
+	// Check, when set, runs the check stage: the checker reads the partials
+	// topic and checks the models of the partitions its group assigns.
+	Check *CheckStage
 	// Registerer receives the daemon's own series; nil registers nothing.
 	Registerer prometheus.Registerer
 	// Logger receives the daemon's log; nil discards.
@@ -258,13 +261,30 @@ func (d *Daemon) run(ctx context.Context, sides *pipeline.Sides) error {
 	checkerCtx, stopChecker := context.WithCancel(ctx)
 	defer stopChecker()
 	checkerDone := make(chan error, 1)
-	if d.opts.Publish == nil {
+	if d.opts.Publish == nil || d.opts.Check != nil {
 		go func() { checkerDone <- d.runChecker(checkerCtx, sides.Checker) }()
 	} else {
-		// The profile stage checks nothing: the check stage does, from the
-		// partials topic.
+		// The profile stage alone checks nothing: the check stage does, from
+		// the partials topic.
 		go func() { <-checkerCtx.Done(); checkerDone <- nil }()
 	}
+	checkCtx, stopCheck := context.WithCancel(ctx)
+	checkDone := make(chan error, 1)
+	if d.opts.Check != nil {
+		go func() {
+			checkDone <- d.opts.Check.Group.Run(checkCtx, func(genCtx context.Context, gen *ingest.Generation) {
+				d.checkGeneration(genCtx, gen)
+			})
+		}()
+	} else {
+		close(checkDone)
+	}
+	// The check stage stops first at any end: what it has not written is
+	// read again from the partials topic.
+	defer func() {
+		stopCheck()
+		<-checkDone
+	}()
 	groupCtx, stopGroup := context.WithCancel(ctx)
 	groupDone := make(chan error, 1)
 	go func() {

@@ -24,6 +24,7 @@ const (
 	partitionsRequest
 	checkpointRequest
 	flushRequest
+	ownRequest
 )
 
 // request is what the checker goroutine is asked to do. Checkpoints and
@@ -34,6 +35,7 @@ type request struct {
 	progress   *pipeline.Progress
 	partitions int
 	held       []int // the generation's partitions, with partitions
+	owned      []string
 	ctx        context.Context
 	reply      chan error
 }
@@ -93,6 +95,16 @@ func (d *Daemon) handle(ctx context.Context, c *pipeline.Checker, r request) err
 		r.reply <- c.Checkpoint(r.ctx)
 	case flushRequest:
 		r.reply <- c.Flush(r.ctx)
+	case ownRequest:
+		// The check stage hears every partition of the events topic through
+		// the partials topic: none is another member's.
+		c.SetPartitions(r.partitions)
+		all := make([]int, r.partitions)
+		for k := range all {
+			all[k] = k
+		}
+		c.Hold(all)
+		c.Own(r.owned)
 	}
 	return nil
 }

@@ -113,3 +113,52 @@ func TestProfileStagePublishes(t *testing.T) {
 		t.Errorf("%d windows holding %d events from %d shares, want %d holding %d", len(got), total, shares, minutes, n)
 	}
 }
+
+// stagedDaemon starts a daemon that runs both stages: its workers publish to
+// the partials topic, and its checker checks the models of the partitions
+// of it that the check group assigns.
+func (h *harness) stagedDaemon(partials int) *instance {
+	h.t.Helper()
+	w, err := ingest.NewPartialsWriter(ingest.PartialsOptions{KafkaConn: ingest.KafkaConn{Brokers: h.cluster.Brokers()},
+		Topic: "partials", Partitions: partials})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	group, err := ingest.NewGroup(ingest.KafkaOptions{
+		KafkaConn: ingest.KafkaConn{Brokers: h.cluster.Brokers(), ClientID: "sentinel-test-check"},
+		GroupID:   "sentinel-check", Topics: []string{"partials"}, MaxWait: 100 * time.Millisecond,
+		SessionTimeout: time.Second, HeartbeatInterval: 100 * time.Millisecond, RebalanceTimeout: time.Second,
+		Logger: logger(h.t),
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() {
+		group.Close()
+		w.Close()
+	})
+	return h.daemonWith(func(o *Options) {
+		o.Publish = w
+		o.Check = &CheckStage{Group: group, Partitions: partials}
+	})
+}
+
+// TestTwoStages: two processes running both stages, as two replicas of a
+// scaled-out Sentinel do, write every window once with exactly its events,
+// checked by the one process that owns its model.
+func TestTwoStages(t *testing.T) {
+	const partials = 3
+	h := newHarness(t, 4, kafkatest.Topic{Name: "partials", Partitions: partials})
+	const n, minutes = 4000, 8
+	h.produce(0, n, n, minutes, false)
+	a := h.stagedDaemon(partials)
+	b := h.stagedDaemon(partials)
+	waitFor(t, "every event read by one of the two", func() bool { return a.events(t)+b.events(t) >= n })
+	// The last windows close once the partitions go idle (a window and the
+	// lateness of wall time with nothing to read).
+	waitFor(t, "the windows to be written", func() bool { return len(h.completeWindows()) >= minutes-1 })
+	b.stop(t)
+	a.stop(t)
+	h.checkWindows(n, minutes)
+	t.Logf("events read: %v and %v", a.events(t), b.events(t))
+}

@@ -35,6 +35,9 @@ type Checker struct {
 	metrics  *metrics
 	history  store.History
 	models   map[string]*checkerModel
+	// owned, when set, are the models this checker checks (see Own); nil is
+	// all of them.
+	owned map[string]bool
 	// progress is the last report of each partition number; a partition that
 	// never reported (no one reads it yet) holds every window open.
 	progress []partitionProgress
@@ -220,6 +223,9 @@ func (c *Checker) closeComplete(ctx context.Context) error {
 	c.reserve(&b, mark)
 	var done []func()
 	for _, cm := range c.models {
+		if !c.owns(cm) {
+			continue
+		}
 		d, err := c.closeUpTo(ctx, cm, mark, true, &b)
 		if err != nil {
 			return err
@@ -235,6 +241,9 @@ func (c *Checker) closeComplete(ctx context.Context) error {
 func (c *Checker) reserve(b *store.Batch, mark time.Time) {
 	windows, rows := 0, 0
 	for _, cm := range c.models {
+		if !c.owns(cm) {
+			continue
+		}
 		for _, w := range cm.open {
 			if !w.End.After(mark) {
 				windows++
@@ -389,7 +398,9 @@ func (c *Checker) Close() {
 func (c *Checker) Tick(ctx context.Context, now time.Time) error {
 	var b store.Batch
 	for _, cm := range c.models {
-		c.analyzer.Staleness(cm.m, now, cm.lastEvent, &b)
+		if c.owns(cm) {
+			c.analyzer.Staleness(cm.m, now, cm.lastEvent, &b)
+		}
 	}
 	return c.write(ctx, b, nil)
 }

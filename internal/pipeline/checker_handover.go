@@ -23,6 +23,9 @@ func (c *Checker) Flush(ctx context.Context) error {
 	c.reserve(&b, maxTime())
 	var done []func()
 	for _, cm := range c.models {
+		if !c.owns(cm) {
+			continue
+		}
 		d, err := c.closeUpTo(ctx, cm, maxTime(), c.watermark().Equal(maxTime()), &b)
 		if err != nil {
 			return err
@@ -46,6 +49,9 @@ func (c *Checker) Checkpoint(ctx context.Context) error {
 	var b store.Batch
 	var done []func()
 	for _, cm := range c.models {
+		if !c.owns(cm) {
+			continue
+		}
 		for _, w := range cm.open {
 			b.Profiles = append(b.Profiles, w.Rows(cm.m, offsetsOf(w.counted), false, c.log)...)
 			done = append(done, w.done...)
@@ -57,6 +63,31 @@ func (c *Checker) Checkpoint(ctx context.Context) error {
 	}
 	return c.settle(ctx)
 }
+
+// Own tells the checker which models it checks from now on: the check stage
+// of a scaled-out Sentinel owns the models of the partitions of the partials
+// topic its group assigned it. Windows of the models it no longer owns are
+// dropped unwritten, and their series leave /metrics: their shares were read
+// from records not yet committed, which the models' next owner reads again.
+func (c *Checker) Own(models []string) {
+	c.owned = make(map[string]bool, len(models))
+	for _, m := range models {
+		c.owned[m] = true
+	}
+	for name, cm := range c.models {
+		if c.owned[name] {
+			continue
+		}
+		for key, w := range cm.open {
+			cm.pool.put(w.Window)
+			delete(cm.open, key)
+		}
+		c.analyzer.Forget(name)
+	}
+}
+
+// owns reports whether the checker checks the model.
+func (c *Checker) owns(cm *checkerModel) bool { return c.owned == nil || c.owned[cm.m.Name()] }
 
 // SetPartitions tells the checker the events topic's partition count; a new
 // partition holds every window open until it reports.

@@ -1,0 +1,147 @@
+package daemon
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/model"
+	"github.com/sentinel-ml/sentinel/internal/pipeline"
+)
+
+// CheckStage is the check stage of a scaled-out Sentinel: it reads the
+// partials topic in a group of its own, so that each model, whose shares all
+// go to one partition of it, is checked by exactly one process at a time.
+type CheckStage struct {
+	// Group reads the partials topic.
+	Group *ingest.Group
+	// Partitions is the partials topic's partition count.
+	Partitions int
+}
+
+// checkGeneration serves one generation of the check stage's group: the
+// checker owns the models of the partitions assigned, each read on its own
+// goroutine, until the generation ends. What it leaves unwritten (windows
+// not yet complete) is read again from the uncommitted records by the
+// models' next owner.
+func (d *Daemon) checkGeneration(ctx context.Context, gen *ingest.Generation) {
+	cs := d.opts.Check
+	models := make(map[string]*model.Model, len(d.opts.Pipeline.Models))
+	var owned []string
+	for _, m := range d.opts.Pipeline.Models {
+		models[m.Name()] = m
+		if slices.Contains(gen.Partitions, ingest.PartitionOf(m.Name(), cs.Partitions)) {
+			owned = append(owned, m.Name())
+		}
+	}
+	counts, err := d.opts.Group.PartitionCounts(ctx)
+	if err != nil {
+		d.log.Warn("reading the events topic's partition count; the check stage waits for the next generation", "err", err)
+		<-ctx.Done()
+		return
+	}
+	if err := (sink{d}).send(ctx, request{kind: ownRequest, owned: owned, partitions: counts[d.events()]}); err != nil {
+		return
+	}
+	d.log.Info("check stage generation", "generation", gen.ID, "partitions", gen.Partitions, "models", owned)
+	var wg sync.WaitGroup
+	for _, k := range gen.Partitions {
+		wg.Go(func() { d.readPartials(ctx, gen, k, models) })
+	}
+	wg.Wait()
+}
+
+// readPartials feeds one partition of the partials topic to the checker and
+// commits, every CommitEvery, the records it is done with: a share once its
+// window is written, a report once read (a later one says more).
+func (d *Daemon) readPartials(ctx context.Context, gen *ingest.Generation, k int, models map[string]*model.Model) {
+	r := gen.Reader(k)
+	defer r.Close()
+	done := &doneOffsets{}
+	commit := time.NewTicker(d.opts.CommitEvery)
+	defer commit.Stop()
+	topic := d.opts.Check.Group.Topics()[0]
+	flush := func() {
+		if o, ok := done.committable(); ok {
+			if err := gen.Commit([]ingest.Message{{Topic: topic, Partition: k, Offset: o}}); err != nil && ctx.Err() == nil {
+				d.log.Warn("committing the partials topic; retrying", "partition", k, "err", err)
+			}
+		}
+	}
+	defer flush()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-commit.C:
+			flush()
+		case f, ok := <-r.C():
+			if !ok {
+				return
+			}
+			if f.Err != nil {
+				d.log.Error("reading the partials topic; the next generation reads it again", "partition", k, "err", f.Err)
+				return
+			}
+			offset := f.Msg.Offset
+			done.add(offset)
+			release := func() { done.done(offset) }
+			delta, progress, err := pipeline.ReadRecord(f.Msg.Value, models, release)
+			switch {
+			case err != nil:
+				d.log.Warn("an unreadable partials record; skipped", "partition", k, "offset", offset, "err", err)
+				release()
+			case delta != nil:
+				err = (sink{d}).send(ctx, request{kind: deliverRequest, delta: delta})
+			default:
+				err = (sink{d}).send(ctx, request{kind: progressRequest, progress: progress})
+				if len(progress.Rejected) == 0 {
+					release()
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+}
+
+// doneOffsets tracks a partition's records from read to done, in any order,
+// and says through which offset every one is done.
+type doneOffsets struct {
+	mu      sync.Mutex
+	pending []int64 // read, in order
+	isDone  map[int64]bool
+	through int64
+	any     bool
+}
+
+func (o *doneOffsets) add(offset int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.pending = append(o.pending, offset)
+}
+
+func (o *doneOffsets) done(offset int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.isDone == nil {
+		o.isDone = make(map[int64]bool)
+	}
+	o.isDone[offset] = true
+	i := 0
+	for ; i < len(o.pending) && o.isDone[o.pending[i]]; i++ {
+		delete(o.isDone, o.pending[i])
+		o.through, o.any = o.pending[i], true
+	}
+	o.pending = o.pending[i:]
+}
+
+// committable is the last offset through which every record is done.
+func (o *doneOffsets) committable() (int64, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.through, o.any
+}
