@@ -44,6 +44,8 @@ type Publisher interface {
 	Share(ctx context.Context, key string, value []byte, done func()) error
 	Broadcast(ctx context.Context, value []byte, done func()) error
 	Flush(ctx context.Context) error
+	// Tail reads the records the check stage has not committed yet.
+	Tail(ctx context.Context, each func(ingest.Message) error) error
 }
 
 // Options configure a Daemon.
@@ -158,6 +160,7 @@ const checkerQueue = 256
 func (d *Daemon) Start(context.Context) error {
 	opts := d.opts.Pipeline
 	opts.Writer, opts.WriteBehind = d.opts.Store, true
+	opts.SharedWindows = d.opts.Publish != nil || d.opts.Check != nil
 	sides, err := pipeline.NewSides(withUnknownPartitions(opts))
 	if err != nil {
 		return err

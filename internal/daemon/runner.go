@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sentinel-ml/sentinel/internal/ingest"
+	"github.com/sentinel-ml/sentinel/internal/model"
 	"github.com/sentinel-ml/sentinel/internal/pipeline"
 	"github.com/sentinel-ml/sentinel/internal/tracing"
 )
@@ -175,6 +176,31 @@ func (s sink) send(ctx context.Context, r request) error {
 	}
 }
 
+// learnPublished tells the workers what the shares still waiting in the
+// partials topic hold, before they read: a partition taken over from another
+// process (whose last commit may not have got through) is read again from
+// its last commit, and its messages already in a share must not be counted
+// twice.
+func (d *Daemon) learnPublished(ctx context.Context, sides *pipeline.Sides) {
+	models := make(map[string]*model.Model, len(d.opts.Pipeline.Models))
+	for _, m := range d.opts.Pipeline.Models {
+		models[m.Name()] = m
+	}
+	shares := 0
+	err := d.opts.Publish.Tail(ctx, func(msg ingest.Message) error {
+		if delta, _, err := pipeline.ReadRecord(msg.Value, models, func() {}); err == nil && delta != nil {
+			sides.Published(delta)
+			shares++
+		}
+		return nil
+	})
+	if err != nil {
+		d.log.Warn("reading the shares still waiting for the check stage; messages in them read again may be counted twice", "err", err)
+		return
+	}
+	d.log.Info("shares waiting for the check stage learnt", "shares", shares)
+}
+
 // publishSink hands a worker's shares and reports to the partials topic, as
 // records (pipeline.AppendShare, AppendProgress); each is released once
 // durable there, which lets the offsets behind it be committed.
@@ -209,6 +235,9 @@ func (d *Daemon) generation(ctx context.Context, sides *pipeline.Sides, gen *ing
 				return
 			}
 		}
+	}
+	if d.opts.Publish != nil {
+		d.learnPublished(ctx, sides)
 	}
 	workers := make([]*workerRun, 0, len(gen.Partitions))
 	var wg sync.WaitGroup

@@ -45,7 +45,7 @@ func TestProfileStagePublishes(t *testing.T) {
 	const partials = 3
 	h := newHarness(t, 4, kafkatest.Topic{Name: "partials", Partitions: partials})
 	w, err := ingest.NewPartialsWriter(ingest.PartialsOptions{KafkaConn: ingest.KafkaConn{Brokers: h.cluster.Brokers()},
-		Topic: "partials", Partitions: partials})
+		Topic: "partials", Partitions: partials, CheckGroup: "sentinel-check"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestProfileStagePublishes(t *testing.T) {
 func (h *harness) stagedDaemon(partials int) *instance {
 	h.t.Helper()
 	w, err := ingest.NewPartialsWriter(ingest.PartialsOptions{KafkaConn: ingest.KafkaConn{Brokers: h.cluster.Brokers()},
-		Topic: "partials", Partitions: partials})
+		Topic: "partials", Partitions: partials, CheckGroup: "sentinel-check"})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -26,6 +26,9 @@ type PartialsOptions struct {
 	// decides each model's partition.
 	Topic      string
 	Partitions int
+	// CheckGroup is the check stage's group, whose committed offsets Tail
+	// reads from.
+	CheckGroup string
 	// QueueMessages and QueueBytes bound the records enqueued and not yet
 	// durable; Share and Broadcast block while either is reached. Zero means
 	// 10,000 and 256 MiB.
@@ -42,6 +45,9 @@ func (o PartialsOptions) Validate() error {
 	errs := o.KafkaConn.validate()
 	if o.Topic == "" {
 		errs = append(errs, errors.New("partials topic is empty"))
+	}
+	if o.CheckGroup == "" {
+		errs = append(errs, errors.New("the check stage's group is empty"))
 	}
 	if o.Partitions < 1 {
 		errs = append(errs, fmt.Errorf("the partials topic has %d partitions, want at least one", o.Partitions))
@@ -76,6 +82,7 @@ type PartialsWriter struct {
 	mech       sasl.Mechanism
 	topic      string
 	partitions int
+	checkGroup string
 	log        *slog.Logger
 
 	queueMsgs, queueBytes int
@@ -145,6 +152,7 @@ func NewPartialsWriter(opts PartialsOptions) (*PartialsWriter, error) {
 		mech:       mech,
 		topic:      opts.Topic,
 		partitions: opts.Partitions,
+		checkGroup: opts.CheckGroup,
 		log:        log,
 		queueMsgs:  cmp.Or(opts.QueueMessages, 10_000),
 		queueBytes: cmp.Or(opts.QueueBytes, 256<<20),
@@ -337,4 +345,85 @@ func (w *PartialsWriter) Close() error {
 		w.transport.CloseIdleConnections()
 	})
 	return w.closeErr
+}
+
+// Tail calls each with every record of the partials topic that the check
+// stage's group has not committed yet: from the group's committed offset of each
+// partition (its first offset when none) up to the partition's end when Tail
+// was called. The profile stage reads it at each generation to learn what
+// the shares still waiting there hold, so that a message read again after a
+// rebalance is not counted twice.
+func (w *PartialsWriter) Tail(ctx context.Context, each func(Message) error) error {
+	group := w.checkGroup
+	client := &kafka.Client{Addr: kafka.TCP(w.conn.Brokers...), Transport: w.transport}
+	partitions := make([]int, w.partitions)
+	for p := range partitions {
+		partitions[p] = p
+	}
+	committed, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{w.topic: partitions}})
+	if err != nil {
+		return fmt.Errorf("reading group %q's offsets of %q: %w", group, w.topic, err)
+	}
+	switch {
+	case errors.Is(committed.Error, kafka.GroupIdNotFound):
+		// No check stage has committed anything yet: the whole topic waits.
+		committed.Topics = nil
+	case committed.Error != nil:
+		return fmt.Errorf("reading group %q's offsets of %q: %w", group, w.topic, committed.Error)
+	}
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for _, p := range partitions {
+		req.Topics[w.topic] = append(req.Topics[w.topic], kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
+	}
+	listed, err := client.ListOffsets(ctx, req)
+	if err != nil {
+		return fmt.Errorf("listing the offsets of %q: %w", w.topic, err)
+	}
+	from, to := make(map[int]int64), make(map[int]int64)
+	for _, po := range listed.Topics[w.topic] {
+		if po.Error != nil {
+			return fmt.Errorf("listing the offsets of %q partition %d: %w", w.topic, po.Partition, po.Error)
+		}
+		from[po.Partition], to[po.Partition] = po.FirstOffset, po.LastOffset
+	}
+	for _, c := range committed.Topics[w.topic] {
+		if c.Error != nil {
+			return fmt.Errorf("reading group %q's offset of %q partition %d: %w", group, w.topic, c.Partition, c.Error)
+		}
+		if c.CommittedOffset > from[c.Partition] {
+			from[c.Partition] = c.CommittedOffset
+		}
+	}
+	for _, p := range partitions {
+		if from[p] >= to[p] {
+			continue
+		}
+		if err := w.readRange(ctx, p, from[p], to[p], each); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readRange reads partition p of the topic from offset from up to, not
+// including, to.
+func (w *PartialsWriter) readRange(ctx context.Context, p int, from, to int64, each func(Message) error) error {
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: w.conn.Brokers, Topic: w.topic, Partition: p, MaxWait: 100 * time.Millisecond,
+		Dialer: w.conn.dialer(w.tlsConfig, w.mech)})
+	defer r.Close()
+	if err := r.SetOffset(from); err != nil {
+		return fmt.Errorf("reading %q partition %d from %d: %w", w.topic, p, from, err)
+	}
+	for {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			return fmt.Errorf("reading %q partition %d: %w", w.topic, p, err)
+		}
+		if err := each(Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Time: m.Time}); err != nil {
+			return err
+		}
+		if m.Offset+1 >= to {
+			return nil
+		}
+	}
 }

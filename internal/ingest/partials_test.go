@@ -17,7 +17,7 @@ func TestPartialsWriter(t *testing.T) {
 	const partitions = 3
 	c := kafkatest.Start(t, kafkatest.Topic{Name: "partials", Partitions: partitions})
 	w, err := NewPartialsWriter(PartialsOptions{KafkaConn: KafkaConn{Brokers: c.Brokers(), DialTimeout: 2 * time.Second},
-		Topic: "partials", Partitions: partitions})
+		Topic: "partials", Partitions: partitions, CheckGroup: "check"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestPartialsWriter(t *testing.T) {
 func TestPartialsWriterOutage(t *testing.T) {
 	c := kafkatest.Start(t, kafkatest.Topic{Name: "partials", Partitions: 2})
 	w, err := NewPartialsWriter(PartialsOptions{KafkaConn: KafkaConn{Brokers: c.Brokers(), DialTimeout: time.Second},
-		Topic: "partials", Partitions: 2, WriteTimeout: time.Second})
+		Topic: "partials", Partitions: 2, CheckGroup: "check", WriteTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

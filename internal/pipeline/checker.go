@@ -110,6 +110,9 @@ type checkingWindow struct {
 	counted map[ingest.TopicPartition]int64
 	// done release the offsets of the shares merged, once written.
 	done []func()
+	// pending are the shares kept apart until the window closes, with
+	// SharedWindows (checker_shared.go).
+	pending []*Delta
 }
 
 func newChecker(opts *Options, analyzer *analyze.Analyzer, index *countedIndex, pools map[string]*windowPool, m *metrics, log *slog.Logger) *Checker {
@@ -133,7 +136,9 @@ func newChecker(opts *Options, analyzer *analyze.Analyzer, index *countedIndex, 
 func (c *Checker) Deliver(ctx context.Context, d *Delta) error {
 	cm := c.models[d.Model.Name()]
 	key := d.Window.Start.UnixNano()
-	if w := cm.open[key]; w != nil {
+	if w := cm.open[key]; w != nil && c.opts.SharedWindows {
+		return c.deliverShared(cm, d)
+	} else if w != nil {
 		if err := w.Merge(d.Window); err != nil {
 			return fmt.Errorf("model %s: merging the share of partition %d: %w", cm.m.Name(), d.Partition, err)
 		}
@@ -144,6 +149,20 @@ func (c *Checker) Deliver(ctx context.Context, d *Delta) error {
 	}
 	if !d.Window.End.After(cm.closedUpTo) {
 		return c.update(ctx, cm, d)
+	}
+	if c.opts.SharedWindows {
+		if c.history != nil {
+			// Another process may have written the window: a share read
+			// again after a rebalance goes to its stored copy, or nowhere.
+			rows, err := c.history.Window(ctx, cm.m.Name(), d.Window.Start)
+			if err != nil {
+				return fmt.Errorf("model %s: looking for a stored copy of window %s: %w", cm.m.Name(), d.Window.Start.Format(time.RFC3339), err)
+			}
+			if len(rows) > 0 {
+				return c.update(ctx, cm, d)
+			}
+		}
+		return c.deliverShared(cm, d)
 	}
 	// The first share is the window: with one partition, the only one.
 	w := &checkingWindow{Window: d.Window, counted: make(map[ingest.TopicPartition]int64)}
@@ -269,6 +288,9 @@ func (c *Checker) closeUpTo(ctx context.Context, cm *checkerModel, mark time.Tim
 	sort.Slice(due, func(i, j int) bool { return due[i].Start.Before(due[j].Start) })
 	var done []func()
 	for _, w := range due {
+		if err := c.mergeShares(cm, w); err != nil {
+			return nil, err
+		}
 		began, first := time.Now(), len(b.Results)
 		wctx, span := c.tracer.Start(ctx, tracing.SpanWindow, trace.WithAttributes(
 			attribute.String("sentinel.model", cm.m.Name()), attribute.String("sentinel.window_start", w.Start.Format(time.RFC3339)),

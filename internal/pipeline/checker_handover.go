@@ -53,6 +53,9 @@ func (c *Checker) Checkpoint(ctx context.Context) error {
 			continue
 		}
 		for _, w := range cm.open {
+			if err := c.mergeShares(cm, w); err != nil {
+				return err
+			}
 			b.Profiles = append(b.Profiles, w.Rows(cm.m, offsetsOf(w.counted), false, c.log)...)
 			done = append(done, w.done...)
 			w.done = nil
@@ -79,6 +82,9 @@ func (c *Checker) Own(models []string) {
 			continue
 		}
 		for key, w := range cm.open {
+			for _, p := range w.pending {
+				cm.pool.put(p.Window)
+			}
 			cm.pool.put(w.Window)
 			delete(cm.open, key)
 		}

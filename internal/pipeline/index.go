@@ -36,6 +36,10 @@ type countedIndex struct {
 	window, horizon time.Duration
 	history         store.History // nil: nothing was stored before (replay)
 	models          map[string]*model.Model
+	// shared says other processes write windows too (the stages of a
+	// scaled-out Sentinel): a window not known here is asked of the store
+	// whenever it is looked up, and its absence is not remembered.
+	shared bool
 
 	mu      sync.RWMutex
 	byModel map[string]*modelIndex
@@ -50,8 +54,8 @@ type modelIndex struct {
 	windows map[int64]map[ingest.TopicPartition]int64
 }
 
-func newCountedIndex(models []*model.Model, window, horizon time.Duration) *countedIndex {
-	c := &countedIndex{window: window, horizon: horizon, models: make(map[string]*model.Model, len(models)),
+func newCountedIndex(models []*model.Model, window, horizon time.Duration, shared bool) *countedIndex {
+	c := &countedIndex{window: window, horizon: horizon, shared: shared, models: make(map[string]*model.Model, len(models)),
 		byModel: make(map[string]*modelIndex, len(models))}
 	for _, m := range models {
 		c.models[m.Name()] = m
@@ -100,6 +104,30 @@ func (c *countedIndex) set(model string, start time.Time, counted map[ingest.Top
 	}
 }
 
+// add records that a share published to the check stage holds each
+// partition's messages of the window through the offsets given, merged with
+// what is known of it.
+func (c *countedIndex) add(model string, start time.Time, through []window.Offset) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	mi := c.byModel[model]
+	if mi == nil {
+		return
+	}
+	// The map is copied: those lookup returned never change.
+	counted := maps.Clone(mi.windows[start.UnixNano()])
+	if counted == nil {
+		counted = make(map[ingest.TopicPartition]int64, len(through))
+	}
+	for _, o := range through {
+		tp := ingest.TopicPartition{Topic: o.Topic, Partition: o.Partition}
+		if c, ok := counted[tp]; !ok || o.Offset > c {
+			counted[tp] = o.Offset
+		}
+	}
+	mi.windows[start.UnixNano()] = counted
+}
+
 // lookup says what is stored of a model's window starting at start, with the
 // offsets counted in it when written. The map returned is never changed.
 func (c *countedIndex) lookup(ctx context.Context, model string, start time.Time) (map[ingest.TopicPartition]int64, windowStatus, error) {
@@ -112,11 +140,11 @@ func (c *countedIndex) lookup(ctx context.Context, model string, start time.Time
 	switch {
 	case known && counted != nil:
 		return counted, written, nil
-	case known:
+	case known && !c.shared:
 		return nil, notWritten, nil
 	case end.Before(latest.Add(-c.horizon)):
 		return nil, beyondHorizon, nil
-	case end.After(before) || h == nil:
+	case h == nil || end.After(before) && !c.shared:
 		return nil, notWritten, nil
 	}
 	rows, err := h.Window(ctx, model, start)
@@ -132,7 +160,7 @@ func (c *countedIndex) lookup(ctx context.Context, model string, start time.Time
 		counted, status = countedOf(stored.Offsets), written
 	}
 	c.mu.Lock()
-	if _, raced := mi.windows[start.UnixNano()]; !raced {
+	if _, raced := mi.windows[start.UnixNano()]; !raced && (counted != nil || !c.shared) {
 		mi.windows[start.UnixNano()] = counted // nil remembers "not stored"
 	}
 	c.mu.Unlock()

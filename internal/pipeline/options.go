@@ -67,6 +67,11 @@ type Options struct {
 	// durable. The checker's owner then watches Checker.Failed and calls
 	// Checker.Close when it stops.
 	WriteBehind bool
+	// SharedWindows says other processes write this pipeline's windows too
+	// (the stages of a scaled-out Sentinel): what is stored is asked of the
+	// store, never assumed from what this process wrote, and a share of a
+	// window already stored that holds nothing new is dropped.
+	SharedWindows bool
 	// DeadLetters receives rejected messages; nil counts them only (replay).
 	DeadLetters ingest.DeadLetters
 	// Now is the wall clock. With EventTime set, the clock is instead the

@@ -84,6 +84,10 @@ type Delta struct {
 	// processed when it handed the share over: the share holds every message of
 	// the window up to it that no earlier share or stored window holds.
 	Through []window.Offset
+	// From is, per topic-partition that fed the share, its first message's
+	// offset: with Through, the range of messages the share holds them all
+	// of, which tells a share read twice (a rebalance) from a new one.
+	From []window.Offset
 	// Final says the partition's watermark had passed the window; a share
 	// handed over at a drain or an idle partition's flush is not final.
 	Final bool

@@ -82,7 +82,7 @@ func NewSides(opts Options) (*Sides, error) {
 	// A worker holds a model's windows open up to MaxLead past the slowest
 	// partition, the one before it through the lateness, and late ones.
 	keep := max(1, opts.Partitions) * (int(opts.MaxLead/opts.Window) + 2)
-	s := &Sides{opts: &opts, log: log, index: newCountedIndex(opts.Models, opts.Window, opts.LateHorizon), metrics: m,
+	s := &Sides{opts: &opts, log: log, index: newCountedIndex(opts.Models, opts.Window, opts.LateHorizon, opts.SharedWindows), metrics: m,
 		align: newAlignment(opts.MaxLead), pools: newWindowPools(opts.Models, opts.Window, keep)}
 	s.Checker = newChecker(s.opts, analyzer, s.index, s.pools, m, log)
 	s.Checker.align = s.align
@@ -100,6 +100,11 @@ const defaultLeadWindows = 2
 func (s *Sides) Ahead(w *Worker) (bool, <-chan struct{}) {
 	return s.align.ahead(w.watermark())
 }
+
+// Published tells the workers that a share still waiting for the check stage
+// holds its partitions' messages through d.Through: read again, they are
+// skipped.
+func (s *Sides) Published(d *Delta) { s.index.add(d.Model.Name(), d.Window.Start, d.Through) }
 
 // NewWorker builds the worker of a partition number, handing its shares to sink.
 func (s *Sides) NewWorker(partition int, sink Sink) (*Worker, error) {

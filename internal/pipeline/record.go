@@ -30,8 +30,9 @@ var errRecord = errors.New("malformed partials record")
 // AppendShare appends d as a record:
 //
 //	's', model (uvarint length and bytes), source partition (uvarint),
-//	final (byte), offsets through (uvarint count, then topic, partition and
-//	offset each), the window (window.AppendPartial)
+//	final (byte), offsets through and offsets from (each a uvarint count,
+//	then topic, partition and offset each), the window
+//	(window.AppendPartial)
 func AppendShare(dst []byte, d *Delta) []byte {
 	dst = append(dst, recordShare)
 	dst = binstate.AppendBytes(dst, d.Model.Name())
@@ -41,6 +42,7 @@ func AppendShare(dst []byte, d *Delta) []byte {
 		final = 1
 	}
 	dst = appendOffsets(append(dst, final), d.Through)
+	dst = appendOffsets(dst, d.From)
 	return d.Window.AppendPartial(dst)
 }
 
@@ -129,7 +131,7 @@ func ReadRecord(data []byte, models map[string]*model.Model, done func()) (*Delt
 func readShare(r *binstate.Reader, data []byte, models map[string]*model.Model) (*Delta, error) {
 	name := string(r.Bytes())
 	partition, final := r.Uvarint(), r.Byte()
-	through := readOffsets(r)
+	through, from := readOffsets(r), readOffsets(r)
 	if r.Err() != nil || final > 1 || partition > maxPartition {
 		return nil, fmt.Errorf("%w: a share's header", errRecord)
 	}
@@ -141,7 +143,7 @@ func readShare(r *binstate.Reader, data []byte, models map[string]*model.Model) 
 	if err != nil {
 		return nil, err
 	}
-	return &Delta{Model: m, Window: w, Partition: int(partition), Through: through, Final: final == 1}, nil
+	return &Delta{Model: m, Window: w, Partition: int(partition), Through: through, From: from, Final: final == 1}, nil
 }
 
 // maxPartition bounds a partition number read from a record: Kafka's are
