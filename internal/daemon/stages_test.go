@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -118,6 +119,13 @@ func TestProfileStagePublishes(t *testing.T) {
 // the partials topic, and its checker checks the models of the partitions
 // of it that the check group assigns.
 func (h *harness) stagedDaemon(partials int) *instance {
+	i, _ := h.stagedDaemonWriter(partials)
+	return i
+}
+
+// stagedDaemonWriter is stagedDaemon, with its partials writer, which a
+// crash closes: a killed process publishes nothing more.
+func (h *harness) stagedDaemonWriter(partials int) (*instance, *ingest.PartialsWriter) {
 	h.t.Helper()
 	w, err := ingest.NewPartialsWriter(ingest.PartialsOptions{KafkaConn: ingest.KafkaConn{Brokers: h.cluster.Brokers()},
 		Topic: "partials", Partitions: partials, CheckGroup: "sentinel-check"})
@@ -140,7 +148,7 @@ func (h *harness) stagedDaemon(partials int) *instance {
 	return h.daemonWith(func(o *Options) {
 		o.Publish = w
 		o.Check = &CheckStage{Group: group, Partitions: partials}
-	})
+	}), w
 }
 
 // TestTwoStages: two processes running both stages, as two replicas of a
@@ -162,3 +170,26 @@ func TestTwoStages(t *testing.T) {
 	h.checkWindows(n, minutes)
 	t.Logf("events read: %v and %v", a.events(t), b.events(t))
 }
+
+// TestTwoStagesCrash: of two staged processes, one is killed mid-stream (no
+// drain, nothing written or published after); the other, given everything,
+// ends with every window once with exactly its events.
+func TestTwoStagesCrash(t *testing.T) {
+	const partials = 3
+	h := newHarness(t, 4, kafkatest.Topic{Name: "partials", Partitions: partials})
+	const n, minutes = 4000, 8
+	h.produce(0, n/2, n, minutes, false)
+	a, aw := h.stagedDaemonWriter(partials)
+	b := h.stagedDaemon(partials)
+	waitFor(t, "the first half read", func() bool { return a.events(t)+b.events(t) >= n/2 })
+	a.crash(t)
+	aw.Close()
+	h.produce(n/2, n, n, minutes, false)
+	waitFor(t, "the windows to be written", func() bool { return len(h.completeWindows()) >= minutes-1 })
+	b.stop(t)
+	h.checkWindows(n, minutes)
+}
+
+// logLevel is the test daemons' log level: Info shows the generations and
+// windows closed, to follow a rebalance.
+var logLevel = slog.LevelWarn
