@@ -63,6 +63,14 @@ func (d *Daemon) readPartials(ctx context.Context, gen *ingest.Generation, k int
 	commit := time.NewTicker(d.opts.CommitEvery)
 	defer commit.Stop()
 	topic := d.opts.Check.Group.Topics()[0]
+	// The models whose shares this partition holds: its reports close
+	// their windows, and only theirs.
+	var lane []string
+	for name := range models {
+		if ingest.PartitionOf(name, d.opts.Check.Partitions) == k {
+			lane = append(lane, name)
+		}
+	}
 	flush := func() {
 		if o, ok := done.committable(); ok {
 			if err := gen.Commit([]ingest.Message{{Topic: topic, Partition: k, Offset: o}}); err != nil && ctx.Err() == nil {
@@ -96,6 +104,7 @@ func (d *Daemon) readPartials(ctx context.Context, gen *ingest.Generation, k int
 			case delta != nil:
 				err = (sink{d}).send(ctx, request{kind: deliverRequest, delta: delta})
 			default:
+				progress.Only = lane
 				err = (sink{d}).send(ctx, request{kind: progressRequest, progress: progress})
 				if len(progress.Rejected) == 0 {
 					release()

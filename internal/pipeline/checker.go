@@ -100,6 +100,9 @@ type checkerModel struct {
 	lastEvent time.Time
 	// pool takes back the windows the checker is done with.
 	pool *windowPool
+	// progress is, with SharedWindows, the partitions' reports as read
+	// from the model's partition of the partials topic (Progress.Only).
+	progress []partitionProgress
 }
 
 // checkingWindow is a window gathering its shares.
@@ -191,7 +194,19 @@ func (c *Checker) Progress(ctx context.Context, p *Progress) error {
 	if p.Partition >= len(c.progress) {
 		return fmt.Errorf("progress of partition %d, but the events topic has %d", p.Partition, len(c.progress))
 	}
-	c.progress[p.Partition] = partitionProgress{reported: true, watermark: p.Watermark, idle: p.Idle}
+	pp := partitionProgress{reported: true, watermark: p.Watermark, idle: p.Idle}
+	c.progress[p.Partition] = pp
+	for _, name := range p.Only {
+		// A report read from a model's partition of the partials topic
+		// comes after every share published before it there; the same
+		// report read from another partition may pass shares still unread.
+		if cm := c.models[name]; cm != nil {
+			for len(cm.progress) < len(c.progress) {
+				cm.progress = append(cm.progress, partitionProgress{})
+			}
+			cm.progress[p.Partition] = pp
+		}
+	}
 	for name, at := range p.LastEvent {
 		if cm := c.models[name]; cm != nil && at.After(cm.lastEvent) {
 			cm.lastEvent = at
@@ -207,13 +222,27 @@ func (c *Checker) Progress(ctx context.Context, p *Progress) error {
 // watermark is the event time before which every partition is complete: the
 // slowest partition's watermark, idle ones aside; zero while a partition has
 // not reported.
-func (c *Checker) watermark() time.Time {
-	if len(c.progress) == 0 {
+func (c *Checker) watermark() time.Time { return watermarkOf(c.progress) }
+
+// modelWatermark is the watermark that closes cm's windows: with
+// SharedWindows, that of the reports read after its shares.
+func (c *Checker) modelWatermark(cm *checkerModel) time.Time {
+	if !c.opts.SharedWindows {
+		return c.watermark()
+	}
+	if len(cm.progress) < len(c.progress) {
+		return time.Time{}
+	}
+	return watermarkOf(cm.progress)
+}
+
+func watermarkOf(progress []partitionProgress) time.Time {
+	if len(progress) == 0 {
 		return time.Time{} // the partitions are not known yet
 	}
 	var w time.Time
 	active := false
-	for _, p := range c.progress {
+	for _, p := range progress {
 		switch {
 		case !p.reported:
 			return time.Time{}
@@ -245,7 +274,7 @@ func (c *Checker) closeComplete(ctx context.Context) error {
 		if !c.owns(cm) {
 			continue
 		}
-		d, err := c.closeUpTo(ctx, cm, mark, true, &b)
+		d, err := c.closeUpTo(ctx, cm, c.modelWatermark(cm), true, &b)
 		if err != nil {
 			return err
 		}

@@ -110,6 +110,9 @@ type Progress struct {
 	LastEvent map[string]time.Time
 	// Rejected are the rejections counted since the last report.
 	Rejected []store.RejectedCount
+	// Only, when set (the check stage), names the models whose windows this
+	// report may close: those whose shares it was read after.
+	Only []string
 	done     func()
 }
 
