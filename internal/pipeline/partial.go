@@ -113,7 +113,7 @@ type Progress struct {
 	// Only, when set (the check stage), names the models whose windows this
 	// report may close: those whose shares it was read after.
 	Only []string
-	done     func()
+	done func()
 }
 
 // Done releases the offsets of the rejections reported: they are durable.
