@@ -207,3 +207,32 @@ func TestTwoStagesCrash(t *testing.T) {
 // logLevel is the test daemons' log level: Info shows the generations and
 // windows closed, to follow a rebalance.
 var logLevel = slog.LevelWarn
+
+// TestStageAdded: a second staged process joins mid-stream, as a scale-up
+// does: the windows the watermark passes are written once with exactly
+// their events, whichever process read and checked them.
+func TestStageAdded(t *testing.T) {
+	const partials = 3
+	h := newHarness(t, 4, kafkatest.Topic{Name: "partials", Partitions: partials})
+	const n, minutes = 4000, 8
+	h.produce(0, n/2, n, minutes, false)
+	a := h.stagedDaemon(partials)
+	waitFor(t, "the first half read", func() bool { return a.events(t) >= n/2 })
+	b := h.stagedDaemon(partials)
+	waitFor(t, "the second process to take partitions", func() bool { return len(b.group.Assigned()) > 0 })
+	h.produce(n/2, n, n, minutes, false)
+	const closable = 5
+	waitFor(t, "the windows the watermark passed to be written", func() bool { return len(h.completeWindows()) >= closable })
+	b.stop(t)
+	a.stop(t)
+	got := h.windows()
+	for k := range closable {
+		start := t0.Add(time.Duration(k) * time.Minute)
+		if got[start] != n/minutes {
+			t.Errorf("window %s holds %d events, want %d", start.Format("15:04"), got[start], n/minutes)
+		}
+	}
+	if len(got) != closable {
+		t.Errorf("%d windows written, want %d: %v", len(got), closable, got)
+	}
+}
