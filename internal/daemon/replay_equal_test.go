@@ -142,8 +142,8 @@ func (h *harness) produceMinutes(s *fleetStream, from, to int) {
 
 // fleetHarness is a harness of the fleet over twelve partitions of events
 // and labels.
-func fleetHarness(t *testing.T, models []*model.Model) *harness {
-	h := newHarness(t, fleetPartitions, kafkatest.Topic{Name: "labels", Partitions: fleetPartitions})
+func fleetHarness(t *testing.T, models []*model.Model, extra ...kafkatest.Topic) *harness {
+	h := newHarness(t, fleetPartitions, append([]kafkatest.Topic{{Name: "labels", Partitions: fleetPartitions}}, extra...)...)
 	h.joined = []string{"labels"}
 	h.referencePeriod = 5 * time.Minute
 	h.maxWait = 500 * time.Millisecond

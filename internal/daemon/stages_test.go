@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -126,6 +125,11 @@ func (h *harness) stagedDaemon(partials int) *instance {
 // stagedDaemonWriter is stagedDaemon, with its partials writer, which a
 // crash closes: a killed process publishes nothing more.
 func (h *harness) stagedDaemonWriter(partials int) (*instance, *ingest.PartialsWriter) {
+	return h.stagedWith(partials, func(*Options) {})
+}
+
+// stagedWith is stagedDaemonWriter, with the options set changes.
+func (h *harness) stagedWith(partials int, set func(*Options)) (*instance, *ingest.PartialsWriter) {
 	h.t.Helper()
 	w, err := ingest.NewPartialsWriter(ingest.PartialsOptions{KafkaConn: ingest.KafkaConn{Brokers: h.cluster.Brokers()},
 		Topic: "partials", Partitions: partials, CheckGroup: "sentinel-check"})
@@ -134,7 +138,7 @@ func (h *harness) stagedDaemonWriter(partials int) (*instance, *ingest.PartialsW
 	}
 	group, err := ingest.NewGroup(ingest.KafkaOptions{
 		KafkaConn: ingest.KafkaConn{Brokers: h.cluster.Brokers(), ClientID: "sentinel-test-check"},
-		GroupID:   "sentinel-check", Topics: []string{"partials"}, MaxWait: 100 * time.Millisecond,
+		GroupID:   "sentinel-check", Topics: []string{"partials"}, MaxWait: h.maxWait,
 		SessionTimeout: time.Second, HeartbeatInterval: 100 * time.Millisecond, RebalanceTimeout: time.Second,
 		Logger: logger(h.t),
 	})
@@ -148,6 +152,7 @@ func (h *harness) stagedDaemonWriter(partials int) (*instance, *ingest.PartialsW
 	return h.daemonWith(func(o *Options) {
 		o.Publish = w
 		o.Check = &CheckStage{Group: group, Partitions: partials}
+		set(o)
 	}), w
 }
 
@@ -203,10 +208,6 @@ func TestTwoStagesCrash(t *testing.T) {
 		t.Errorf("%d windows written, want %d: %v", len(got), closable, got)
 	}
 }
-
-// logLevel is the test daemons' log level: Info shows the generations and
-// windows closed, to follow a rebalance.
-var logLevel = slog.LevelWarn
 
 // TestStageAdded: a second staged process joins mid-stream, as a scale-up
 // does: the windows the watermark passes are written once with exactly
