@@ -28,7 +28,12 @@ func (c *Checker) deliverShared(cm *checkerModel, d *Delta) error {
 	for _, p := range w.pending {
 		if holds(p, d) {
 			cm.pool.put(d.Window)
-			d.done()
+			// The same record read again by a new generation of the check
+			// stage: its offset is released with the window that holds its
+			// content, not now, or a commit would pass a share that is only
+			// in memory here, and the model's next owner would never read it.
+			held, again := p.done, d.done
+			p.done = func() { held(); again() }
 			return nil
 		}
 	}
