@@ -17,6 +17,17 @@ import (
 // fleetPartials is the partials topic's partition count.
 const fleetPartials = 6
 
+// stagedHarness is fleetHarness with the partials topic. Three staged
+// processes keep some ninety fetches parked on idle partitions of the one
+// in-process broker, which then answers some later than kafka-go's margin
+// of a quarter of the wait (each such read reconnects): a wait of 2 s gets
+// a margin of a second.
+func stagedHarness(t *testing.T, models []*model.Model) *harness {
+	h := fleetHarness(t, models, kafkatest.Topic{Name: "partials", Partitions: fleetPartials})
+	h.maxWait = 2 * time.Second
+	return h
+}
+
 // fleetStaged starts a staged process of the fleet; its writer is closed
 // at a crash.
 func (h *harness) fleetStaged(models []*model.Model) (*instance, *ingest.PartialsWriter) {
@@ -34,7 +45,7 @@ func (h *harness) fleetStaged(models []*model.Model) (*instance, *ingest.Partial
 func TestScaledOutMatchesReplay(t *testing.T) {
 	models := fleetModels(t)
 	s := newFleetStream(models)
-	h := fleetHarness(t, models, kafkatest.Topic{Name: "partials", Partitions: fleetPartials})
+	h := stagedHarness(t, models)
 	var live []*instance
 	for range 3 {
 		i, _ := h.fleetStaged(models)
@@ -61,7 +72,7 @@ func TestScaledOutMatchesReplay(t *testing.T) {
 func TestScaledOutCrashAndJoin(t *testing.T) {
 	models := fleetModels(t)
 	s := newFleetStream(models)
-	h := fleetHarness(t, models, kafkatest.Topic{Name: "partials", Partitions: fleetPartials})
+	h := stagedHarness(t, models)
 	var live []*instance
 	var doomed *ingest.PartialsWriter
 	for k := range 3 {
