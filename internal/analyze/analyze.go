@@ -123,25 +123,9 @@ func New(opts Options) (*Analyzer, error) {
 	a := &Analyzer{opts: opts, log: log, cat: check.NewCatalogue(), models: make(map[string]*state, len(opts.Models))}
 	names := make([]string, 0, len(opts.Models))
 	for _, m := range opts.Models {
-		st := &state{m: m, versions: versions.NewTracker(m.Contract, opts.ReferencePeriod)}
-		var err error
-		if st.drift, err = drift.NewHistory(m, opts.ReferencePeriod, log); err != nil {
+		st, err := a.newState(m)
+		if err != nil {
 			return nil, err
-		}
-		if st.estimator, err = newEstimator(m); err != nil {
-			return nil, err
-		}
-		if opts.Anomaly != nil {
-			st.detector = newDetector(m, a.cat, opts.Window, *opts.Anomaly)
-		}
-		for i := range m.Contract.Features {
-			var d stats.Distribution
-			if fb := m.Baseline.Feature(m.Contract.Features[i].Name); fb != nil {
-				if d, err = m.Baseline.Distribution(fb); err != nil {
-					return nil, fmt.Errorf("model %s: %w", m.Name(), err)
-				}
-			}
-			st.baseline = append(st.baseline, d)
 		}
 		a.models[m.Name()] = st
 		names = append(names, m.Name())
@@ -236,11 +220,47 @@ func (a *Analyzer) Check(ctx context.Context, m *model.Model, w *window.Window, 
 	return st.drift.End(w)
 }
 
-// Forget takes the model's results off /metrics: another process checks it
-// now (see pipeline.Checker.Own).
-func (a *Analyzer) Forget(model string) {
+// Forget takes the model's results off /metrics and forgets what its checks
+// learnt: another process checks it now (see pipeline.Checker.Own), and
+// when it comes back here, what it learnt meanwhile is in the store.
+func (a *Analyzer) Forget(model string) error {
 	a.published.observeWindow(model, nil)
 	a.published.observeClock(model, nil)
+	st := a.models[model]
+	if st == nil {
+		return nil
+	}
+	fresh, err := a.newState(st.m)
+	if err != nil {
+		return err
+	}
+	a.models[model] = fresh
+	return nil
+}
+
+// newState is a model's checks before any window.
+func (a *Analyzer) newState(m *model.Model) (*state, error) {
+	st := &state{m: m, versions: versions.NewTracker(m.Contract, a.opts.ReferencePeriod)}
+	var err error
+	if st.drift, err = drift.NewHistory(m, a.opts.ReferencePeriod, a.log); err != nil {
+		return nil, err
+	}
+	if st.estimator, err = newEstimator(m); err != nil {
+		return nil, err
+	}
+	if a.opts.Anomaly != nil {
+		st.detector = newDetector(m, a.cat, a.opts.Window, *a.opts.Anomaly)
+	}
+	for i := range m.Contract.Features {
+		var d stats.Distribution
+		if fb := m.Baseline.Feature(m.Contract.Features[i].Name); fb != nil {
+			if d, err = m.Baseline.Distribution(fb); err != nil {
+				return nil, fmt.Errorf("model %s: %w", m.Name(), err)
+			}
+		}
+		st.baseline = append(st.baseline, d)
+	}
+	return st, nil
 }
 
 // Staleness runs the clock's checks of a model at now: seconds since its last

@@ -105,7 +105,7 @@ func (d *Daemon) handle(ctx context.Context, c *pipeline.Checker, r request) err
 			all[k] = k
 		}
 		c.Hold(all)
-		c.Own(r.owned)
+		return c.Own(ctx, r.owned)
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/sentinel-ml/sentinel/internal/store"
 )
@@ -72,13 +74,18 @@ func (c *Checker) Checkpoint(ctx context.Context) error {
 // topic its group assigned it. Windows of the models it no longer owns are
 // dropped unwritten, and their series leave /metrics: their shares were read
 // from records not yet committed, which the models' next owner reads again.
-func (c *Checker) Own(models []string) {
+// A model newly owned starts from what the store holds of it, as after a
+// restart: its drift references, previous window and anomaly history were
+// learnt by the process that checked it until now.
+func (c *Checker) Own(ctx context.Context, models []string) error {
+	was := c.owned
 	c.owned = make(map[string]bool, len(models))
 	for _, m := range models {
 		c.owned[m] = true
 	}
+	var closed map[string]time.Time
 	for name, cm := range c.models {
-		if c.owned[name] {
+		if c.owned[name] && was != nil && was[name] {
 			continue
 		}
 		for key, w := range cm.open {
@@ -88,8 +95,26 @@ func (c *Checker) Own(models []string) {
 			cm.pool.put(w.Window)
 			delete(cm.open, key)
 		}
-		c.analyzer.Forget(name)
+		cm.closedUpTo, cm.progress = time.Time{}, nil
+		if err := c.analyzer.Forget(name); err != nil {
+			return err
+		}
+		if !c.owned[name] || c.history == nil {
+			continue
+		}
+		if closed == nil {
+			var err error
+			if closed, err = c.history.ClosedWindows(ctx); err != nil {
+				return fmt.Errorf("reading the windows already written: %w", err)
+			}
+		}
+		if last, ok := closed[name]; ok {
+			if err := c.restoreModel(ctx, c.history, cm, last); err != nil {
+				return err
+			}
+		}
 	}
+	return nil
 }
 
 // owns reports whether the checker checks the model.
