@@ -103,6 +103,8 @@ func (d *Daemon) readPartials(ctx context.Context, gen *ingest.Generation, k int
 				release()
 			case delta != nil:
 				err = (sink{d}).send(ctx, request{kind: deliverRequest, delta: delta})
+			case progress == nil: // a release, for the profile stage
+				release()
 			default:
 				progress.Only = lane
 				err = (sink{d}).send(ctx, request{kind: progressRequest, progress: progress})

@@ -73,6 +73,11 @@ type Options struct {
 	// Check, when set, runs the check stage: the checker reads the partials
 	// topic and checks the models of the partitions its group assigns.
 	Check *CheckStage
+	// HandoverWait bounds how long the profile stage waits, at the start of
+	// a generation, for the previous readers of its partitions to say they
+	// have published all they will (default: the time a generation's end may
+	// take to settle, 20 s). A reader that died never says so.
+	HandoverWait time.Duration
 	// Registerer receives the daemon's own series; nil registers nothing.
 	Registerer prometheus.Registerer
 	// Logger receives the daemon's log; nil discards.
@@ -119,7 +124,10 @@ type Daemon struct {
 	drainCtx atomic.Pointer[context.Context]
 	// partitions is the events topic's partition count, 0 until known.
 	partitions atomic.Int64
-	status     status
+	// readLast are the partitions of the group's last generation, in the
+	// profile stage: the generations run one after another.
+	readLast []int
+	status   status
 
 	stop     chan context.Context
 	abort    context.CancelFunc

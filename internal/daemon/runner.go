@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -181,22 +183,54 @@ func (s sink) send(ctx context.Context, r request) error {
 // process (whose last commit may not have got through) is read again from
 // its last commit, and its messages already in a share must not be counted
 // twice.
-func (d *Daemon) learnPublished(ctx context.Context, sides *pipeline.Sides) {
+func (d *Daemon) learnPublished(ctx context.Context, sides *pipeline.Sides, gen *ingest.Generation) {
 	models := make(map[string]*model.Model, len(d.opts.Pipeline.Models))
 	for _, m := range d.opts.Pipeline.Models {
 		models[m.Name()] = m
 	}
-	shares := 0
-	err := d.opts.Publish.Tail(ctx, func(msg ingest.Message) error {
-		if delta, _, err := pipeline.ReadRecord(msg.Value, models, func() {}); err == nil && delta != nil {
-			sides.Published(delta)
-			shares++
+	// The partitions another process read in the last generation: it may
+	// still be publishing their shares (a member slower to hand over than
+	// the group to rebalance), so their releases are waited for, as long as
+	// a generation may take to settle.
+	waiting := make(map[int]bool)
+	for _, k := range gen.Partitions {
+		if !slices.Contains(d.readLast, k) && gen.ID > 1 {
+			waiting[k] = true
 		}
-		return nil
-	})
-	if err != nil {
-		d.log.Warn("reading the shares still waiting for the check stage; messages in them read again may be counted twice", "err", err)
-		return
+	}
+	deadline := time.Now().Add(d.opts.handoverWait())
+	shares := 0
+	for {
+		shares = 0
+		err := d.opts.Publish.Tail(ctx, func(msg ingest.Message) error {
+			if k, g, ok := pipeline.ReadRelease(msg.Value); ok {
+				if g == gen.ID-1 {
+					delete(waiting, k)
+				}
+				return nil
+			}
+			if delta, _, err := pipeline.ReadRecord(msg.Value, models, func() {}); err == nil && delta != nil {
+				sides.Published(delta)
+				shares++
+			}
+			return nil
+		})
+		if err != nil {
+			d.log.Warn("reading the shares still waiting for the check stage; messages in them read again may be counted twice", "err", err)
+			return
+		}
+		if len(waiting) == 0 || !time.Now().Before(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if len(waiting) > 0 {
+		d.log.Info("partitions taken over without their previous reader's release (it stopped without handing over)",
+			"partitions", slices.Sorted(maps.Keys(waiting)))
 	}
 	d.log.Info("shares waiting for the check stage learnt", "shares", shares)
 }
@@ -237,7 +271,7 @@ func (d *Daemon) generation(ctx context.Context, sides *pipeline.Sides, gen *ing
 		}
 	}
 	if d.opts.Publish != nil {
-		d.learnPublished(ctx, sides)
+		d.learnPublished(ctx, sides, gen)
 	}
 	workers := make([]*workerRun, 0, len(gen.Partitions))
 	var wg sync.WaitGroup
@@ -281,6 +315,20 @@ func (d *Daemon) generation(ctx context.Context, sides *pipeline.Sides, gen *ing
 	}
 	if err := d.commit(settle, gen); err != nil {
 		d.log.Warn("committing at the end of a generation; the next owner reads again from the last commit", "partitions", gen.Partitions, "err", err)
+	}
+	if d.opts.Publish != nil {
+		// Everything of these partitions is published: their next readers
+		// need not wait (learnPublished).
+		for _, k := range gen.Partitions {
+			if err := d.opts.Publish.Broadcast(settle, pipeline.AppendRelease(nil, k, gen.ID), nil); err != nil {
+				d.log.Warn("releasing a partition to its next reader, which then waits for the release a while", "partition", k, "err", err)
+				break
+			}
+		}
+		if err := d.opts.Publish.Flush(settle); err != nil {
+			d.log.Warn("releasing the partitions to their next readers, which then wait for the release a while", "err", err)
+		}
+		d.readLast = gen.Partitions
 	}
 }
 
@@ -519,3 +567,11 @@ func (d *Daemon) events() string { return d.opts.Group.Topics()[0] }
 
 // checkerStopped is closed once the daemon has stopped.
 func (d *Daemon) checkerStopped() <-chan struct{} { return d.done }
+
+// handoverWait is HandoverWait, or its default.
+func (o *Options) handoverWait() time.Duration {
+	if o.HandoverWait > 0 {
+		return o.HandoverWait
+	}
+	return settleTimeout
+}

@@ -152,6 +152,8 @@ func (h *harness) stagedWith(partials int, set func(*Options)) (*instance, *inge
 	return h.daemonWith(func(o *Options) {
 		o.Publish = w
 		o.Check = &CheckStage{Group: group, Partitions: partials}
+		// A killed process's partitions are waited for this long.
+		o.HandoverWait = 3 * time.Second
 		set(o)
 	}), w
 }

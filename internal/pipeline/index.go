@@ -85,12 +85,23 @@ func (c *countedIndex) stored() store.History {
 }
 
 // set records the offsets through which the checking side holds a window's
-// messages, written or not; counted is copied.
+// messages, written or not; counted is copied. With shared windows, what
+// is known already stays (per partition, the later offset): the shares this
+// process's profile stage learnt are in the partials topic, whether or not
+// its check stage has read them yet.
 func (c *countedIndex) set(model string, start time.Time, counted map[ingest.TopicPartition]int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	mi := c.byModel[model]
-	mi.windows[start.UnixNano()] = maps.Clone(counted)
+	merged := maps.Clone(counted)
+	if known := mi.windows[start.UnixNano()]; c.shared && merged != nil {
+		for tp, o := range known {
+			if n, ok := merged[tp]; !ok || o > n {
+				merged[tp] = o
+			}
+		}
+	}
+	mi.windows[start.UnixNano()] = merged
 	end := start.Add(c.window)
 	if end.After(mi.latest) {
 		mi.latest = end

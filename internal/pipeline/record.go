@@ -22,6 +22,7 @@ import (
 const (
 	recordShare    = 's'
 	recordProgress = 'p'
+	recordRelease  = 'r'
 )
 
 // errRecord says bytes are not a record of the partials topic.
@@ -103,10 +104,39 @@ func fromUnixNano(ns int64) time.Time {
 	return time.Unix(0, ns).UTC()
 }
 
+// AppendRelease appends the record by which the profile stage says it has
+// published all it will of a source partition in a generation of its
+// group, at the end of it:
+//
+//	'r', source partition (uvarint), generation (varint)
+//
+// The partition's next owner waits for it before it learns what the shares
+// waiting for the check stage hold: a previous owner slower to hand over
+// than the group to rebalance still publishes after the next one started.
+func AppendRelease(dst []byte, partition int, generation int32) []byte {
+	dst = append(dst, recordRelease)
+	dst = binary.AppendUvarint(dst, uint64(partition))
+	return binary.AppendVarint(dst, int64(generation))
+}
+
+// ReadRelease reads a record of AppendRelease; ok is false for any other.
+func ReadRelease(data []byte) (partition int, generation int32, ok bool) {
+	r := binstate.NewReader(data, errRecord)
+	if r.Byte() != recordRelease {
+		return 0, 0, false
+	}
+	p, g := r.Uvarint(), r.Varint()
+	if r.Err() != nil || p > maxPartition || g < 0 || g > 1<<31-1 {
+		return 0, 0, false
+	}
+	return int(p), int32(g), true
+}
+
 // ReadRecord reads a record of the partials topic: a share of a model in
-// models (by name), or a partition's report. A share of a model not
-// configured here is an error, as is anything else that is not a record;
-// done is what the share's or report's Done will call.
+// models (by name), or a partition's report; neither for a release
+// (ReadRelease). A share of a model not configured here is an error, as is
+// anything else that is not a record; done is what the share's or report's
+// Done will call.
 func ReadRecord(data []byte, models map[string]*model.Model, done func()) (*Delta, *Progress, error) {
 	r := binstate.NewReader(data, errRecord)
 	switch r.Byte() {
@@ -124,6 +154,10 @@ func ReadRecord(data []byte, models map[string]*model.Model, done func()) (*Delt
 		}
 		p.done = done
 		return nil, p, nil
+	case recordRelease:
+		// For the profile stage (ReadRelease); the check stage has nothing
+		// to do with it.
+		return nil, nil, nil
 	}
 	return nil, nil, fmt.Errorf("%w: unknown kind", errRecord)
 }
