@@ -149,7 +149,7 @@ func (c *countedIndex) lookup(ctx context.Context, model string, start time.Time
 	c.mu.RUnlock()
 	end := start.Add(c.window)
 	switch {
-	case known && counted != nil:
+	case known && counted != nil && !c.shared:
 		return counted, written, nil
 	case known && !c.shared:
 		return nil, notWritten, nil
@@ -168,10 +168,36 @@ func (c *countedIndex) lookup(ctx context.Context, model string, start time.Time
 	}
 	status := notWritten
 	if stored != nil {
-		counted, status = countedOf(stored.Offsets), written
+		status = written
+	}
+	if c.shared {
+		// What another process wrote and what this one knows (shares it
+		// learnt or checked) both hold messages: the later offset of each.
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		merged := maps.Clone(mi.windows[start.UnixNano()])
+		if stored != nil {
+			if merged == nil {
+				merged = make(map[ingest.TopicPartition]int64, len(stored.Offsets))
+			}
+			for _, o := range stored.Offsets {
+				tp := ingest.TopicPartition{Topic: o.Topic, Partition: o.Partition}
+				if n, ok := merged[tp]; !ok || o.Offset > n {
+					merged[tp] = o.Offset
+				}
+			}
+		}
+		if merged != nil {
+			mi.windows[start.UnixNano()] = merged
+			status = written
+		}
+		return merged, status, nil
+	}
+	if stored != nil {
+		counted = countedOf(stored.Offsets)
 	}
 	c.mu.Lock()
-	if _, raced := mi.windows[start.UnixNano()]; !raced && (counted != nil || !c.shared) {
+	if _, raced := mi.windows[start.UnixNano()]; !raced {
 		mi.windows[start.UnixNano()] = counted // nil remembers "not stored"
 	}
 	c.mu.Unlock()
