@@ -78,3 +78,74 @@ func BenchmarkProfileStage(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTwoStageCost is the whole of one partition's work, admission to
+// windows checked and written (to a store that discards), on one worker:
+// direct, as a single process does, and through the records of the
+// partials topic, as the two stages do without the broker between them.
+// Two shapes: one model at 60,000 events a window, where a share's record
+// is spread over many events, and 100 models of 50 features at 50 events a
+// window, where every window's share costs about what its events do. The
+// goal is under 10% more CPU per event through records (run with -cpu 1).
+func BenchmarkTwoStageCost(b *testing.B) {
+	wide := wideModel(b)
+	fl := fleet(b, "fleet", 100, 40, 10)
+	shapes := []struct {
+		name   string
+		models []*model.Model
+		events [][]byte
+	}{
+		{"wide", []*model.Model{wide}, wideEvents(200_000)},
+		{"fleet", fl, shape{models: fl, numeric: 40, categorical: 10, perMinute: 50}.events(100 * 50 * 10)},
+	}
+	for _, sh := range shapes {
+		models := make(map[string]*model.Model, len(sh.models))
+		var lane []string
+		for _, m := range sh.models {
+			models[m.Name()] = m
+			lane = append(lane, m.Name())
+		}
+		for _, staged := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/records=%t", sh.name, staged), func(b *testing.B) {
+				b.ReportAllocs()
+				var cpu time.Duration
+				for b.Loop() {
+					b.StopTimer()
+					s, err := NewSides(Options{Models: sh.models, Window: time.Minute, Lateness: 5 * time.Second, ReferencePeriod: time.Hour,
+						MinSamples: 100, MaxMessageBytes: 1 << 20, Writer: discard{}, Now: time.Now, Partitions: 1, SharedWindows: staged,
+						Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+					if err != nil {
+						b.Fatal(err)
+					}
+					var sink Sink = s.Checker
+					if staged {
+						sink = &viaRecords{c: s.Checker, models: models, tb: b, lane: lane}
+					}
+					w, err := s.NewWorker(0, sink)
+					if err != nil {
+						b.Fatal(err)
+					}
+					ctx := context.Background()
+					now := time.Now().UTC().Round(0) // as a record reads it back
+					b.StartTimer()
+					began := cpuTime(b)
+					for k, e := range sh.events {
+						if err := w.Process(ctx, ingest.Message{Topic: "events", Offset: int64(k), Value: e}, now); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if err := w.Flush(ctx); err != nil {
+						b.Fatal(err)
+					}
+					if err := s.Checker.Flush(ctx); err != nil {
+						b.Fatal(err)
+					}
+					cpu += cpuTime(b) - began
+				}
+				n := float64(len(sh.events)) * float64(b.N)
+				b.ReportMetric(n/cpu.Seconds(), "events/cpu-s")
+				b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/event")
+			})
+		}
+	}
+}

@@ -114,8 +114,10 @@ type checkingWindow struct {
 	// done release the offsets of the shares merged, once written.
 	done []func()
 	// pending are the shares kept apart until the window closes, with
-	// SharedWindows (checker_shared.go).
+	// SharedWindows (checker_shared.go); empty says the window holds none
+	// of them yet, so the first can take its place instead of being merged.
 	pending []*Delta
+	empty   bool
 }
 
 func newChecker(opts *Options, analyzer *analyze.Analyzer, index *countedIndex, pools map[string]*windowPool, m *metrics, log *slog.Logger) *Checker {

@@ -22,7 +22,7 @@ func (c *Checker) deliverShared(cm *checkerModel, d *Delta) error {
 		if err != nil {
 			return err
 		}
-		w = &checkingWindow{Window: acc, counted: make(map[ingest.TopicPartition]int64)}
+		w = &checkingWindow{Window: acc, counted: make(map[ingest.TopicPartition]int64), empty: true}
 		cm.open[key] = w
 	}
 	for _, p := range w.pending {
@@ -61,7 +61,16 @@ func (c *Checker) deliverShared(cm *checkerModel, d *Delta) error {
 // mergeShares merges the window's kept shares into it, before it is checked
 // or its profiles written.
 func (c *Checker) mergeShares(cm *checkerModel, w *checkingWindow) error {
-	for _, p := range w.pending {
+	rest := w.pending
+	if w.empty && len(rest) > 0 {
+		// The first share becomes the window, as without shared windows:
+		// with one partition, the only one.
+		cm.pool.put(w.Window)
+		w.Window, w.empty = rest[0].Window, false
+		w.done = append(w.done, rest[0].done)
+		rest = rest[1:]
+	}
+	for _, p := range rest {
 		if err := w.Merge(p.Window); err != nil {
 			return err
 		}
