@@ -234,6 +234,7 @@ func (a *Analyzer) Forget(model string) error {
 	if err != nil {
 		return err
 	}
+	fresh.skipped = st.skipped // the model's series, not what it learnt
 	a.models[model] = fresh
 	return nil
 }

@@ -81,10 +81,11 @@ func TestProfileStagePublishes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if delta != nil {
+		switch {
+		case delta != nil:
 			shares++
 			err = s.Checker.Deliver(ctx, delta)
-		} else {
+		case progress != nil: // not a release, for the next reader
 			err = s.Checker.Progress(ctx, progress)
 		}
 		if err != nil {
