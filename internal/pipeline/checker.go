@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -103,6 +104,35 @@ type checkerModel struct {
 	// progress is, with SharedWindows, the partitions' reports as read
 	// from the model's partition of the partials topic (Progress.Only).
 	progress []partitionProgress
+	// written is, per window start, what the stored windows of the late
+	// horizon count: a share read again after a rebalance that they hold
+	// is dropped without asking the store.
+	written map[int64]map[ingest.TopicPartition]int64
+}
+
+// wrote records, with SharedWindows, what a window written counts,
+// forgetting windows past the late horizon. A single process never reads a
+// share twice: its workers skip what a window counts.
+func (c *Checker) wrote(cm *checkerModel, start time.Time, counted map[ingest.TopicPartition]int64) {
+	if !c.opts.SharedWindows {
+		return
+	}
+	if cm.written == nil {
+		cm.written = make(map[int64]map[ingest.TopicPartition]int64)
+	}
+	cm.written[start.UnixNano()] = maps.Clone(counted)
+	oldest := cm.closedUpTo.Add(-c.opts.LateHorizon - c.opts.Window).UnixNano()
+	for k := range cm.written {
+		if k < oldest {
+			delete(cm.written, k)
+		}
+	}
+}
+
+// holds reports whether a stored window counts every message of d.
+func (cm *checkerModel) holds(d *Delta) bool {
+	counted, ok := cm.written[d.Window.Start.UnixNano()]
+	return ok && covers(counted, d.Through)
 }
 
 // checkingWindow is a window gathering its shares.
@@ -339,6 +369,7 @@ func (c *Checker) closeUpTo(ctx context.Context, cm *checkerModel, mark time.Tim
 			cm.closedUpTo = w.End
 		}
 		c.index.set(cm.m.Name(), w.Start, w.counted)
+		c.wrote(cm, w.Start, w.counted)
 		done = append(done, w.done...)
 		c.stats.Windows++
 		c.metrics.windows.WithLabelValues(cm.m.Name()).Inc()

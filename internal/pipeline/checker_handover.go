@@ -95,7 +95,7 @@ func (c *Checker) Own(ctx context.Context, models []string) error {
 			cm.pool.put(w.Window)
 			delete(cm.open, key)
 		}
-		cm.closedUpTo, cm.progress = time.Time{}, nil
+		cm.closedUpTo, cm.progress, cm.written = time.Time{}, nil, nil
 		if err := c.analyzer.Forget(name); err != nil {
 			return err
 		}

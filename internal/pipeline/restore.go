@@ -80,6 +80,7 @@ func (c *Checker) restoreModel(ctx context.Context, h store.History, cm *checker
 		}
 		counted := countedOf(stored.Offsets)
 		c.index.set(name, at, counted)
+		c.wrote(cm, at, counted)
 		if !stored.End.After(reopen) || stored.Complete {
 			if restored.Previous == nil || stored.Start.After(restored.Previous.Start) {
 				restored.Previous = stored.Window
