@@ -38,14 +38,34 @@ type Kafka struct {
 	SASL     *SASL    `yaml:"sasl"`
 	// MaxMessageBytes rejects larger messages to the dead-letter topic.
 	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// Partials shapes the partials topic (Topics.Partials), which Sentinel
+	// creates at start when it is missing.
+	Partials PartialsTopic `yaml:"partials"`
 }
 
-// Topics names the topics; Labels and Features are optional.
+// Topics names the topics; Labels, Features and Partials are optional.
 type Topics struct {
 	Events      string `yaml:"events"`
 	Labels      string `yaml:"labels"`
 	Features    string `yaml:"features"`
 	DeadLetters string `yaml:"dead_letters"`
+	// Partials, when set, scales Sentinel out in two stages: each replica
+	// profiles the partitions of the events topic its group gives it and
+	// publishes its shares of each window here; the check stage, a group of
+	// its own (kafka.group_id with "-check"), gives each model to one
+	// replica, which merges the shares and checks the window.
+	Partials string `yaml:"partials"`
+}
+
+// PartialsTopic is the partials topic's shape when Sentinel creates it.
+type PartialsTopic struct {
+	// Partitions bounds how many replicas check models at once (each
+	// model's shares go to one partition); zero takes the events topic's
+	// count.
+	Partitions int `yaml:"partitions"`
+	// Retention must outlast a window, its lateness and any outage of the
+	// check stage: shares are read back until their windows are written.
+	Retention time.Duration `yaml:"retention"`
 }
 
 // TLS configures TLS to the brokers.
@@ -224,7 +244,7 @@ const DefaultMinSamples = 100
 func DefaultDaemon() *Daemon {
 	return &Daemon{
 		Kafka: Kafka{GroupID: "sentinel", ClientID: "sentinel", MaxMessageBytes: 1 << 20,
-			Topics: Topics{DeadLetters: "sentinel-dead-letters"}},
+			Topics: Topics{DeadLetters: "sentinel-dead-letters"}, Partials: PartialsTopic{Retention: 7 * 24 * time.Hour}},
 		ClickHouse: ClickHouse{Database: "sentinel"},
 		Windows: Windows{Size: time.Minute, AllowedLateness: 30 * time.Second, MaxFutureSkew: 5 * time.Minute, MaxAge: 7 * 24 * time.Hour,
 			LateHorizon: time.Hour},
@@ -301,7 +321,8 @@ func (k *Kafka) validate(bad func(field, format string, args ...any)) {
 		bad("kafka.topics.dead_letters", "is required: rejected messages are never dropped silently")
 	}
 	seen := map[string]string{}
-	for field, t := range map[string]string{"events": k.Topics.Events, "labels": k.Topics.Labels, "features": k.Topics.Features, "dead_letters": k.Topics.DeadLetters} {
+	for field, t := range map[string]string{"events": k.Topics.Events, "labels": k.Topics.Labels, "features": k.Topics.Features,
+		"dead_letters": k.Topics.DeadLetters, "partials": k.Topics.Partials} {
 		if t == "" {
 			continue
 		}
@@ -310,6 +331,12 @@ func (k *Kafka) validate(bad func(field, format string, args ...any)) {
 			bad("kafka.topics."+b, "topic %q is also kafka.topics.%s", t, a)
 		}
 		seen[t] = field
+	}
+	if k.Partials.Partitions < 0 {
+		bad("kafka.partials.partitions", "must not be negative, got %d (0 takes the events topic's count)", k.Partials.Partitions)
+	}
+	if k.Partials.Retention <= 0 {
+		bad("kafka.partials.retention", "must be positive, got %s", k.Partials.Retention)
 	}
 	if k.MaxMessageBytes < 1 {
 		bad("kafka.max_message_bytes", "must be positive, got %d", k.MaxMessageBytes)

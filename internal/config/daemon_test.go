@@ -34,6 +34,9 @@ func TestDaemonValidate(t *testing.T) {
 		{"no dead letters", func(d *Daemon) { d.Kafka.Topics.DeadLetters = "" }, "kafka.topics.dead_letters: is required"},
 		{"same topic twice", func(d *Daemon) { d.Kafka.Topics.Labels = "events" }, `kafka.topics.labels: topic "events" is also kafka.topics.events`},
 		{"features topic", func(d *Daemon) { d.Kafka.Topics.Features = "events" }, `kafka.topics.features: topic "events" is also kafka.topics.events`},
+		{"partials topic", func(d *Daemon) { d.Kafka.Topics.Partials = "events" }, `kafka.topics.partials: topic "events" is also kafka.topics.events`},
+		{"partials partitions", func(d *Daemon) { d.Kafka.Partials.Partitions = -1 }, "kafka.partials.partitions: must not be negative"},
+		{"partials retention", func(d *Daemon) { d.Kafka.Partials.Retention = 0 }, "kafka.partials.retention: must be positive"},
 		{"keyed skew", func(d *Daemon) { d.KeyedSkew.MaxMismatchRatio = 2 }, "keyed_skew: tolerance must not be negative"},
 		{"message bound", func(d *Daemon) { d.Kafka.MaxMessageBytes = 0 }, "kafka.max_message_bytes"},
 		{"cert without key", func(d *Daemon) { d.Kafka.TLS = &TLS{CertFile: "c.pem"} }, "kafka.tls: cert_file and key_file go together"},
@@ -87,7 +90,7 @@ func TestLoadDaemon(t *testing.T) {
 func TestBadDaemon(t *testing.T) {
 	tests := map[string][]string{
 		"sentinel-typo.bad.yml": {"line 4: kafka.grup_id: unknown key; did you mean group_id? " +
-			"(keys allowed here: brokers, group_id, client_id, topics, tls, sasl, max_message_bytes)"},
+			"(keys allowed here: brokers, group_id, client_id, topics, tls, sasl, max_message_bytes, partials)"},
 		"window-size.bad.yml": {`line 7: windows.size: "5 minutes" is not a duration (like 90s, 5m, 1h)`},
 		"misplaced.bad.yml": {"line 8: models[0].max_delay: unknown key here; it belongs in labels or in keyed_skew " +
 			"(keys allowed here: contract, baseline)"},

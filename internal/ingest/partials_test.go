@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/sentinel-ml/sentinel/internal/ingest/kafkatest"
 )
 
@@ -108,5 +110,40 @@ func TestPartialsWriterOutage(t *testing.T) {
 	}
 	if got := c.Read(t, "partials", 20); len(got) < 20 {
 		t.Errorf("%d records read back", len(got))
+	}
+}
+
+// TestEnsureTopic: the partials topic is created with the partitions and
+// retention asked for, once; an existing topic keeps its count.
+func TestEnsureTopic(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Topic{Name: "events", Partitions: 2})
+	conn := KafkaConn{Brokers: c.Brokers()}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		topic      string
+		partitions int
+		want       int
+	}{
+		{"partials", 6, 6},
+		{"partials", 3, 6}, // exists: kept as it is
+		{"events", 5, 2},
+	} {
+		n, err := EnsureTopic(ctx, conn, tc.topic, tc.partitions, 48*time.Hour)
+		if err != nil || n != tc.want {
+			t.Errorf("EnsureTopic(%s, %d) = %d, %v; want %d", tc.topic, tc.partitions, n, err, tc.want)
+		}
+	}
+	transport := &kafka.Transport{}
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(c.Brokers()...), Transport: transport}
+	resp, err := client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: "partials", ConfigNames: []string{"retention.ms"}}}})
+	if err != nil || len(resp.Resources) != 1 || len(resp.Resources[0].ConfigEntries) != 1 ||
+		resp.Resources[0].ConfigEntries[0].ConfigValue != "172800000" {
+		t.Errorf("the partials topic's retention.ms: %+v, %v; want 172800000", resp, err)
+	}
+	if _, err := EnsureTopic(ctx, conn, "none", 0, time.Hour); err == nil {
+		t.Error("a topic of no partitions: no error")
 	}
 }
