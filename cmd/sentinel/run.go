@@ -126,6 +126,11 @@ type clients struct {
 	st    *store.ClickHouse
 	group *ingest.Group
 	dl    *ingest.KafkaDeadLetters
+	// partials and check are the two stages' clients, with
+	// kafka.topics.partials: the partials topic's writer and the check
+	// stage's group.
+	partials *ingest.PartialsWriter
+	check    *ingest.Group
 }
 
 // newClients builds every client, as serve and --check-config both do, and
@@ -146,6 +151,17 @@ func newClients(cfg *config.Daemon, w *wiring, reg prometheus.Registerer, log *s
 	if c.dl, err = ingest.NewKafkaDeadLetters(deadLetterOptions(cfg, w, reg, log)); err != nil {
 		errs = append(errs, err)
 	}
+	if topic := cfg.Kafka.Topics.Partials; topic != "" {
+		if c.partials, err = ingest.NewPartialsWriter(ingest.PartialsOptions{KafkaConn: kafkaConn(cfg, w), Topic: topic,
+			Partitions: cfg.Kafka.Partials.Partitions, CheckGroup: checkGroup(cfg), Logger: log}); err != nil {
+			errs = append(errs, err)
+		}
+		// The group's metrics are the events group's: registered once.
+		if c.check, err = ingest.NewGroup(ingest.KafkaOptions{KafkaConn: kafkaConn(cfg, w), GroupID: checkGroup(cfg),
+			Topics: []string{topic}, Logger: log}); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) > 0 {
 		c.Close()
 		return nil, errors.Join(errs...)
@@ -156,6 +172,12 @@ func newClients(cfg *config.Daemon, w *wiring, reg prometheus.Registerer, log *s
 // Close closes the clients built, the dead-letter writer first and the store
 // last, as they were opened.
 func (c *clients) Close() {
+	if c.check != nil {
+		c.check.Close()
+	}
+	if c.partials != nil {
+		c.partials.Close()
+	}
 	if c.dl != nil {
 		c.dl.Close()
 	}
@@ -176,6 +198,22 @@ func kafkaConn(cfg *config.Daemon, w *wiring) ingest.KafkaConn {
 		conn.SASL = &ingest.SASLOptions{Mechanism: s.Mechanism, Username: s.Username, Password: w.password}
 	}
 	return conn
+}
+
+// checkGroup is the check stage's consumer group.
+func checkGroup(cfg *config.Daemon) string { return cfg.Kafka.GroupID + "-check" }
+
+// stages returns the daemon's two-stage options, none without
+// kafka.topics.partials.
+func (c *clients) stages(cfg *config.Daemon, w *wiring) (daemon.Publisher, *daemon.CheckStage) {
+	if c.partials == nil {
+		return nil, nil
+	}
+	conn, topic, p := kafkaConn(cfg, w), cfg.Kafka.Topics.Partials, cfg.Kafka.Partials
+	return c.partials, &daemon.CheckStage{Group: c.check, Partitions: p.Partitions,
+		Ensure: func(ctx context.Context) (int, error) {
+			return ingest.EnsureTopic(ctx, conn, topic, p.Partitions, p.Retention)
+		}}
 }
 
 func storeOptions(cfg *config.Daemon, w *wiring, reg prometheus.Registerer, log *slog.Logger) store.Options {
@@ -259,8 +297,10 @@ func serve(ctx context.Context, cfg *config.Daemon, w *wiring, log *slog.Logger)
 	defer stopAlerts()
 	popts := pipeline.OptionsFromConfig(cfg, w.models)
 	popts.DeadLetters, popts.Now, popts.Registerer, popts.Logger, popts.TracerProvider = dl, time.Now, reg, log, tp
+	publish, check := c.stages(cfg, w)
 	d, err := daemon.New(daemon.Options{Pipeline: popts, Group: group, Store: results, Listen: cfg.Listen.HTTP, Gatherer: reg,
-		Status: board, TickEvery: cfg.Staleness.CheckInterval, CommitEvery: time.Second, Registerer: reg, Logger: log})
+		Status: board, TickEvery: cfg.Staleness.CheckInterval, CommitEvery: time.Second, Registerer: reg, Logger: log,
+		Publish: publish, Check: check})
 	if err != nil {
 		return err
 	}

@@ -259,6 +259,8 @@ func TestReplicas(t *testing.T) {
 	}{
 		{nil, 1, "Recreate"},
 		{[]string{"--set", "replicas=0"}, 0, "Recreate"},
+		{[]string{"--set", "replicas=3", "--set", "config.kafka.topics.partials=sentinel-partials",
+			"--set", "config.kafka.partials.partitions=12"}, 3, "RollingUpdate"},
 	}
 	for _, c := range cases {
 		d := mustRender(t, chartDir, c.args...).deployments[0]
@@ -267,7 +269,7 @@ func TestReplicas(t *testing.T) {
 		}
 	}
 	_, err := template(t, chartDir, "--set", "replicas=2")
-	if err == nil || !strings.Contains(err.Error(), "replicas: 2: Sentinel runs as one instance") {
+	if err == nil || !strings.Contains(err.Error(), "replicas: 2: more than one replica needs config.kafka.topics.partials") {
 		t.Errorf("replicas=2: %v", err)
 	}
 }

@@ -80,9 +80,16 @@ func checkInvariants(t *testing.T, m *manifests) {
 		t.Errorf("terminationGracePeriodSeconds %v is not past shutdown_timeout %s", g, shutdown)
 	}
 
-	// One instance, replaced only after it drained.
-	if d.Spec.Replicas == nil || *d.Spec.Replicas > 1 || d.Spec.Strategy.Type != "Recreate" {
-		t.Errorf("%v replicas, strategy %s; want at most 1, Recreate", d.Spec.Replicas, d.Spec.Strategy.Type)
+	// One instance, replaced only after it drained; or, with the partials
+	// topic and its partitions, replicas in two stages, rolled.
+	scaled := lookup(cfg, "kafka.topics.partials") != nil && lookup(cfg, "kafka.partials.partitions") != nil
+	switch {
+	case d.Spec.Replicas == nil:
+		t.Errorf("no replicas set")
+	case scaled && d.Spec.Strategy.Type != "RollingUpdate":
+		t.Errorf("scaled out, strategy %s; want RollingUpdate", d.Spec.Strategy.Type)
+	case !scaled && (*d.Spec.Replicas > 1 || d.Spec.Strategy.Type != "Recreate"):
+		t.Errorf("%d replicas, strategy %s; want at most 1, Recreate", *d.Spec.Replicas, d.Spec.Strategy.Type)
 	}
 
 	// Every file sentinel.yaml names is in a mount: the contracts beside it,

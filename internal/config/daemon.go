@@ -60,8 +60,9 @@ type Topics struct {
 // PartialsTopic is the partials topic's shape when Sentinel creates it.
 type PartialsTopic struct {
 	// Partitions bounds how many replicas check models at once (each
-	// model's shares go to one partition); zero takes the events topic's
-	// count.
+	// model's shares go to one partition). Every replica must be given the
+	// same count, and an existing topic must have it: the count decides
+	// which partition each model's shares go to.
 	Partitions int `yaml:"partitions"`
 	// Retention must outlast a window, its lateness and any outage of the
 	// check stage: shares are read back until their windows are written.
@@ -332,8 +333,8 @@ func (k *Kafka) validate(bad func(field, format string, args ...any)) {
 		}
 		seen[t] = field
 	}
-	if k.Partials.Partitions < 0 {
-		bad("kafka.partials.partitions", "must not be negative, got %d (0 takes the events topic's count)", k.Partials.Partitions)
+	if k.Topics.Partials != "" && k.Partials.Partitions < 1 {
+		bad("kafka.partials.partitions", "is required with kafka.topics.partials (at least 1, got %d)", k.Partials.Partitions)
 	}
 	if k.Partials.Retention <= 0 {
 		bad("kafka.partials.retention", "must be positive, got %s", k.Partials.Retention)

@@ -35,7 +35,7 @@ func TestDaemonValidate(t *testing.T) {
 		{"same topic twice", func(d *Daemon) { d.Kafka.Topics.Labels = "events" }, `kafka.topics.labels: topic "events" is also kafka.topics.events`},
 		{"features topic", func(d *Daemon) { d.Kafka.Topics.Features = "events" }, `kafka.topics.features: topic "events" is also kafka.topics.events`},
 		{"partials topic", func(d *Daemon) { d.Kafka.Topics.Partials = "events" }, `kafka.topics.partials: topic "events" is also kafka.topics.events`},
-		{"partials partitions", func(d *Daemon) { d.Kafka.Partials.Partitions = -1 }, "kafka.partials.partitions: must not be negative"},
+		{"partials partitions", func(d *Daemon) { d.Kafka.Topics.Partials = "partials" }, "kafka.partials.partitions: is required with kafka.topics.partials"},
 		{"partials retention", func(d *Daemon) { d.Kafka.Partials.Retention = 0 }, "kafka.partials.retention: must be positive"},
 		{"keyed skew", func(d *Daemon) { d.KeyedSkew.MaxMismatchRatio = 2 }, "keyed_skew: tolerance must not be negative"},
 		{"message bound", func(d *Daemon) { d.Kafka.MaxMessageBytes = 0 }, "kafka.max_message_bytes"},

@@ -19,6 +19,11 @@ type CheckStage struct {
 	Group *ingest.Group
 	// Partitions is the partials topic's partition count.
 	Partitions int
+	// Ensure, when set, makes sure the partials topic exists and returns
+	// its partition count; the daemon calls it before reading anything,
+	// again while Kafka cannot be reached, and refuses to start on a count
+	// other than Partitions.
+	Ensure func(ctx context.Context) (int, error)
 }
 
 // checkGeneration serves one generation of the check stage's group: the

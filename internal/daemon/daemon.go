@@ -353,9 +353,13 @@ func (d *Daemon) prepareUnlessStopped(ctx context.Context, sides *pipeline.Sides
 	return false, err
 }
 
-// prepare migrates the store and reads back what it holds, retrying while
-// ClickHouse is unreachable: /readyz says so meanwhile.
+// prepare makes sure the partials topic exists, migrates the store and
+// reads back what it holds, retrying while Kafka or ClickHouse is
+// unreachable: /readyz says so meanwhile.
 func (d *Daemon) prepare(ctx context.Context, sides *pipeline.Sides) error {
+	if err := d.ensurePartials(ctx); err != nil {
+		return err
+	}
 	backoff := time.Second
 	for {
 		err := d.opts.Store.Migrate(ctx)
@@ -446,4 +450,36 @@ func (s *status) get(part string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.reasons[part]
+}
+
+// ensurePartials makes sure the partials topic exists with the partition
+// count every replica was given, retrying while Kafka is unreachable.
+func (d *Daemon) ensurePartials(ctx context.Context) error {
+	cs := d.opts.Check
+	if cs == nil || cs.Ensure == nil {
+		return nil
+	}
+	backoff := time.Second
+	for {
+		n, err := cs.Ensure(ctx)
+		if err == nil {
+			d.status.set("partials", nil)
+			if n != cs.Partitions {
+				return fmt.Errorf("the partials topic has %d partitions, kafka.partials.partitions says %d: "+
+					"the count decides each model's partition, so every replica and the topic must agree", n, cs.Partitions)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		d.status.set("partials", fmt.Errorf("preparing the partials topic: %w", err))
+		d.log.Warn("kafka unavailable for the partials topic at start; retrying", "err", err, "in", backoff.String())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
 }

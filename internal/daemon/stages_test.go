@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -238,5 +240,54 @@ func TestStageAdded(t *testing.T) {
 	}
 	if len(got) != closable {
 		t.Errorf("%d windows written, want %d: %v", len(got), closable, got)
+	}
+}
+
+// TestPartialsTopicPrepared: a staged process makes sure of the partials
+// topic before it reads anything, waits while Kafka cannot say, and refuses
+// to start when the topic's partition count is not the one it was given,
+// which decides each model's partition.
+func TestPartialsTopicPrepared(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fails int // answers "unreachable" this many times first
+		count int
+		want  string
+	}{
+		{"agrees", 1, 3, ""},
+		{"another count", 0, 5, "the partials topic has 5 partitions, kafka.partials.partitions says 3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, 2, kafkatest.Topic{Name: "partials", Partitions: 3})
+			var asked atomic.Int32
+			i, _ := h.stagedWith(3, func(o *Options) {
+				o.Check.Ensure = func(context.Context) (int, error) {
+					if asked.Add(1) <= int32(tc.fails) {
+						return 0, errors.New("kafka is away")
+					}
+					return tc.count, nil
+				}
+			})
+			if tc.want == "" {
+				select {
+				case <-i.restored:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the store was not prepared")
+				}
+				i.stop(t)
+				if n := asked.Load(); n != int32(tc.fails+1) {
+					t.Errorf("asked %d times, want %d", n, tc.fails+1)
+				}
+				return
+			}
+			select {
+			case <-i.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatal("a process given another count than its partials topic's still runs")
+			}
+			if err := i.Err(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("stopped with %v, want %q", err, tc.want)
+			}
+		})
 	}
 }

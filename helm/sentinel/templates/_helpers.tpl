@@ -169,8 +169,8 @@ fails here, naming the values involved.
 
 {{/* sentinel.validate: the rules that span values, checked once per render. */}}
 {{- define "sentinel.validate" -}}
-{{- if gt (int .Values.replicas) 1 }}
-{{- fail (printf "replicas: %d: Sentinel runs as one instance. A window closes only when every partition of the events topic has passed it, so a second replica in the consumer group holds every window open for the partitions it does not read: nothing is checked until one of them is gone. One pod scales with its cores instead (one goroutine per partition); give it more CPU." (int .Values.replicas)) }}
+{{- if and (gt (int .Values.replicas) 1) (not (include "sentinel.scaledOut" .)) }}
+{{- fail (printf "replicas: %d: more than one replica needs config.kafka.topics.partials and config.kafka.partials.partitions. A window is checked from every partition of the events topic: replicas each reading some of them publish their shares of each window to the partials topic, and one replica per model merges and checks them. Without it, give one pod more CPU (one goroutine per partition)." (int .Values.replicas)) }}
 {{- end }}
 {{- $sources := 0 }}
 {{- if .Values.baselines.files }}{{ $sources = add1 $sources }}{{ end }}
@@ -198,4 +198,10 @@ fails here, naming the values involved.
 {{- fail "podDisruptionBudget: set exactly one of minAvailable and maxUnavailable (null the other)" }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/* sentinel.scaledOut: non-empty when the configuration splits the work in two stages over replicas. */}}
+{{- define "sentinel.scaledOut" -}}
+{{- $k := .Values.config.kafka | default dict }}
+{{- if and (($k.topics | default dict).partials) (($k.partials | default dict).partitions) }}true{{ end }}
 {{- end }}
