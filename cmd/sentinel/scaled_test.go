@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
 	"path/filepath"
@@ -36,9 +37,16 @@ func TestRunScaledOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines, end := scaledTraffic(t)
-	for k, line := range lines {
-		partition := int32(k % 2)
-		cluster.Produce(t, "events", kafkatest.Record{Partition: partition, Value: line})
+	for _, line := range lines {
+		// A request's prediction and label share a partition, as the
+		// label join requires (co-partitioned by request id).
+		var ev struct {
+			RequestID string `json:"request_id"`
+		}
+		json.Unmarshal(line, &ev) // a line that is not JSON goes to partition 0
+		h := fnv.New32a()
+		h.Write([]byte(ev.RequestID))
+		cluster.Produce(t, "events", kafkatest.Record{Partition: int32(h.Sum32() % 2), Value: line})
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -80,7 +88,13 @@ func TestRunScaledOut(t *testing.T) {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the replicas wrote %d of the %d windows within 60s", len(got), len(want))
+			var missing []string
+			for w := range want {
+				if _, ok := got[w]; !ok {
+					missing = append(missing, w+" ("+want[w]+")")
+				}
+			}
+			t.Fatalf("the replicas wrote %d of the %d windows within 60s; not %v", len(got), len(want), missing)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -98,7 +112,8 @@ func TestRunScaledOut(t *testing.T) {
 }
 
 // scaledTraffic is the example's first 1,500 lines and, after them, a copy
-// of its last event five minutes later for each partition, which closes every earlier
+// of its last event five minutes later for each partition (by its request
+// id's hash, as every line is produced), which closes every earlier
 // window by watermark; end is the closing events' window.
 func scaledTraffic(t *testing.T) (lines [][]byte, end time.Time) {
 	t.Helper()
@@ -111,6 +126,8 @@ func scaledTraffic(t *testing.T) (lines [][]byte, end time.Time) {
 	}
 	var last map[string]any
 	for k := len(lines) - 1; last["features"] == nil; k-- {
+		// A fresh map each time: Unmarshal into a map adds to what it holds.
+		last = nil
 		if err := json.Unmarshal(lines[k], &last); err != nil {
 			last = nil // the example holds invalid lines too
 		}
@@ -120,9 +137,9 @@ func scaledTraffic(t *testing.T) (lines [][]byte, end time.Time) {
 		t.Fatal(err)
 	}
 	end = at.Add(5 * time.Minute).Truncate(time.Minute)
-	for k := range 2 {
+	for k, id := range closingIDs() {
 		last["timestamp"] = end.Add(time.Duration(k) * time.Second).Format(time.RFC3339Nano)
-		last["request_id"] = fmt.Sprintf("closing-%d", k)
+		last["request_id"] = id
 		b, err := json.Marshal(last)
 		if err != nil {
 			t.Fatal(err)
@@ -203,4 +220,20 @@ func windowDigests(t *testing.T, dsn, db string, end time.Time) map[string]strin
 		}
 	}
 	return out
+}
+
+// closingIDs are request ids of the closing events, one hashing to each of
+// the two partitions.
+func closingIDs() []string {
+	ids := make([]string, 2)
+	for k, found := 0, 0; found < 2; k++ {
+		id := fmt.Sprintf("closing-%d", k)
+		h := fnv.New32a()
+		h.Write([]byte(id))
+		if p := h.Sum32() % 2; ids[p] == "" {
+			ids[p] = id
+			found++
+		}
+	}
+	return ids
 }
