@@ -52,15 +52,21 @@ func (d *Daemon) checkGeneration(ctx context.Context, gen *ingest.Generation) {
 	}
 	d.log.Info("check stage generation", "generation", gen.ID, "partitions", gen.Partitions, "models", owned)
 	var wg sync.WaitGroup
+	wg.Go(func() { d.commitEvery(ctx, gen) })
 	for _, k := range gen.Partitions {
 		wg.Go(func() { d.readPartials(ctx, gen, k, models) })
 	}
 	wg.Wait()
+	settle, cancel := d.settleContext()
+	defer cancel()
+	if err := d.commit(settle, gen); err != nil {
+		d.log.Warn("committing the partials topic at the end of a generation; the next owner reads again from the last commit", "partitions", gen.Partitions, "err", err)
+	}
 }
 
 // readPartials feeds one partition of the partials topic to the checker and
-// commits, every CommitEvery, the records it is done with: a share once its
-// window is written, a report once read (a later one says more).
+// marks for commit, every CommitEvery, the records it is done with: a share
+// once its window is written, a report once read (a later one says more).
 func (d *Daemon) readPartials(ctx context.Context, gen *ingest.Generation, k int, models map[string]*model.Model) {
 	r := gen.Reader(k)
 	defer r.Close()
@@ -78,9 +84,7 @@ func (d *Daemon) readPartials(ctx context.Context, gen *ingest.Generation, k int
 	}
 	flush := func() {
 		if o, ok := done.committable(); ok {
-			if err := gen.Commit([]ingest.Message{{Topic: topic, Partition: k, Offset: o}}); err != nil && ctx.Err() == nil {
-				d.log.Warn("committing the partials topic; retrying", "partition", k, "err", err)
-			}
+			gen.Mark([]ingest.Message{{Topic: topic, Partition: k, Offset: o}})
 		}
 	}
 	defer flush()
