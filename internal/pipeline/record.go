@@ -157,6 +157,9 @@ func ReadRecord(data []byte, models map[string]*model.Model, done func()) (*Delt
 	case recordRelease:
 		// For the profile stage (ReadRelease); the check stage has nothing
 		// to do with it.
+		if _, _, ok := ReadRelease(data); !ok {
+			return nil, nil, fmt.Errorf("%w: a release's body", errRecord)
+		}
 		return nil, nil, nil
 	}
 	return nil, nil, fmt.Errorf("%w: unknown kind", errRecord)
