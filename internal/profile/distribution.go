@@ -2,6 +2,7 @@ package profile
 
 import (
 	"fmt"
+
 	"github.com/sentinel-ml/sentinel/internal/config"
 
 	"github.com/sentinel-ml/sentinel/internal/stats"
