@@ -105,8 +105,9 @@ type PartialsWriter struct {
 // partialRecord is a record waiting to be durable; done, when set, is called
 // once it is (on the last record of a broadcast).
 type partialRecord struct {
-	msg  kafka.Message
-	done func()
+	msg       kafka.Message
+	partition int
+	done      func()
 }
 
 // partitionHeader carries a record's partition to the writer's balancer:
@@ -140,7 +141,8 @@ func NewPartialsWriter(opts PartialsOptions) (*PartialsWriter, error) {
 			// Shares are a window's profiles, tens of kilobytes each:
 			// compressed, a round of them stays under the broker's limits.
 			Compression:  kafka.Snappy,
-			BatchBytes:   1 << 20,
+			BatchBytes:   roundBytes,
+			BatchSize:    roundRecords,
 			BatchTimeout: cmp.Or(opts.BatchTimeout, 5*time.Millisecond),
 			WriteTimeout: opts.WriteTimeout,
 			Transport:    transport,
@@ -183,7 +185,7 @@ func (headerBalancer) Balance(msg kafka.Message, partitions ...int) int {
 // done is called once it is durable. It blocks only while the queue is full.
 func (w *PartialsWriter) Share(ctx context.Context, key string, value []byte, done func()) error {
 	p := PartitionOf(key, w.partitions)
-	return w.enqueue(ctx, []partialRecord{{msg: w.message([]byte(key), value, p), done: done}})
+	return w.enqueue(ctx, []partialRecord{{msg: w.message([]byte(key), value, p), partition: p, done: done}})
 }
 
 // Broadcast enqueues value for every partition; done is called once all of
@@ -191,7 +193,7 @@ func (w *PartialsWriter) Share(ctx context.Context, key string, value []byte, do
 func (w *PartialsWriter) Broadcast(ctx context.Context, value []byte, done func()) error {
 	recs := make([]partialRecord, w.partitions)
 	for p := range recs {
-		recs[p].msg = w.message(nil, value, p)
+		recs[p].msg, recs[p].partition = w.message(nil, value, p), p
 	}
 	recs[len(recs)-1].done = done
 	return w.enqueue(ctx, recs)
@@ -241,9 +243,9 @@ func (w *PartialsWriter) run(ctx context.Context) {
 	)
 	for {
 		w.mu.Lock()
-		n := len(w.queue)
+		n := round(w.queue, roundRecords, roundBytes)
 		msgs = msgs[:0]
-		for _, r := range w.queue {
+		for _, r := range w.queue[:n] {
 			msgs = append(msgs, r.msg)
 		}
 		w.mu.Unlock()
@@ -275,6 +277,43 @@ func (w *PartialsWriter) run(ctx context.Context) {
 		backoff = 0
 		w.completed(n)
 	}
+}
+
+// roundRecords and roundBytes bound what one round gives a partition, so
+// that kafka-go writes it as one batch, which lands whole or not at all. Two
+// batches of one partition could land out of order when the first fails
+// and the second does not, a report ahead of a share it follows, and the
+// check stage would close the share's window without it.
+const (
+	roundRecords = 1000
+	roundBytes   = 1 << 20
+)
+
+// round is how many of the oldest records the next round writes: each
+// partition's fit one batch of maxRecords and maxBytes, and the round stops
+// at the first record that would start a second (a record bigger than a
+// batch goes alone, for the broker to judge).
+func round(queue []partialRecord, maxRecords, maxBytes int) int {
+	count, size := make(map[int]int), make(map[int]int)
+	for i, r := range queue {
+		n := recordBytes(r.msg)
+		if p := r.partition; count[p] > 0 && (count[p] >= maxRecords || size[p]+n > maxBytes) {
+			return i
+		}
+		count[r.partition]++
+		size[r.partition] += n
+	}
+	return len(queue)
+}
+
+// recordBytes is at least what kafka-go counts of a message against a
+// batch's bytes: its key, value and headers and a record's framing.
+func recordBytes(m kafka.Message) int {
+	n := len(m.Key) + len(m.Value) + 64
+	for _, h := range m.Headers {
+		n += len(h.Key) + len(h.Value) + 8
+	}
+	return n
 }
 
 // completed marks the n oldest records durable and calls their dones, in

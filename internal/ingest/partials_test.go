@@ -147,3 +147,33 @@ func TestEnsureTopic(t *testing.T) {
 		t.Error("a topic of no partitions: no error")
 	}
 }
+
+// TestRound: a round gives each partition at most one batch, so that no
+// record of a partition can land after a later one of it.
+func TestRound(t *testing.T) {
+	rec := func(partition, bytes int) partialRecord {
+		return partialRecord{msg: kafka.Message{Value: make([]byte, bytes)}, partition: partition}
+	}
+	size := recordBytes(rec(0, 100).msg) // of a 100-byte record
+	tests := []struct {
+		name       string
+		queue      []partialRecord
+		maxRecords int
+		maxBytes   int
+		want       int
+	}{
+		{"empty", nil, 2, 10 * size, 0},
+		{"all fit", []partialRecord{rec(0, 100), rec(1, 100), rec(0, 100)}, 2, 10 * size, 3},
+		{"a partition's records past the count", []partialRecord{rec(0, 100), rec(0, 100), rec(1, 100), rec(0, 100)}, 2, 10 * size, 3},
+		{"a partition's records past the bytes", []partialRecord{rec(0, 100), rec(1, 100), rec(0, 100), rec(1, 100)}, 10, size, 2},
+		{"a record bigger than a batch goes alone", []partialRecord{rec(1, 10_000), rec(1, 100)}, 10, 10 * size, 1},
+		{"other partitions fill before the stop", []partialRecord{rec(0, 100), rec(1, 100), rec(2, 100), rec(0, 100), rec(1, 100)}, 1, 10 * size, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := round(tt.queue, tt.maxRecords, tt.maxBytes); got != tt.want {
+				t.Errorf("round() = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
