@@ -70,7 +70,8 @@ func TestRunScaledOut(t *testing.T) {
 	if code, _, stderr := run(t, "replay", "--input", recording, "--config", replayCfg, "--store", "--output", os.DevNull); code != 0 {
 		t.Fatalf("replay exited %d: %s", code, stderr)
 	}
-	want := windowDigests(t, dsn, replayDB, end)
+	conn := chConn(t, dsn)
+	want := windowDigests(t, conn, replayDB, end)
 	if len(want) < 5 {
 		t.Fatalf("the replay wrote %d windows before %s", len(want), end.Format("15:04"))
 	}
@@ -78,7 +79,7 @@ func TestRunScaledOut(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	var got map[string]string
 	for {
-		got = windowDigests(t, dsn, database(t, path), end)
+		got = windowDigests(t, conn, database(t, path), end)
 		if len(got) >= len(want) {
 			break
 		}
@@ -175,17 +176,8 @@ func database(t *testing.T, path string) string {
 
 // windowDigests reads, per window before end, the events stored and a
 // digest of its check results (count and sum of values).
-func windowDigests(t *testing.T, dsn, db string, end time.Time) map[string]string {
+func windowDigests(t *testing.T, conn clickhouse.Conn, db string, end time.Time) map[string]string {
 	t.Helper()
-	opts, err := clickhouse.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := clickhouse.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	ctx := context.Background()
 	out := map[string]string{}
 	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT toString(window_start), row_count FROM `%s`.window_profiles FINAL "+

@@ -204,15 +204,22 @@ func TestTwoStagesCrash(t *testing.T) {
 	const closable = 5
 	waitFor(t, "the windows the watermark passed to be written", func() bool { return len(h.completeWindows()) >= closable })
 	b.stop(t)
+	h.checkFirstWindows(n, minutes, closable)
+}
+
+// checkFirstWindows checks that the windows written are the first closable
+// of the stream's minutes, each with its n/minutes events.
+func (h *harness) checkFirstWindows(n, minutes, closable int) {
+	h.t.Helper()
 	got := h.windows()
 	for k := range closable {
 		start := t0.Add(time.Duration(k) * time.Minute)
-		if got[start] != n/minutes {
-			t.Errorf("window %s holds %d events, want %d", start.Format("15:04"), got[start], n/minutes)
+		if got[start] != uint64(n/minutes) {
+			h.t.Errorf("window %s holds %d events, want %d", start.Format("15:04"), got[start], n/minutes)
 		}
 	}
 	if len(got) != closable {
-		t.Errorf("%d windows written, want %d: %v", len(got), closable, got)
+		h.t.Errorf("%d windows written, want %d: %v", len(got), closable, got)
 	}
 }
 
@@ -233,16 +240,7 @@ func TestStageAdded(t *testing.T) {
 	waitFor(t, "the windows the watermark passed to be written", func() bool { return len(h.completeWindows()) >= closable })
 	b.stop(t)
 	a.stop(t)
-	got := h.windows()
-	for k := range closable {
-		start := t0.Add(time.Duration(k) * time.Minute)
-		if got[start] != n/minutes {
-			t.Errorf("window %s holds %d events, want %d", start.Format("15:04"), got[start], n/minutes)
-		}
-	}
-	if len(got) != closable {
-		t.Errorf("%d windows written, want %d: %v", len(got), closable, got)
-	}
+	h.checkFirstWindows(n, minutes, closable)
 }
 
 // TestPartialsTopicPrepared: a staged process makes sure of the partials
