@@ -110,6 +110,7 @@ func (d *Daemon) readPartials(ctx context.Context, gen *ingest.Generation, k int
 			case err != nil:
 				d.log.Warn("an unreadable partials record; skipped", "partition", k, "offset", offset, "err", err)
 				release()
+				err = nil // skipped, not the end of the partition's reading
 			case delta != nil:
 				err = (sink{d}).send(ctx, request{kind: deliverRequest, delta: delta})
 			case progress == nil: // a release, for the profile stage

@@ -183,6 +183,26 @@ func TestTwoStages(t *testing.T) {
 	t.Logf("events read: %v and %v", a.events(t), b.events(t))
 }
 
+// TestStageSkipsGarbage: a record of the partials topic that is not one
+// (anything a stray producer wrote there) is skipped, and the records after
+// it are read: every window is still written with exactly its events.
+func TestStageSkipsGarbage(t *testing.T) {
+	const partials = 3
+	h := newHarness(t, 4, kafkatest.Topic{Name: "partials", Partitions: partials})
+	var garbage []kafkatest.Record
+	for p := range partials {
+		garbage = append(garbage, kafkatest.Record{Partition: int32(p), Value: []byte("not a record")})
+	}
+	h.cluster.Produce(t, "partials", garbage...)
+	const n, minutes = 2000, 6
+	h.produce(0, n, n, minutes, false)
+	h.produceClosing(minutes)
+	a := h.stagedDaemon(partials)
+	waitFor(t, "the windows to be written", func() bool { return len(h.completeWindows()) >= minutes })
+	a.stop(t)
+	h.checkWindows(n, minutes)
+}
+
 // TestTwoStagesCrash: of two staged processes, one is killed mid-stream (no
 // drain, nothing written or published after); the other, given everything,
 // ends with every window once with exactly its events.
