@@ -54,6 +54,16 @@ func (r *Reader) Byte() byte {
 // Uvarint reads an unsigned varint. An overlong encoding (ending in a zero
 // byte) is refused, so that a state has one form.
 func (r *Reader) Uvarint() uint64 {
+	if len(r.b) > 0 && r.b[0] < 0x80 {
+		// Most are counts and gaps of a byte: this much inlines.
+		x := r.b[0]
+		r.b = r.b[1:]
+		return uint64(x)
+	}
+	return r.uvarint()
+}
+
+func (r *Reader) uvarint() uint64 {
 	x, n := binary.Uvarint(r.b)
 	if n <= 0 || n > 1 && r.b[n-1] == 0 {
 		r.Fail()

@@ -225,6 +225,19 @@ func BenchmarkFeatureState(b *testing.B) {
 					}
 				}
 			})
+			// As the check stage reads a share: into a recycled profile.
+			b.Run(fmt.Sprintf("read/%s/%d", spec.Name, n), func(b *testing.B) {
+				into, err := NewFeature(spec)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := into.ReadState(data); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	}
 }

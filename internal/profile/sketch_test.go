@@ -145,6 +145,18 @@ func TestStoreSet(t *testing.T) {
 	}
 }
 
+// total is the store's count of values.
+func (st *store) total() uint64 {
+	var n uint64
+	for _, b := range st.small {
+		n += b.count()
+	}
+	for j := st.next(0); j < len(st.counts); j = st.next(j + 1) {
+		n += st.counts[j]
+	}
+	return n
+}
+
 // TestSortBuckets: small pairs come out in bucket order, the same pairs;
 // sorted entirely (counts too) where the counts could overflow or the
 // buckets span too much for the radix sort.

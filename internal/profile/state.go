@@ -143,18 +143,33 @@ func UnmarshalState(spec Spec, data []byte) (*Feature, error) {
 	if len(data) > 0 && data[0] == '{' {
 		return unmarshalJSONState(spec, data)
 	}
-	f, err := readState(spec, data)
+	f, err := readState(spec, data, nil)
 	if err != nil {
 		return nil, fmt.Errorf("reading profile state of %s: %w", spec.Name, err)
 	}
 	return f, nil
 }
 
+// ReadState makes f the profile AppendState wrote, in the memory f has (its
+// sketch's buckets, its registers, its categories): what a recycled window
+// does with a share read from the partials topic. The state must be of f's
+// sketch accuracy and bin edges, or it is an error, and f is left empty.
+func (f *Feature) ReadState(data []byte) error {
+	f.Reset()
+	if _, err := readState(f.spec, data, f); err != nil {
+		f.Reset()
+		return fmt.Errorf("reading profile state of %s: %w", f.spec.Name, err)
+	}
+	return nil
+}
+
 // errMalformed says a binary state ends early or holds values that no profile
 // has.
 var errMalformed = errors.New("malformed state")
 
-func readState(spec Spec, data []byte) (*Feature, error) {
+// readState reads a binary state under spec: into f, empty, when it is not
+// nil, and into a new profile of the state's accuracy and edges when it is.
+func readState(spec Spec, data []byte, f *Feature) (*Feature, error) {
 	r := binstate.NewReader(data, errMalformed)
 	if v := r.Byte(); v != stateVersion {
 		if r.Err() != nil {
@@ -187,44 +202,19 @@ func readState(spec Spec, data []byte) (*Feature, error) {
 	}
 	mean, m2 := r.Float(), r.Float()
 	other := r.Uvarint()
-	var sketch *Sketch
-	switch r.Byte() {
-	case 0:
-	case 1:
-		sketch = ReadSketch(&r)
-	default:
-		r.Fail()
-	}
-	alpha := 0.0
-	if sketch != nil {
-		alpha = sketch.alpha
-	}
-	edges := make([]float64, r.Count(8))
-	for i := range edges {
-		edges[i] = r.Float()
-	}
-	if r.Err() != nil {
-		return nil, r.Err()
-	}
-	if (alpha != 0) != (spec.Type == config.Numeric) {
-		return nil, fmt.Errorf("%w: a %s profile with a sketch of accuracy %v", errMalformed, spec.Type, alpha)
-	}
-	if alpha != 0 {
-		spec.RelativeAccuracy = alpha
-	}
-	spec.Edges = nil
-	if len(edges) > 0 {
-		spec.Edges = edges
-	}
-	f, err := NewFeature(spec)
-	if err != nil {
+	if f == nil {
+		var err error
+		if f, err = readShape(spec, &r); err != nil {
+			return nil, err
+		}
+	} else if err := f.readShape(&r); err != nil {
 		return nil, err
 	}
 	if n := r.Uvarint(); n != uint64(len(f.Bins)) {
 		if r.Err() != nil {
 			return nil, r.Err()
 		}
-		return nil, fmt.Errorf("%w: %d bins for %d edges", errMalformed, n, len(edges))
+		return nil, fmt.Errorf("%w: %d bins for %d edges", errMalformed, n, len(f.edges))
 	}
 	for i := range f.Bins {
 		f.Bins[i] = r.Uvarint()
@@ -232,9 +222,6 @@ func readState(spec Spec, data []byte) (*Feature, error) {
 	f.Rows, f.Nulls, f.NaN, f.PosInf, f.NegInf = counts[0], counts[1], counts[2], counts[3], counts[4]
 	f.Violations = violations
 	f.Finite, f.Min, f.Max, f.Mean, f.m2 = finite, lo, hi, mean, m2
-	if f.Sketch != nil {
-		f.Sketch = sketch
-	}
 	var prev []byte
 	for i, n := 0, r.Count(2); i < n; i++ {
 		k, c := r.Bytes(), r.Uvarint()
@@ -256,4 +243,74 @@ func readState(spec Spec, data []byte) (*Feature, error) {
 		return nil, r.Err()
 	}
 	return f, nil
+}
+
+// readShape reads the sketch and the bin edges of a state, and returns an
+// empty profile of spec at the state's accuracy and edges with the sketch's
+// counts: they are what its counts mean.
+func readShape(spec Spec, r *binstate.Reader) (*Feature, error) {
+	var sketch *Sketch
+	switch r.Byte() {
+	case 0:
+	case 1:
+		sketch = ReadSketch(r)
+	default:
+		r.Fail()
+	}
+	edges := make([]float64, r.Count(8))
+	for i := range edges {
+		edges[i] = r.Float()
+	}
+	if r.Err() != nil {
+		return nil, r.Err()
+	}
+	if (sketch != nil) != (spec.Type == config.Numeric) {
+		return nil, fmt.Errorf("%w: a %s profile with a sketch: %t", errMalformed, spec.Type, sketch != nil)
+	}
+	if sketch != nil {
+		spec.RelativeAccuracy = sketch.alpha
+	}
+	spec.Edges = nil
+	if len(edges) > 0 {
+		spec.Edges = edges
+	}
+	f, err := NewFeature(spec)
+	if err != nil {
+		return nil, err
+	}
+	if sketch != nil {
+		f.Sketch = sketch
+	}
+	return f, nil
+}
+
+// readShape reads the sketch and the bin edges of a state into f, empty,
+// whose accuracy and edges they must be.
+func (f *Feature) readShape(r *binstate.Reader) error {
+	switch r.Byte() {
+	case 0:
+		if f.Sketch != nil {
+			return fmt.Errorf("%w: a %s profile without a sketch", errMalformed, f.spec.Type)
+		}
+	case 1:
+		if f.Sketch == nil {
+			return fmt.Errorf("%w: a %s profile with a sketch", errMalformed, f.spec.Type)
+		}
+		if alpha := r.Float(); alpha != f.Sketch.alpha && r.Err() == nil {
+			return fmt.Errorf("a state of sketch accuracy %v, where the profile's is %v", alpha, f.Sketch.alpha)
+		}
+		f.Sketch.readBuckets(r)
+	default:
+		r.Fail()
+	}
+	n := r.Count(8)
+	if r.Err() == nil && n != len(f.edges) {
+		return fmt.Errorf("a state of %d bin edges, where the profile has %d", n, len(f.edges))
+	}
+	for _, e := range f.edges {
+		if x := r.Float(); x != e && r.Err() == nil {
+			return fmt.Errorf("a state of bin edge %v, where the profile's is %v", x, e)
+		}
+	}
+	return r.Err()
 }

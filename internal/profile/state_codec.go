@@ -76,22 +76,30 @@ func (h *HLL) nonZero() int {
 	return n
 }
 
+// readState sets the registers of an empty estimator from appendState's
+// form. A few registers stay small, as added hashes do: a window's
+// categorical features set a few dozen, and 4 KiB of them each cost more to
+// allocate than the window's events did to count.
 func (h *HLL) readState(r *binstate.Reader) {
 	h.drain()
-	h.dense()
 	switch r.Byte() {
 	case 0:
-		reg := r.Next(len(h.reg))
+		reg := r.Next(registers)
 		if reg == nil {
 			return
 		}
+		h.dense()
 		copy(h.reg[:], reg)
 		h.reindex()
 	case 1:
+		n := r.Count(2)
+		if h.reg == nil && n > hllSmall/2 {
+			h.dense()
+		}
 		last := -1
-		for n := r.Count(2); n > 0 && r.Err() == nil; n-- {
+		for ; n > 0 && r.Err() == nil; n-- {
 			gap := r.Uvarint()
-			if gap == 0 || gap > uint64(len(h.reg)-1-last) {
+			if gap == 0 || gap > uint64(registers-1-last) {
 				r.Fail()
 				return
 			}
@@ -100,6 +108,15 @@ func (h *HLL) readState(r *binstate.Reader) {
 			if v == 0 {
 				r.Fail() // an empty register is not written
 				return
+			}
+			if h.reg == nil {
+				// In index order, one a register: sorted as they come.
+				if h.small == nil {
+					h.small = make([]uint32, 0, hllSmall)
+				}
+				h.small = append(h.small, uint32(last)<<8|uint32(v))
+				h.sorted = len(h.small)
+				continue
 			}
 			h.reg[last] = v
 			h.mark(uint64(last))
@@ -154,60 +171,78 @@ func (st *store) nonZero() int {
 	return k
 }
 
-func (st *store) total() uint64 {
-	var n uint64
-	for _, b := range st.small {
-		n += b.count()
-	}
-	for j := st.next(0); j < len(st.counts); j = st.next(j + 1) {
-		n += st.counts[j]
-	}
-	return n
-}
-
-// run reads a store written by appendRun, of buckets in [lo, hi].
-func readRun(r *binstate.Reader, lo, hi int) store {
+// read adds to an empty store the buckets appendRun wrote, of buckets in
+// [lo, hi], and returns their total. A few go to small pairs, as values
+// added do, in order, so sorted as they come; more to the dense run, which
+// the first time is sized once to hold them all (a baseline's thousands of
+// buckets, one at a time, grew it by its slack over and over). A store
+// recycled keeps its dense run, and a window's buckets mostly fall in it.
+func (st *store) read(r *binstate.Reader, lo, hi int) uint64 {
 	k := r.Count(2)
 	if k == 0 {
-		return store{}
+		return 0
 	}
 	first := r.Varint()
 	if first < int64(lo) || first > int64(hi) {
 		r.Fail()
-		return store{}
+		return 0
 	}
-	// The counts are read twice, to size the store once: the buckets between
-	// the first and the last.
-	rest := *r
-	last := int(first)
+	if st.counts == nil && k > smallBuckets/2 {
+		last, ok := runEnd(*r, int(first), k, hi)
+		if !ok {
+			r.Fail()
+			return 0
+		}
+		st.alloc(int(first), last-int(first)+1)
+	}
+	var total uint64
+	j := int(first)
 	for i := range k {
 		if i > 0 {
-			gap := rest.Uvarint()
-			if hi-last-1 < 0 || gap > uint64(hi-last-1) {
+			gap := r.Uvarint()
+			if hi-j-1 < 0 || gap > uint64(hi-j-1) {
 				r.Fail()
-				return store{}
+				return 0
+			}
+			j += int(gap) + 1
+		}
+		c := r.Uvarint()
+		if c == 0 {
+			r.Fail() // an empty bucket is not written
+			return 0
+		}
+		total += c
+		if st.counts == nil && c <= math.MaxUint32 && len(st.small) < smallBuckets/2 {
+			if st.small == nil {
+				st.small = make([]smallBucket, 0, smallBuckets)
+			}
+			st.small = append(st.small, newSmallBucket(j, c))
+			st.sorted = len(st.small)
+			continue
+		}
+		st.add(j, c)
+	}
+	return total
+}
+
+// runEnd returns the last bucket of a run of k from first whose gaps and
+// counts r holds, without reading them from r; ok is false when they are
+// malformed.
+func runEnd(r binstate.Reader, first, k, hi int) (last int, ok bool) {
+	last = first
+	for i := range k {
+		if i > 0 {
+			gap := r.Uvarint()
+			if hi-last-1 < 0 || gap > uint64(hi-last-1) {
+				return 0, false
 			}
 			last += int(gap) + 1
 		}
-		if rest.Uvarint() == 0 {
-			r.Fail() // an empty bucket is not written
-			return store{}
+		if r.Uvarint() == 0 {
+			return 0, false
 		}
 	}
-	if rest.Err() != nil {
-		r.Fail()
-		return store{}
-	}
-	st := store{offset: int(first), counts: make([]uint64, last-int(first)+1)}
-	j := 0
-	for i := range k {
-		if i > 0 {
-			j += int(r.Uvarint()) + 1
-		}
-		st.counts[j] = r.Uvarint()
-	}
-	st.index()
-	return st
+	return last, r.Err() == nil
 }
 
 // AppendState appends the sketch's state: its accuracy (float64), the zero
@@ -225,19 +260,25 @@ func (s *Sketch) AppendState(dst []byte) []byte {
 // ReadSketch reads a sketch AppendState wrote; nil, with r failed, when it is
 // malformed.
 func ReadSketch(r *binstate.Reader) *Sketch {
-	alpha, zero := r.Float(), r.Uvarint()
 	// Buckets beyond those of the float64 range are corrupt, and would only
 	// make the store allocate.
-	sk, err := NewSketch(alpha)
+	sk, err := NewSketch(r.Float())
 	if err != nil || r.Err() != nil {
 		r.Fail()
 		return nil
 	}
-	lo, hi := sk.index(minIndexable), sk.index(math.MaxFloat64)
-	sk.zero, sk.pos, sk.neg = zero, readRun(r, lo, hi), readRun(r, lo, hi)
-	if r.Err() != nil {
+	if sk.readBuckets(r); r.Err() != nil {
 		return nil
 	}
-	sk.count = sk.zero + sk.pos.total() + sk.neg.total()
 	return sk
+}
+
+// readBuckets adds to an empty sketch the counts AppendState wrote after
+// the accuracy. Buckets beyond those of the float64 range are corrupt, and
+// would only make the stores allocate.
+func (s *Sketch) readBuckets(r *binstate.Reader) {
+	lo, hi := s.index(minIndexable), s.index(math.MaxFloat64)
+	s.zero = r.Uvarint()
+	s.count = s.zero + s.pos.read(r, lo, hi)
+	s.count += s.neg.read(r, lo, hi)
 }

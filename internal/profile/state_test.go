@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/sentinel-ml/sentinel/internal/config"
@@ -48,6 +49,11 @@ func stateCases() []stateCase {
 				default:
 					f.AddNumber(r.NormFloat64() * 30)
 				}
+			}
+		}},
+		{"numeric, a small window's", numericSpec(edges), func(f *Feature, r *rand.Rand) {
+			for range 40 {
+				f.AddNumber(r.NormFloat64() * 3)
 			}
 		}},
 		{"numeric without bins, extreme", numericSpec(nil), func(f *Feature, r *rand.Rand) {
@@ -210,6 +216,51 @@ func TestStateRefused(t *testing.T) {
 	for n := range len(good) {
 		if _, err := UnmarshalState(c.spec, good[:n]); err == nil {
 			t.Fatalf("state cut at %d of %d bytes read without error", n, len(good))
+		}
+	}
+}
+
+// TestReadStateInPlace: a profile that held other values, more or fewer,
+// reads a state in place as the profile it was written from, and refuses,
+// left empty, a state of another accuracy or other edges, or cut short.
+func TestReadStateInPlace(t *testing.T) {
+	cases := stateCases()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			want := filled(t, c, 1)
+			data := want.AppendState(nil)
+			for _, held := range cases {
+				if held.spec.Type != c.spec.Type || !slices.Equal(held.spec.Edges, c.spec.Edges) {
+					continue
+				}
+				f := filled(t, stateCase{spec: c.spec, fill: held.fill}, 2)
+				if err := f.ReadState(data); err != nil {
+					t.Fatal(err)
+				}
+				sameProfile(t, "over "+held.name, f, want)
+			}
+		})
+	}
+	c := cases[1]
+	data := filled(t, c, 3).AppendState(nil)
+	for name, spec := range map[string]Spec{
+		"other accuracy": {Name: "x", Type: config.Numeric, Nullable: true, Edges: c.spec.Edges, RelativeAccuracy: 0.02},
+		"other edges":    {Name: "x", Type: config.Numeric, Nullable: true, Edges: []float64{-1, 0, 0.5, 2, 11}},
+		"fewer edges":    {Name: "x", Type: config.Numeric, Nullable: true, Edges: []float64{-1, 0}},
+		"no sketch":      {Name: "x", Type: config.Categorical},
+	} {
+		f := filled(t, stateCase{spec: spec, fill: c.fill}, 4)
+		if err := f.ReadState(data); err == nil {
+			t.Errorf("%s: read without error", name)
+		}
+		if f.Rows != 0 || f.Distinct.Estimate() != 0 {
+			t.Errorf("%s: %d rows left after a refused state", name, f.Rows)
+		}
+	}
+	f := filled(t, c, 5)
+	for n := range len(data) {
+		if err := f.ReadState(data[:n]); err == nil {
+			t.Fatalf("state cut at %d of %d bytes read without error", n, len(data))
 		}
 	}
 }

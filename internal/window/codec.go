@@ -10,7 +10,6 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/binstate"
 	"github.com/sentinel-ml/sentinel/internal/labels"
 	"github.com/sentinel-ml/sentinel/internal/model"
-	"github.com/sentinel-ml/sentinel/internal/profile"
 	"github.com/sentinel-ml/sentinel/internal/shadow"
 	"github.com/sentinel-ml/sentinel/internal/versions"
 )
@@ -43,6 +42,16 @@ var errMalformed = errors.New("malformed window")
 //	versions' profiles               byte 0, or 1 then a count, then label and
 //	                                 window (length and bytes) each
 func (w *Window) AppendPartial(dst []byte) []byte {
+	// A window of small profiles is written in hundreds of appends: grown
+	// once to about the size it took last (a recycled window's), not
+	// doubled a dozen times.
+	at := len(dst)
+	dst = w.appendPartial(slices.Grow(dst, max(w.partialBytes+w.partialBytes/8, 64*(len(w.Features.Features)+2))))
+	w.partialBytes = len(dst) - at
+	return dst
+}
+
+func (w *Window) appendPartial(dst []byte) []byte {
 	dst = append(dst, partialVersion)
 	dst = binary.AppendVarint(dst, w.Start.UnixNano())
 	dst = binary.AppendVarint(dst, w.End.UnixNano())
@@ -116,8 +125,23 @@ func appendSized(dst []byte, appendTo func([]byte) []byte) []byte {
 // an error, bytes that are not one: a state of other features, counts that
 // run past the end, bytes after it.
 func ReadPartial(m *model.Model, data []byte) (*Window, error) {
+	return readWindow(m, data, nil)
+}
+
+// ReadPartialInto reads a window of m that AppendPartial wrote into w, a
+// window of m that may have held another (New's or Reset's), in the memory
+// its profiles have: a process that reads many windows' shares recycles
+// them rather than allocate and grow every feature's sketch and registers
+// for each. The profiles' states must be of w's sketch accuracies and bin
+// edges. After an error w is to be Reset before it is used again.
+func ReadPartialInto(w *Window, m *model.Model, data []byte) error {
+	_, err := readWindow(m, data, w)
+	return err
+}
+
+func readWindow(m *model.Model, data []byte, into *Window) (*Window, error) {
 	r := binstate.NewReader(data, errMalformed)
-	w, err := readPartial(m, &r, true)
+	w, err := readPartial(m, &r, true, into)
 	if err == nil && r.Err() == nil && r.Len() > 0 {
 		err = fmt.Errorf("%w: %d bytes after the end", errMalformed, r.Len())
 	}
@@ -130,9 +154,10 @@ func ReadPartial(m *model.Model, data []byte) (*Window, error) {
 	return w, nil
 }
 
-// readPartial reads a window; top says it is a model's, whose versions'
-// profiles it may hold, not a version's.
-func readPartial(m *model.Model, r *binstate.Reader, top bool) (*Window, error) {
+// readPartial reads a window, into w when it is not nil, or a new one; top
+// says it is a model's, whose versions' profiles it may hold, not a
+// version's.
+func readPartial(m *model.Model, r *binstate.Reader, top bool, w *Window) (*Window, error) {
 	if v := r.Byte(); v != partialVersion {
 		if r.Err() != nil {
 			return nil, r.Err()
@@ -141,7 +166,14 @@ func readPartial(m *model.Model, r *binstate.Reader, top bool) (*Window, error) 
 	}
 	start, end := time.Unix(0, r.Varint()).UTC(), time.Unix(0, r.Varint()).UTC()
 	events, outOfRange, badLabels, records := r.Uvarint(), r.Uvarint(), r.Uvarint(), r.Uvarint()
-	unexpected := make(map[string]uint64)
+	var unexpected map[string]uint64
+	if w != nil {
+		w.Reset(start, end.Sub(start))
+		unexpected = w.Features.Unexpected
+	}
+	if unexpected == nil {
+		unexpected = make(map[string]uint64)
+	}
 	for i, n := 0, r.Count(2); i < n && r.Err() == nil; i++ {
 		k := r.Bytes()
 		unexpected[string(k)] = r.Uvarint()
@@ -156,30 +188,25 @@ func readPartial(m *model.Model, r *binstate.Reader, top bool) (*Window, error) 
 	case n != uint64(len(specs)):
 		return nil, fmt.Errorf("%w: %d features, the contract has %d", errMalformed, n, len(specs))
 	}
-	set, err := profile.NewSet(specs)
-	if err != nil {
-		return nil, err
+	if w == nil {
+		var err error
+		if w, err = newWindow(m, specs, start, end); err != nil {
+			return nil, err
+		}
 	}
-	w := &Window{Start: start, End: end, Features: set, Events: events, ProbabilityOutOfRange: outOfRange, BadLabels: badLabels}
+	w.Events, w.ProbabilityOutOfRange, w.BadLabels = events, outOfRange, badLabels
+	set := w.Features
 	set.Records, set.Unexpected, set.UnexpectedOther = records, unexpected, unexpectedOther
-	for i, spec := range append(slices.Clip(specs), m.PredictionSpec(), m.LatencySpec()) {
-		f, err := profile.UnmarshalState(spec, r.Bytes())
-		if err != nil {
+	for _, f := range append(slices.Clip(set.Features), w.Prediction, w.Latency) {
+		if err := f.ReadState(r.Bytes()); err != nil {
 			if r.Err() != nil {
 				return nil, r.Err()
 			}
 			return nil, err
 		}
-		switch i - len(specs) {
-		case 0:
-			w.Prediction = f
-		case 1:
-			w.Latency = f
-		default:
-			set.Features[i] = f
-		}
 	}
 	if present(r) {
+		var err error
 		if w.Performance, err = labels.UnmarshalState(r.Bytes()); err != nil {
 			return nil, err
 		}
@@ -207,7 +234,7 @@ func readPartial(m *model.Model, r *binstate.Reader, top bool) (*Window, error) 
 		for i, n := 0, r.Count(2); i < n && r.Err() == nil; i++ {
 			label := string(r.Bytes())
 			sub := binstate.NewReader(r.Bytes(), errMalformed)
-			v, err := readPartial(m, &sub, false)
+			v, err := readPartial(m, &sub, false, nil)
 			if err == nil && sub.Len() > 0 {
 				err = fmt.Errorf("%w: %d bytes after version %s's profile", errMalformed, sub.Len(), label)
 			}

@@ -105,6 +105,16 @@ func TestPartialRoundTrip(t *testing.T) {
 			if again := got.AppendPartial(nil); !bytes.Equal(again, data) {
 				t.Fatalf("read back and written again, %d bytes differ from the %d written", len(again), len(data))
 			}
+			// Read into a window that held another, as a recycled one is.
+			for _, held := range []int{0, 300} {
+				into := codecWindow(t, m, held, 7)
+				if err := ReadPartialInto(into, m, data); err != nil {
+					t.Fatal(err)
+				}
+				if again := into.AppendPartial(nil); !bytes.Equal(again, data) {
+					t.Fatalf("read into a window of %d events, %d bytes differ from the %d written", held, len(again), len(data))
+				}
+			}
 			if !got.Start.Equal(w.Start) || !got.End.Equal(w.End) || got.Events != w.Events || got.BadLabels != w.BadLabels ||
 				!reflect.DeepEqual(got.Features.Unexpected, w.Features.Unexpected) || !reflect.DeepEqual(got.KeyedMismatch, w.KeyedMismatch) {
 				t.Errorf("read back %+v, want %+v", got, w)

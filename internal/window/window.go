@@ -51,6 +51,8 @@ type Window struct {
 	// stateBytes is the size of the profiles' states when last stored, to
 	// size the next ones' buffer.
 	stateBytes int
+	// partialBytes is the size of AppendPartial's last, for the same.
+	partialBytes int
 }
 
 // New returns an empty window of m starting at start.
