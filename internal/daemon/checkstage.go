@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/sentinel-ml/sentinel/internal/ingest"
-	"github.com/sentinel-ml/sentinel/internal/model"
 	"github.com/sentinel-ml/sentinel/internal/pipeline"
 )
 
@@ -31,12 +30,10 @@ type CheckStage struct {
 // goroutine, until the generation ends. What it leaves unwritten (windows
 // not yet complete) is read again from the uncommitted records by the
 // models' next owner.
-func (d *Daemon) checkGeneration(ctx context.Context, gen *ingest.Generation) {
+func (d *Daemon) checkGeneration(ctx context.Context, sides *pipeline.Sides, gen *ingest.Generation) {
 	cs := d.opts.Check
-	models := make(map[string]*model.Model, len(d.opts.Pipeline.Models))
 	var owned []string
 	for _, m := range d.opts.Pipeline.Models {
-		models[m.Name()] = m
 		if slices.Contains(gen.Partitions, ingest.PartitionOf(m.Name(), cs.Partitions)) {
 			owned = append(owned, m.Name())
 		}
@@ -54,7 +51,7 @@ func (d *Daemon) checkGeneration(ctx context.Context, gen *ingest.Generation) {
 	var wg sync.WaitGroup
 	wg.Go(func() { d.commitEvery(ctx, gen) })
 	for _, k := range gen.Partitions {
-		wg.Go(func() { d.readPartials(ctx, gen, k, models) })
+		wg.Go(func() { d.readPartials(ctx, sides, gen, k) })
 	}
 	wg.Wait()
 	settle, cancel := d.settleContext()
@@ -67,7 +64,7 @@ func (d *Daemon) checkGeneration(ctx context.Context, gen *ingest.Generation) {
 // readPartials feeds one partition of the partials topic to the checker and
 // marks for commit, every CommitEvery, the records it is done with: a share
 // once its window is written, a report once read (a later one says more).
-func (d *Daemon) readPartials(ctx context.Context, gen *ingest.Generation, k int, models map[string]*model.Model) {
+func (d *Daemon) readPartials(ctx context.Context, sides *pipeline.Sides, gen *ingest.Generation, k int) {
 	r := gen.Reader(k)
 	defer r.Close()
 	done := &doneOffsets{}
@@ -77,9 +74,9 @@ func (d *Daemon) readPartials(ctx context.Context, gen *ingest.Generation, k int
 	// The models whose shares this partition holds: its reports close
 	// their windows, and only theirs.
 	var lane []string
-	for name := range models {
-		if ingest.PartitionOf(name, d.opts.Check.Partitions) == k {
-			lane = append(lane, name)
+	for _, m := range d.opts.Pipeline.Models {
+		if ingest.PartitionOf(m.Name(), d.opts.Check.Partitions) == k {
+			lane = append(lane, m.Name())
 		}
 	}
 	flush := func() {
@@ -105,7 +102,7 @@ func (d *Daemon) readPartials(ctx context.Context, gen *ingest.Generation, k int
 			offset := f.Msg.Offset
 			done.add(offset)
 			release := func() { done.done(offset) }
-			delta, progress, err := pipeline.ReadRecord(f.Msg.Value, models, release)
+			delta, progress, err := sides.ReadRecord(f.Msg.Value, release)
 			switch {
 			case err != nil:
 				d.log.Warn("an unreadable partials record; skipped", "partition", k, "offset", offset, "err", err)

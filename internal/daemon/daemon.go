@@ -284,7 +284,7 @@ func (d *Daemon) run(ctx context.Context, sides *pipeline.Sides) error {
 	if d.opts.Check != nil {
 		go func() {
 			checkDone <- d.opts.Check.Group.Run(checkCtx, func(genCtx context.Context, gen *ingest.Generation) {
-				d.checkGeneration(genCtx, gen)
+				d.checkGeneration(genCtx, sides, gen)
 			})
 		}()
 	} else {

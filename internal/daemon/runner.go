@@ -14,7 +14,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sentinel-ml/sentinel/internal/ingest"
-	"github.com/sentinel-ml/sentinel/internal/model"
 	"github.com/sentinel-ml/sentinel/internal/pipeline"
 	"github.com/sentinel-ml/sentinel/internal/tracing"
 )
@@ -184,10 +183,6 @@ func (s sink) send(ctx context.Context, r request) error {
 // its last commit, and its messages already in a share must not be counted
 // twice.
 func (d *Daemon) learnPublished(ctx context.Context, sides *pipeline.Sides, gen *ingest.Generation) {
-	models := make(map[string]*model.Model, len(d.opts.Pipeline.Models))
-	for _, m := range d.opts.Pipeline.Models {
-		models[m.Name()] = m
-	}
 	// The partitions another process read in the last generation: it may
 	// still be publishing their shares (a member slower to hand over than
 	// the group to rebalance), so their releases are waited for, as long as
@@ -209,7 +204,7 @@ func (d *Daemon) learnPublished(ctx context.Context, sides *pipeline.Sides, gen 
 				}
 				return nil
 			}
-			if delta, _, err := pipeline.ReadRecord(msg.Value, models, func() {}); err == nil && delta != nil {
+			if delta, _, err := sides.ReadRecord(msg.Value, func() {}); err == nil && delta != nil {
 				sides.Published(delta)
 				shares++
 			}

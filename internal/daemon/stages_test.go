@@ -72,14 +72,13 @@ func TestProfileStagePublishes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	models := map[string]*model.Model{h.model.Name(): h.model}
 	ctx := context.Background()
 	shares := 0
 	for _, r := range h.cluster.Read(t, "partials", int(pub.records.Load())) {
 		if r.Partition != mine {
 			continue
 		}
-		delta, progress, err := pipeline.ReadRecord(r.Value, models, func() {})
+		delta, progress, err := s.ReadRecord(r.Value, func() {})
 		if err != nil {
 			t.Fatal(err)
 		}

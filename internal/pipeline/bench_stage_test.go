@@ -99,10 +99,8 @@ func BenchmarkTwoStageCost(b *testing.B) {
 		{"fleet", fl, shape{models: fl, numeric: 40, categorical: 10, perMinute: 50}.events(100 * 50 * 10)},
 	}
 	for _, sh := range shapes {
-		models := make(map[string]*model.Model, len(sh.models))
 		var lane []string
 		for _, m := range sh.models {
-			models[m.Name()] = m
 			lane = append(lane, m.Name())
 		}
 		for _, staged := range []bool{false, true} {
@@ -119,7 +117,7 @@ func BenchmarkTwoStageCost(b *testing.B) {
 					}
 					var sink Sink = s.Checker
 					if staged {
-						sink = &viaRecords{c: s.Checker, models: models, tb: b, lane: lane}
+						sink = &viaRecords{s: s, tb: b, lane: lane}
 					}
 					w, err := s.NewWorker(0, sink)
 					if err != nil {

@@ -92,6 +92,9 @@ type Delta struct {
 	// handed over at a drain or an idle partition's flush is not final.
 	Final bool
 	done  func()
+	// pool is where the window came from: once AppendShare has made it a
+	// record, it goes back there.
+	pool *windowPool
 }
 
 // Done releases the share's offsets: it is durable.

@@ -103,8 +103,12 @@ func (s *Sides) Ahead(w *Worker) (bool, <-chan struct{}) {
 
 // Published tells the workers that a share still waiting for the check stage
 // holds its partitions' messages through d.Through: read again, they are
-// skipped.
-func (s *Sides) Published(d *Delta) { s.index.add(d.Model.Name(), d.Window.Start, d.Through) }
+// skipped. d is ReadRecord's, and its window goes back to be reused.
+func (s *Sides) Published(d *Delta) {
+	s.index.add(d.Model.Name(), d.Window.Start, d.Through)
+	s.pools[d.Model.Name()].put(d.Window)
+	d.Window = nil
+}
 
 // NewWorker builds the worker of a partition number, handing its shares to sink.
 func (s *Sides) NewWorker(partition int, sink Sink) (*Worker, error) {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/sentinel-ml/sentinel/internal/binstate"
-	"github.com/sentinel-ml/sentinel/internal/model"
 	"github.com/sentinel-ml/sentinel/internal/store"
 	"github.com/sentinel-ml/sentinel/internal/window"
 )
@@ -34,6 +33,11 @@ var errRecord = errors.New("malformed partials record")
 //	final (byte), offsets through and offsets from (each a uvarint count,
 //	then topic, partition and offset each), the window
 //	(window.AppendPartial)
+//
+// The record holds all the window does: a share of its worker's goes back
+// to be opened again, and d.Window is nil after. A window a hundred models'
+// workers open fifty events at a time cost more to allocate and grow than
+// to fill.
 func AppendShare(dst []byte, d *Delta) []byte {
 	dst = append(dst, recordShare)
 	dst = binstate.AppendBytes(dst, d.Model.Name())
@@ -44,7 +48,12 @@ func AppendShare(dst []byte, d *Delta) []byte {
 	}
 	dst = appendOffsets(append(dst, final), d.Through)
 	dst = appendOffsets(dst, d.From)
-	return d.Window.AppendPartial(dst)
+	dst = d.Window.AppendPartial(dst)
+	if d.pool != nil {
+		d.pool.put(d.Window)
+		d.Window = nil
+	}
+	return dst
 }
 
 func appendOffsets(dst []byte, offsets []window.Offset) []byte {
@@ -132,16 +141,17 @@ func ReadRelease(data []byte) (partition int, generation int32, ok bool) {
 	return int(p), int32(g), true
 }
 
-// ReadRecord reads a record of the partials topic: a share of a model in
-// models (by name), or a partition's report; neither for a release
-// (ReadRelease). A share of a model not configured here is an error, as is
-// anything else that is not a record; done is what the share's or report's
-// Done will call.
-func ReadRecord(data []byte, models map[string]*model.Model, done func()) (*Delta, *Progress, error) {
+// ReadRecord reads a record of the partials topic: a share of one of the
+// models, or a partition's report; neither for a release (ReadRelease). A
+// share of a model not configured here is an error, as is anything else that
+// is not a record; done is what the share's or report's Done will call. A
+// share's window is one of the workers' and checker's, recycled: it goes
+// back to them when the checker is done with it (or Published is).
+func (s *Sides) ReadRecord(data []byte, done func()) (*Delta, *Progress, error) {
 	r := binstate.NewReader(data, errRecord)
 	switch r.Byte() {
 	case recordShare:
-		d, err := readShare(&r, data, models)
+		d, err := readShare(&r, data, s.pools)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -165,22 +175,26 @@ func ReadRecord(data []byte, models map[string]*model.Model, done func()) (*Delt
 	return nil, nil, fmt.Errorf("%w: unknown kind", errRecord)
 }
 
-func readShare(r *binstate.Reader, data []byte, models map[string]*model.Model) (*Delta, error) {
+func readShare(r *binstate.Reader, data []byte, pools map[string]*windowPool) (*Delta, error) {
 	name := string(r.Bytes())
 	partition, final := r.Uvarint(), r.Byte()
 	through, from := readOffsets(r), readOffsets(r)
 	if r.Err() != nil || final > 1 || partition > maxPartition {
 		return nil, fmt.Errorf("%w: a share's header", errRecord)
 	}
-	m := models[name]
-	if m == nil {
+	pool := pools[name]
+	if pool == nil {
 		return nil, fmt.Errorf("a share of model %q, which is not configured here", name)
 	}
-	w, err := window.ReadPartial(m, data[len(data)-r.Len():])
+	w, err := pool.get(time.Time{})
 	if err != nil {
 		return nil, err
 	}
-	return &Delta{Model: m, Window: w, Partition: int(partition), Through: through, From: from, Final: final == 1}, nil
+	if err := window.ReadPartialInto(w, pool.m, data[len(data)-r.Len():]); err != nil {
+		pool.put(w)
+		return nil, err
+	}
+	return &Delta{Model: pool.m, Window: w, Partition: int(partition), Through: through, From: from, Final: final == 1}, nil
 }
 
 // maxPartition bounds a partition number read from a record: Kafka's are

@@ -12,7 +12,6 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/event"
 	"github.com/sentinel-ml/sentinel/internal/ingest"
 	"github.com/sentinel-ml/sentinel/internal/labels"
-	"github.com/sentinel-ml/sentinel/internal/model"
 	"github.com/sentinel-ml/sentinel/internal/store"
 	"github.com/sentinel-ml/sentinel/internal/window"
 )
@@ -21,24 +20,23 @@ import (
 // would: written as records and read back. With shared windows, lane is
 // what a report read from the models' partition closes (Progress.Only).
 type viaRecords struct {
-	c      *Checker
-	models map[string]*model.Model
+	s      *Sides
 	tb     testing.TB
 	shares int
 	lane   []string
 }
 
 func (v *viaRecords) Deliver(ctx context.Context, d *Delta) error {
-	got, _, err := ReadRecord(AppendShare(nil, d), v.models, d.Done)
+	got, _, err := v.s.ReadRecord(AppendShare(nil, d), d.Done)
 	if err != nil {
 		v.tb.Fatalf("reading a share back: %v", err)
 	}
 	v.shares++
-	return v.c.Deliver(ctx, got)
+	return v.s.Checker.Deliver(ctx, got)
 }
 
 func (v *viaRecords) Progress(ctx context.Context, p *Progress) error {
-	_, got, err := ReadRecord(AppendProgress(nil, p), v.models, p.Done)
+	_, got, err := v.s.ReadRecord(AppendProgress(nil, p), p.Done)
 	if err != nil {
 		v.tb.Fatalf("reading a report back: %v", err)
 	}
@@ -46,7 +44,7 @@ func (v *viaRecords) Progress(ctx context.Context, p *Progress) error {
 		v.tb.Fatalf("report read back %+v, want %+v", got, p)
 	}
 	got.Only = v.lane
-	return v.c.Progress(ctx, got)
+	return v.s.Checker.Progress(ctx, got)
 }
 
 // TestRecordsLoseNothing runs the canary recording through three workers
@@ -65,7 +63,7 @@ func TestRecordsLoseNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		var sink Sink = s.Checker
-		via := &viaRecords{c: s.Checker, models: map[string]*model.Model{m.Name(): m}, tb: t}
+		via := &viaRecords{s: s, tb: t}
 		if records {
 			sink = via
 		}
@@ -157,9 +155,12 @@ func FuzzReadRecord(f *testing.F) {
 	f.Add(AppendRelease(nil, 3, 7))
 	f.Add(AppendProgress(nil, &Progress{Partition: 1, Watermark: t0, Idle: true, LastEvent: map[string]time.Time{"fraud": t0},
 		Rejected: []store.RejectedCount{{Model: "fraud", Reason: "invalid_json", Topic: "events", Partition: 1, WindowStart: t0, Count: 3, Through: 9}}}))
-	models := map[string]*model.Model{m.Name(): m}
+	s, err := NewSides(testOptions(m, &recorder{}))
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		d, p, err := ReadRecord(data, models, func() {})
+		d, p, err := s.ReadRecord(data, func() {})
 		_, _, release := ReadRelease(data)
 		if err == nil && (d == nil) == (p == nil) && !release {
 			t.Fatalf("a record read as share %v and report %v", d != nil, p != nil)

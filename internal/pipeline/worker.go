@@ -403,7 +403,7 @@ func (w *Worker) handOver(ctx context.Context, wm *workerModel, mark time.Time, 
 
 // deliver hands a share to the sink, holding its offsets until it is durable.
 func (w *Worker) deliver(ctx context.Context, wm *workerModel, part *partial, final bool) error {
-	d := &Delta{Model: wm.m, Window: part.Window, Partition: w.partition, Through: w.offsets.processed(), From: offsetsOf(part.minOffset), Final: final}
+	d := &Delta{Model: wm.m, Window: part.Window, Partition: w.partition, Through: w.offsets.processed(), From: offsetsOf(part.minOffset), Final: final, pool: wm.pool}
 	holds := part.minOffset
 	if len(part.waited) > 0 {
 		holds = make(map[ingest.TopicPartition]int64, len(part.minOffset)+len(part.waited))
