@@ -13,9 +13,13 @@ import (
 )
 
 // Reader reads a binary state. Copying a Reader copies its position, which
-// lets a decoder read ahead and come back.
+// lets a decoder read ahead and come back. It keeps its position as an
+// index rather than reslicing: a read then writes an int, not a slice
+// header with its write barrier, and the one-byte varint, most of a state's,
+// inlines.
 type Reader struct {
 	b         []byte
+	at        int
 	err       error
 	malformed error
 }
@@ -30,69 +34,67 @@ func NewReader(data []byte, malformed error) Reader {
 func (r *Reader) Err() error { return r.err }
 
 // Len is how many bytes are left.
-func (r *Reader) Len() int { return len(r.b) }
+func (r *Reader) Len() int { return len(r.b) - r.at }
 
 // Fail marks the state malformed.
 func (r *Reader) Fail() {
 	if r.err == nil {
 		r.err = r.malformed
 	}
-	r.b = nil
+	r.at = len(r.b)
 }
 
 // Byte reads one byte.
 func (r *Reader) Byte() byte {
-	if len(r.b) < 1 {
+	if r.at >= len(r.b) {
 		r.Fail()
 		return 0
 	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
+	r.at++
+	return r.b[r.at-1]
 }
 
 // Uvarint reads an unsigned varint. An overlong encoding (ending in a zero
 // byte) is refused, so that a state has one form.
 func (r *Reader) Uvarint() uint64 {
-	if len(r.b) > 0 && r.b[0] < 0x80 {
-		// Most are counts and gaps of a byte: this much inlines.
-		x := r.b[0]
-		r.b = r.b[1:]
-		return uint64(x)
+	if r.at < len(r.b) && r.b[r.at] < 0x80 {
+		r.at++
+		return uint64(r.b[r.at-1])
 	}
 	return r.uvarint()
 }
 
 func (r *Reader) uvarint() uint64 {
-	x, n := binary.Uvarint(r.b)
-	if n <= 0 || n > 1 && r.b[n-1] == 0 {
+	b := r.b[r.at:]
+	x, n := binary.Uvarint(b)
+	if n <= 0 || n > 1 && b[n-1] == 0 {
 		r.Fail()
 		return 0
 	}
-	r.b = r.b[n:]
+	r.at += n
 	return x
 }
 
 // Varint reads a signed varint, refusing overlong encodings as Uvarint does.
 func (r *Reader) Varint() int64 {
-	x, n := binary.Varint(r.b)
-	if n <= 0 || n > 1 && r.b[n-1] == 0 {
+	b := r.b[r.at:]
+	x, n := binary.Varint(b)
+	if n <= 0 || n > 1 && b[n-1] == 0 {
 		r.Fail()
 		return 0
 	}
-	r.b = r.b[n:]
+	r.at += n
 	return x
 }
 
 // Float reads a little-endian float64.
 func (r *Reader) Float() float64 {
-	if len(r.b) < 8 {
+	if r.Len() < 8 {
 		r.Fail()
 		return 0
 	}
-	x := math.Float64frombits(binary.LittleEndian.Uint64(r.b))
-	r.b = r.b[8:]
-	return x
+	r.at += 8
+	return math.Float64frombits(binary.LittleEndian.Uint64(r.b[r.at-8:]))
 }
 
 // Count reads a number of items that take at least size bytes each, refusing
@@ -100,7 +102,7 @@ func (r *Reader) Float() float64 {
 // cannot make the reader allocate without bound.
 func (r *Reader) Count(size int) int {
 	n := r.Uvarint()
-	if n > uint64(len(r.b)/size) {
+	if n > uint64(r.Len()/size) {
 		r.Fail()
 		return 0
 	}
@@ -114,13 +116,12 @@ func (r *Reader) Bytes() []byte {
 
 // Next reads the next n bytes, valid as long as the state is.
 func (r *Reader) Next(n int) []byte {
-	if len(r.b) < n {
+	if r.Len() < n {
 		r.Fail()
 		return nil
 	}
-	s := r.b[:n:n]
-	r.b = r.b[n:]
-	return s
+	r.at += n
+	return r.b[r.at-n : r.at : r.at]
 }
 
 // AppendFloat appends x as Reader.Float reads it.
