@@ -186,7 +186,7 @@ func readShare(r *binstate.Reader, data []byte, pools map[string]*windowPool) (*
 	if pool == nil {
 		return nil, fmt.Errorf("a share of model %q, which is not configured here", name)
 	}
-	w, err := pool.get(time.Time{})
+	w, err := pool.take()
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,16 @@ func newWindowPools(models []*model.Model, size time.Duration, keep int) map[str
 
 // get returns an empty window starting at start.
 func (p *windowPool) get(start time.Time) (*window.Window, error) {
+	w, err := p.take()
+	if err == nil {
+		w.Reset(start, p.size)
+	}
+	return w, err
+}
+
+// take returns a window as it was put back, for a caller that replaces all
+// it holds (window.ReadPartialInto).
+func (p *windowPool) take() (*window.Window, error) {
 	p.mu.Lock()
 	var w *window.Window
 	if n := len(p.free); n > 0 {
@@ -51,10 +61,9 @@ func (p *windowPool) get(start time.Time) (*window.Window, error) {
 	}
 	p.mu.Unlock()
 	if w != nil {
-		w.Reset(start, p.size)
 		return w, nil
 	}
-	return window.New(p.m, start, p.size)
+	return window.New(p.m, time.Time{}, p.size)
 }
 
 // put recycles w, of p's model, which nothing may use after.

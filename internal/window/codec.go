@@ -197,13 +197,17 @@ func readPartial(m *model.Model, r *binstate.Reader, top bool, w *Window) (*Wind
 	w.Events, w.ProbabilityOutOfRange, w.BadLabels = events, outOfRange, badLabels
 	set := w.Features
 	set.Records, set.Unexpected, set.UnexpectedOther = records, unexpected, unexpectedOther
+	w.read, w.readEnds = w.read[:0], w.readEnds[:0]
 	for _, f := range append(slices.Clip(set.Features), w.Prediction, w.Latency) {
-		if err := f.ReadState(r.Bytes()); err != nil {
+		st := r.Bytes()
+		if err := f.ReadState(st); err != nil {
 			if r.Err() != nil {
 				return nil, r.Err()
 			}
 			return nil, err
 		}
+		w.read = append(w.read, st...)
+		w.readEnds = append(w.readEnds, len(w.read))
 	}
 	if present(r) {
 		var err error
@@ -252,6 +256,7 @@ func readPartial(m *model.Model, r *binstate.Reader, top bool, w *Window) (*Wind
 			}
 		}
 	}
+	w.readValid = r.Err() == nil
 	return w, r.Err()
 }
 

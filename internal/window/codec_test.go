@@ -3,6 +3,7 @@ package window
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -136,6 +137,46 @@ func TestPartialRoundTrip(t *testing.T) {
 					got.Versions != nil, got.ByVersion != nil)
 			}
 		})
+	}
+}
+
+// TestRowsOfReadWindow: a window read from a share stores the rows the
+// window it was written from does, and after an event, a merge or a reset
+// those of what it then holds, not the share's.
+func TestRowsOfReadWindow(t *testing.T) {
+	m := codecModel(t)
+	log := slog.New(slog.DiscardHandler)
+	rows := func(w *Window) string { return fmt.Sprintf("%+v", w.Rows(m, nil, true, log)) }
+	data := codecWindow(t, m, 200, 1).AppendPartial(nil)
+	read := func() *Window {
+		w := codecWindow(t, m, 30, 2)
+		if err := ReadPartialInto(w, m, data); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	if got, want := rows(read()), rows(codecWindow(t, m, 200, 1)); got != want {
+		t.Fatalf("rows of the read window\n%s\ndiffer from the written one's\n%s", got, want)
+	}
+	ev := event.Event{Prediction: event.Value{Kind: event.KindNumber, Num: 0.5},
+		Features: []event.Field{{Name: []byte("x"), Value: event.Value{Kind: event.KindNumber, Num: 1e9}}}}
+	for name, change := range map[string]func(*Window) error{
+		"event": func(w *Window) error { w.Add(m, &ev); return nil },
+		"merge": func(w *Window) error { return w.Merge(codecWindow(t, m, 50, 3)) },
+		"reset": func(w *Window) error { w.Reset(w.Start, time.Minute); return nil },
+	} {
+		w := read()
+		if err := change(w); err != nil {
+			t.Fatal(err)
+		}
+		want, err := ReadPartial(m, w.AppendPartial(nil)) // a window of what w holds, not read from the share
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.readValid = false
+		if got := rows(w); got != rows(want) {
+			t.Errorf("%s: the rows are the share's, not what the window holds", name)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package window
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -75,17 +76,26 @@ func (w *Window) Rows(m *model.Model, offsets []Offset, complete bool, log *slog
 		Rows: w.Events, Min: math.NaN(), Max: math.NaN(), Mean: math.NaN(), StdDev: math.NaN(), State: st})
 	// The profiles' states share one buffer, sized by the last window's
 	// (windows are recycled): one allocation a window, not one a feature.
-	states := make([]byte, 0, max(w.stateBytes+w.stateBytes/8, 256*(len(w.Features.Features)+2)))
-	ends := make([]int, 0, len(w.Features.Features)+2)
-	for _, f := range w.Features.Features {
-		out = append(out, w.row(m, f))
-		states = f.AppendState(states)
-		ends = append(ends, len(states))
+	states, ends := w.read, w.readEnds
+	if !w.readValid {
+		states = make([]byte, 0, max(w.stateBytes+w.stateBytes/8, 256*(len(w.Features.Features)+2)))
+		ends = make([]int, 0, len(w.Features.Features)+2)
 	}
-	for _, f := range []*profile.Feature{w.Prediction, w.Latency} {
+	add := func(f *profile.Feature) {
 		out = append(out, w.row(m, f))
-		states = f.AppendState(states)
-		ends = append(ends, len(states))
+		if !w.readValid {
+			states = f.AppendState(states)
+			ends = append(ends, len(states))
+		}
+	}
+	for _, f := range w.Features.Features {
+		add(f)
+	}
+	add(w.Prediction)
+	add(w.Latency)
+	if w.readValid {
+		// The rows outlive the window, which is recycled.
+		states = bytes.Clone(states)
 	}
 	w.stateBytes = len(states)
 	begin := 0

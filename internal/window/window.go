@@ -53,6 +53,15 @@ type Window struct {
 	stateBytes int
 	// partialBytes is the size of AppendPartial's last, for the same.
 	partialBytes int
+	// read holds the profiles' states (features, prediction, latency, each
+	// ending at readEnds[i]) as ReadPartialInto read them, while readValid
+	// says the profiles are still what they say: a window of one share (a
+	// model on one partition) has its rows stored from them rather than
+	// every state written a second time. Anything that changes a profile
+	// clears readValid.
+	read      []byte
+	readEnds  []int
+	readValid bool
 }
 
 // New returns an empty window of m starting at start.
@@ -85,6 +94,7 @@ func newWindow(m *model.Model, specs []profile.Spec, start, end time.Time) (*Win
 // for the next pairs. Shadow pairs or a version mix it held are let go, not
 // emptied: a window merged from this one may hold them.
 func (w *Window) Reset(start time.Time, size time.Duration) {
+	w.readValid = false
 	w.Start, w.End = start, start.Add(size)
 	w.Features.Reset()
 	w.Prediction.Reset()
@@ -100,6 +110,7 @@ func (w *Window) Reset(start time.Time, size time.Duration) {
 
 // Add profiles an event of the window's model.
 func (w *Window) Add(m *model.Model, ev *event.Event) {
+	w.readValid = false
 	w.Features.AddEvent(ev)
 	w.addOutput(m, ev)
 }
@@ -169,6 +180,7 @@ func (w *Window) Merge(o *Window) error {
 	if !o.Start.Equal(w.Start) {
 		return fmt.Errorf("merging the window of %s into that of %s", o.Start.Format(time.RFC3339), w.Start.Format(time.RFC3339))
 	}
+	w.readValid = false
 	if err := w.Features.Merge(o.Features); err != nil {
 		return err
 	}
