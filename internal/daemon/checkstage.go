@@ -50,8 +50,10 @@ func (d *Daemon) checkGeneration(ctx context.Context, sides *pipeline.Sides, gen
 	d.log.Info("check stage generation", "generation", gen.ID, "partitions", gen.Partitions, "models", owned)
 	var wg sync.WaitGroup
 	wg.Go(func() { d.commitEvery(ctx, gen) })
+	read := &partialsRead{next: make(map[int]int64)}
+	wg.Go(func() { d.pollPartialsLag(ctx, gen, read) })
 	for _, k := range gen.Partitions {
-		wg.Go(func() { d.readPartials(ctx, sides, gen, k) })
+		wg.Go(func() { d.readPartials(ctx, sides, gen, k, read) })
 	}
 	wg.Wait()
 	settle, cancel := d.settleContext()
@@ -64,7 +66,7 @@ func (d *Daemon) checkGeneration(ctx context.Context, sides *pipeline.Sides, gen
 // readPartials feeds one partition of the partials topic to the checker and
 // marks for commit, every CommitEvery, the records it is done with: a share
 // once its window is written, a report once read (a later one says more).
-func (d *Daemon) readPartials(ctx context.Context, sides *pipeline.Sides, gen *ingest.Generation, k int) {
+func (d *Daemon) readPartials(ctx context.Context, sides *pipeline.Sides, gen *ingest.Generation, k int, read *partialsRead) {
 	r := gen.Reader(k)
 	defer r.Close()
 	done := &doneOffsets{}
@@ -100,6 +102,7 @@ func (d *Daemon) readPartials(ctx context.Context, sides *pipeline.Sides, gen *i
 				return
 			}
 			offset := f.Msg.Offset
+			read.set(k, offset+1)
 			done.add(offset)
 			release := func() { done.done(offset) }
 			delta, progress, err := sides.ReadRecord(f.Msg.Value, release)
@@ -123,6 +126,53 @@ func (d *Daemon) readPartials(ctx context.Context, sides *pipeline.Sides, gen *i
 				return
 			}
 		}
+	}
+}
+
+// partialsRead is, per partition of the partials topic, the offset the check
+// stage reads next, for its lag.
+type partialsRead struct {
+	mu   sync.Mutex
+	next map[int]int64
+}
+
+func (p *partialsRead) set(k int, next int64) {
+	p.mu.Lock()
+	p.next[k] = next
+	p.mu.Unlock()
+}
+
+// pollPartialsLag updates the partials topic's lag over the partitions this
+// member checks, as pollLag does the events topic's: the records the check
+// stage has still to read, which grow when it falls behind the profile
+// stage (too few replicas for the models, or a slow ClickHouse).
+func (d *Daemon) pollPartialsLag(ctx context.Context, gen *ingest.Generation, read *partialsRead) {
+	topic := d.opts.Check.Group.Topics()[0]
+	t := time.NewTicker(lagEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		hwm, err := d.opts.Check.Group.HighWatermarks(ctx, gen.Partitions)
+		if err != nil {
+			continue
+		}
+		var lag int64
+		read.mu.Lock()
+		for tp, hw := range hwm {
+			next, ok := read.next[tp.Partition]
+			if !ok {
+				next = gen.StartOffset(tp)
+			}
+			if next >= 0 && hw > next {
+				lag += hw - next
+			}
+		}
+		read.mu.Unlock()
+		d.metrics.lag.WithLabelValues(topic).Set(float64(lag))
 	}
 }
 

@@ -176,10 +176,40 @@ func TestTwoStages(t *testing.T) {
 	b := h.stagedDaemon(partials)
 	waitFor(t, "every event read by one of the two", func() bool { return a.events(t)+b.events(t) >= n })
 	waitFor(t, "the windows to be written", func() bool { return len(h.completeWindows()) >= minutes })
+	// The check stage reports how far behind the partials topic it is,
+	// over the partitions each process checks: nothing left, in the end.
+	waitFor(t, "the partials topic's lag to be reported, at zero", func() bool {
+		la, oka := partialsLag(t, a)
+		lb, okb := partialsLag(t, b)
+		return oka && okb && la+lb == 0
+	})
 	b.stop(t)
 	a.stop(t)
 	h.checkWindows(n, minutes)
 	t.Logf("events read: %v and %v", a.events(t), b.events(t))
+}
+
+// partialsLag is the instance's sentinel_ingest_lag of the partials topic,
+// and whether it reports one.
+func partialsLag(t *testing.T, i *instance) (float64, bool) {
+	t.Helper()
+	mfs, err := i.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "sentinel_ingest_lag" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "topic" && l.GetValue() == "partials" {
+					return m.GetGauge().GetValue(), true
+				}
+			}
+		}
+	}
+	return 0, false
 }
 
 // TestStageSkipsGarbage: a record of the partials topic that is not one
