@@ -267,6 +267,9 @@ func (d *Daemon) generation(ctx context.Context, sides *pipeline.Sides, gen *ing
 	}
 	if d.opts.Publish != nil {
 		d.learnPublished(ctx, sides, gen)
+		if err := sides.LoadCounted(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("reading what the stored windows counted; each window a partition opens is asked of the store instead", "err", err)
+		}
 	}
 	workers := make([]*workerRun, 0, len(gen.Partitions))
 	var wg sync.WaitGroup

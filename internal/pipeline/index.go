@@ -38,7 +38,8 @@ type countedIndex struct {
 	models          map[string]*model.Model
 	// shared says other processes write windows too (the stages of a
 	// scaled-out Sentinel): a window not known here is asked of the store
-	// whenever it is looked up, and its absence is not remembered.
+	// whenever it is looked up, and its absence is not remembered, unless
+	// it is one load covers.
 	shared bool
 
 	mu      sync.RWMutex
@@ -52,6 +53,11 @@ type modelIndex struct {
 	// latest is the end of the latest window written.
 	latest  time.Time
 	windows map[int64]map[ingest.TopicPartition]int64
+	// loaded, with shared windows, says windows from loadedFrom on are all
+	// known (load): what the store held then, and the shares learnt or
+	// checked since.
+	loaded     bool
+	loadedFrom time.Time
 }
 
 func newCountedIndex(models []*model.Model, window, horizon time.Duration, shared bool) *countedIndex {
@@ -139,6 +145,73 @@ func (c *countedIndex) add(model string, start time.Time, through []window.Offse
 	mi.windows[start.UnixNano()] = counted
 }
 
+// load reads what every model's windows stored within the late horizon
+// counted, with shared windows, so that lookups of those windows need not
+// ask the store: one query at the start of a generation rather than one per
+// window a partition opens, which held a process that took over partitions
+// at a zero watermark for seconds while it read them one by one. It is
+// called after the shares waiting in the partials topic are learnt: a share
+// checked meanwhile was stored before its record was committed, so it is
+// either learnt or loaded. Later windows of other partitions cannot hold
+// this process's messages.
+func (c *countedIndex) load(ctx context.Context) error {
+	h := c.stored()
+	if h == nil || !c.shared {
+		return nil
+	}
+	closed, err := h.ClosedWindows(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the windows stored: %w", err)
+	}
+	c.mu.Lock()
+	var since time.Time
+	first := true
+	for name, mi := range c.byModel {
+		mi.latest = later(mi.latest, closed[name])
+		if mi.latest.IsZero() {
+			continue
+		}
+		if from := mi.latest.Add(-c.horizon - c.window); first || from.Before(since) {
+			since, first = from, false
+		}
+	}
+	c.mu.Unlock()
+	rows, err := h.Counted(ctx, since)
+	if err != nil {
+		return fmt.Errorf("reading what the windows stored counted: %w", err)
+	}
+	counted := make(map[string]map[int64][]window.Offset)
+	for _, r := range rows {
+		offsets, err := window.CountedOffsets(r)
+		if err != nil {
+			return err
+		}
+		if counted[r.Model] == nil {
+			counted[r.Model] = make(map[int64][]window.Offset)
+		}
+		counted[r.Model][r.WindowStart.UnixNano()] = offsets
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name, mi := range c.byModel {
+		for start, offsets := range counted[name] {
+			merged := maps.Clone(mi.windows[start])
+			if merged == nil {
+				merged = make(map[ingest.TopicPartition]int64, len(offsets))
+			}
+			for _, o := range offsets {
+				tp := ingest.TopicPartition{Topic: o.Topic, Partition: o.Partition}
+				if n, ok := merged[tp]; !ok || o.Offset > n {
+					merged[tp] = o.Offset
+				}
+			}
+			mi.windows[start] = merged
+		}
+		mi.loaded, mi.loadedFrom = true, since
+	}
+	return nil
+}
+
 // lookup says what is stored of a model's window starting at start, with the
 // offsets counted in it when written. The map returned is never changed.
 func (c *countedIndex) lookup(ctx context.Context, model string, start time.Time) (map[ingest.TopicPartition]int64, windowStatus, error) {
@@ -146,16 +219,17 @@ func (c *countedIndex) lookup(ctx context.Context, model string, start time.Time
 	mi := c.byModel[model]
 	counted, known := mi.windows[start.UnixNano()]
 	before, latest, h := mi.before, mi.latest, c.history
+	loaded := mi.loaded && !start.Before(mi.loadedFrom)
 	c.mu.RUnlock()
 	end := start.Add(c.window)
 	switch {
-	case known && counted != nil && !c.shared:
+	case known && counted != nil && (!c.shared || loaded):
 		return counted, written, nil
 	case known && !c.shared:
 		return nil, notWritten, nil
 	case end.Before(latest.Add(-c.horizon)):
 		return nil, beyondHorizon, nil
-	case h == nil || end.After(before) && !c.shared:
+	case h == nil || end.After(before) && !c.shared || loaded:
 		return nil, notWritten, nil
 	}
 	rows, err := h.Window(ctx, model, start)

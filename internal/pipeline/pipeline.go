@@ -101,6 +101,13 @@ func (s *Sides) Ahead(w *Worker) (bool, <-chan struct{}) {
 	return s.align.ahead(w.watermark())
 }
 
+// LoadCounted reads, with shared windows, what the windows stored within the
+// late horizon counted, after the shares waiting in the partials topic are
+// learnt (Published) and before the generation's workers read: see
+// countedIndex.load. Without it, each window a worker opens is asked of
+// the store.
+func (s *Sides) LoadCounted(ctx context.Context) error { return s.index.load(ctx) }
+
 // Published tells the workers that a share still waiting for the check stage
 // holds its partitions' messages through d.Through: read again, they are
 // skipped. d is ReadRecord's, and its window goes back to be reused.

@@ -53,6 +53,37 @@ func (c *ClickHouse) Window(ctx context.Context, model string, start time.Time) 
 	return c.profiles(ctx, model, "window_start = toDateTime(?) AND window_start_ms = ?", secs, ms)
 }
 
+// Counted returns every model's model-level rows from since on.
+func (c *ClickHouse) Counted(ctx context.Context, since time.Time) ([]WindowProfile, error) {
+	secs, ms := sinceArgs(since)
+	query := fmt.Sprintf("SELECT model, window_start, window_start_ms, window_end, window_end_ms, kafka_partition, row_count, state"+
+		" FROM `%s`.%s FINAL WHERE feature = '' AND window_start >= toDateTime(?) AND (window_start > toDateTime(?) OR window_start_ms >= ?)"+
+		" ORDER BY model, window_start, window_start_ms", c.db, tableProfiles)
+	rows, err := c.conn.Query(ctx, query, secs, secs, ms)
+	if err != nil {
+		return nil, fmt.Errorf("store: querying the windows counted: %w", err)
+	}
+	defer rows.Close()
+	var out []WindowProfile
+	for rows.Next() {
+		var (
+			p              WindowProfile
+			start, end     time.Time
+			startMS, endMS uint16
+			state          string
+		)
+		if err := rows.Scan(&p.Model, &start, &startMS, &end, &endMS, &p.Partition, &p.Rows, &state); err != nil {
+			return nil, fmt.Errorf("store: reading the windows counted: %w", err)
+		}
+		p.WindowStart, p.WindowEnd, p.State = joinTime(start, startMS), joinTime(end, endMS), []byte(state)
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: reading the windows counted: %w", err)
+	}
+	return out, nil
+}
+
 // profiles reads model's window profiles where the condition on the window
 // holds.
 func (c *ClickHouse) profiles(ctx context.Context, model, where string, args ...any) ([]WindowProfile, error) {

@@ -140,6 +140,22 @@ func (m *Memory) Profiles(_ context.Context, model string, since time.Time) ([]W
 	return out, nil
 }
 
+// Counted returns every model's model-level rows from since on.
+func (m *Memory) Counted(_ context.Context, since time.Time) ([]WindowProfile, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []WindowProfile
+	for _, p := range m.profiles {
+		if p.Feature == "" && !p.WindowStart.Before(since) {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b WindowProfile) int {
+		return cmp.Or(cmp.Compare(a.Model, b.Model), a.WindowStart.Compare(b.WindowStart))
+	})
+	return out, nil
+}
+
 // Window returns the rows of a model's window starting at start.
 func (m *Memory) Window(_ context.Context, model string, start time.Time) ([]WindowProfile, error) {
 	m.mu.Lock()

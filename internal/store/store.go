@@ -101,6 +101,11 @@ type History interface {
 	// Window returns the rows of one window of a model, as Profiles does, for
 	// events that arrive after it was written.
 	Window(ctx context.Context, model string, start time.Time) ([]WindowProfile, error)
+	// Counted returns every model's model-level rows (feature "", whose
+	// state says what the window counted) of windows with window_start ≥
+	// since, ordered by model and window: what a scaled-out process that
+	// takes over partitions needs to know of the windows stored.
+	Counted(ctx context.Context, since time.Time) ([]WindowProfile, error)
 	// Rejections returns the rejection counts of a topic-partition from since
 	// on, and the highest offset any of its rows counts (-1 when none).
 	Rejections(ctx context.Context, topic string, partition int32, since time.Time) ([]RejectedCount, int64, error)

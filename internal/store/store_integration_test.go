@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -458,6 +459,31 @@ func TestResultsSinceAndClosedWindowsPerModel(t *testing.T) {
 				t.Errorf("first result is window %v, want %v", got[0].Value, tt.wantFirst)
 			}
 		})
+	}
+
+	// Counted: the model-level rows of every model, a feature's row not
+	// among them, from a start to the millisecond.
+	feature := profile(b.Results[3])
+	feature.Feature = "amount"
+	if err := s.Write(ctx, Batch{Profiles: []WindowProfile{feature}}); err != nil {
+		t.Fatal(err)
+	}
+	for since, want := range map[time.Time][]string{
+		base.Add(time.Hour):                             {"fraud 00:00", "fraud 00:30", "fraud 01:00", "fraud 01:30"},
+		base.Add(30*time.Minute + 500*time.Millisecond): {"churn 23:30:00.5", "fraud 00:00", "fraud 00:30", "fraud 01:00", "fraud 01:30"},
+		base.Add(30*time.Minute + 501*time.Millisecond): {"fraud 00:00", "fraud 00:30", "fraud 01:00", "fraud 01:30"},
+	} {
+		rows, err := s.Counted(ctx, since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range rows {
+			got = append(got, r.Model+" "+strings.TrimSuffix(r.WindowStart.Format("15:04:05.999"), ":00"))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("Counted(%s) = %v, want %v", since.Format("15:04:05.999"), got, want)
+		}
 	}
 }
 

@@ -47,6 +47,23 @@ type state struct {
 	KeyedMismatch []uint64 `json:"keyed_mismatch,omitempty"`
 }
 
+// CountedOffsets reads the offsets a stored window counted from its
+// model-level row's state (Rows' first, store.History.Counted's), without
+// reading its profiles.
+func CountedOffsets(row store.WindowProfile) ([]Offset, error) {
+	var st struct {
+		Version int      `json:"v"`
+		Offsets []Offset `json:"offsets"`
+	}
+	if err := json.Unmarshal(row.State, &st); err != nil {
+		return nil, fmt.Errorf("reading the state of window %s of model %s: %w", row.WindowStart.Format(time.RFC3339Nano), row.Model, err)
+	}
+	if st.Version != stateVersion {
+		return nil, fmt.Errorf("window state version %d is not supported", st.Version)
+	}
+	return st.Offsets, nil
+}
+
 // Stored is a window read back from the store.
 type Stored struct {
 	*Window

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 
@@ -173,5 +174,14 @@ func TestRestoreKeepsPairsAndKeyedCounts(t *testing.T) {
 	}
 	if fmt.Sprint(stored.KeyedCompared, stored.KeyedMismatch) != "[1 0 1] [0 0 1]" {
 		t.Errorf("restored keyed counts %v %v, want [1 0 1] [0 0 1]", stored.KeyedCompared, stored.KeyedMismatch)
+	}
+	// What the window counted reads from its model-level row alone.
+	counted := []Offset{{Topic: "events", Partition: 3, Offset: 9}, {Topic: "labels", Partition: 3, Offset: 4}}
+	rows := w.Rows(m, counted, true, log)
+	if got, err := CountedOffsets(rows[0]); err != nil || !reflect.DeepEqual(got, counted) {
+		t.Errorf("CountedOffsets = %v, %v; want %v", got, err, counted)
+	}
+	if _, err := CountedOffsets(rows[1]); err == nil {
+		t.Error("a feature's row read as a window's counts")
 	}
 }
