@@ -30,6 +30,7 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/profile"
 	"github.com/sentinel-ml/sentinel/internal/skew"
 	"github.com/sentinel-ml/sentinel/internal/store"
+	"github.com/sentinel-ml/sentinel/internal/window"
 )
 
 const example = "../../examples/fraud"
@@ -798,8 +799,9 @@ func TestFailedMessageHoldsTheCommit(t *testing.T) {
 // new; nor do they count as activity when it goes idle.
 func TestEventsReadAgainMoveTheWatermark(t *testing.T) {
 	m := exampleModel(t)
+	// Appended to the log an hour before this test's clock.
 	on := func(partition int, offset int64, at time.Duration) ingest.Message {
-		return ingest.Message{Topic: "events", Partition: partition, Offset: offset, Value: ev(t0.Add(at), "7")}
+		return ingest.Message{Topic: "events", Partition: partition, Offset: offset, Value: ev(t0.Add(at), "7"), Time: t0.Add(-time.Hour)}
 	}
 	before := []ingest.Message{on(0, 0, 5*time.Second), on(0, 1, 75*time.Second), on(1, 0, 30*time.Second)}
 	mem := store.NewMemory()
@@ -842,13 +844,74 @@ func TestEventsReadAgainMoveTheWatermark(t *testing.T) {
 	if st := q.Stats(); st.Skipped != 3 {
 		t.Errorf("skipped %d, want the 3 read again", st.Skipped)
 	}
-	// Partition 0 read nothing new: caught up, it is idle at once rather than
-	// a window and the lateness after what it read again.
+	// Partition 0 read nothing new: caught up, it is as quiet as it was when
+	// what it read again was appended, an hour ago: idle at once, not a
+	// window and the lateness after reading it again.
 	if err := q.workers[0].Tick(ctx, t0, true); err != nil {
 		t.Fatal(err)
 	}
 	if !q.Checker.progress[0].idle {
-		t.Error("a partition that read again only what was counted is not idle once caught up")
+		t.Error("a partition that read again only what was counted, appended long ago, is not idle once caught up")
+	}
+}
+
+// TestTakenOverPartitionIdle: a worker that takes a partition over does not
+// know how quiet it was. Caught up with nothing read, or with messages read
+// again that were appended just before, it is not idle until a window and the
+// lateness have passed since then: a busy partition caught up for a moment
+// would otherwise close windows its next events belong to.
+func TestTakenOverPartitionIdle(t *testing.T) {
+	m := exampleModel(t)
+	opts := testOptions(m, &recorder{})
+	opts.Partitions = 2
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// Partition 1 read again a message its stored window holds, appended 5 s
+	// before the clock; partition 0 reads nothing.
+	w, err := window.New(m, t0, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := store.NewMemory()
+	if err := mem.Write(ctx, store.Batch{Profiles: w.Rows(m, []window.Offset{{Topic: "events", Partition: 1, Offset: 0}}, true,
+		slog.New(slog.DiscardHandler))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Restore(ctx, mem); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Process(ctx, ingest.Message{Topic: "events", Partition: 1, Value: ev(t0.Add(time.Second), "7"), Time: t0.Add(-5 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.Skipped != 1 {
+		t.Fatalf("skipped %d, want the message read again", st.Skipped)
+	}
+	quiet := opts.Window + opts.Lateness
+	for _, tc := range []struct {
+		partition int
+		at        time.Time
+		idle      bool
+	}{
+		{0, t0, false},
+		{0, t0.Add(quiet - time.Second), false},
+		{0, t0.Add(quiet), true},
+		{1, t0, false},
+		{1, t0.Add(quiet - 6*time.Second), false},
+		{1, t0.Add(quiet - 5*time.Second), true},
+	} {
+		w, err := p.worker(tc.partition)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Tick(ctx, tc.at, true); err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Checker.progress[tc.partition].idle; got != tc.idle {
+			t.Errorf("partition %d at %s: idle %v, want %v", tc.partition, tc.at.Sub(t0), got, tc.idle)
+		}
 	}
 }
 

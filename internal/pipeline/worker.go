@@ -67,8 +67,10 @@ type Worker struct {
 	// windows (zero when none is open): while the watermark is before it, no
 	// model has a window to hand over, and an event need not ask each.
 	firstEnd time.Time
-	// lastMessage is the wall clock of the last message, for idleness.
-	lastMessage time.Time
+	// lastMessage is the wall clock of the last message new to this worker,
+	// for idleness (quietSince); appended, the latest broker timestamp of
+	// the messages it read again; started, when it was made.
+	lastMessage, appended, started time.Time
 	// eventClock, when set, is the recording's clock, advanced by each event.
 	eventClock func(ctx context.Context, eventTime time.Time) (time.Time, error)
 	stats      Stats
@@ -111,6 +113,9 @@ func newWorker(opts *Options, partition int, sink Sink, index *countedIndex, poo
 		offsets:      newOffsets(),
 		rejected:     newRejections(),
 		rejectedHold: make(map[ingest.TopicPartition]int64),
+	}
+	if opts.Now != nil {
+		w.started = opts.Now()
 	}
 	names := make([]string, 0, len(opts.Models))
 	for _, md := range opts.Models {
@@ -176,10 +181,14 @@ func (w *Worker) Process(ctx context.Context, msg ingest.Message, now time.Time)
 		w.count(wm, status)
 		if status == counted {
 			// Read again, not new: a partition that only reads again what
-			// is counted is as idle as before it. Its predictions and
-			// labels wait in the join again, as they did before the restart
-			// or rebalance: their other side may be new.
+			// is counted is as idle as it was before, when these were
+			// appended. Its predictions and labels wait in the join again,
+			// as they did before the restart or rebalance: their other side
+			// may be new.
 			w.lastMessage = lastMessage
+			if msg.Time.After(w.appended) {
+				w.appended = msg.Time
+			}
 			if msg.Topic != w.opts.FeaturesTopic {
 				w.rejoin(ctx, wm, tp, msg.Offset)
 			}
@@ -427,7 +436,7 @@ func (w *Worker) Tick(ctx context.Context, now time.Time, caughtUp bool) error {
 			}
 		}
 	}
-	idle := caughtUp && now.Sub(w.lastMessage) >= w.opts.Window+w.opts.Lateness
+	idle := caughtUp && now.Sub(w.quietSince()) >= w.opts.Window+w.opts.Lateness
 	if idle {
 		// Nothing more is coming: the shares still open are as complete as
 		// they will be until the partition wakes.
@@ -439,6 +448,24 @@ func (w *Worker) Tick(ctx context.Context, now time.Time, caughtUp bool) error {
 		w.firstEnd = time.Time{}
 	}
 	return w.report(ctx, idle)
+}
+
+// quietSince is when the partition last had something new: its last new
+// message's read; before any, the latest append among the messages read
+// again (it was as quiet as that before this worker); and before anything
+// is read, this worker's start. A worker that took a partition over knows
+// nothing of how quiet it was: counting it idle at once, when it had just
+// caught up with a busy partition, closed windows its next events belonged
+// to, and the checks of the windows after them were computed on partial
+// data.
+func (w *Worker) quietSince() time.Time {
+	switch {
+	case !w.lastMessage.IsZero():
+		return w.lastMessage
+	case !w.appended.IsZero():
+		return w.appended
+	}
+	return w.started
 }
 
 // Flush hands over every share, as at a drain or when the partition is taken
