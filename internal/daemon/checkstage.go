@@ -58,6 +58,13 @@ func (d *Daemon) checkGeneration(ctx context.Context, sides *pipeline.Sides, gen
 	wg.Wait()
 	settle, cancel := d.settleContext()
 	defer cancel()
+	// The group does not hand the models over until this member rejoins:
+	// the windows it checked are stored first, or their next owner, which
+	// restores them from the store, would check the next ones against
+	// references and a history without them (and check them again).
+	if err := d.askChecker(settle, request{kind: settleRequest}); err != nil {
+		d.log.Warn("storing the windows checked before the models' next owner restores them", "err", err)
+	}
 	if err := d.commit(settle, gen); err != nil {
 		d.log.Warn("committing the partials topic at the end of a generation; the next owner reads again from the last commit", "partitions", gen.Partitions, "err", err)
 	}

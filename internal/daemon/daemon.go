@@ -115,6 +115,9 @@ type Daemon struct {
 
 	// checker receives the workers' shares and reports, and requests.
 	checker chan request
+	// checkerGone is closed once the checker's goroutine has returned: a
+	// request asked of it then has no answer.
+	checkerGone chan struct{}
 	// restored is closed once the store is migrated and read back.
 	restored chan struct{}
 	// draining is set by Stop: a generation ending then drains instead of
@@ -151,7 +154,7 @@ func New(opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{opts: opts, log: log, tracer: tracing.Tracer(opts.Pipeline.TracerProvider), metrics: m, checker: make(chan request, checkerQueue),
+	d := &Daemon{opts: opts, log: log, tracer: tracing.Tracer(opts.Pipeline.TracerProvider), metrics: m, checker: make(chan request, checkerQueue), checkerGone: make(chan struct{}),
 		restored: make(chan struct{}), stop: make(chan context.Context), done: make(chan struct{})}
 	d.status.set("store", errors.New("clickhouse: not prepared yet"))
 	return d, nil
@@ -273,17 +276,26 @@ func (d *Daemon) run(ctx context.Context, sides *pipeline.Sides) error {
 	defer stopChecker()
 	checkerDone := make(chan error, 1)
 	if d.opts.Publish == nil || d.opts.Check != nil {
-		go func() { checkerDone <- d.runChecker(checkerCtx, sides.Checker) }()
+		go func() {
+			defer close(d.checkerGone)
+			checkerDone <- d.runChecker(checkerCtx, sides.Checker)
+		}()
 	} else {
 		// The profile stage alone checks nothing: the check stage does, from
 		// the partials topic.
-		go func() { <-checkerCtx.Done(); checkerDone <- nil }()
+		go func() {
+			defer close(d.checkerGone)
+			<-checkerCtx.Done()
+			checkerDone <- nil
+		}()
 	}
 	checkCtx, stopCheck := context.WithCancel(ctx)
-	checkDone := make(chan error, 1)
+	checkDone := make(chan struct{})
 	if d.opts.Check != nil {
 		go func() {
-			checkDone <- d.opts.Check.Group.Run(checkCtx, func(genCtx context.Context, gen *ingest.Generation) {
+			defer close(checkDone)
+			// It returns when checkCtx ends: it retries Kafka until then.
+			_ = d.opts.Check.Group.Run(checkCtx, func(genCtx context.Context, gen *ingest.Generation) {
 				d.checkGeneration(genCtx, sides, gen)
 			})
 		}()
@@ -314,6 +326,10 @@ func (d *Daemon) run(ctx context.Context, sides *pipeline.Sides) error {
 		if d.opts.Publish == nil {
 			d.askChecker(stopCtx, request{kind: flushRequest})
 		}
+		// The check stage's last generation stores what it checked before
+		// the checker stops.
+		stopCheck()
+		<-checkDone
 		stopChecker()
 		return <-checkerDone
 	case err := <-checkerDone:

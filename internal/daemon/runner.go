@@ -27,6 +27,7 @@ const (
 	checkpointRequest
 	flushRequest
 	ownRequest
+	settleRequest
 )
 
 // request is what the checker goroutine is asked to do. Checkpoints and
@@ -97,6 +98,8 @@ func (d *Daemon) handle(ctx context.Context, c *pipeline.Checker, r request) err
 		r.reply <- c.Checkpoint(r.ctx)
 	case flushRequest:
 		r.reply <- c.Flush(r.ctx)
+	case settleRequest:
+		r.reply <- c.Settle(r.ctx)
 	case ownRequest:
 		// The check stage hears every partition of the events topic through
 		// the partials topic: none is another member's.
@@ -143,7 +146,7 @@ func (d *Daemon) askChecker(ctx context.Context, r request) error {
 	case d.checker <- r:
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-d.checkerStopped():
+	case <-d.checkerGone:
 		return errors.New("the checker has stopped")
 	}
 	select {
@@ -151,6 +154,14 @@ func (d *Daemon) askChecker(ctx context.Context, r request) error {
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-d.checkerGone:
+		select {
+		case err := <-r.reply:
+			return err
+		default:
+			// It stopped with the request queued, unread.
+			return errors.New("the checker has stopped")
+		}
 	}
 }
 
@@ -562,9 +573,6 @@ const lagEvery = 5 * time.Second
 
 // events is the events topic's name.
 func (d *Daemon) events() string { return d.opts.Group.Topics()[0] }
-
-// checkerStopped is closed once the daemon has stopped.
-func (d *Daemon) checkerStopped() <-chan struct{} { return d.done }
 
 // handoverWait is HandoverWait, or its default.
 func (o *Options) handoverWait() time.Duration {
