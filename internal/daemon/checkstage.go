@@ -155,18 +155,7 @@ func (p *partialsRead) set(k int, next int64) {
 // stage (too few replicas for the models, or a slow ClickHouse).
 func (d *Daemon) pollPartialsLag(ctx context.Context, gen *ingest.Generation, read *partialsRead) {
 	topic := d.opts.Check.Group.Topics()[0]
-	t := time.NewTicker(lagEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		hwm, err := d.opts.Check.Group.HighWatermarks(ctx, gen.Partitions)
-		if err != nil {
-			continue
-		}
+	everyLag(ctx, d.opts.Check.Group, gen.Partitions, func(hwm map[ingest.TopicPartition]int64) {
 		var lag int64
 		read.mu.Lock()
 		for tp, hw := range hwm {
@@ -180,7 +169,7 @@ func (d *Daemon) pollPartialsLag(ctx context.Context, gen *ingest.Generation, re
 		}
 		read.mu.Unlock()
 		d.metrics.lag.WithLabelValues(topic).Set(float64(lag))
-	}
+	})
 }
 
 // doneOffsets tracks a partition's records from read to done, in any order,

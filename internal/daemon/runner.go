@@ -531,18 +531,7 @@ func (wr *workerRun) publish() {
 // from the brokers' high watermarks, until the generation ends: during a
 // store outage, when nothing is fetched, it still grows as messages wait.
 func (d *Daemon) pollLag(ctx context.Context, gen *ingest.Generation, workers []*workerRun) {
-	t := time.NewTicker(lagEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		hwm, err := d.opts.Group.HighWatermarks(ctx, gen.Partitions)
-		if err != nil {
-			continue
-		}
+	everyLag(ctx, d.opts.Group, gen.Partitions, func(hwm map[ingest.TopicPartition]int64) {
 		lag := make(map[string]int64)
 		for _, wr := range workers {
 			wr.mu.Lock()
@@ -564,6 +553,25 @@ func (d *Daemon) pollLag(ctx context.Context, gen *ingest.Generation, workers []
 		}
 		for topic, n := range lag {
 			d.metrics.lag.WithLabelValues(topic).Set(float64(n))
+		}
+	})
+}
+
+// everyLag calls each with the high watermarks of a group's partitions
+// every lagEvery until ctx ends; a failed request is asked again at the next.
+func everyLag(ctx context.Context, g interface {
+	HighWatermarks(context.Context, []int) (map[ingest.TopicPartition]int64, error)
+}, partitions []int, each func(map[ingest.TopicPartition]int64)) {
+	t := time.NewTicker(lagEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if hwm, err := g.HighWatermarks(ctx, partitions); err == nil {
+			each(hwm)
 		}
 	}
 }

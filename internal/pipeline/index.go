@@ -131,18 +131,23 @@ func (c *countedIndex) add(model string, start time.Time, through []window.Offse
 	if mi == nil {
 		return
 	}
-	// The map is copied: those lookup returned never change.
-	counted := maps.Clone(mi.windows[start.UnixNano()])
-	if counted == nil {
-		counted = make(map[ingest.TopicPartition]int64, len(through))
+	mi.windows[start.UnixNano()] = withOffsets(mi.windows[start.UnixNano()], through)
+}
+
+// withOffsets returns a copy of known (the maps lookup returned never change)
+// holding, per partition, the later of its offset and offsets'.
+func withOffsets(known map[ingest.TopicPartition]int64, offsets []window.Offset) map[ingest.TopicPartition]int64 {
+	merged := maps.Clone(known)
+	if merged == nil {
+		merged = make(map[ingest.TopicPartition]int64, len(offsets))
 	}
-	for _, o := range through {
+	for _, o := range offsets {
 		tp := ingest.TopicPartition{Topic: o.Topic, Partition: o.Partition}
-		if c, ok := counted[tp]; !ok || o.Offset > c {
-			counted[tp] = o.Offset
+		if n, ok := merged[tp]; !ok || o.Offset > n {
+			merged[tp] = o.Offset
 		}
 	}
-	mi.windows[start.UnixNano()] = counted
+	return merged
 }
 
 // load reads what every model's windows stored within the late horizon
@@ -195,17 +200,7 @@ func (c *countedIndex) load(ctx context.Context) error {
 	defer c.mu.Unlock()
 	for name, mi := range c.byModel {
 		for start, offsets := range counted[name] {
-			merged := maps.Clone(mi.windows[start])
-			if merged == nil {
-				merged = make(map[ingest.TopicPartition]int64, len(offsets))
-			}
-			for _, o := range offsets {
-				tp := ingest.TopicPartition{Topic: o.Topic, Partition: o.Partition}
-				if n, ok := merged[tp]; !ok || o.Offset > n {
-					merged[tp] = o.Offset
-				}
-			}
-			mi.windows[start] = merged
+			mi.windows[start] = withOffsets(mi.windows[start], offsets)
 		}
 		mi.loaded, mi.loadedFrom = true, since
 	}
@@ -249,17 +244,9 @@ func (c *countedIndex) lookup(ctx context.Context, model string, start time.Time
 		// learnt or checked) both hold messages: the later offset of each.
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		merged := maps.Clone(mi.windows[start.UnixNano()])
+		merged := mi.windows[start.UnixNano()]
 		if stored != nil {
-			if merged == nil {
-				merged = make(map[ingest.TopicPartition]int64, len(stored.Offsets))
-			}
-			for _, o := range stored.Offsets {
-				tp := ingest.TopicPartition{Topic: o.Topic, Partition: o.Partition}
-				if n, ok := merged[tp]; !ok || o.Offset > n {
-					merged[tp] = o.Offset
-				}
-			}
+			merged = withOffsets(merged, stored.Offsets)
 		}
 		if merged != nil {
 			mi.windows[start.UnixNano()] = merged
