@@ -110,13 +110,13 @@ func (w *Window) Reset(start time.Time, size time.Duration) {
 
 // Add profiles an event of the window's model.
 func (w *Window) Add(m *model.Model, ev *event.Event) {
-	w.readValid = false
 	w.Features.AddEvent(ev)
 	w.addOutput(m, ev)
 }
 
 // addOutput profiles the event's prediction and latency.
 func (w *Window) addOutput(m *model.Model, ev *event.Event) {
+	w.readValid = false // every event comes through here, a version's too
 	w.Events++
 	p := ev.Prediction
 	switch p.Kind {
