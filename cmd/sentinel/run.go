@@ -153,7 +153,7 @@ func newClients(cfg *config.Daemon, w *wiring, reg prometheus.Registerer, log *s
 	}
 	if topic := cfg.Kafka.Topics.Partials; topic != "" {
 		if c.partials, err = ingest.NewPartialsWriter(ingest.PartialsOptions{KafkaConn: kafkaConn(cfg, w), Topic: topic,
-			Partitions: cfg.Kafka.Partials.Partitions, CheckGroup: checkGroup(cfg), Logger: log}); err != nil {
+			Partitions: cfg.Kafka.Partials.Partitions, CheckGroup: checkGroup(cfg), Logger: log, Registerer: reg}); err != nil {
 			errs = append(errs, err)
 		}
 		// The group's metrics are the events group's: registered once.

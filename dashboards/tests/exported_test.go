@@ -91,7 +91,8 @@ func exportedFamilies(t *testing.T) map[string]*family {
 		dropDatabase(t, dsn, db)
 	})
 
-	kafka := kafkatest.Start(t, kafkatest.Topic{Name: "events", Partitions: 1}, kafkatest.Topic{Name: "dead", Partitions: 1})
+	kafka := kafkatest.Start(t, kafkatest.Topic{Name: "events", Partitions: 1}, kafkatest.Topic{Name: "dead", Partitions: 1},
+		kafkatest.Topic{Name: "partials", Partitions: 1})
 	conn := ingest.KafkaConn{Brokers: kafka.Brokers()}
 	group, err := ingest.NewGroup(ingest.KafkaOptions{KafkaConn: conn, GroupID: "dashboards", Topics: []string{"events"},
 		MaxWait: 100 * time.Millisecond, Registerer: reg})
@@ -104,6 +105,12 @@ func exportedFamilies(t *testing.T) map[string]*family {
 		t.Fatal(err)
 	}
 	defer dl.Close()
+	partials, err := ingest.NewPartialsWriter(ingest.PartialsOptions{KafkaConn: conn, Topic: "partials", Partitions: 1,
+		CheckGroup: "dashboards-check", Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer partials.Close()
 
 	// The daemon's own series (the lag, partitions unreported) register when
 	// it is built; it need not run.
@@ -225,13 +232,13 @@ func checkDaemonRegistry(t *testing.T) {
 	}
 	// The check stage's group (kafka.topics.partials) is built without the
 	// registry: the events group's is the one registered.
-	for _, component := range []string{"store.New(", "ingest.NewGroup(groupOptions(", "ingest.NewKafkaDeadLetters(", "daemon.New(", "pipeline.OptionsFromConfig("} {
+	for _, component := range []string{"store.New(", "ingest.NewGroup(groupOptions(", "ingest.NewKafkaDeadLetters(", "ingest.NewPartialsWriter(", "daemon.New(", "pipeline.OptionsFromConfig("} {
 		if strings.Count(src, component) != 1 {
 			t.Fatalf("cmd/sentinel/run.go: %s is not called once: update exportedFamilies to what the daemon registers", component)
 		}
 	}
-	if n := strings.Count(src, "Registerer: reg"); n != 4 {
-		t.Fatalf("cmd/sentinel/run.go passes its registry %d times, not 4 (store, group, dead letters, daemon) besides the pipeline's: update exportedFamilies", n)
+	if n := strings.Count(src, "Registerer: reg"); n != 5 {
+		t.Fatalf("cmd/sentinel/run.go passes its registry %d times, not 5 (store, group, dead letters, partials writer, daemon) besides the pipeline's: update exportedFamilies", n)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
 )
@@ -38,6 +39,8 @@ type PartialsOptions struct {
 	BatchTimeout, WriteTimeout time.Duration
 	// Logger receives kafka-go's errors at warn level, and failed rounds.
 	Logger *slog.Logger
+	// Registerer, when set, takes the writer's metrics until Close.
+	Registerer prometheus.Registerer
 }
 
 // Validate reports every problem with the options at once.
@@ -100,6 +103,9 @@ type PartialsWriter struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	written, failures prometheus.Counter
+	reg               *registration
 }
 
 // partialRecord is a record waiting to be durable; done, when set, is called
@@ -162,6 +168,21 @@ func NewPartialsWriter(opts PartialsOptions) (*PartialsWriter, error) {
 		cancel:     cancel,
 		done:       make(chan struct{}),
 		changed:    make(chan struct{}),
+		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "sentinel_partials_records_total",
+			Help: "Records of the partials topic made durable: window shares, partition reports and releases."}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "sentinel_partials_write_failures_total",
+			Help: "Rounds of partials records that failed to write, each retried: the source offsets behind them wait."}),
+	}
+	queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sentinel_partials_queued_records",
+		Help: "Partials records enqueued and not yet durable; at the queue's bound the profile stage stops reading."},
+		func() float64 {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			return float64(len(w.queue))
+		})
+	if w.reg, err = register(opts.Registerer, w.written, w.failures, queued); err != nil {
+		cancel()
+		return nil, fmt.Errorf("partials: register metrics: %w", err)
 	}
 	go w.run(ctx)
 	return w, nil
@@ -264,6 +285,7 @@ func (w *PartialsWriter) run(ctx context.Context) {
 		if err != nil {
 			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
 			w.log.Warn("partials not written; retrying", "records", n, "retry_in", backoff, "err", err)
+			w.failures.Inc()
 			w.mu.Lock()
 			w.lastErr = err
 			w.mu.Unlock()
@@ -329,6 +351,7 @@ func (w *PartialsWriter) completed(n int) {
 	close(w.changed)
 	w.changed = make(chan struct{})
 	w.mu.Unlock()
+	w.written.Add(float64(n))
 	for _, r := range written {
 		if r.done != nil {
 			r.done()
@@ -382,6 +405,7 @@ func (w *PartialsWriter) Close() error {
 			w.closeErr = fmt.Errorf("close partials writer for %q: %w", w.topic, err)
 		}
 		w.transport.CloseIdleConnections()
+		w.reg.unregister()
 	})
 	return w.closeErr
 }

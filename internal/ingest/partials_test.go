@@ -3,10 +3,13 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/sentinel-ml/sentinel/internal/ingest/kafkatest"
@@ -18,8 +21,9 @@ import (
 func TestPartialsWriter(t *testing.T) {
 	const partitions = 3
 	c := kafkatest.Start(t, kafkatest.Topic{Name: "partials", Partitions: partitions})
+	reg := prometheus.NewRegistry()
 	w, err := NewPartialsWriter(PartialsOptions{KafkaConn: KafkaConn{Brokers: c.Brokers(), DialTimeout: 2 * time.Second},
-		Topic: "partials", Partitions: partitions, CheckGroup: "check"})
+		Topic: "partials", Partitions: partitions, CheckGroup: "check", Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,14 +71,35 @@ func TestPartialsWriter(t *testing.T) {
 	if len(reports) != partitions {
 		t.Errorf("the report reached partitions %v, want all %d", reports, partitions)
 	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(fmt.Sprintf(`
+# HELP sentinel_partials_queued_records Partials records enqueued and not yet durable; at the queue's bound the profile stage stops reading.
+# TYPE sentinel_partials_queued_records gauge
+sentinel_partials_queued_records 0
+# HELP sentinel_partials_records_total Records of the partials topic made durable: window shares, partition reports and releases.
+# TYPE sentinel_partials_records_total counter
+sentinel_partials_records_total %d
+# HELP sentinel_partials_write_failures_total Rounds of partials records that failed to write, each retried: the source offsets behind them wait.
+# TYPE sentinel_partials_write_failures_total counter
+sentinel_partials_write_failures_total 0
+`, len(models)+partitions))); err != nil {
+		t.Error(err)
+	}
+	// Close lets the metrics go, for a writer built again to register.
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 0 {
+		t.Errorf("%d series left registered after Close (err %v)", n, err)
+	}
 }
 
 // TestPartialsWriterOutage: records enqueued while the broker is down are
 // written once it is back, none lost, their dones in order.
 func TestPartialsWriterOutage(t *testing.T) {
 	c := kafkatest.Start(t, kafkatest.Topic{Name: "partials", Partitions: 2})
+	reg := prometheus.NewRegistry()
 	w, err := NewPartialsWriter(PartialsOptions{KafkaConn: KafkaConn{Brokers: c.Brokers(), DialTimeout: time.Second},
-		Topic: "partials", Partitions: 2, CheckGroup: "check", WriteTimeout: time.Second})
+		Topic: "partials", Partitions: 2, CheckGroup: "check", WriteTimeout: time.Second, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +122,13 @@ func TestPartialsWriterOutage(t *testing.T) {
 		}
 	}
 	time.Sleep(500 * time.Millisecond)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP sentinel_partials_queued_records Partials records enqueued and not yet durable; at the queue's bound the profile stage stops reading.
+# TYPE sentinel_partials_queued_records gauge
+sentinel_partials_queued_records 20
+`), "sentinel_partials_queued_records"); err != nil {
+		t.Errorf("during the outage: %v", err)
+	}
 	c.Outage(false)
 	flushCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -110,6 +142,12 @@ func TestPartialsWriterOutage(t *testing.T) {
 	}
 	if got := c.Read(t, "partials", 20); len(got) < 20 {
 		t.Errorf("%d records read back", len(got))
+	}
+	if f := testutil.ToFloat64(w.failures); f < 1 {
+		t.Errorf("%v failed rounds counted through the outage, want at least one", f)
+	}
+	if n := testutil.ToFloat64(w.written); n != 20 {
+		t.Errorf("%v records counted durable, want 20", n)
 	}
 }
 
