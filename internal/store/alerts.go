@@ -126,7 +126,7 @@ func (c *ClickHouse) Alerts(ctx context.Context, model string, since time.Time) 
 	query := fmt.Sprintf("SELECT alert, fingerprint, window_start, window_start_ms, state, severity, label_names, label_values, value,"+
 		" starts_at, starts_at_ms, ends_at, ends_at_ms, summary, description"+
 		" FROM `%s`.%s FINAL"+
-		" WHERE model = ? AND window_start >= toDateTime(?) AND (window_start > toDateTime(?) OR window_start_ms >= ?)"+
+		" WHERE model = ? AND "+sinceWindow+
 		" ORDER BY window_start, window_start_ms, alert, fingerprint", c.db, tableAlerts)
 	rows, err := c.conn.Query(ctx, query, model, secs, secs, ms)
 	if err != nil {

@@ -338,6 +338,10 @@ func (c *ClickHouse) retry(ctx context.Context, what string, retries prometheus.
 	}
 }
 
+// sinceWindow holds for windows starting at or after the seconds and
+// milliseconds of sinceArgs (the seconds twice).
+const sinceWindow = "window_start >= toDateTime(?) AND (window_start > toDateTime(?) OR window_start_ms >= ?)"
+
 // sinceArgs splits a lower bound into the seconds and milliseconds columns,
 // clamped to what DateTime holds.
 func sinceArgs(since time.Time) (uint32, uint16) {

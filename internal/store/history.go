@@ -43,25 +43,32 @@ func (c *ClickHouse) ClosedWindows(ctx context.Context) (map[string]time.Time, e
 // window and feature, with FINAL so that a rewritten window reads once.
 func (c *ClickHouse) Profiles(ctx context.Context, model string, since time.Time) ([]WindowProfile, error) {
 	secs, ms := sinceArgs(since)
-	return c.profiles(ctx, model, "window_start >= toDateTime(?) AND (window_start > toDateTime(?) OR window_start_ms >= ?)",
-		secs, secs, ms)
+	return c.profiles(ctx, fmt.Sprintf("profiles of model %q", model),
+		"model = ? AND "+sinceWindow, model, secs, secs, ms)
 }
 
 // Window returns the rows of model's window starting at start.
 func (c *ClickHouse) Window(ctx context.Context, model string, start time.Time) ([]WindowProfile, error) {
 	secs, ms := sinceArgs(start)
-	return c.profiles(ctx, model, "window_start = toDateTime(?) AND window_start_ms = ?", secs, ms)
+	return c.profiles(ctx, fmt.Sprintf("profiles of model %q", model),
+		"model = ? AND window_start = toDateTime(?) AND window_start_ms = ?", model, secs, ms)
 }
 
 // Counted returns every model's model-level rows from since on.
 func (c *ClickHouse) Counted(ctx context.Context, since time.Time) ([]WindowProfile, error) {
 	secs, ms := sinceArgs(since)
-	query := fmt.Sprintf("SELECT model, window_start, window_start_ms, window_end, window_end_ms, kafka_partition, row_count, state"+
-		" FROM `%s`.%s FINAL WHERE feature = '' AND window_start >= toDateTime(?) AND (window_start > toDateTime(?) OR window_start_ms >= ?)"+
-		" ORDER BY model, window_start, window_start_ms", c.db, tableProfiles)
-	rows, err := c.conn.Query(ctx, query, secs, secs, ms)
+	return c.profiles(ctx, "the windows counted", "feature = '' AND "+sinceWindow, secs, secs, ms)
+}
+
+// profiles reads the window profiles where the condition holds, ordered by
+// model, window, feature and partition; what names them in errors.
+func (c *ClickHouse) profiles(ctx context.Context, what, where string, args ...any) ([]WindowProfile, error) {
+	query := fmt.Sprintf("SELECT model, feature, window_start, window_start_ms, window_end, window_end_ms, kafka_partition, row_count, state"+
+		" FROM `%s`.%s FINAL WHERE "+where+
+		" ORDER BY model, window_start, window_start_ms, feature, kafka_partition", c.db, tableProfiles)
+	rows, err := c.conn.Query(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("store: querying the windows counted: %w", err)
+		return nil, fmt.Errorf("store: querying %s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []WindowProfile
@@ -72,45 +79,14 @@ func (c *ClickHouse) Counted(ctx context.Context, since time.Time) ([]WindowProf
 			startMS, endMS uint16
 			state          string
 		)
-		if err := rows.Scan(&p.Model, &start, &startMS, &end, &endMS, &p.Partition, &p.Rows, &state); err != nil {
-			return nil, fmt.Errorf("store: reading the windows counted: %w", err)
+		if err := rows.Scan(&p.Model, &p.Feature, &start, &startMS, &end, &endMS, &p.Partition, &p.Rows, &state); err != nil {
+			return nil, fmt.Errorf("store: reading %s: %w", what, err)
 		}
 		p.WindowStart, p.WindowEnd, p.State = joinTime(start, startMS), joinTime(end, endMS), []byte(state)
 		out = append(out, p)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: reading the windows counted: %w", err)
-	}
-	return out, nil
-}
-
-// profiles reads model's window profiles where the condition on the window
-// holds.
-func (c *ClickHouse) profiles(ctx context.Context, model, where string, args ...any) ([]WindowProfile, error) {
-	query := fmt.Sprintf("SELECT feature, window_start, window_start_ms, window_end, window_end_ms, kafka_partition, row_count, state"+
-		" FROM `%s`.%s FINAL WHERE model = ? AND "+where+
-		" ORDER BY window_start, window_start_ms, feature, kafka_partition", c.db, tableProfiles)
-	rows, err := c.conn.Query(ctx, query, append([]any{model}, args...)...)
-	if err != nil {
-		return nil, fmt.Errorf("store: querying profiles of model %q: %w", model, err)
-	}
-	defer rows.Close()
-	var out []WindowProfile
-	for rows.Next() {
-		var (
-			p              = WindowProfile{Model: model}
-			start, end     time.Time
-			startMS, endMS uint16
-			state          string
-		)
-		if err := rows.Scan(&p.Feature, &start, &startMS, &end, &endMS, &p.Partition, &p.Rows, &state); err != nil {
-			return nil, fmt.Errorf("store: reading profiles of model %q: %w", model, err)
-		}
-		p.WindowStart, p.WindowEnd, p.State = joinTime(start, startMS), joinTime(end, endMS), []byte(state)
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: reading profiles of model %q: %w", model, err)
+		return nil, fmt.Errorf("store: reading %s: %w", what, err)
 	}
 	return out, nil
 }
@@ -122,7 +98,7 @@ func (c *ClickHouse) References(ctx context.Context, model string, since time.Ti
 	secs, ms := sinceArgs(since)
 	query := fmt.Sprintf("SELECT feature, window_start, window_start_ms, state"+
 		" FROM `%s`.%s FINAL"+
-		" WHERE model = ? AND window_start >= toDateTime(?) AND (window_start > toDateTime(?) OR window_start_ms >= ?)"+
+		" WHERE model = ? AND "+sinceWindow+
 		" ORDER BY window_start, window_start_ms, feature", c.db, tableReferences)
 	rows, err := c.conn.Query(ctx, query, model, secs, secs, ms)
 	if err != nil {
@@ -156,7 +132,7 @@ func (c *ClickHouse) Results(ctx context.Context, model string, since time.Time)
 	secs, ms := sinceArgs(since)
 	query := fmt.Sprintf("SELECT window_start, window_start_ms, window_end, window_end_ms, kind, feature, metric, value, threshold, breached, skipped"+
 		" FROM `%s`.%s FINAL"+
-		" WHERE model = ? AND window_start >= toDateTime(?) AND (window_start > toDateTime(?) OR window_start_ms >= ?)"+
+		" WHERE model = ? AND "+sinceWindow+
 		" ORDER BY window_start, window_start_ms, kind, feature, metric", c.db, tableResults)
 	rows, err := c.conn.Query(ctx, query, model, secs, secs, ms)
 	if err != nil {
@@ -191,7 +167,7 @@ func (c *ClickHouse) Results(ctx context.Context, model string, since time.Time)
 func (c *ClickHouse) Rejections(ctx context.Context, topic string, partition int32, since time.Time) ([]RejectedCount, int64, error) {
 	secs, ms := sinceArgs(since)
 	query := fmt.Sprintf("SELECT model, reason, window_start, window_start_ms, message_count FROM `%s`.%s FINAL"+
-		" WHERE topic = ? AND kafka_partition = ? AND window_start >= toDateTime(?) AND (window_start > toDateTime(?) OR window_start_ms >= ?)",
+		" WHERE topic = ? AND kafka_partition = ? AND "+sinceWindow,
 		c.db, tableRejected)
 	rows, err := c.conn.Query(ctx, query, topic, partition, secs, secs, ms)
 	if err != nil {
