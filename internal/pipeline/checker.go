@@ -440,13 +440,13 @@ func (c *Checker) write(ctx context.Context, b store.Batch, done []func()) error
 	return nil
 }
 
-// settle waits until every batch written behind is durable.
 // Settle waits until every batch made so far is durable: the check stage of
 // a scaled-out Sentinel does at the end of each generation, so that a
 // model's next owner, which restores it from the store, finds every window
 // this process checked.
 func (c *Checker) Settle(ctx context.Context) error { return c.settle(ctx) }
 
+// settle waits until every batch written behind is durable.
 func (c *Checker) settle(ctx context.Context) error {
 	if c.behind == nil {
 		return nil
