@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -122,20 +123,36 @@ type message struct {
 	at    time.Time
 }
 
-// tick returns the messages of one step of dt at elapsed (event time at),
-// and the labels due later, to be sent at their time.
+// tick returns the messages of the step of dt that ends at elapsed (event
+// time at), in time order, and the labels due later, to be sent at their
+// time. The step's events are spread over it rather than stamped with its
+// end: on a loaded machine a late tick covers more than its tenth of a
+// second, and stamping it all at once would move a window's events into the
+// next and make its volume swing for no reason in the traffic.
 func (t *traffic) tick(at time.Time, elapsed, dt time.Duration) (events, labels []message) {
 	n := t.count(t.rate(fraudPerSec, elapsed), dt)
-	for range n {
-		e, l := t.fraud(at, elapsed)
+	for i := range n {
+		back := spread(i, n, dt)
+		e, l := t.fraud(at.Add(-back), elapsed-back)
 		events, labels = append(events, e), append(labels, l)
 	}
 	if _, silent := t.active(SilentModel, elapsed); !silent {
-		for range t.count(t.rate(etaPerSec, elapsed), dt) {
-			events = append(events, t.eta(at, elapsed))
+		n := t.count(t.rate(etaPerSec, elapsed), dt)
+		for i := range n {
+			back := spread(i, n, dt)
+			events = append(events, t.eta(at.Add(-back), elapsed-back))
 		}
 	}
+	byTime := func(a, b message) int { return a.at.Compare(b.at) }
+	slices.SortStableFunc(events, byTime)
+	slices.SortStableFunc(labels, byTime)
 	return events, labels
+}
+
+// spread is how long before a step's end the i-th of its n events falls:
+// evenly over the step, the first at its start.
+func spread(i, n int, dt time.Duration) time.Duration {
+	return time.Duration(float64(dt) * float64(n-i) / float64(n))
 }
 
 // count is a Poisson-like draw of the events of dt at rate per second.
