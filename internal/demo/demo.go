@@ -76,10 +76,13 @@ func (o *Options) warmup() time.Duration { return warmupWindows * o.window() }
 
 const warmupWindows = 20
 
+// referenceWindows is the drift reference period, in windows.
+const referenceWindows = 10
+
 // minimum is the shortest demonstration that holds every incident.
 func (o *Options) minimum() time.Duration {
 	incidents := Schedule(o.warmup(), o.window())
-	return incidents[len(incidents)-1].End + 4*o.window()
+	return incidents[len(incidents)-1].End + 8*o.window()
 }
 
 // Run runs the demonstration until its duration has passed or ctx ends,
@@ -259,15 +262,14 @@ func (m *incidentMarks) Annotations() []status.Annotation {
 }
 
 // daemonConfig is sentinel.yaml for the demonstration: windows of the
-// compressed minute, the reference period its day, the detector fitted after
-// the warm-up's first part.
+// compressed minute, the detector fitted after the warm-up's first part.
 func daemonConfig(brokers []string, window time.Duration, refs []config.ModelRef) *config.Daemon {
 	cfg := config.DefaultDaemon()
 	cfg.Kafka.Brokers = brokers
 	cfg.Kafka.Topics = config.Topics{Events: "events", Labels: "labels", DeadLetters: "dead"}
 	cfg.Windows.Size, cfg.Windows.AllowedLateness = window, window/2
 	cfg.Windows.MaxFutureSkew, cfg.Windows.MaxAge, cfg.Windows.LateHorizon = time.Minute, time.Hour, 10*window
-	cfg.Drift.ReferencePeriod = 10 * window
+	cfg.Drift.ReferencePeriod = referenceWindows * window
 	cfg.Staleness.CheckInterval, cfg.Staleness.MaxSilence = window/2, 2*window
 	cfg.Anomaly.FitAfter, cfg.Anomaly.HistoryWindows = warmupWindows-5, 10*dayLength
 	cfg.Labels.MaxDelay = 20 * window

@@ -39,8 +39,14 @@ type Fired struct {
 // graceWindows is how long after an incident ends an alert still counts as
 // its detection or its echo: alerts wait out their `for`, a window closes
 // after the lateness, and drift against the reference period sees the
-// incident's windows until the reference has moved past them (ten windows).
+// incident's windows until the reference has moved past them.
 const graceWindows = 12
+
+// driftGraceWindows is graceWindows for the alerts that compare a window with
+// the previous reference period. Periods are aligned to the clock, not to the
+// incident: the period that holds an incident's last window is the reference
+// of every window of the period after it, up to two periods past the end.
+const driftGraceWindows = graceWindows + referenceWindows
 
 // score matches the alerts that fired with the incidents: an alert catches an
 // incident of its model when it fires during it (or within the grace after)
@@ -75,7 +81,11 @@ func score(incidents []Incident, fired []Fired, window, ran time.Duration, where
 }
 
 func matches(in Incident, f Fired, window time.Duration) bool {
-	if f.Model != in.Model || f.At < in.Start || f.At > in.End+graceWindows*window {
+	grace := graceWindows
+	if f.Name == "SentinelFeatureDrift" || f.Name == "SentinelPredictionDrift" {
+		grace = driftGraceWindows
+	}
+	if f.Model != in.Model || f.At < in.Start || f.At > in.End+time.Duration(grace)*window {
 		return false
 	}
 	switch {
