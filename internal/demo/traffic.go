@@ -143,9 +143,9 @@ func (t *traffic) tick(at time.Time, elapsed, dt time.Duration) (events, labels 
 			events = append(events, t.eta(at.Add(-back), elapsed-back))
 		}
 	}
-	byTime := func(a, b message) int { return a.at.Compare(b.at) }
-	slices.SortStableFunc(events, byTime)
-	slices.SortStableFunc(labels, byTime)
+	// The fraud events, and so their labels, come in time order; the eta
+	// events go between them.
+	slices.SortStableFunc(events, func(a, b message) int { return a.at.Compare(b.at) })
 	return events, labels
 }
 
