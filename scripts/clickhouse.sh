@@ -13,6 +13,10 @@
 # to stderr, so a caller can take stdout whole:
 #
 #   dsn=$(scripts/clickhouse.sh start) && export "$dsn" && go test ./...
+#
+# With CLICKHOUSE_OWNER_PID set, a server this call starts stops when that
+# process ends: a test binary killed or timed out runs no cleanup, and would
+# leave its private server running for good.
 set -euo pipefail
 
 . "$(dirname "$0")/lib/apt.sh"
@@ -119,6 +123,13 @@ log_tail() {
 	done
 }
 
+# watch_owner stops server pid $2 once process $1 has ended; it leaves
+# when the server does (a stop). Detached like the server, for the same reason.
+watch_owner() {
+	setsid bash -c 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done
+		kill "$2" 2>/dev/null || true' watch_owner "$1" "$2" </dev/null >/dev/null 2>&1 &
+}
+
 start() {
 	install
 	if answers; then
@@ -140,6 +151,9 @@ start() {
 		setsid clickhouse-server --config-file="$dir/config.xml" \
 			</dev/null >"$dir/log/stdout.log" 2>&1 &
 		echo $! >"$pidfile"
+		if [ -n "${CLICKHOUSE_OWNER_PID:-}" ]; then
+			watch_owner "$CLICKHOUSE_OWNER_PID" "$!"
+		fi
 	fi
 	deadline=$((SECONDS + wait_seconds))
 	until answers; do

@@ -376,6 +376,9 @@ type chServer struct {
 	t         *testing.T
 	dir       string
 	tcp, http int
+	// owner is the process whose end stops the server: this test binary,
+	// unless a test says otherwise.
+	owner int
 }
 
 // startPrivateClickHouse starts a server with scripts/clickhouse.sh in a
@@ -390,13 +393,20 @@ func startPrivateClickHouse(t *testing.T) *chServer {
 // ClickHouse's own (users.d beside the script's users.xml) when user is set.
 func startPrivateClickHouseWith(t *testing.T, user, password string) *chServer {
 	t.Helper()
+	return startOwnedClickHouse(t, user, password, os.Getpid())
+}
+
+// startOwnedClickHouse is startPrivateClickHouseWith for a server that stops
+// when process owner ends.
+func startOwnedClickHouse(t *testing.T, user, password string, owner int) *chServer {
+	t.Helper()
 	if _, err := exec.LookPath("clickhouse-server"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("clickhouse-server is not installed under CI: make test installs it (scripts/clickhouse.sh)")
 		}
 		t.Skip("clickhouse-server is not installed: scripts/clickhouse.sh start installs it")
 	}
-	s := &chServer{t: t, dir: t.TempDir(), tcp: freePort(t), http: freePort(t)}
+	s := &chServer{t: t, dir: t.TempDir(), tcp: freePort(t), http: freePort(t), owner: owner}
 	if user != "" {
 		users := fmt.Sprintf(`<?xml version="1.0"?>
 <yandex><users><%s>
@@ -418,9 +428,45 @@ func startPrivateClickHouseWith(t *testing.T, user, password string) *chServer {
 	return s
 }
 
+// TestPrivateClickHouseEndsWithItsOwner: a private server stops once the
+// process that owns it has ended, as when a test binary is killed or times
+// out and runs no cleanup.
+func TestPrivateClickHouseEndsWithItsOwner(t *testing.T) {
+	owner := exec.Command("sleep", "600")
+	if err := owner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := startOwnedClickHouse(t, "", "", owner.Process.Pid)
+	b, err := os.ReadFile(filepath.Join(s.dir, "clickhouse.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("pid file: %v", err)
+	}
+	if err := syscall.Kill(pid, 0); err != nil {
+		t.Fatalf("clickhouse-server pid %d is not running after its start: %v", pid, err)
+	}
+	if err := owner.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = owner.Wait()
+	// The server shuts down in a few seconds once told; a minute is for a
+	// loaded machine.
+	deadline := time.Now().Add(time.Minute)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("clickhouse-server pid %d still runs a minute after its owner ended", pid)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 func (s *chServer) script(cmd string) ([]byte, error) {
 	c := exec.Command("../../scripts/clickhouse.sh", cmd, s.dir)
-	c.Env = append(os.Environ(), fmt.Sprintf("CLICKHOUSE_TCP_PORT=%d", s.tcp), fmt.Sprintf("CLICKHOUSE_HTTP_PORT=%d", s.http))
+	c.Env = append(os.Environ(), fmt.Sprintf("CLICKHOUSE_TCP_PORT=%d", s.tcp), fmt.Sprintf("CLICKHOUSE_HTTP_PORT=%d", s.http),
+		fmt.Sprintf("CLICKHOUSE_OWNER_PID=%d", s.owner))
 	return c.CombinedOutput()
 }
 
