@@ -102,6 +102,10 @@ func (s sampling) of(k metricKey, events, labelled float64, value func(feature, 
 			return anomaly.Sampling{Kind: anomaly.SamplingCount}
 		case check.NonFiniteFeatures:
 			return rate(events * s.numeric)
+		case check.LatencyP95:
+			return tailQuantile(0.95, events, value)
+		case check.LatencyP99:
+			return tailQuantile(0.99, events, value)
 		}
 		return anomaly.Sampling{}
 	case check.PredictionFeature:
@@ -142,6 +146,26 @@ func (s sampling) of(k metricKey, events, labelled float64, value func(feature, 
 		return anomaly.Sampling{Kind: anomaly.SamplingChiSquare, Scale: f.dof}
 	}
 	return anomaly.Sampling{}
+}
+
+// tailQuantile is the sampling of the window's q-quantile of latency, q in
+// the upper tail, over n values: a p99 of a few hundred events moves by
+// several milliseconds from window to window with nothing changed, and a
+// detector that learned its spread from a short history takes that for a
+// change. Its standard error needs the density at the quantile, which the
+// results tell only through the quantiles themselves: the tail beyond p95 is
+// taken to be exponential, of the scale the spacing of p95 and p99 gives:
+// right to a tenth for exponential latencies, to a third for lognormal and
+// Pareto ones (TestTailQuantileSampling). It is a floor under the spread the
+// detector learns, which still judges the rest.
+func tailQuantile(q, n float64, value func(feature, metric string) float64) anomaly.Sampling {
+	p95, p99 := value("", check.LatencyP95), value("", check.LatencyP99)
+	beta := (p99 - p95) / math.Log(5) // the exponential scale: x_q = a + β·ln(1/(1−q))
+	if !(beta > 0) || math.IsInf(beta, 0) {
+		return anomaly.Sampling{}
+	}
+	// √(q(1−q))/f(x_q), with f(x_q) = (1−q)/β.
+	return anomaly.Sampling{Kind: anomaly.SamplingQuantile, N: n, Scale: beta * math.Sqrt(q/(1-q))}
 }
 
 func zeroIfNaN(x float64) float64 {
