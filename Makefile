@@ -25,8 +25,8 @@ vet:
 # TestDemo runs live traffic in compressed time (a window a second) and
 # judges what fires: it runs after the rest, on a machine as quiet as `make
 # demo` has, not beside two other packages' tests. The command's tests take
-# six minutes of the default ten a package is given; a slow machine should
-# not turn that into a panic that leaves their private servers running.
+# six minutes of the default ten a package is given: a slow machine should
+# not fail them for that.
 test: vet
 	@scripts/govulncheck.sh
 	@dsn=$$(scripts/clickhouse.sh start) && export "$$dsn" && \
