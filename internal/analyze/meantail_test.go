@@ -24,13 +24,7 @@ func sampleQuantiles(n int, draw func(r *rand.Rand) float64) (mean, sd float64, 
 	slices.Sort(x)
 	q = make([]float64, 1001)
 	for i := range q {
-		pos := float64(i) / 1000 * float64(n-1)
-		j := int(pos)
-		if j >= n-1 {
-			q[i] = x[n-1]
-			continue
-		}
-		q[i] = x[j] + (pos-float64(j))*(x[j+1]-x[j])
+		q[i] = quantileOf(x, float64(i)/1000)
 	}
 	return mean, sd, q
 }
