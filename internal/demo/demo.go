@@ -79,7 +79,9 @@ const warmupWindows = 20
 // referenceWindows is the drift reference period, in windows.
 const referenceWindows = 10
 
-// minimum is the shortest demonstration that holds every incident.
+// minimum is the shortest demonstration that holds every incident, and the
+// detection of the last: label decline is seen through labels two windows
+// late, then its alerts wait out their for, and was found 7.3 s into its 8 s.
 func (o *Options) minimum() time.Duration {
 	incidents := Schedule(o.warmup(), o.window())
 	return incidents[len(incidents)-1].End + 8*o.window()
