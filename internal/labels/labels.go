@@ -204,8 +204,8 @@ func (j *Joiner) Holding() []Position {
 				}
 			}
 			var seen [maxStreams]bool
-			for i := f.head; i != none && want > 0; i = m.slots[i].next {
-				s := &m.slots[i]
+			for i := f.head; i != none && want > 0; i = m.slots.at(i).next {
+				s := m.slots.at(i)
 				if s.stream == 0 || seen[s.stream] || s.t < j.cutoff {
 					continue
 				}
@@ -238,7 +238,7 @@ func (j *Joiner) Expire(watermark time.Time) {
 	j.cutoff = c
 	for _, m := range j.models {
 		for l := range m.lists {
-			for m.lists[l].head != none && m.slots[m.lists[l].head].t < c {
+			for m.lists[l].head != none && m.slots.at(m.lists[l].head).t < c {
 				m.drop(m.lists[l].head, true)
 			}
 		}
@@ -257,7 +257,7 @@ func (j *Joiner) add(side uint8, model, requestID []byte, v Value, eventTime tim
 	t := eventTime.UnixNano()
 	h := j.hash(requestID)
 	if i := m.find(h, requestID); i != none {
-		s := &m.slots[i]
+		s := m.slots.at(i)
 		switch s.list {
 		case side:
 			m.count(side, duplicate)
@@ -313,7 +313,7 @@ func (j *Joiner) add(side uint8, model, requestID []byte, v Value, eventTime tim
 		return Pair{}, false
 	}
 	if m.lists[side].n >= j.maxPending {
-		m.drop(m.lists[side].head, m.slots[m.lists[side].head].t < j.cutoff)
+		m.drop(m.lists[side].head, m.slots.at(m.lists[side].head).t < j.cutoff)
 	}
 	m.insert(side, h, requestID, v, t, at)
 	return Pair{}, false

@@ -307,9 +307,9 @@ func TestJoinerProperties(t *testing.T) {
 			}
 			m := j.models[model]
 			if s.PendingPredictions > maxPending || s.PendingLabels > maxPending ||
-				m.lists[joined].n > maxPending || m.indexed() != m.held() || len(m.slots) > 3*maxPending {
+				m.lists[joined].n > maxPending || m.indexed() != m.held() || m.slots.len() > 3*maxPending {
 				t.Fatalf("seed %d model %s: memory past its bound: %+v, %d joined held, %d indexed, %d slots",
-					seed, model, s, m.lists[joined].n, m.indexed(), len(m.slots))
+					seed, model, s, m.lists[joined].n, m.indexed(), m.slots.len())
 			}
 		}
 	}

@@ -283,7 +283,7 @@ func (m *modelJoin) indexed() int {
 	n := 0
 	for _, c := range m.table {
 		if c != emptyCell {
-			if c != newCell(m.slots[c.slot()].hash, c.slot()) {
+			if c != newCell(m.slots.at(c.slot()).hash, c.slot()) {
 				return -1
 			}
 			n++
@@ -396,8 +396,8 @@ func differential(t *testing.T, seed uint64, hash func([]byte) uint64) {
 		mj := j.models[m]
 		live := 0
 		for l := range mj.lists {
-			for i := mj.lists[l].head; i != none; i = mj.slots[i].next {
-				live += int(mj.slots[i].idLen + mj.slots[i].classLen)
+			for i := mj.lists[l].head; i != none; i = mj.slots.at(i).next {
+				live += int(mj.slots.at(i).idLen + mj.slots.at(i).classLen)
 			}
 		}
 		if len(mj.keys.buf) > max(2*live, live+minCompaction) {
@@ -412,8 +412,8 @@ func holdingOf(j *Joiner) []Position {
 	low := map[uint8]int64{}
 	for _, m := range j.models {
 		for _, l := range []uint8{pendingPrediction, pendingLabel} {
-			for i := m.lists[l].head; i != none; i = m.slots[i].next {
-				s := &m.slots[i]
+			for i := m.lists[l].head; i != none; i = m.slots.at(i).next {
+				s := m.slots.at(i)
 				if o, ok := low[s.stream]; s.stream != 0 && s.t >= j.cutoff && (!ok || s.at < o) {
 					low[s.stream] = s.at
 				}

@@ -1,6 +1,9 @@
 package labels
 
-import "bytes"
+import (
+	"bytes"
+	"slices"
+)
 
 // The per-model table behind the Joiner: pointer-free slots found through an
 // open-addressing index by a seeded hash of the request id, each on one FIFO.
@@ -67,6 +70,40 @@ type slot struct {
 	stream     uint8
 }
 
+// slotStore holds a model's slots in chunks that never move: a prediction
+// waits up to labels.max_delay (a day by default), so a stream without labels
+// fills hundreds of thousands of slots, and a slice grown by append copied
+// them again and again into fresh memory (a fifth of a replay's time went to
+// those copies and the page faults of their new arrays). The first chunk
+// grows by doubling, so that a model of a few requests holds a few slots.
+type slotStore struct {
+	chunks [][]slot
+	n      int32
+}
+
+// slotChunk is the slots of a full chunk: 4096 of 64 bytes, a quarter
+// megabyte.
+const slotChunk = 1 << 12
+
+func (st *slotStore) at(i int32) *slot { return &st.chunks[uint32(i)/slotChunk][uint32(i)%slotChunk] }
+
+func (st *slotStore) len() int { return int(st.n) }
+
+// add appends a zero slot and returns its index.
+func (st *slotStore) add() int32 {
+	i := st.n
+	switch c := int(i / slotChunk); {
+	case c < len(st.chunks):
+		st.chunks[c] = append(st.chunks[c], slot{})
+	case c == 0:
+		st.chunks = append(st.chunks, make([]slot, 1, 16))
+	default:
+		st.chunks = append(st.chunks, make([]slot, 1, slotChunk))
+	}
+	st.n++
+	return i
+}
+
 type fifo struct {
 	head, tail int32
 	n          int
@@ -81,7 +118,7 @@ type modelJoin struct {
 	// of their request id; its size is a power of two at least twice the
 	// slots in use.
 	table []cell
-	slots []slot
+	slots slotStore
 	free  int32
 	lists [3]fifo
 	keys  arena
@@ -111,7 +148,7 @@ func (m *modelJoin) find(h uint64, id []byte) int32 {
 		if c.hash() != tag {
 			continue
 		}
-		if i := c.slot(); m.slots[i].hash == h && bytes.Equal(m.keys.id(&m.slots[i]), id) {
+		if i := c.slot(); m.slots.at(i).hash == h && bytes.Equal(m.keys.id(m.slots.at(i)), id) {
 			return i
 		}
 	}
@@ -128,12 +165,11 @@ func (m *modelJoin) insert(list uint8, h uint64, id []byte, v Value, t int64, at
 	}
 	i := m.free
 	if i == none {
-		m.slots = append(m.slots, slot{})
-		i = int32(len(m.slots) - 1)
+		i = m.slots.add()
 	} else {
-		m.free = m.slots[i].next
+		m.free = m.slots.at(i).next
 	}
-	m.slots[i] = slot{hash: h, t: t, class: noClass, at: at.Offset, stream: at.Stream}
+	*m.slots.at(i) = slot{hash: h, t: t, class: noClass, at: at.Offset, stream: at.Stream}
 	m.setValue(i, id, v)
 	mask := uint64(len(m.table) - 1)
 	p := h & mask
@@ -169,7 +205,7 @@ func (m *modelJoin) grow() {
 // that probed past its cell, so that no tombstones are left.
 func (m *modelJoin) unindex(i int32) {
 	mask := uint64(len(m.table) - 1)
-	p := m.slots[i].hash & mask
+	p := m.slots.at(i).hash & mask
 	for m.table[p].slot() != i {
 		p = (p + 1) & mask
 	}
@@ -196,7 +232,7 @@ func (m *modelJoin) unindex(i int32) {
 // setValue stores v in slot i, whose request id is id: its class by index when
 // it is interned or can be, else in the arena beside the request id.
 func (m *modelJoin) setValue(i int32, id []byte, v Value) {
-	s := &m.slots[i]
+	s := m.slots.at(i)
 	s.num, s.tag = v.Num, v.Tag
 	class := noClass
 	if v.Class != "" {
@@ -235,7 +271,7 @@ func (m *modelJoin) setValue(i int32, id []byte, v Value) {
 
 // value returns slot i's value.
 func (m *modelJoin) value(i int32) Value {
-	s := &m.slots[i]
+	s := m.slots.at(i)
 	switch s.class {
 	case noClass:
 		return Value{Num: s.num, Tag: s.tag}
@@ -249,15 +285,15 @@ func (m *modelJoin) value(i int32) Value {
 // otherwise (joined requests are not counted).
 func (m *modelJoin) drop(i int32, pastHorizon bool) {
 	if pastHorizon {
-		m.count(m.slots[i].list, expired)
+		m.count(m.slots.at(i).list, expired)
 	} else {
-		m.count(m.slots[i].list, evicted)
+		m.count(m.slots.at(i).list, evicted)
 	}
 	m.remove(i)
 }
 
 func (m *modelJoin) remove(i int32) {
-	s := &m.slots[i]
+	s := m.slots.at(i)
 	m.unlink(i)
 	m.unindex(i)
 	n := int(s.idLen) + int(s.classLen)
@@ -270,12 +306,12 @@ func (m *modelJoin) remove(i int32) {
 
 func (m *modelJoin) push(list uint8, i int32) {
 	f := &m.lists[list]
-	s := &m.slots[i]
+	s := m.slots.at(i)
 	s.list, s.prev, s.next = list, f.tail, none
 	if f.tail == none {
 		f.head = i
 	} else {
-		m.slots[f.tail].next = i
+		m.slots.at(f.tail).next = i
 	}
 	f.tail = i
 	f.n++
@@ -283,17 +319,17 @@ func (m *modelJoin) push(list uint8, i int32) {
 }
 
 func (m *modelJoin) unlink(i int32) {
-	s := &m.slots[i]
+	s := m.slots.at(i)
 	f := &m.lists[s.list]
 	if s.prev == none {
 		f.head = s.next
 	} else {
-		m.slots[s.prev].next = s.next
+		m.slots.at(s.prev).next = s.next
 	}
 	if s.next == none {
 		f.tail = s.prev
 	} else {
-		m.slots[s.next].prev = s.prev
+		m.slots.at(s.next).prev = s.prev
 	}
 	f.n--
 	f.streams[s.stream]--
@@ -314,6 +350,11 @@ const minCompaction = 64 << 10
 
 func (a *arena) store(id []byte, class string) int {
 	off := len(a.buf)
+	if need := off + len(id) + len(class); need > cap(a.buf) {
+		// Doubling: append grows a large slice by a quarter, which copied
+		// the ids of a day's pending predictions four times over.
+		a.buf = slices.Grow(a.buf, max(need, 2*cap(a.buf))-off)
+	}
 	a.buf = append(a.buf, id...)
 	a.buf = append(a.buf, class...)
 	return off
@@ -335,8 +376,8 @@ func (a *arena) release(m *modelJoin, n int) {
 	}
 	next := a.spare[:0]
 	for l := range m.lists {
-		for i := m.lists[l].head; i != none; i = m.slots[i].next {
-			s := &m.slots[i]
+		for i := m.lists[l].head; i != none; i = m.slots.at(i).next {
+			s := m.slots.at(i)
 			off := len(next)
 			next = append(next, a.buf[s.off:s.off+int(s.idLen)+int(s.classLen)]...)
 			s.off = off
