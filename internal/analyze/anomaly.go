@@ -43,10 +43,12 @@ type detector struct {
 	// them; pending holds the history gathered before the first fit, one row per
 	// window over keys (a metric first seen later is NaN in earlier rows). Rows, not maps: a model's history
 	// is hundreds of metrics times up to history_windows windows. The rows are
-	// cut from a slab allocated with the detector for fit_after windows of the
-	// widest row the model can produce, so that its memory is set when the
-	// model is configured; float32 is the precision the detector keeps its
-	// history in after the fit.
+	// cut from slabs of slabRows rows, taken as windows arrive rather than for
+	// all of fit_after at once: a day of a hundred wide models' one-minute
+	// windows is hundreds of megabytes that a replay of an hour never fills,
+	// and claimed up front it let the garbage collector grow the heap by as
+	// much again. float32 is the precision the detector keeps its history in
+	// after the fit.
 	keys    []metricKey
 	names   []string
 	index   map[metricKey]int
@@ -91,14 +93,12 @@ func newDetector(m *model.Model, cat *check.Catalogue, window time.Duration, opt
 		keys:     make([]metricKey, 0, width),
 		index:    make(map[metricKey]int, width),
 		pending:  make([][]float32, 0, opts.FitAfter),
-		slab:     make([]float32, 0, opts.FitAfter*width),
 		labelled: make([]float64, 0, opts.FitAfter),
 		sampling: newSampling(m),
 	}
 }
 
-// slabRows is how many rows of the current width a further slab holds: only a
-// warm start from more stored windows than fit_after needs one.
+// slabRows is how many rows of the current width a slab holds.
 const slabRows = 16
 
 // gather adds a window's watched results to the pending history.
