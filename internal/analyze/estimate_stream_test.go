@@ -126,7 +126,7 @@ func (s stream) messages(seed uint64) ([]message, [][]float64) {
 type results struct{ batches []store.Batch }
 
 func (r *results) Write(_ context.Context, b store.Batch) error {
-	r.batches = append(r.batches, b)
+	r.batches = append(r.batches, b.Clone())
 	return nil
 }
 

@@ -35,7 +35,7 @@ func (c *counting) Broadcast(ctx context.Context, value []byte, done func()) err
 type batches struct{ b []store.Batch }
 
 func (r *batches) Write(_ context.Context, b store.Batch) error {
-	r.b = append(r.b, b)
+	r.b = append(r.b, b.Clone())
 	return nil
 }
 

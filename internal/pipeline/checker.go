@@ -61,6 +61,8 @@ type Checker struct {
 	// behind writes batches on its own goroutine, with WriteBehind; nil
 	// writes them in the call that made them.
 	behind *writeBehind
+	// spares are the arrays of batches written, for the next ones.
+	spares *spares
 	stats  Stats
 }
 
@@ -152,7 +154,7 @@ type checkingWindow struct {
 
 func newChecker(opts *Options, analyzer *analyze.Analyzer, index *countedIndex, pools map[string]*windowPool, m *metrics, log *slog.Logger) *Checker {
 	c := &Checker{opts: opts, log: log, tracer: tracing.Tracer(opts.TracerProvider), analyzer: analyzer, index: index, metrics: m,
-		models: make(map[string]*checkerModel, len(opts.Models)), progress: make([]partitionProgress, opts.Partitions)}
+		models: make(map[string]*checkerModel, len(opts.Models)), progress: make([]partitionProgress, opts.Partitions), spares: &spares{}}
 	now := time.Time{}
 	if !opts.EventTime {
 		now = opts.Now()
@@ -161,7 +163,7 @@ func newChecker(opts *Options, analyzer *analyze.Analyzer, index *countedIndex, 
 		c.models[md.Name()] = &checkerModel{m: md, open: make(map[int64]*checkingWindow), lastEvent: now, pool: pools[md.Name()]}
 	}
 	if opts.WriteBehind {
-		c.behind = newWriteBehind(opts.Writer, log)
+		c.behind = newWriteBehind(opts.Writer, c.spares, log)
 	}
 	return c
 }
@@ -332,6 +334,7 @@ func (c *Checker) reserve(b *store.Batch, mark time.Time) {
 		}
 	}
 	if windows > 0 {
+		c.spares.take(b)
 		b.Results = slices.Grow(b.Results, windows*c.resultsPerWindow)
 		b.Profiles = slices.Grow(b.Profiles, rows)
 	}
@@ -432,6 +435,7 @@ func (c *Checker) write(ctx context.Context, b store.Batch, done []func()) error
 	if err := c.opts.Writer.Write(ctx, p.b); err != nil {
 		return fmt.Errorf("writing window results: %w", err)
 	}
+	c.spares.put(&p.b)
 	c.rejected, c.rejectedDone = c.rejected[:0], nil
 	logClosed(c.log, p.closed)
 	for _, f := range p.done {

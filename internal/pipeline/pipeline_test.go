@@ -49,7 +49,7 @@ func (r *recorder) Write(_ context.Context, b store.Batch) error {
 	if r.fail != nil {
 		return r.fail
 	}
-	r.batches = append(r.batches, b)
+	r.batches = append(r.batches, b.Clone())
 	return nil
 }
 

@@ -20,8 +20,9 @@ import (
 // maxWaitingRows, the checker waits for the write in flight, so that an
 // outage stalls consumption instead of buffering without end.
 type writeBehind struct {
-	w   store.Writer
-	log *slog.Logger
+	w      store.Writer
+	spares *spares
+	log    *slog.Logger
 	// ctx bounds the writes; close cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -61,7 +62,7 @@ func (p *pendingWrite) rows() int {
 // the choice between them to the store, so the keys that a later batch can
 // write again keep its row only: rejection counts (each the count so far)
 // and the clock's results of the window in progress.
-func (p *pendingWrite) join(o *pendingWrite) {
+func (p *pendingWrite) join(o *pendingWrite, spare *spares) {
 	b, ob := &p.b, &o.b
 	b.Profiles = append(b.Profiles, ob.Profiles...)
 	b.Results = append(dropRewritten(b.Results, ob.Results), ob.Results...)
@@ -70,6 +71,7 @@ func (p *pendingWrite) join(o *pendingWrite) {
 	b.References = append(b.References, ob.References...)
 	p.done = append(p.done, o.done...)
 	p.closed = append(p.closed, o.closed...)
+	spare.put(&o.b)
 }
 
 // dropRewritten removes from rs the clock's results that later rewrites.
@@ -99,9 +101,9 @@ func dropRewritten(rs, later []check.Result) []check.Result {
 	return out
 }
 
-func newWriteBehind(w store.Writer, log *slog.Logger) *writeBehind {
+func newWriteBehind(w store.Writer, spare *spares, log *slog.Logger) *writeBehind {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &writeBehind{w: w, log: log, ctx: ctx, cancel: cancel, maxWaiting: maxWaitingRows,
+	return &writeBehind{w: w, spares: spare, log: log, ctx: ctx, cancel: cancel, maxWaiting: maxWaitingRows,
 		changed: make(chan struct{}), failed: make(chan struct{})}
 }
 
@@ -117,7 +119,7 @@ func (wb *writeBehind) submit(ctx context.Context, p *pendingWrite) error {
 	if wb.waiting == nil {
 		wb.waiting = p
 	} else {
-		wb.waiting.join(p)
+		wb.waiting.join(p, wb.spares)
 	}
 	if !wb.busy {
 		wb.busy = true
@@ -183,6 +185,7 @@ func (wb *writeBehind) run() {
 			wb.mu.Unlock()
 			return
 		}
+		wb.spares.put(&p.b)
 		logClosed(wb.log, p.closed)
 		for _, f := range p.done {
 			f()

@@ -236,7 +236,7 @@ func TestPendingWriteJoin(t *testing.T) {
 	first := &pendingWrite{b: store.Batch{Results: []check.Result{quality(0), stale(0, 1), stale(1, 5)},
 		Rejected: []store.RejectedCount{rejected(2)}}, done: []func(){func() {}}}
 	first.join(&pendingWrite{b: store.Batch{Results: []check.Result{stale(1, 7), quality(1)},
-		Rejected: []store.RejectedCount{rejected(3)}}, done: []func(){func() {}}})
+		Rejected: []store.RejectedCount{rejected(3)}}, done: []func(){func() {}}}, &spares{})
 	want := []check.Result{quality(0), stale(0, 1), stale(1, 7), quality(1)}
 	if !slices.Equal(first.b.Results, want) {
 		t.Errorf("results %+v, want %+v", first.b.Results, want)
@@ -256,7 +256,7 @@ func TestPendingWriteJoin(t *testing.T) {
 // waiting is told so.
 func TestWriteBehindBounded(t *testing.T) {
 	g := newGatedWriter(nil)
-	wb := newWriteBehind(g, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	wb := newWriteBehind(g, &spares{}, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	defer wb.close()
 	wb.maxWaiting = 4
 	ctx := context.Background()

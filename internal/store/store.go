@@ -5,6 +5,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/sentinel-ml/sentinel/internal/check"
@@ -79,10 +80,18 @@ func (b *Batch) Empty() bool {
 		len(b.References) == 0
 }
 
+// Clone returns a copy of b whose slices share no memory with b's.
+func (b Batch) Clone() Batch {
+	return Batch{Profiles: slices.Clone(b.Profiles), Results: slices.Clone(b.Results), Anomalies: slices.Clone(b.Anomalies),
+		Rejected: slices.Clone(b.Rejected), References: slices.Clone(b.References)}
+}
+
 // Writer stores batches durably: when Write returns nil, the batch survives a
 // crash of Sentinel. Write retries transient failures with backoff until ctx ends,
 // so a ClickHouse outage stalls the pipeline (and so consumption) instead of
-// buffering without bound.
+// buffering without bound. Write keeps nothing of b's slices once it returns
+// (a writer that keeps the batch keeps b.Clone()): the pipeline reuses their
+// memory for the batches after it.
 type Writer interface {
 	Write(ctx context.Context, b Batch) error
 }
