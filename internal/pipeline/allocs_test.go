@@ -19,10 +19,12 @@ import (
 // rows, shared by its events), and a window's sketches widen now and then to
 // a value beyond any seen: 4 times in these 500 events of the third minute,
 // in every run, while the recycled windows' ranges are still widening, once
-// by the sixth. (When windows were kept in a sync.Pool, which garbage
-// collections emptied, and each made a new Performance for its labels, it
-// was 4 to 9 from run to run.) An allocation per event would show as a
-// thousand here. The shape is BenchmarkReplayLabelJoin's, with ten models:
+// by the sixth. The label join takes a chunk of slots per 4,096 requests a
+// model holds, and the ten models' joins each take their second in the
+// span measured: 4 more per run. (When windows were kept in a sync.Pool,
+// which garbage collections emptied, and each made a new Performance for
+// its labels, it was 4 to 9 from run to run.) An allocation per event would
+// show as a thousand here. The shape is BenchmarkReplayLabelJoin's, with ten models:
 // 25 events a second each, request ids, a third labelled.
 func TestEventsAllocateNothing(t *testing.T) {
 	const n = 10
@@ -54,7 +56,7 @@ func TestEventsAllocateNothing(t *testing.T) {
 			k++
 		}
 	})
-	if allocs > 6 {
+	if allocs > 10 {
 		t.Errorf("%v allocations per %d events within a window", allocs, batch)
 	}
 	t.Logf("%v allocations per %d events within a window", allocs, batch)
