@@ -55,9 +55,6 @@ type Checker struct {
 	breaches map[breachKey]time.Time
 	// align, when set, learns the watermark, for the readers that lead.
 	align *alignment
-	// resultsPerWindow is how many results the last window checked made, to
-	// size the next batch's.
-	resultsPerWindow int
 	// behind writes batches on its own goroutine, with WriteBehind; nil
 	// writes them in the call that made them.
 	behind *writeBehind
@@ -321,21 +318,21 @@ func (c *Checker) closeComplete(ctx context.Context) error {
 // end, a hundred models' windows make tens of thousands of results, which
 // grown to by doubling were copied over and over.
 func (c *Checker) reserve(b *store.Batch, mark time.Time) {
-	windows, rows := 0, 0
+	results, rows := 0, 0
 	for _, cm := range c.models {
 		if !c.owns(cm) {
 			continue
 		}
 		for _, w := range cm.open {
 			if !w.End.After(mark) {
-				windows++
+				results += c.analyzer.Results(cm.m)
 				rows += len(w.Features.Features) + 3
 			}
 		}
 	}
-	if windows > 0 {
+	if rows > 0 {
 		c.spares.take(b)
-		b.Results = slices.Grow(b.Results, windows*c.resultsPerWindow)
+		b.Results = slices.Grow(b.Results, results)
 		b.Profiles = slices.Grow(b.Profiles, rows)
 	}
 }
@@ -365,7 +362,6 @@ func (c *Checker) closeUpTo(ctx context.Context, cm *checkerModel, mark time.Tim
 			return nil, err
 		}
 		c.noteClosed(wctx, cm.m.Name(), w.Window, b.Results[first:], complete, began)
-		c.resultsPerWindow = len(b.Results) - first
 		b.Profiles = append(b.Profiles, w.Rows(cm.m, offsetsOf(w.counted), complete, c.log)...)
 		delete(cm.open, w.Start.UnixNano())
 		if w.End.After(cm.closedUpTo) {
