@@ -198,6 +198,11 @@ func readPartial(m *model.Model, r *binstate.Reader, top bool, w *Window) (*Wind
 	set := w.Features
 	set.Records, set.Unexpected, set.UnexpectedOther = records, unexpected, unexpectedOther
 	w.read, w.readEnds = w.read[:0], w.readEnds[:0]
+	if w.read == nil {
+		// The states are most of what is left to read: one allocation of
+		// about their size, not a dozen growing to it.
+		w.read = make([]byte, 0, r.Len())
+	}
 	for _, f := range append(slices.Clip(set.Features), w.Prediction, w.Latency) {
 		st := r.Bytes()
 		if err := f.ReadState(st); err != nil {

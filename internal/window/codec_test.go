@@ -158,6 +158,21 @@ func TestRowsOfReadWindow(t *testing.T) {
 	if got, want := rows(read()), rows(codecWindow(t, m, 200, 1)); got != want {
 		t.Fatalf("rows of the read window\n%s\ndiffer from the written one's\n%s", got, want)
 	}
+	// The rows keep their states when the window goes on to read another
+	// share, and the window's rows of that share are its own.
+	w := read()
+	kept := w.Rows(m, nil, true, log)
+	before := fmt.Sprintf("%+v", kept)
+	other := codecWindow(t, m, 70, 4).AppendPartial(nil)
+	if err := ReadPartialInto(w, m, other); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rows(w), rows(codecWindow(t, m, 70, 4)); got != want {
+		t.Errorf("rows of a recycled window's next share\n%s\ndiffer from the written one's\n%s", got, want)
+	}
+	if after := fmt.Sprintf("%+v", kept); after != before {
+		t.Errorf("rows changed when their window read another share:\n%s\nwas\n%s", after, before)
+	}
 	ev := event.Event{Prediction: event.Value{Kind: event.KindNumber, Num: 0.5},
 		Features: []event.Field{{Name: []byte("x"), Value: event.Value{Kind: event.KindNumber, Num: 1e9}}}}
 	for name, change := range map[string]func(*Window) error{

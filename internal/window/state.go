@@ -1,7 +1,6 @@
 package window
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -111,8 +110,9 @@ func (w *Window) Rows(m *model.Model, offsets []Offset, complete bool, log *slog
 	add(w.Prediction)
 	add(w.Latency)
 	if w.readValid {
-		// The rows outlive the window, which is recycled.
-		states = bytes.Clone(states)
+		// The rows outlive the window, which is recycled: they take the
+		// states read, and the window's next read sizes a buffer of its own.
+		w.read, w.readValid = nil, false
 	}
 	w.stateBytes = len(states)
 	begin := 0
