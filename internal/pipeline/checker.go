@@ -325,7 +325,7 @@ func (c *Checker) reserve(b *store.Batch, mark time.Time) {
 		}
 		for _, w := range cm.open {
 			if !w.End.After(mark) {
-				results += c.analyzer.Results(cm.m)
+				results += c.analyzer.ResultsPerWindow(cm.m)
 				rows += len(w.Features.Features) + 3
 			}
 		}

@@ -9,11 +9,13 @@ import (
 
 // spares keeps the result and profile arrays of batches the store has
 // written, for the batches after them. A window of a 50-feature model makes
-// some 1,500 results of 170 bytes: allocated afresh for every batch, a
+// over 400 results of 170 bytes: allocated afresh for every batch, a
 // hundred such models' results were a quarter of a gigabyte per 100,000
 // events of replay, with the growth and garbage collection that go with it.
 // The store's writers keep nothing of a batch once Write returns (store.Writer
 // says so), and a write behind hands its arrays back from its own goroutine.
+// What a kept array's elements point at (profile states, details) stays
+// reachable until they are overwritten: two batches' worth at most.
 type spares struct {
 	mu       sync.Mutex
 	results  [][]check.Result
