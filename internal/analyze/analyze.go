@@ -160,10 +160,17 @@ func (a *Analyzer) Catalogue() *check.Catalogue { return a.cat }
 // ResultsPerWindow is about how many results Check makes of a window of m:
 // its last window's count, and before that the most a window can make.
 func (a *Analyzer) ResultsPerWindow(m *model.Model) int {
-	if st := a.models[m.Name()]; st != nil && st.results > 0 {
-		return st.results
+	if st := a.models[m.Name()]; st != nil {
+		return st.resultsPerWindow()
 	}
 	return mostResults(m)
+}
+
+func (st *state) resultsPerWindow() int {
+	if st.results > 0 {
+		return st.results
+	}
+	return mostResults(st.m)
 }
 
 // Check runs every check of model's complete window w and adds the results,
@@ -181,7 +188,7 @@ func (a *Analyzer) Check(ctx context.Context, m *model.Model, w *window.Window, 
 	// the windows it closes: a window's own slice, copied into the batch,
 	// was an allocation and a copy of hundreds of results each.
 	r := &results{model: m.Name(), start: w.Start, end: w.End, minSamples: float64(a.opts.MinSamples), out: b.Results, first: len(b.Results)}
-	r.reserve(a.ResultsPerWindow(m))
+	r.reserve(st.resultsPerWindow())
 	runChecks(r, m, w, st.drift.Previous(), st.drift.Reference(), st.baseline, st.estimator)
 	keyedResults(r, m, w, a.opts.MaxMismatchRatio)
 	if err := versionResults(r, m, w, st.versions); err != nil {
