@@ -62,7 +62,7 @@ func (p *pendingWrite) rows() int {
 // the choice between them to the store, so the keys that a later batch can
 // write again keep its row only: rejection counts (each the count so far)
 // and the clock's results of the window in progress.
-func (p *pendingWrite) join(o *pendingWrite, spare *spares) {
+func (p *pendingWrite) join(o *pendingWrite) {
 	b, ob := &p.b, &o.b
 	b.Profiles = append(b.Profiles, ob.Profiles...)
 	b.Results = append(dropRewritten(b.Results, ob.Results), ob.Results...)
@@ -71,7 +71,6 @@ func (p *pendingWrite) join(o *pendingWrite, spare *spares) {
 	b.References = append(b.References, ob.References...)
 	p.done = append(p.done, o.done...)
 	p.closed = append(p.closed, o.closed...)
-	spare.put(&o.b)
 }
 
 // dropRewritten removes from rs the clock's results that later rewrites.
@@ -119,7 +118,8 @@ func (wb *writeBehind) submit(ctx context.Context, p *pendingWrite) error {
 	if wb.waiting == nil {
 		wb.waiting = p
 	} else {
-		wb.waiting.join(p, wb.spares)
+		wb.waiting.join(p)
+		wb.spares.put(&p.b) // copied into the waiting batch
 	}
 	if !wb.busy {
 		wb.busy = true

@@ -236,7 +236,7 @@ func TestPendingWriteJoin(t *testing.T) {
 	first := &pendingWrite{b: store.Batch{Results: []check.Result{quality(0), stale(0, 1), stale(1, 5)},
 		Rejected: []store.RejectedCount{rejected(2)}}, done: []func(){func() {}}}
 	first.join(&pendingWrite{b: store.Batch{Results: []check.Result{stale(1, 7), quality(1)},
-		Rejected: []store.RejectedCount{rejected(3)}}, done: []func(){func() {}}}, &spares{})
+		Rejected: []store.RejectedCount{rejected(3)}}, done: []func(){func() {}}})
 	want := []check.Result{quality(0), stale(0, 1), stale(1, 7), quality(1)}
 	if !slices.Equal(first.b.Results, want) {
 		t.Errorf("results %+v, want %+v", first.b.Results, want)
