@@ -75,6 +75,59 @@ func (r *Reader) uvarint() uint64 {
 	return x
 }
 
+// Uvarints reads len(dst) unsigned varints into dst, as Uvarint would one
+// by one, in one call: a profile's counts, a dozen or more, are read for
+// every feature of every share the check stage reads.
+func (r *Reader) Uvarints(dst []uint64) {
+	b, at := r.b, r.at
+	for k := range dst {
+		if at < len(b) && b[at] < 0x80 {
+			dst[k] = uint64(b[at])
+			at++
+			continue
+		}
+		x, next := UvarintAt(b, at)
+		if next < 0 {
+			clear(dst)
+			r.Fail()
+			return
+		}
+		dst[k], at = x, next
+	}
+	r.at = at
+}
+
+// Rest is the bytes not yet read, for a decoder's inner loop to read
+// without a call per value (Uvarint does not inline): it reads them with
+// UvarintAt, then Skips what it read.
+func (r *Reader) Rest() []byte { return r.b[r.at:] }
+
+// Skip passes n bytes that Rest returned.
+func (r *Reader) Skip(n int) {
+	if n < 0 || n > r.Len() {
+		r.Fail()
+		return
+	}
+	r.at += n
+}
+
+// UvarintAt reads the unsigned varint at b[i], i ≤ len(b), as Uvarint
+// does, and returns it with the index past it; next is -1 when it is short
+// or overlong. An inner loop reads a one-byte varint itself and calls this
+// for the rest.
+func UvarintAt(b []byte, i int) (x uint64, next int) {
+	// Two bytes, the gaps between a few dozen registers of thousands, most
+	// often past one: without the general loop.
+	if i+1 < len(b) && b[i] >= 0x80 && b[i+1]-1 < 0x7f {
+		return uint64(b[i]&0x7f) | uint64(b[i+1])<<7, i + 2
+	}
+	x, n := binary.Uvarint(b[i:])
+	if n <= 0 || n > 1 && b[i+n-1] == 0 {
+		return 0, -1
+	}
+	return x, i + n
+}
+
 // Varint reads a signed varint, refusing overlong encodings as Uvarint does.
 func (r *Reader) Varint() int64 {
 	b := r.b[r.at:]

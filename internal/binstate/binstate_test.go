@@ -1,7 +1,10 @@
 package binstate
 
 import (
+	"encoding/binary"
 	"errors"
+	"math"
+	"slices"
 	"testing"
 )
 
@@ -38,5 +41,48 @@ func TestReader(t *testing.T) {
 		if r.Byte() != 0 || r.Len() != 0 {
 			t.Errorf("%s: a read after the failure returned data", name)
 		}
+	}
+}
+
+// TestUvarintAt reads what binary.AppendUvarint writes, whatever its length,
+// as Uvarint does, and refuses what Uvarint refuses.
+func TestUvarintAt(t *testing.T) {
+	for _, x := range []uint64{0, 1, 127, 128, 300, 16383, 16384, 1 << 32, math.MaxUint64} {
+		b := append([]byte{9}, binary.AppendUvarint(nil, x)...)
+		b = append(b, 5)
+		got, next := UvarintAt(b, 1)
+		r := NewReader(b[1:], errBad)
+		if want := r.Uvarint(); got != x || want != x || next != len(b)-1 {
+			t.Errorf("%d: read %d (Uvarint %d), next %d, want %d", x, got, want, next, len(b)-1)
+		}
+	}
+	for name, b := range map[string][]byte{
+		"overlong, two bytes":   {0x80, 0x00},
+		"overlong, three bytes": {0x81, 0x80, 0x00},
+		"short":                 {0x80},
+		"empty":                 {},
+	} {
+		if x, next := UvarintAt(b, 0); next != -1 {
+			t.Errorf("%s: read %d, next %d, want -1", name, x, next)
+		}
+	}
+}
+
+// TestUvarints reads what Uvarint reads, and on a malformed one fails and
+// leaves dst empty.
+func TestUvarints(t *testing.T) {
+	var b []byte
+	want := []uint64{0, 5, 127, 128, 70000, 1 << 40, 3}
+	for _, x := range want {
+		b = binary.AppendUvarint(b, x)
+	}
+	r := NewReader(append(b, 42), errBad)
+	got := make([]uint64, len(want))
+	if r.Uvarints(got); !slices.Equal(got, want) || r.Byte() != 42 || r.Err() != nil {
+		t.Fatalf("read %v, want %v (err %v)", got, want, r.Err())
+	}
+	r = NewReader(append(b[:len(b)-1:len(b)-1], 0x80, 0x00), errBad)
+	if r.Uvarints(got); !errors.Is(r.Err(), errBad) || slices.ContainsFunc(got, func(x uint64) bool { return x != 0 }) {
+		t.Errorf("an overlong last: read %v, err %v", got, r.Err())
 	}
 }

@@ -185,16 +185,12 @@ func readState(spec Spec, data []byte, f *Feature) (*Feature, error) {
 		return nil, fmt.Errorf("state of %s (%s) does not match feature %s (%s)", name, typ, spec.Name, spec.Type)
 	}
 	var counts [5]uint64
-	for i := range counts {
-		counts[i] = r.Uvarint()
-	}
+	r.Uvarints(counts[:])
 	var violations [numViolations]uint64
 	if n := r.Uvarint(); n != uint64(numViolations) {
 		return nil, fmt.Errorf("%w: %d violation kinds, want %d", errMalformed, n, numViolations)
 	}
-	for i := range violations {
-		violations[i] = r.Uvarint()
-	}
+	r.Uvarints(violations[:])
 	finite := r.Uvarint()
 	lo, hi := math.Inf(1), math.Inf(-1)
 	if finite > 0 {
@@ -216,9 +212,7 @@ func readState(spec Spec, data []byte, f *Feature) (*Feature, error) {
 		}
 		return nil, fmt.Errorf("%w: %d bins for %d edges", errMalformed, n, len(f.edges))
 	}
-	for i := range f.Bins {
-		f.Bins[i] = r.Uvarint()
-	}
+	r.Uvarints(f.Bins)
 	f.Rows, f.Nulls, f.NaN, f.PosInf, f.NegInf = counts[0], counts[1], counts[2], counts[3], counts[4]
 	f.Violations = violations
 	f.Finite, f.Min, f.Max, f.Mean, f.m2 = finite, lo, hi, mean, m2
@@ -232,6 +226,12 @@ func readState(spec Spec, data []byte, f *Feature) (*Feature, error) {
 			return nil, fmt.Errorf("%w: categories out of order", errMalformed)
 		}
 		prev = k
+		if known := f.categories[string(k)]; known != nil {
+			// Counted already (a contract's or baseline's category, or the
+			// window's): no string made.
+			known.n += c
+			continue
+		}
 		f.mergeCategory(string(k), c)
 	}
 	f.Other += other

@@ -96,6 +96,11 @@ func (h *HLL) readState(r *binstate.Reader) {
 		if h.reg == nil && n > hllSmall/2 {
 			h.dense()
 		}
+		if h.reg == nil {
+			h.readSmall(r, n)
+			return
+		}
+		// Registers: a busy window's, or those of a recycled estimator.
 		last := -1
 		for ; n > 0 && r.Err() == nil; n-- {
 			gap := r.Uvarint()
@@ -109,21 +114,56 @@ func (h *HLL) readState(r *binstate.Reader) {
 				r.Fail() // an empty register is not written
 				return
 			}
-			if h.reg == nil {
-				// In index order, one a register: sorted as they come.
-				if h.small == nil {
-					h.small = make([]uint32, 0, hllSmall)
-				}
-				h.small = append(h.small, uint32(last)<<8|uint32(v))
-				h.sorted = len(h.small)
-				continue
-			}
 			h.reg[last] = v
 			h.mark(uint64(last))
 		}
 	default:
 		r.Fail()
 	}
+}
+
+// readSmall is readState's sparse form of n entries into small entries.
+// It reads the bytes themselves, a one-byte varint (most gaps) without a
+// call, and checks the last index once rather than each: the check stage
+// reads every feature of every share, and a call and checks a value made
+// reading a small window's state cost about what profiling its values had.
+func (h *HLL) readSmall(r *binstate.Reader, n int) {
+	if h.small == nil {
+		h.small = make([]uint32, 0, hllSmall)
+	}
+	b, i, last := r.Rest(), 0, -1
+	small := h.small[:0]
+	for ; n > 0; n-- {
+		if i+1 >= len(b) {
+			r.Fail()
+			return
+		}
+		gap := uint64(b[i])
+		if i++; gap >= 0x80 {
+			if gap, i = binstate.UvarintAt(b, i-1); i < 0 || i >= len(b) || gap >= registers {
+				r.Fail()
+				return
+			}
+		}
+		if gap == 0 {
+			r.Fail()
+			return
+		}
+		last += int(gap)
+		v := b[i]
+		if i++; v == 0 {
+			r.Fail() // an empty register is not written
+			return
+		}
+		// In index order, one a register: sorted as they come.
+		small = append(small, uint32(last)<<8|uint32(v))
+	}
+	if last >= registers {
+		r.Fail()
+		return
+	}
+	h.small, h.sorted = small, len(small)
+	r.Skip(i)
 }
 
 // appendRun writes the store's non-empty buckets: their number, then the
@@ -187,6 +227,11 @@ func (st *store) read(r *binstate.Reader, lo, hi int) uint64 {
 		r.Fail()
 		return 0
 	}
+	if st.counts == nil && k <= smallBuckets/2 {
+		if total, ok := st.readSmall(r, int(first), k, hi); ok {
+			return total
+		}
+	}
 	if st.counts == nil && k > smallBuckets/2 {
 		last, ok := runEnd(*r, int(first), k, hi)
 		if !ok {
@@ -195,18 +240,40 @@ func (st *store) read(r *binstate.Reader, lo, hi int) uint64 {
 		}
 		st.alloc(int(first), last-int(first)+1)
 	}
+	// Read from the bytes themselves, as readSmall does: a recycled store's
+	// dense run takes most windows' buckets.
 	var total uint64
-	j := int(first)
+	b, at, j := r.Rest(), 0, int(first)
 	for i := range k {
 		if i > 0 {
-			gap := r.Uvarint()
+			if at >= len(b) {
+				r.Fail()
+				return 0
+			}
+			gap := uint64(b[at])
+			if at++; gap >= 0x80 {
+				if gap, at = binstate.UvarintAt(b, at-1); at < 0 {
+					r.Fail()
+					return 0
+				}
+			}
 			if hi-j-1 < 0 || gap > uint64(hi-j-1) {
 				r.Fail()
 				return 0
 			}
 			j += int(gap) + 1
 		}
-		c := r.Uvarint()
+		if at >= len(b) {
+			r.Fail()
+			return 0
+		}
+		c := uint64(b[at])
+		if at++; c >= 0x80 {
+			if c, at = binstate.UvarintAt(b, at-1); at < 0 {
+				r.Fail()
+				return 0
+			}
+		}
 		if c == 0 {
 			r.Fail() // an empty bucket is not written
 			return 0
@@ -222,7 +289,64 @@ func (st *store) read(r *binstate.Reader, lo, hi int) uint64 {
 		}
 		st.add(j, c)
 	}
+	r.Skip(at)
 	return total
+}
+
+// readSmall is read of k buckets from first into the small pairs of an
+// empty store, as HLL.readSmall reads registers and for the same reason;
+// ok is false, with nothing read, when a count does not fit a pair.
+func (st *store) readSmall(r *binstate.Reader, first, k, hi int) (total uint64, ok bool) {
+	if st.small == nil {
+		st.small = make([]smallBucket, 0, smallBuckets)
+	}
+	b, at, j := r.Rest(), 0, first
+	small := st.small[:0]
+	for i := range k {
+		if i > 0 {
+			if at >= len(b) {
+				r.Fail()
+				return 0, true
+			}
+			gap := uint64(b[at])
+			if at++; gap >= 0x80 {
+				// Bounded so that the index cannot overflow before
+				// the last is checked.
+				if gap, at = binstate.UvarintAt(b, at-1); at < 0 || gap > math.MaxUint32 {
+					r.Fail()
+					return 0, true
+				}
+			}
+			j += int(gap) + 1
+		}
+		if at >= len(b) {
+			r.Fail()
+			return 0, true
+		}
+		c := uint64(b[at])
+		if at++; c >= 0x80 {
+			if c, at = binstate.UvarintAt(b, at-1); at < 0 {
+				r.Fail()
+				return 0, true
+			}
+			if c > math.MaxUint32 {
+				return 0, false
+			}
+		}
+		if c == 0 {
+			r.Fail() // an empty bucket is not written
+			return 0, true
+		}
+		total += c
+		small = append(small, newSmallBucket(j, c))
+	}
+	if j > hi {
+		r.Fail()
+		return 0, true
+	}
+	st.small, st.sorted = small, len(small)
+	r.Skip(at)
+	return total, true
 }
 
 // runEnd returns the last bucket of a run of k from first whose gaps and
