@@ -80,6 +80,13 @@ func (s *Set) Reset() {
 	for _, f := range s.Features {
 		f.Reset()
 	}
+	s.ResetCounts()
+}
+
+// ResetCounts empties what the set counts besides its features' profiles:
+// for a reader that replaces every profile (Feature.ReadState empties it
+// first), where emptying them here too made a share's read reset each twice.
+func (s *Set) ResetCounts() {
 	s.Records, s.ExtraCells, s.UnexpectedOther = 0, 0, 0
 	clear(s.RowErrors)
 	clear(s.Unexpected)

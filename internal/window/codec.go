@@ -168,7 +168,8 @@ func readPartial(m *model.Model, r *binstate.Reader, top bool, w *Window) (*Wind
 	events, outOfRange, badLabels, records := r.Uvarint(), r.Uvarint(), r.Uvarint(), r.Uvarint()
 	var unexpected map[string]uint64
 	if w != nil {
-		w.Reset(start, end.Sub(start))
+		// Every profile is read below, and reading one empties it first.
+		w.resetCounts(start, end.Sub(start))
 		unexpected = w.Features.Unexpected
 	}
 	if unexpected == nil {

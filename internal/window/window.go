@@ -94,11 +94,18 @@ func newWindow(m *model.Model, specs []profile.Spec, start, end time.Time) (*Win
 // for the next pairs. Shadow pairs or a version mix it held are let go, not
 // emptied: a window merged from this one may hold them.
 func (w *Window) Reset(start time.Time, size time.Duration) {
-	w.readValid = false
-	w.Start, w.End = start, start.Add(size)
 	w.Features.Reset()
 	w.Prediction.Reset()
 	w.Latency.Reset()
+	w.resetCounts(start, size)
+}
+
+// resetCounts is Reset but for the profiles, for a reader that replaces
+// them all.
+func (w *Window) resetCounts(start time.Time, size time.Duration) {
+	w.readValid = false
+	w.Start, w.End = start, start.Add(size)
+	w.Features.ResetCounts()
 	w.Events, w.ProbabilityOutOfRange, w.BadLabels = 0, 0, 0
 	if w.Performance != nil {
 		w.Performance.Reset()
