@@ -146,7 +146,9 @@ func ReadRelease(data []byte) (partition int, generation int32, ok bool) {
 // share of a model not configured here is an error, as is anything else that
 // is not a record; done is what the share's or report's Done will call. A
 // share's window is one of the workers' and checker's, recycled: it goes
-// back to them when the checker is done with it (or Published is).
+// back to them when the checker is done with it (or Published is). It keeps
+// slices of data, the states its rows are stored from (window.ReadPartial):
+// data is not to change after, as a fetched message's value does not.
 func (s *Sides) ReadRecord(data []byte, done func()) (*Delta, *Progress, error) {
 	r := binstate.NewReader(data, errRecord)
 	switch r.Byte() {

@@ -123,7 +123,8 @@ func appendSized(dst []byte, appendTo func([]byte) []byte) []byte {
 
 // ReadPartial reads a window of m that AppendPartial wrote. It refuses, with
 // an error, bytes that are not one: a state of other features, counts that
-// run past the end, bytes after it.
+// run past the end, bytes after it. The window keeps slices of data, for the
+// states of its rows: data is not to change after.
 func ReadPartial(m *model.Model, data []byte) (*Window, error) {
 	return readWindow(m, data, nil)
 }
@@ -133,7 +134,8 @@ func ReadPartial(m *model.Model, data []byte) (*Window, error) {
 // its profiles have: a process that reads many windows' shares recycles
 // them rather than allocate and grow every feature's sketch and registers
 // for each. The profiles' states must be of w's sketch accuracies and bin
-// edges. After an error w is to be Reset before it is used again.
+// edges. After an error w is to be Reset before it is used again. As with
+// ReadPartial, data is not to change after.
 func ReadPartialInto(w *Window, m *model.Model, data []byte) error {
 	_, err := readWindow(m, data, w)
 	return err
@@ -198,12 +200,10 @@ func readPartial(m *model.Model, r *binstate.Reader, top bool, w *Window) (*Wind
 	w.Events, w.ProbabilityOutOfRange, w.BadLabels = events, outOfRange, badLabels
 	set := w.Features
 	set.Records, set.Unexpected, set.UnexpectedOther = records, unexpected, unexpectedOther
-	w.read, w.readEnds = w.read[:0], w.readEnds[:0]
-	if w.read == nil {
-		// The states are most of what is left to read: one allocation of
-		// about their size, not a dozen growing to it.
-		w.read = make([]byte, 0, r.Len())
-	}
+	// The states are kept where they were read, not copied: the rows of a
+	// window of one share are stored from them.
+	clear(w.read)
+	w.read = w.read[:0]
 	for _, f := range append(slices.Clip(set.Features), w.Prediction, w.Latency) {
 		st := r.Bytes()
 		if err := f.ReadState(st); err != nil {
@@ -212,8 +212,7 @@ func readPartial(m *model.Model, r *binstate.Reader, top bool, w *Window) (*Wind
 			}
 			return nil, err
 		}
-		w.read = append(w.read, st...)
-		w.readEnds = append(w.readEnds, len(w.read))
+		w.read = append(w.read, st)
 	}
 	if present(r) {
 		var err error

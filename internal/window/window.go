@@ -53,14 +53,13 @@ type Window struct {
 	stateBytes int
 	// partialBytes is the size of AppendPartial's last, for the same.
 	partialBytes int
-	// read holds the profiles' states (features, prediction, latency, each
-	// ending at readEnds[i]) as ReadPartialInto read them, while readValid
-	// says the profiles are still what they say: a window of one share (a
-	// model on one partition) has its rows stored from them rather than
-	// every state written a second time. Anything that changes a profile
-	// clears readValid.
-	read      []byte
-	readEnds  []int
+	// read holds the profiles' states (features, prediction, latency) as
+	// ReadPartialInto read them, slices of the bytes it read, while
+	// readValid says the profiles are still what they say: a window of one
+	// share (a model on one partition) has its rows stored from them rather
+	// than every state written a second time. Anything that changes a
+	// profile clears readValid.
+	read      [][]byte
 	readValid bool
 }
 
