@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/sentinel-ml/sentinel/internal/check"
@@ -91,13 +90,30 @@ func (w *Window) Rows(m *model.Model, offsets []Offset, complete bool, log *slog
 	}
 	out = append(out, store.WindowProfile{Model: m.Name(), WindowStart: w.Start, WindowEnd: w.End, Partition: -1,
 		Rows: w.Events, Min: math.NaN(), Max: math.NaN(), Mean: math.NaN(), StdDev: math.NaN(), State: st})
-	for _, f := range w.Features.Features {
-		out = append(out, w.row(m, f))
+	// The profiles' states share one buffer, sized by the last window's
+	// (windows are recycled): one allocation a window, not one a feature.
+	// A window read from one share has them already: its rows take the
+	// share's bytes, which they keep until they are written.
+	var states []byte
+	var ends []int
+	if !w.readValid {
+		states = make([]byte, 0, max(w.stateBytes+w.stateBytes/8, 256*(len(w.Features.Features)+2)))
+		ends = make([]int, 0, len(w.Features.Features)+2)
 	}
-	out = append(out, w.row(m, w.Prediction), w.row(m, w.Latency))
+	add := func(f *profile.Feature) {
+		out = append(out, w.row(m, f))
+		if !w.readValid {
+			// While the profile is at hand, not in a second pass.
+			states = f.AppendState(states)
+			ends = append(ends, len(states))
+		}
+	}
+	for _, f := range w.Features.Features {
+		add(f)
+	}
+	add(w.Prediction)
+	add(w.Latency)
 	if w.readValid {
-		// The rows take the states read: slices of the share's bytes,
-		// which they keep until they are written.
 		for k, st := range w.read {
 			out[1+k].State = st
 		}
@@ -105,19 +121,9 @@ func (w *Window) Rows(m *model.Model, offsets []Offset, complete bool, log *slog
 		w.read, w.readValid = w.read[:0], false
 		return out
 	}
-	// The profiles' states share one buffer, sized by the last window's
-	// (windows are recycled): one allocation a window, not one a feature.
-	states := make([]byte, 0, max(w.stateBytes+w.stateBytes/8, 256*(len(w.Features.Features)+2)))
-	for k, f := range append(slices.Clip(w.Features.Features), w.Prediction, w.Latency) {
-		begin := len(states)
-		states = f.AppendState(states)
-		// An offset for now: the buffer may yet grow and move.
-		out[1+k].State = states[begin:len(states):len(states)]
-	}
 	w.stateBytes = len(states)
 	begin := 0
-	for k := range out[1:] {
-		end := begin + len(out[1+k].State)
+	for k, end := range ends {
 		out[1+k].State = states[begin:end:end]
 		begin = end
 	}
