@@ -128,35 +128,32 @@ func (h *HLL) readState(r *binstate.Reader) {
 // reads every feature of every share, and a call and checks a value made
 // reading a small window's state cost about what profiling its values had.
 func (h *HLL) readSmall(r *binstate.Reader, n int) {
-	if h.small == nil {
+	if cap(h.small) < n {
 		h.small = make([]uint32, 0, hllSmall)
 	}
 	b, i, last := r.Rest(), 0, -1
-	small := h.small[:0]
-	for ; n > 0; n-- {
+	small := h.small[:n]
+	for k := range small {
 		if i+1 >= len(b) {
 			r.Fail()
 			return
 		}
-		gap := uint64(b[i])
-		if i++; gap >= 0x80 {
-			if gap, i = binstate.UvarintAt(b, i-1); i < 0 || i >= len(b) || gap >= registers {
+		gap, v := uint64(b[i]), b[i+1]
+		if i += 2; gap >= 0x80 {
+			if gap, i = binstate.UvarintAt(b, i-2); i < 0 || i >= len(b) || gap >= registers {
 				r.Fail()
 				return
 			}
+			v = b[i]
+			i++
 		}
-		if gap == 0 {
+		if gap == 0 || v == 0 { // an empty register is not written
 			r.Fail()
 			return
 		}
 		last += int(gap)
-		v := b[i]
-		if i++; v == 0 {
-			r.Fail() // an empty register is not written
-			return
-		}
 		// In index order, one a register: sorted as they come.
-		small = append(small, uint32(last)<<8|uint32(v))
+		small[k] = uint32(last)<<8 | uint32(v)
 	}
 	if last >= registers {
 		r.Fail()
