@@ -81,6 +81,10 @@ type Feature struct {
 	// categories counts categorical and boolean values; Other counts values beyond
 	// the bound.
 	categories map[string]*categoryCount
+	// known are the spec's categories, which categories points into: Reset
+	// zeroes them here, and walks the map (slow, for a dozen entries, next
+	// to reading a window's state) only when it holds others.
+	known []categoryCount
 
 	Distinct HLL
 
@@ -146,6 +150,7 @@ func NewFeature(spec Spec) (*Feature, error) {
 				}
 			}
 		}
+		f.known = known
 		f.limit = len(f.categories) + maxCats
 	default:
 		return nil, fmt.Errorf("feature %s: unknown type %q", spec.Name, spec.Type)
@@ -166,11 +171,14 @@ func (f *Feature) Reset() {
 		f.Sketch.reset()
 	}
 	clear(f.Bins)
-	for k, c := range f.categories {
-		if c.known {
-			c.n = 0
-		} else {
-			delete(f.categories, k)
+	for i := range f.known {
+		f.known[i].n = 0
+	}
+	if len(f.categories) > len(f.known) {
+		for k, c := range f.categories {
+			if !c.known {
+				delete(f.categories, k)
+			}
 		}
 	}
 	f.Other = 0
