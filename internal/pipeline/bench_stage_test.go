@@ -79,77 +79,95 @@ func BenchmarkProfileStage(b *testing.B) {
 	}
 }
 
+// twoStageShape is a stream BenchmarkTwoStageCost runs through both paths.
+type twoStageShape struct {
+	name   string
+	models []*model.Model
+	lane   []string // the models' names, which a report read back closes
+	events [][]byte
+	// warm is how many of events, from the first, go before the clock
+	// starts: two windows.
+	warm int
+}
+
+// twoStageShapes are one model at 60,000 events a window, where a share's
+// record is spread over many events, and 100 models of 50 features at 50
+// events a window, where every window's share costs about what its events
+// do.
+func twoStageShapes(b *testing.B) []twoStageShape {
+	fl := fleet(b, "fleet", 100, 40, 10)
+	shapes := []twoStageShape{
+		{name: "wide", models: []*model.Model{wideModel(b)}, events: wideEvents(240_000), warm: 120_000},
+		{name: "fleet", models: fl, events: shape{models: fl, numeric: 40, categorical: 10, perMinute: 50}.events(100 * 50 * 12), warm: 100 * 50 * 2},
+	}
+	for k := range shapes {
+		for _, m := range shapes[k].models {
+			shapes[k].lane = append(shapes[k].lane, m.Name())
+		}
+	}
+	return shapes
+}
+
+// runTwoStage processes the shape's events once, directly or (staged)
+// through the partials records, and returns the CPU the events after the
+// warm ones took; the timer runs for them alone. With none it builds the
+// pipeline and processes nothing: what a count of a whole process's
+// instructions subtracts.
+func runTwoStage(b *testing.B, sh twoStageShape, staged, none bool) time.Duration {
+	b.StopTimer()
+	s, err := NewSides(Options{Models: sh.models, Window: time.Minute, Lateness: 5 * time.Second, ReferencePeriod: time.Hour,
+		MinSamples: 100, MaxMessageBytes: 1 << 20, Writer: discard{}, Now: time.Now, Partitions: 1, SharedWindows: staged,
+		Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sink Sink = s.Checker
+	if staged {
+		sink = &viaRecords{s: s, tb: b, lane: sh.lane}
+	}
+	w, err := s.NewWorker(0, sink)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if none {
+		b.StartTimer()
+		return 0
+	}
+	ctx := context.Background()
+	now := time.Now().UTC().Round(0) // as a record reads it back
+	var began time.Duration
+	for k, e := range sh.events {
+		if k == sh.warm {
+			b.StartTimer()
+			began = cpuTime(b)
+		}
+		if err := w.Process(ctx, ingest.Message{Topic: "events", Offset: int64(k), Value: e}, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Checker.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return cpuTime(b) - began
+}
+
 // BenchmarkTwoStageCost is the whole of one partition's work, admission to
 // windows checked and written (to a store that discards), on one worker:
 // direct, as a single process does, and through the records of the
-// partials topic, as the two stages do without the broker between them.
-// Two shapes: one model at 60,000 events a window, where a share's record
-// is spread over many events, and 100 models of 50 features at 50 events a
-// window, where every window's share costs about what its events do. Each
-// iteration runs both, one after the other and in alternating order, so
-// that a machine whose speed swings from one minute to the next (as shared
-// ones do by a third) swings both alike; records-extra-% is the two-stage
-// path's CPU over the direct one's. The goal is under 10% (run with -cpu 1).
-// The first windows' events are processed before the clock starts: a
-// daemon runs for days, and what its first windows allocate (every model's
-// windows, on each side) is not a cost per event.
+// partials topic, as the two stages do without the broker between them,
+// on each of twoStageShapes. Each iteration runs both, one after the other
+// and in alternating order, so that a machine whose speed swings from one
+// minute to the next (as shared ones do by a third) swings both alike;
+// records-extra-% is the two-stage path's CPU over the direct one's. The
+// goal is under 10% (run with -cpu 1). The first windows' events are
+// processed before the clock starts: a daemon runs for days, and what its
+// first windows allocate (every model's windows, on each side) is not a
+// cost per event.
 func BenchmarkTwoStageCost(b *testing.B) {
-	wide := wideModel(b)
-	fl := fleet(b, "fleet", 100, 40, 10)
-	shapes := []struct {
-		name   string
-		models []*model.Model
-		events [][]byte
-		// warm is how many of events, from the first, go before the clock
-		// starts: two windows.
-		warm int
-	}{
-		{"wide", []*model.Model{wide}, wideEvents(240_000), 120_000},
-		{"fleet", fl, shape{models: fl, numeric: 40, categorical: 10, perMinute: 50}.events(100 * 50 * 12), 100 * 50 * 2},
-	}
-	for _, sh := range shapes {
-		var lane []string
-		for _, m := range sh.models {
-			lane = append(lane, m.Name())
-		}
-		// run processes the shape's events once and returns the CPU it took;
-		// the timer runs for that alone.
-		run := func(b *testing.B, staged bool) time.Duration {
-			b.StopTimer()
-			s, err := NewSides(Options{Models: sh.models, Window: time.Minute, Lateness: 5 * time.Second, ReferencePeriod: time.Hour,
-				MinSamples: 100, MaxMessageBytes: 1 << 20, Writer: discard{}, Now: time.Now, Partitions: 1, SharedWindows: staged,
-				Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
-			if err != nil {
-				b.Fatal(err)
-			}
-			var sink Sink = s.Checker
-			if staged {
-				sink = &viaRecords{s: s, tb: b, lane: lane}
-			}
-			w, err := s.NewWorker(0, sink)
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx := context.Background()
-			now := time.Now().UTC().Round(0) // as a record reads it back
-			var began time.Duration
-			for k, e := range sh.events {
-				if k == sh.warm {
-					b.StartTimer()
-					began = cpuTime(b)
-				}
-				if err := w.Process(ctx, ingest.Message{Topic: "events", Offset: int64(k), Value: e}, now); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if err := w.Flush(ctx); err != nil {
-				b.Fatal(err)
-			}
-			if err := s.Checker.Flush(ctx); err != nil {
-				b.Fatal(err)
-			}
-			return cpuTime(b) - began
-		}
+	for _, sh := range twoStageShapes(b) {
 		b.Run(sh.name, func(b *testing.B) {
 			b.ReportAllocs()
 			var direct, staged time.Duration
@@ -157,7 +175,7 @@ func BenchmarkTwoStageCost(b *testing.B) {
 			for b.Loop() {
 				first = !first
 				for _, records := range []bool{!first, first} {
-					if took := run(b, records); records {
+					if took := runTwoStage(b, sh, records, false); records {
 						staged += took
 					} else {
 						direct += took
@@ -169,5 +187,22 @@ func BenchmarkTwoStageCost(b *testing.B) {
 			b.ReportMetric(float64(staged.Nanoseconds())/n, "records-cpu-ns/event")
 			b.ReportMetric(100*(staged.Seconds()/direct.Seconds()-1), "records-extra-%")
 		})
+	}
+}
+
+// BenchmarkTwoStagePath runs one path of BenchmarkTwoStageCost, or only
+// builds the pipeline (setup), an iteration: for a count of the
+// instructions each path takes (scripts/twostage-instructions.sh), which
+// a machine's swings in speed do not blur. A count of the whole process
+// less setup's is one path's work on every window, the first ones too.
+func BenchmarkTwoStagePath(b *testing.B) {
+	for _, sh := range twoStageShapes(b) {
+		for _, path := range []string{"setup", "direct", "records"} {
+			b.Run(sh.name+"/"+path, func(b *testing.B) {
+				for b.Loop() {
+					runTwoStage(b, sh, path == "records", path == "setup")
+				}
+			})
+		}
 	}
 }
