@@ -294,35 +294,28 @@ func (st *store) read(r *binstate.Reader, lo, hi int) uint64 {
 // empty store, as HLL.readSmall reads registers and for the same reason;
 // ok is false, with nothing read, when a count does not fit a pair.
 func (st *store) readSmall(r *binstate.Reader, first, k, hi int) (total uint64, ok bool) {
-	if st.small == nil {
+	if cap(st.small) < k {
 		st.small = make([]smallBucket, 0, smallBuckets)
 	}
 	b, at, j := r.Rest(), 0, first
-	small := st.small[:0]
-	for i := range k {
-		if i > 0 {
-			if at >= len(b) {
-				r.Fail()
-				return 0, true
-			}
-			gap := uint64(b[at])
-			if at++; gap >= 0x80 {
-				// Bounded so that the index cannot overflow before
-				// the last is checked.
-				if gap, at = binstate.UvarintAt(b, at-1); at < 0 || gap > math.MaxUint32 {
+	small := st.small[:k]
+	for i := range small {
+		var gap, c uint64
+		switch {
+		case i > 0 && at+1 < len(b) && b[at]|b[at+1] < 0x80:
+			// A one-byte gap and count, as most are.
+			gap, c = uint64(b[at]), uint64(b[at+1])
+			at += 2
+		default:
+			if i > 0 {
+				// Bounded so that the index cannot overflow before the
+				// last is checked.
+				if gap, at = binstate.UvarintAt(b, at); at < 0 || gap > math.MaxUint32 {
 					r.Fail()
 					return 0, true
 				}
 			}
-			j += int(gap) + 1
-		}
-		if at >= len(b) {
-			r.Fail()
-			return 0, true
-		}
-		c := uint64(b[at])
-		if at++; c >= 0x80 {
-			if c, at = binstate.UvarintAt(b, at-1); at < 0 {
+			if c, at = binstate.UvarintAt(b, at); at < 0 {
 				r.Fail()
 				return 0, true
 			}
@@ -334,8 +327,11 @@ func (st *store) readSmall(r *binstate.Reader, first, k, hi int) (total uint64, 
 			r.Fail() // an empty bucket is not written
 			return 0, true
 		}
+		if i > 0 {
+			j += int(gap) + 1
+		}
 		total += c
-		small = append(small, newSmallBucket(j, c))
+		small[i] = newSmallBucket(j, c)
 	}
 	if j > hi {
 		r.Fail()
