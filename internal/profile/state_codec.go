@@ -237,40 +237,18 @@ func (st *store) read(r *binstate.Reader, lo, hi int) uint64 {
 		}
 		st.alloc(int(first), last-int(first)+1)
 	}
-	// Read from the bytes themselves, as readSmall does: a recycled store's
-	// dense run takes most windows' buckets.
 	var total uint64
-	b, at, j := r.Rest(), 0, int(first)
+	j := int(first)
 	for i := range k {
 		if i > 0 {
-			if at >= len(b) {
-				r.Fail()
-				return 0
-			}
-			gap := uint64(b[at])
-			if at++; gap >= 0x80 {
-				if gap, at = binstate.UvarintAt(b, at-1); at < 0 {
-					r.Fail()
-					return 0
-				}
-			}
+			gap := r.Uvarint()
 			if hi-j-1 < 0 || gap > uint64(hi-j-1) {
 				r.Fail()
 				return 0
 			}
 			j += int(gap) + 1
 		}
-		if at >= len(b) {
-			r.Fail()
-			return 0
-		}
-		c := uint64(b[at])
-		if at++; c >= 0x80 {
-			if c, at = binstate.UvarintAt(b, at-1); at < 0 {
-				r.Fail()
-				return 0
-			}
-		}
+		c := r.Uvarint()
 		if c == 0 {
 			r.Fail() // an empty bucket is not written
 			return 0
@@ -286,7 +264,6 @@ func (st *store) read(r *binstate.Reader, lo, hi int) uint64 {
 		}
 		st.add(j, c)
 	}
-	r.Skip(at)
 	return total
 }
 
