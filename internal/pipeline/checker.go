@@ -143,8 +143,9 @@ type checkingWindow struct {
 	// done release the offsets of the shares merged, once written.
 	done []func()
 	// pending are the shares kept apart until the window closes, with
-	// SharedWindows (checker_shared.go); empty says the window holds none
-	// of them yet, so the first can take its place instead of being merged.
+	// SharedWindows (checker_shared.go); empty says none is merged yet, and
+	// Window is the first pending share's, which becomes the window when
+	// the others are merged into it.
 	pending []*Delta
 	empty   bool
 }

@@ -92,7 +92,9 @@ func (c *Checker) Own(ctx context.Context, models []string) error {
 			for _, p := range w.pending {
 				cm.pool.put(p.Window)
 			}
-			cm.pool.put(w.Window)
+			if !w.empty {
+				cm.pool.put(w.Window)
+			}
 			delete(cm.open, key)
 		}
 		cm.closedUpTo, cm.progress, cm.written = time.Time{}, nil, nil
