@@ -65,13 +65,12 @@ func (r *Reader) Uvarint() uint64 {
 }
 
 func (r *Reader) uvarint() uint64 {
-	b := r.b[r.at:]
-	x, n := binary.Uvarint(b)
-	if n <= 0 || n > 1 && b[n-1] == 0 {
+	x, next := UvarintAt(r.b, r.at)
+	if next < 0 {
 		r.Fail()
 		return 0
 	}
-	r.at += n
+	r.at = next
 	return x
 }
 
