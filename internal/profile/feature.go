@@ -382,6 +382,11 @@ func (f *Feature) mergeCategory(s string, n uint64) {
 		c.n += n
 		return
 	}
+	f.newCategory(s, n)
+}
+
+// newCategory is mergeCategory of a category not counted yet.
+func (f *Feature) newCategory(s string, n uint64) {
 	if len(f.categories) < f.limit {
 		f.categories[s] = &categoryCount{n: n, hash: xxhash.Sum64String(s), unknown: !f.isValid(s)}
 		return

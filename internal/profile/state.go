@@ -226,13 +226,13 @@ func readState(spec Spec, data []byte, f *Feature) (*Feature, error) {
 			return nil, fmt.Errorf("%w: categories out of order", errMalformed)
 		}
 		prev = k
+		// Looked up by the bytes, so that a category counted already (a
+		// contract's or baseline's, or the window's) makes no string.
 		if known := f.categories[string(k)]; known != nil {
-			// Counted already (a contract's or baseline's category, or the
-			// window's): no string made.
 			known.n += c
 			continue
 		}
-		f.mergeCategory(string(k), c)
+		f.newCategory(string(k), c)
 	}
 	f.Other += other
 	f.Distinct.readState(&r)
