@@ -123,10 +123,10 @@ func (h *HLL) readState(r *binstate.Reader) {
 }
 
 // readSmall is readState's sparse form of n entries into small entries.
-// It reads the bytes themselves, a one-byte varint (most gaps) without a
-// call, and checks the last index once rather than each: the check stage
-// reads every feature of every share, and a call and checks a value made
-// reading a small window's state cost about what profiling its values had.
+// It reads the bytes themselves, without a call, and checks the last index
+// once rather than each: the check stage reads every feature of every
+// share, and a call and checks a value made reading a small window's state
+// cost about what profiling its values had.
 func (h *HLL) readSmall(r *binstate.Reader, n int) {
 	if cap(h.small) < n {
 		h.small = make([]uint32, 0, hllSmall)
@@ -134,18 +134,30 @@ func (h *HLL) readSmall(r *binstate.Reader, n int) {
 	b, i, last := r.Rest(), 0, -1
 	small := h.small[:n]
 	for k := range small {
-		if i+1 >= len(b) {
-			r.Fail()
-			return
-		}
-		gap, v := uint64(b[i]), b[i+1]
-		if i += 2; gap >= 0x80 {
-			if gap, i = binstate.UvarintAt(b, i-2); i < 0 || i >= len(b) || gap >= registers {
+		var gap, v uint32
+		if i <= len(b)-4 {
+			// Four bytes hold an entry, its gap of one byte (most, a few
+			// dozen registers of thousands being set) or two (the rest: a
+			// longer one is past the last register): one load.
+			x := binary.LittleEndian.Uint32(b[i:])
+			switch gap, v = x&0xff, x>>8&0xff; {
+			case gap < 0x80:
+				i += 2
+			case v-1 < 0x7f: // a two-byte gap, not overlong
+				gap, v = gap&0x7f|v<<7, x>>16&0xff
+				i += 3
+			default:
 				r.Fail()
 				return
 			}
-			v = b[i]
-			i++
+		} else {
+			// The last bytes of the state.
+			g, at := binstate.UvarintAt(b, i)
+			if at < 0 || at >= len(b) || g >= registers {
+				r.Fail()
+				return
+			}
+			gap, v, i = uint32(g), uint32(b[at]), at+1
 		}
 		if gap == 0 || v == 0 { // an empty register is not written
 			r.Fail()
@@ -153,7 +165,7 @@ func (h *HLL) readSmall(r *binstate.Reader, n int) {
 		}
 		last += int(gap)
 		// In index order, one a register: sorted as they come.
-		small[k] = uint32(last)<<8 | uint32(v)
+		small[k] = uint32(last)<<8 | v
 	}
 	if last >= registers {
 		r.Fail()
@@ -276,7 +288,26 @@ func (st *store) readSmall(r *binstate.Reader, first, k, hi int) (total uint64, 
 	}
 	b, at, j := r.Rest(), 0, first
 	small := st.small[:k]
-	for i := range small {
+	for i := 0; i < len(small); i++ {
+		// Four buckets at a time while each gap and count takes a byte,
+		// as most do: one load, and one test of the eight bytes for a
+		// continuation bit and of the counts for a zero.
+		if i > 0 && i <= len(small)-4 && at <= len(b)-8 {
+			x := binary.LittleEndian.Uint64(b[at:])
+			if y := x | 0x00ff_00ff_00ff_00ff; (x|(y-0x0101_0101_0101_0101)&^y)&0x8080_8080_8080_8080 == 0 {
+				four := small[i : i+4 : i+4]
+				j0 := j + int(x&0xff) + 1
+				j1 := j0 + int(x>>16&0xff) + 1
+				j2 := j1 + int(x>>32&0xff) + 1
+				j = j2 + int(x>>48&0xff) + 1
+				c0, c1, c2, c3 := x>>8&0xff, x>>24&0xff, x>>40&0xff, x>>56
+				four[0], four[1], four[2], four[3] = newSmallBucket(j0, c0), newSmallBucket(j1, c1), newSmallBucket(j2, c2), newSmallBucket(j, c3)
+				total += c0 + c1 + c2 + c3
+				at += 8
+				i += 3
+				continue
+			}
+		}
 		var gap, c uint64
 		switch {
 		case i > 0 && at+1 < len(b) && b[at]|b[at+1] < 0x80:
