@@ -16,6 +16,9 @@ type Model struct {
 	Contract *config.Contract
 	Baseline *profile.Baseline
 	specs    []profile.Spec
+	// prediction and latency are the specs of the output's and latency's
+	// profiles, made once as the features' are.
+	prediction, latency profile.Spec
 	// driftMetrics names the drift results of each method the model uses. Built
 	// per window, the names were strings of every feature that the published
 	// results then kept alive among the windows' short-lived memory.
@@ -46,8 +49,9 @@ func New(c *config.Contract, b *profile.Baseline) (*Model, error) {
 		if fb := b.Feature(f.Name); fb != nil && fb.Type != f.Type {
 			return nil, fmt.Errorf("model %s: feature %s is %s in the contract but %s in the baseline", c.Model, f.Name, f.Type, fb.Type)
 		}
-		m.specs = append(m.specs, b.Spec(f, c.MaxCategories))
+		m.specs = append(m.specs, b.Spec(f, c.MaxCategories).Prepared())
 	}
+	m.prediction, m.latency = m.predictionSpec().Prepared(), m.latencySpec().Prepared()
 	m.driftMetrics = make(map[config.DriftMethod][2]string)
 	for _, f := range c.Features {
 		m.driftMetrics[f.Drift.Method] = driftMetricNames(f.Drift.Method)
@@ -90,7 +94,9 @@ func probabilityEdges() []float64 {
 }
 
 // PredictionSpec is the profile spec of the model's output.
-func (m *Model) PredictionSpec() profile.Spec {
+func (m *Model) PredictionSpec() profile.Spec { return m.prediction }
+
+func (m *Model) predictionSpec() profile.Spec {
 	s := profile.Spec{Name: check.PredictionFeature, Type: config.Numeric, Nullable: true, RelativeAccuracy: m.Baseline.RelativeAccuracy}
 	switch m.PredictionKind() {
 	case config.Probability:
@@ -120,6 +126,8 @@ func (m *Model) PredictionDrift() config.DriftRule {
 const LatencyFeature = "latency_ms"
 
 // LatencySpec is the profile spec of the events' serving latency.
-func (m *Model) LatencySpec() profile.Spec {
+func (m *Model) LatencySpec() profile.Spec { return m.latency }
+
+func (m *Model) latencySpec() profile.Spec {
 	return profile.Spec{Name: LatencyFeature, Type: config.Numeric, Nullable: true, RelativeAccuracy: m.Baseline.RelativeAccuracy}
 }

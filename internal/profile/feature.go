@@ -57,6 +57,10 @@ type Spec struct {
 	Edges []float64
 	// RelativeAccuracy of the quantile sketch; zero means DefaultRelativeAccuracy.
 	RelativeAccuracy float64
+
+	// reading is what reading a state of the spec's profiles compares it
+	// with (Prepared); nil until then.
+	reading *stateIndex
 }
 
 // Feature is the profile of one feature's values. The Add methods allocate nothing
@@ -101,11 +105,16 @@ type Feature struct {
 
 	scratch []byte
 	keys    []string // AppendState's sorting space
+	// reading is its spec's, or made the first time ReadState reads a state.
+	reading *stateIndex
 }
 
 // NewFeature returns an empty profile for spec.
 func NewFeature(spec Spec) (*Feature, error) {
 	f := &Feature{spec: spec, edges: spec.Edges, lo: math.Inf(-1), hi: math.Inf(1), Min: math.Inf(1), Max: math.Inf(-1)}
+	if spec.reading != nil && spec.reading.fits(spec) {
+		f.reading = spec.reading
+	}
 	if spec.Min != nil {
 		f.lo = *spec.Min
 	}
@@ -140,22 +149,40 @@ func NewFeature(spec Spec) (*Feature, error) {
 		// The baseline's and the contract's categories are counted exactly, the
 		// latter so that checking a value against them is the same map lookup as
 		// counting it; they live in one slab and stay through Reset.
-		f.categories = make(map[string]*categoryCount, len(spec.Tracked)+len(spec.Categories))
-		known := make([]categoryCount, 0, len(spec.Tracked)+len(spec.Categories))
-		for _, list := range [][]string{spec.Tracked, spec.Categories} {
-			for _, c := range list {
-				if f.categories[c] == nil {
-					known = append(known, categoryCount{hash: xxhash.Sum64String(c), unknown: !f.isValid(c), known: true})
-					f.categories[c] = &known[len(known)-1]
-				}
-			}
+		var names []string
+		if f.reading != nil {
+			names = f.reading.slab
+		} else {
+			names = knownCategories(spec)
 		}
-		f.known = known
+		f.categories = make(map[string]*categoryCount, len(names))
+		f.known = make([]categoryCount, len(names))
+		for i, c := range names {
+			f.known[i] = categoryCount{hash: xxhash.Sum64String(c), unknown: !f.isValid(c), known: true}
+			f.categories[c] = &f.known[i]
+		}
 		f.limit = len(f.categories) + maxCats
 	default:
 		return nil, fmt.Errorf("feature %s: unknown type %q", spec.Name, spec.Type)
 	}
 	return f, nil
+}
+
+// knownCategories are the categories a profile of spec counts exactly from
+// the start, in the order of its known slab: the tracked, then the
+// contract's, each once.
+func knownCategories(spec Spec) []string {
+	names := make([]string, 0, len(spec.Tracked)+len(spec.Categories))
+	seen := make(map[string]bool, cap(names))
+	for _, list := range [][]string{spec.Tracked, spec.Categories} {
+		for _, c := range list {
+			if !seen[c] {
+				seen[c] = true
+				names = append(names, c)
+			}
+		}
+	}
+	return names
 }
 
 // Reset empties the profile for another window of the same spec, keeping its

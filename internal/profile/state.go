@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/sentinel-ml/sentinel/internal/binstate"
 	"github.com/sentinel-ml/sentinel/internal/config"
@@ -95,9 +96,7 @@ func (f *Feature) stateSize() int {
 // reads back exactly, NaN and infinities included. Equal profiles give equal
 // bytes.
 func (f *Feature) AppendState(dst []byte) []byte {
-	dst = append(dst, stateVersion)
-	dst = binstate.AppendBytes(dst, f.spec.Name)
-	dst = binstate.AppendBytes(dst, string(f.spec.Type))
+	dst = appendHead(dst, f.spec)
 	for _, n := range [...]uint64{f.Rows, f.Nulls, f.NaN, f.PosInf, f.NegInf, uint64(len(f.Violations))} {
 		dst = binary.AppendUvarint(dst, n)
 	}
@@ -115,10 +114,7 @@ func (f *Feature) AppendState(dst []byte) []byte {
 	} else {
 		dst = sk.AppendState(append(dst, 1))
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(f.spec.Edges)))
-	for _, e := range f.spec.Edges {
-		dst = binstate.AppendFloat(dst, e)
-	}
+	dst = appendEdges(dst, f.spec.Edges)
 	dst = binary.AppendUvarint(dst, uint64(len(f.Bins)))
 	for _, c := range f.Bins {
 		dst = binary.AppendUvarint(dst, c)
@@ -134,6 +130,76 @@ func (f *Feature) AppendState(dst []byte) []byte {
 		dst = binary.AppendUvarint(dst, f.categories[k].n)
 	}
 	return f.Distinct.appendState(dst)
+}
+
+// stateIndex is what Feature.ReadState compares a state with, field by
+// field only where it differs: the check stage reads every feature of every
+// share, and these parts are the same in each. It is the spec's, shared by
+// its profiles.
+type stateIndex struct {
+	// head is what a state of the spec begins with (appendHead), edges its
+	// bin edges (appendEdges).
+	head, edges []byte
+	// slab are the spec's categories in the order of a profile's known
+	// slab (knownCategories); names the same in byte order, a state's
+	// order, and known the place of each in the slab.
+	slab, names []string
+	known       []int
+	// from is the spec it was made of.
+	from Spec
+}
+
+// fits reports whether the index was made of spec: a spec copied from a
+// prepared one and changed (as a state of other edges makes) is not.
+func (ix *stateIndex) fits(spec Spec) bool {
+	same := func(a, b []string) bool { return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0]) }
+	f := ix.from
+	return f.Name == spec.Name && f.Type == spec.Type && f.RelativeAccuracy == spec.RelativeAccuracy &&
+		len(f.Edges) == len(spec.Edges) && (len(f.Edges) == 0 || &f.Edges[0] == &spec.Edges[0]) &&
+		same(f.Tracked, spec.Tracked) && same(f.Categories, spec.Categories)
+}
+
+func newStateIndex(spec Spec) *stateIndex {
+	ix := &stateIndex{head: appendHead(nil, spec), edges: appendEdges(nil, spec.Edges), from: spec}
+	ix.from.reading = nil
+	if spec.Type == config.Categorical || spec.Type == config.Boolean {
+		ix.slab = knownCategories(spec)
+		ix.known = make([]int, len(ix.slab))
+		for i := range ix.known {
+			ix.known[i] = i
+		}
+		slices.SortFunc(ix.known, func(a, b int) int { return strings.Compare(ix.slab[a], ix.slab[b]) })
+		for _, i := range ix.known {
+			ix.names = append(ix.names, ix.slab[i])
+		}
+	}
+	return ix
+}
+
+// Prepared returns the spec with what reading its profiles' states compares
+// them with, made once for the profiles of every window of a model rather
+// than once each.
+func (s Spec) Prepared() Spec {
+	s.reading = newStateIndex(s)
+	return s
+}
+
+// appendHead appends what a state of spec begins with: the version, the
+// feature's name and type.
+func appendHead(dst []byte, spec Spec) []byte {
+	dst = append(dst, stateVersion)
+	dst = binstate.AppendBytes(dst, spec.Name)
+	return binstate.AppendBytes(dst, string(spec.Type))
+}
+
+// appendEdges appends the bin edges as a state holds them: their count,
+// then each.
+func appendEdges(dst []byte, edges []float64) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(edges)))
+	for _, e := range edges {
+		dst = binstate.AppendFloat(dst, e)
+	}
+	return dst
 }
 
 // UnmarshalState reads a profile written by MarshalState (or, before it, in the
@@ -156,6 +222,9 @@ func UnmarshalState(spec Spec, data []byte) (*Feature, error) {
 // sketch accuracy and bin edges, or it is an error, and f is left empty.
 func (f *Feature) ReadState(data []byte) error {
 	f.Reset()
+	if f.reading == nil {
+		f.reading = newStateIndex(f.spec)
+	}
 	if _, err := readState(f.spec, data, f); err != nil {
 		f.Reset()
 		return fmt.Errorf("reading profile state of %s: %w", f.spec.Name, err)
@@ -171,6 +240,10 @@ var errMalformed = errors.New("malformed state")
 // nil, and into a new profile of the state's accuracy and edges when it is.
 func readState(spec Spec, data []byte, f *Feature) (*Feature, error) {
 	r := binstate.NewReader(data, errMalformed)
+	if f != nil && f.reading != nil && bytes.HasPrefix(data, f.reading.head) {
+		r.Skip(len(f.reading.head))
+		return readBody(&r, spec, f)
+	}
 	if v := r.Byte(); v != stateVersion {
 		if r.Err() != nil {
 			return nil, r.Err()
@@ -184,6 +257,11 @@ func readState(spec Spec, data []byte, f *Feature) (*Feature, error) {
 	if string(name) != spec.Name || string(typ) != string(spec.Type) {
 		return nil, fmt.Errorf("state of %s (%s) does not match feature %s (%s)", name, typ, spec.Name, spec.Type)
 	}
+	return readBody(&r, spec, f)
+}
+
+// readBody reads the rest of a state after its head, as readState does.
+func readBody(r *binstate.Reader, spec Spec, f *Feature) (*Feature, error) {
 	var counts [5]uint64
 	r.Uvarints(counts[:])
 	var violations [numViolations]uint64
@@ -200,10 +278,10 @@ func readState(spec Spec, data []byte, f *Feature) (*Feature, error) {
 	other := r.Uvarint()
 	if f == nil {
 		var err error
-		if f, err = readShape(spec, &r); err != nil {
+		if f, err = readShape(spec, r); err != nil {
 			return nil, err
 		}
-	} else if err := f.readShape(&r); err != nil {
+	} else if err := f.readShape(r); err != nil {
 		return nil, err
 	}
 	if n := r.Uvarint(); n != uint64(len(f.Bins)) {
@@ -217,6 +295,7 @@ func readState(spec Spec, data []byte, f *Feature) (*Feature, error) {
 	f.Violations = violations
 	f.Finite, f.Min, f.Max, f.Mean, f.m2 = finite, lo, hi, mean, m2
 	var prev []byte
+	names := 0
 	for i, n := 0, r.Count(2); i < n; i++ {
 		k, c := r.Bytes(), r.Uvarint()
 		if r.Err() != nil {
@@ -226,6 +305,21 @@ func readState(spec Spec, data []byte, f *Feature) (*Feature, error) {
 			return nil, fmt.Errorf("%w: categories out of order", errMalformed)
 		}
 		prev = k
+		if ix := f.reading; ix != nil {
+			// The state's categories and the spec's sorted are in the same
+			// order: one walk finds those of the spec, without hashing.
+			// Only those are in f, empty, and others are new.
+			for names < len(ix.names) && ix.names[names] < string(k) {
+				names++
+			}
+			if names < len(ix.names) && ix.names[names] == string(k) {
+				f.known[ix.known[names]].n += c
+				names++
+				continue
+			}
+			f.newCategory(string(k), c)
+			continue
+		}
 		// Looked up by the bytes, so that a category counted already (a
 		// contract's or baseline's, or the window's) makes no string.
 		if known := f.categories[string(k)]; known != nil {
@@ -235,7 +329,7 @@ func readState(spec Spec, data []byte, f *Feature) (*Feature, error) {
 		f.newCategory(string(k), c)
 	}
 	f.Other += other
-	f.Distinct.readState(&r)
+	f.Distinct.readState(r)
 	if r.Err() == nil && r.Len() > 0 {
 		return nil, fmt.Errorf("%w: %d bytes after the end", errMalformed, r.Len())
 	}
@@ -302,6 +396,10 @@ func (f *Feature) readShape(r *binstate.Reader) error {
 		f.Sketch.readBuckets(r)
 	default:
 		r.Fail()
+	}
+	if f.reading != nil && bytes.HasPrefix(r.Rest(), f.reading.edges) {
+		r.Skip(len(f.reading.edges))
+		return r.Err()
 	}
 	n := r.Count(8)
 	if r.Err() == nil && n != len(f.edges) {

@@ -265,6 +265,32 @@ func TestReadStateInPlace(t *testing.T) {
 	}
 }
 
+// TestPreparedSpecChanged: a profile of a prepared spec copied and changed
+// (as reading a state of other edges does) reads states by what it is, not
+// by what the spec it was copied from was.
+func TestPreparedSpecChanged(t *testing.T) {
+	c := stateCases()[1]
+	prepared := c.spec.Prepared()
+	changed := prepared
+	changed.Edges = []float64{-1, 0, 0.5, 2, 11}
+	for name, tc := range map[string]struct {
+		spec Spec
+		ok   bool
+	}{
+		"edges of the profile":                 {changed, true},
+		"edges of the spec it was copied from": {prepared, false},
+	} {
+		f := filled(t, stateCase{spec: tc.spec, fill: c.fill}, 1)
+		into, err := NewFeature(changed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := into.ReadState(f.AppendState(nil)); (err == nil) != tc.ok {
+			t.Errorf("%s: read: %v, want success %t", name, err, tc.ok)
+		}
+	}
+}
+
 // TestFeatureReset: a profile reset and filled again is the profile a fresh
 // one would be, so that windows can be reused in place.
 func TestFeatureReset(t *testing.T) {
@@ -343,6 +369,22 @@ func FuzzFeatureState(f *testing.F) {
 	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
 		c := cases[int(which)%len(cases)]
 		ft, err := UnmarshalState(c.spec, data)
+		// Read in place, a prepared spec's profile compares the parts it
+		// knows whole: it reads the binary states read field by field, but
+		// for those of another accuracy or other edges, which it refuses.
+		into, ierr := NewFeature(c.spec.Prepared())
+		if ierr != nil {
+			t.Fatal(ierr)
+		}
+		ierr = into.ReadState(data)
+		switch {
+		case ierr == nil && err != nil:
+			t.Fatalf("read in place, refused by UnmarshalState: %v", err)
+		case ierr != nil && err == nil && data[0] == stateVersion && slices.Equal(ft.edges, into.edges) && (ft.Sketch == nil || ft.Sketch.alpha == into.Sketch.alpha):
+			t.Fatalf("refused in place, read by UnmarshalState: %v", ierr)
+		case ierr == nil && !bytes.Equal(into.AppendState(nil), ft.AppendState(nil)):
+			t.Fatal("read in place differently")
+		}
 		if err != nil {
 			return
 		}
