@@ -149,14 +149,18 @@ type stateIndex struct {
 	from Spec
 }
 
-// fits reports whether the index was made of spec: a spec copied from a
-// prepared one and changed (as a state of other edges makes) is not.
+// fits reports whether the index was made of spec, as far as it reads
+// spec: a spec copied from a prepared one and changed (as a state of other
+// edges makes) is not.
 func (ix *stateIndex) fits(spec Spec) bool {
-	same := func(a, b []string) bool { return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0]) }
 	f := ix.from
-	return f.Name == spec.Name && f.Type == spec.Type && f.RelativeAccuracy == spec.RelativeAccuracy &&
-		len(f.Edges) == len(spec.Edges) && (len(f.Edges) == 0 || &f.Edges[0] == &spec.Edges[0]) &&
-		same(f.Tracked, spec.Tracked) && same(f.Categories, spec.Categories)
+	return f.Name == spec.Name && f.Type == spec.Type && sameSlice(f.Edges, spec.Edges) &&
+		sameSlice(f.Tracked, spec.Tracked) && sameSlice(f.Categories, spec.Categories)
+}
+
+// sameSlice reports whether a and b are the same slice (not only equal).
+func sameSlice[T any](a, b []T) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 func newStateIndex(spec Spec) *stateIndex {
