@@ -108,15 +108,20 @@ func (w *Window) appendPartial(dst []byte) []byte {
 
 // appendSized appends what appendTo writes, after its length.
 func appendSized(dst []byte, appendTo func([]byte) []byte) []byte {
-	// The length goes first, so the state is written once and then moved
-	// right by the length's bytes: one copy, no allocation beyond dst's.
+	// The state is written after room for a length of two bytes, most
+	// states' (128 bytes to 16 KiB), which then goes there: it is moved
+	// only when its length takes another number of bytes.
+	const room = 2
 	at := len(dst)
-	dst = appendTo(dst)
-	n := len(dst) - at
+	dst = appendTo(append(dst, make([]byte, room)...))
+	n := len(dst) - at - room
 	var lenBuf [binary.MaxVarintLen64]byte
 	k := binary.PutUvarint(lenBuf[:], uint64(n))
-	dst = append(dst, lenBuf[:k]...)
-	copy(dst[at+k:], dst[at:at+n])
+	if k != room {
+		end := len(dst)
+		dst = slices.Grow(dst, max(k-room, 0))[:end+k-room]
+		copy(dst[at+k:], dst[at+room:end])
+	}
 	copy(dst[at:], lenBuf[:k])
 	return dst
 }

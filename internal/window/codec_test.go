@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sentinel-ml/sentinel/internal/binstate"
 	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/event"
 	"github.com/sentinel-ml/sentinel/internal/labels"
@@ -241,4 +242,20 @@ func FuzzReadPartial(f *testing.F) {
 			t.Fatal("a window read from fuzzed bytes does not write the same bytes twice")
 		}
 	})
+}
+
+// TestAppendSized: a state of any length is written after its length, as
+// binstate.Reader.Bytes reads it, whatever the bytes before it.
+func TestAppendSized(t *testing.T) {
+	for _, n := range []int{0, 1, 127, 128, 300, 16383, 16384, 70000} {
+		state := bytes.Repeat([]byte{0xab}, n)
+		data := appendSized([]byte("before"), func(dst []byte) []byte { return append(dst, state...) })
+		r := binstate.NewReader(data[len("before"):], errMalformed)
+		if got := r.Bytes(); !bytes.Equal(got, state) || r.Err() != nil || r.Len() != 0 {
+			t.Errorf("%d bytes: read back %d bytes, %d left, error %v", n, len(got), r.Len(), r.Err())
+		}
+		if !bytes.HasPrefix(data, []byte("before")) {
+			t.Errorf("%d bytes: the bytes before changed", n)
+		}
+	}
 }
