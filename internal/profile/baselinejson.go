@@ -401,15 +401,27 @@ func (r *baselineReader) int() int {
 }
 
 func (r *baselineReader) floats() []float64 {
-	out := []float64{}
+	out := make([]float64, 0, r.listed())
 	r.array(func() { out = append(out, r.float()) })
 	return out
 }
 
 func (r *baselineReader) uints() []uint64 {
-	out := []uint64{}
+	out := make([]uint64, 0, r.listed())
 	r.array(func() { out = append(out, r.uint()) })
 	return out
+}
+
+// listed is about how many numbers the list ahead holds (its commas and
+// one), counted at a glance so that it is allocated once: a baseline's
+// quantiles and sketch counts, thousands a feature, were grown by append,
+// which allocated about as much again as they hold and copied it.
+func (r *baselineReader) listed() int {
+	rest := r.data[r.i:]
+	if end := bytes.IndexByte(rest, ']'); end >= 0 {
+		return bytes.Count(rest[:end], []byte{','}) + 1
+	}
+	return 0
 }
 
 func (r *baselineReader) counts() map[string]uint64 {
