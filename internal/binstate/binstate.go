@@ -127,15 +127,14 @@ func UvarintAt(b []byte, i int) (x uint64, next int) {
 	return x, i + n
 }
 
-// Varint reads a signed varint, refusing overlong encodings as Uvarint does.
+// Varint reads a signed varint, refusing overlong encodings as Uvarint does:
+// the zigzag form of an unsigned one (binary.AppendVarint's).
 func (r *Reader) Varint() int64 {
-	b := r.b[r.at:]
-	x, n := binary.Varint(b)
-	if n <= 0 || n > 1 && b[n-1] == 0 {
-		r.Fail()
-		return 0
+	ux := r.Uvarint()
+	x := int64(ux >> 1)
+	if ux&1 != 0 {
+		x = ^x
 	}
-	r.at += n
 	return x
 }
 

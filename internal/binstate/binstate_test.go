@@ -86,3 +86,21 @@ func TestUvarints(t *testing.T) {
 		t.Errorf("an overlong last: read %v, err %v", got, r.Err())
 	}
 }
+
+// TestVarint: Varint reads what binary.AppendVarint wrote, at every length,
+// and refuses an overlong or cut encoding.
+func TestVarint(t *testing.T) {
+	for _, x := range []int64{0, 1, -1, 63, -64, 64, -65, 8191, -8192, 8192, 1 << 40, -(1 << 40), math.MaxInt64, math.MinInt64} {
+		b := binary.AppendVarint(nil, x)
+		r := NewReader(append(b, 9), errBad)
+		if got := r.Varint(); got != x || r.Err() != nil || r.Len() != 1 {
+			t.Errorf("%d: read %d, %d left, err %v", x, got, r.Len(), r.Err())
+		}
+	}
+	for name, data := range map[string][]byte{"overlong": {0x81, 0x00}, "cut": {0x81}, "empty": nil} {
+		r := NewReader(data, errBad)
+		if r.Varint(); !errors.Is(r.Err(), errBad) {
+			t.Errorf("%s: err %v, want %v", name, r.Err(), errBad)
+		}
+	}
+}
