@@ -24,10 +24,10 @@ func ParseFloat(b []byte) (float64, error) {
 }
 
 // Decimal reads an optionally signed plain decimal (digits with at most one dot,
-// no exponent) of up to 15 significant digits and 22 fractional digits, and
-// reports false for anything else. Both the digits as an integer and the power of
-// ten are exact in float64, so the one division rounds correctly and the result
-// equals strconv's.
+// no exponent) whose significant digits make an integer of at most 2^53 (all of
+// 15 digits, most of 16) and of up to 22 fractional digits, and reports false for
+// anything else. Both the digits as an integer and the power of ten are exact in
+// float64, so the one division rounds correctly and the result equals strconv's.
 func Decimal(b []byte) (float64, bool) {
 	i, neg := 0, false
 	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
@@ -49,8 +49,9 @@ func Decimal(b []byte) (float64, bool) {
 				// Leading zeros are not significant.
 				continue
 			}
+			// Nineteen digits fit the integer; Scale declines past 2^53.
 			digits++
-			if digits > 15 {
+			if digits > 19 {
 				return 0, false
 			}
 			mant = mant*10 + uint64(c-'0')
