@@ -6,6 +6,7 @@ package profile
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/cespare/xxhash/v2"
@@ -105,15 +106,16 @@ type Feature struct {
 
 	scratch []byte
 	keys    []string // AppendState's sorting space
-	// reading is its spec's, or made the first time ReadState reads a state.
+	// reading is its spec's (Prepared), or made for it.
 	reading *stateIndex
 }
 
 // NewFeature returns an empty profile for spec.
 func NewFeature(spec Spec) (*Feature, error) {
 	f := &Feature{spec: spec, edges: spec.Edges, lo: math.Inf(-1), hi: math.Inf(1), Min: math.Inf(1), Max: math.Inf(-1)}
-	if spec.reading != nil && spec.reading.fits(spec) {
-		f.reading = spec.reading
+	f.reading = spec.reading
+	if f.reading == nil || !f.reading.fits(spec) {
+		f.reading = newStateIndex(spec)
 	}
 	if spec.Min != nil {
 		f.lo = *spec.Min
@@ -149,12 +151,7 @@ func NewFeature(spec Spec) (*Feature, error) {
 		// The baseline's and the contract's categories are counted exactly, the
 		// latter so that checking a value against them is the same map lookup as
 		// counting it; they live in one slab and stay through Reset.
-		var names []string
-		if f.reading != nil {
-			names = f.reading.slab
-		} else {
-			names = knownCategories(spec)
-		}
+		names := f.reading.names
 		f.categories = make(map[string]*categoryCount, len(names))
 		f.known = make([]categoryCount, len(names))
 		for i, c := range names {
@@ -169,20 +166,12 @@ func NewFeature(spec Spec) (*Feature, error) {
 }
 
 // knownCategories are the categories a profile of spec counts exactly from
-// the start, in the order of its known slab: the tracked, then the
-// contract's, each once.
+// the start, the tracked and the contract's, each once, in byte order: the
+// order of its known slab and of a state's categories.
 func knownCategories(spec Spec) []string {
-	names := make([]string, 0, len(spec.Tracked)+len(spec.Categories))
-	seen := make(map[string]bool, cap(names))
-	for _, list := range [][]string{spec.Tracked, spec.Categories} {
-		for _, c := range list {
-			if !seen[c] {
-				seen[c] = true
-				names = append(names, c)
-			}
-		}
-	}
-	return names
+	names := slices.Concat(spec.Tracked, spec.Categories)
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 // Reset empties the profile for another window of the same spec, keeping its

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/sentinel-ml/sentinel/internal/binstate"
 	"github.com/sentinel-ml/sentinel/internal/config"
@@ -134,17 +133,15 @@ func (f *Feature) AppendState(dst []byte) []byte {
 
 // stateIndex is what Feature.ReadState compares a state with, field by
 // field only where it differs: the check stage reads every feature of every
-// share, and these parts are the same in each. It is the spec's, shared by
-// its profiles.
+// share, and these parts are the same in each. A prepared spec's is shared
+// by its profiles.
 type stateIndex struct {
 	// head is what a state of the spec begins with (appendHead), edges its
 	// bin edges (appendEdges).
 	head, edges []byte
-	// slab are the spec's categories in the order of a profile's known
-	// slab (knownCategories); names the same in byte order, a state's
-	// order, and known the place of each in the slab.
-	slab, names []string
-	known       []int
+	// names are the spec's categories (knownCategories), in the order of a
+	// profile's known slab.
+	names []string
 	// from is the spec it was made of.
 	from Spec
 }
@@ -167,15 +164,7 @@ func newStateIndex(spec Spec) *stateIndex {
 	ix := &stateIndex{head: appendHead(nil, spec), edges: appendEdges(nil, spec.Edges), from: spec}
 	ix.from.reading = nil
 	if spec.Type == config.Categorical || spec.Type == config.Boolean {
-		ix.slab = knownCategories(spec)
-		ix.known = make([]int, len(ix.slab))
-		for i := range ix.known {
-			ix.known[i] = i
-		}
-		slices.SortFunc(ix.known, func(a, b int) int { return strings.Compare(ix.slab[a], ix.slab[b]) })
-		for _, i := range ix.known {
-			ix.names = append(ix.names, ix.slab[i])
-		}
+		ix.names = knownCategories(spec)
 	}
 	return ix
 }
@@ -226,9 +215,6 @@ func UnmarshalState(spec Spec, data []byte) (*Feature, error) {
 // sketch accuracy and bin edges, or it is an error, and f is left empty.
 func (f *Feature) ReadState(data []byte) error {
 	f.Reset()
-	if f.reading == nil {
-		f.reading = newStateIndex(f.spec)
-	}
 	if _, err := readState(f.spec, data, f); err != nil {
 		f.Reset()
 		return fmt.Errorf("reading profile state of %s: %w", f.spec.Name, err)
@@ -244,7 +230,7 @@ var errMalformed = errors.New("malformed state")
 // nil, and into a new profile of the state's accuracy and edges when it is.
 func readState(spec Spec, data []byte, f *Feature) (*Feature, error) {
 	r := binstate.NewReader(data, errMalformed)
-	if f != nil && f.reading != nil && bytes.HasPrefix(data, f.reading.head) {
+	if f != nil && bytes.HasPrefix(data, f.reading.head) {
 		r.Skip(len(f.reading.head))
 		return readBody(&r, spec, f)
 	}
@@ -309,25 +295,15 @@ func readBody(r *binstate.Reader, spec Spec, f *Feature) (*Feature, error) {
 			return nil, fmt.Errorf("%w: categories out of order", errMalformed)
 		}
 		prev = k
-		if ix := f.reading; ix != nil {
-			// The state's categories and the spec's sorted are in the same
-			// order: one walk finds those of the spec, without hashing.
-			// Only those are in f, empty, and others are new.
-			for names < len(ix.names) && ix.names[names] < string(k) {
-				names++
-			}
-			if names < len(ix.names) && ix.names[names] == string(k) {
-				f.known[ix.known[names]].n += c
-				names++
-				continue
-			}
-			f.newCategory(string(k), c)
-			continue
+		// The state's categories and the spec's, in the known slab, are in
+		// the same order: one walk finds those of the spec, without
+		// hashing. Only those are in f, empty, and others are new.
+		for names < len(f.reading.names) && f.reading.names[names] < string(k) {
+			names++
 		}
-		// Looked up by the bytes, so that a category counted already (a
-		// contract's or baseline's, or the window's) makes no string.
-		if known := f.categories[string(k)]; known != nil {
-			known.n += c
+		if names < len(f.reading.names) && f.reading.names[names] == string(k) {
+			f.known[names].n += c
+			names++
 			continue
 		}
 		f.newCategory(string(k), c)
@@ -401,7 +377,7 @@ func (f *Feature) readShape(r *binstate.Reader) error {
 	default:
 		r.Fail()
 	}
-	if f.reading != nil && bytes.HasPrefix(r.Rest(), f.reading.edges) {
+	if bytes.HasPrefix(r.Rest(), f.reading.edges) {
 		r.Skip(len(f.reading.edges))
 		return r.Err()
 	}
