@@ -60,6 +60,9 @@ type Checker struct {
 	behind *writeBehind
 	// spares are the arrays of batches written, for the next ones.
 	spares *spares
+	// states is the array the profiles' states of the batch being made are
+	// written into (window.AppendRows); write hands it on with the batch.
+	states []byte
 	stats  Stats
 }
 
@@ -332,7 +335,7 @@ func (c *Checker) reserve(b *store.Batch, mark time.Time) {
 		}
 	}
 	if rows > 0 {
-		c.spares.take(b)
+		c.spares.take(b, &c.states)
 		b.Results = slices.Grow(b.Results, results)
 		b.Profiles = slices.Grow(b.Profiles, rows)
 	}
@@ -363,7 +366,7 @@ func (c *Checker) closeUpTo(ctx context.Context, cm *checkerModel, mark time.Tim
 			return nil, err
 		}
 		c.noteClosed(wctx, cm.m.Name(), w.Window, b.Results[first:], complete, began)
-		b.Profiles = append(b.Profiles, w.Rows(cm.m, offsetsOf(w.counted), complete, c.log)...)
+		b.Profiles, c.states = w.AppendRows(b.Profiles, c.states, cm.m, offsetsOf(w.counted), complete, c.log)
 		delete(cm.open, w.Start.UnixNano())
 		if w.End.After(cm.closedUpTo) {
 			cm.closedUpTo = w.End
@@ -424,6 +427,9 @@ func (c *Checker) write(ctx context.Context, b store.Batch, done []func()) error
 		return nil
 	}
 	p := &pendingWrite{b: b, done: append(done, c.rejectedDone...), closed: c.closed}
+	if len(c.states) > 0 {
+		p.states, c.states = [][]byte{c.states}, nil
+	}
 	c.closed = nil
 	if c.behind != nil {
 		c.rejected, c.rejectedDone = c.rejected[:0], nil
@@ -433,6 +439,7 @@ func (c *Checker) write(ctx context.Context, b store.Batch, done []func()) error
 		return fmt.Errorf("writing window results: %w", err)
 	}
 	c.spares.put(&p.b)
+	c.spares.putStates(p.states)
 	c.rejected, c.rejectedDone = c.rejected[:0], nil
 	logClosed(c.log, p.closed)
 	for _, f := range p.done {

@@ -58,7 +58,7 @@ func (c *Checker) Checkpoint(ctx context.Context) error {
 			if err := c.mergeShares(cm, w); err != nil {
 				return err
 			}
-			b.Profiles = append(b.Profiles, w.Rows(cm.m, offsetsOf(w.counted), false, c.log)...)
+			b.Profiles, c.states = w.AppendRows(b.Profiles, c.states, cm.m, offsetsOf(w.counted), false, c.log)
 			done = append(done, w.done...)
 			w.done = nil
 		}

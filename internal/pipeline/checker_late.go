@@ -62,7 +62,7 @@ func (c *Checker) update(ctx context.Context, cm *checkerModel, d *Delta) error 
 	w.add(d)
 	var b store.Batch
 	c.analyzer.Recheck(cm.m, w.Window, &b)
-	b.Profiles = append(b.Profiles, w.Rows(cm.m, offsetsOf(w.counted), complete, c.log)...)
+	b.Profiles, c.states = w.AppendRows(b.Profiles, c.states, cm.m, offsetsOf(w.counted), complete, c.log)
 	c.index.set(name, w.Start, w.counted)
 	c.wrote(cm, w.Start, w.counted)
 	cm.pool.put(w.Window)

@@ -26,7 +26,7 @@ func TestLoadCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	events0 := ingest.TopicPartition{Topic: "events", Partition: 0}
-	rows := w.Rows(m, []window.Offset{{Topic: "events", Partition: 0, Offset: 41}}, true, slog.New(slog.DiscardHandler))
+	rows, _ := w.AppendRows(nil, nil, m, []window.Offset{{Topic: "events", Partition: 0, Offset: 41}}, true, slog.New(slog.DiscardHandler))
 	if err := mem.Write(ctx, store.Batch{Profiles: rows}); err != nil {
 		t.Fatal(err)
 	}

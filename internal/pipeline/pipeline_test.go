@@ -876,8 +876,8 @@ func TestTakenOverPartitionIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 	mem := store.NewMemory()
-	if err := mem.Write(ctx, store.Batch{Profiles: w.Rows(m, []window.Offset{{Topic: "events", Partition: 1, Offset: 0}}, true,
-		slog.New(slog.DiscardHandler))}); err != nil {
+	rows, _ := w.AppendRows(nil, nil, m, []window.Offset{{Topic: "events", Partition: 1, Offset: 0}}, true, slog.New(slog.DiscardHandler))
+	if err := mem.Write(ctx, store.Batch{Profiles: rows}); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Restore(ctx, mem); err != nil {

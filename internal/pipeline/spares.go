@@ -14,20 +14,25 @@ import (
 // events of replay, with the growth and garbage collection that go with it.
 // The store's writers keep nothing of a batch once Write returns (store.Writer
 // says so), and a write behind hands its arrays back from its own goroutine.
-// What a kept array's elements point at (profile states, details) stays
-// reachable until they are overwritten: two batches' worth at most.
+// What a kept array's elements point at (details, the arrays of states
+// outgrown) stays reachable until they are overwritten: two batches' worth at
+// most. The arrays the profiles' states are written into come back the same
+// way, for the same reason: a few kilobytes a window, they were a fifth of
+// what a fleet's replay allocated.
 type spares struct {
 	mu       sync.Mutex
 	results  [][]check.Result
 	profiles [][]store.WindowProfile
+	states   [][]byte
 }
 
 // maxSpares is how many arrays of each kind are kept: one batch being
 // written behind while the next is made needs two.
 const maxSpares = 2
 
-// take gives b the largest spare arrays, when it has none of its own.
-func (s *spares) take(b *store.Batch) {
+// take gives b, and states, the largest spare arrays, when they have none of
+// their own.
+func (s *spares) take(b *store.Batch, states *[]byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if b.Results == nil {
@@ -35,6 +40,9 @@ func (s *spares) take(b *store.Batch) {
 	}
 	if b.Profiles == nil {
 		b.Profiles, s.profiles = takeLargest(s.profiles)
+	}
+	if *states == nil {
+		*states, s.states = takeLargest(s.states)
 	}
 }
 
@@ -44,6 +52,16 @@ func (s *spares) put(b *store.Batch) {
 	defer s.mu.Unlock()
 	s.results = keep(s.results, b.Results)
 	s.profiles = keep(s.profiles, b.Profiles)
+}
+
+// putStates keeps arrays of profile states for later batches, once the rows
+// that hold slices of them are written.
+func (s *spares) putStates(states [][]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range states {
+		s.states = keep(s.states, st)
+	}
 }
 
 func takeLargest[T any](kept [][]T) ([]T, [][]T) {

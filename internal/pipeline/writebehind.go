@@ -48,7 +48,10 @@ const maxWaitingRows = 200_000
 
 // pendingWrite is a batch not yet durable, with what to do once it is.
 type pendingWrite struct {
-	b      store.Batch
+	b store.Batch
+	// states are the arrays b's profiles' states are in, for spares once b is
+	// written.
+	states [][]byte
 	done   []func()
 	closed []closedWindow
 }
@@ -69,6 +72,7 @@ func (p *pendingWrite) join(o *pendingWrite) {
 	b.Anomalies = append(b.Anomalies, ob.Anomalies...)
 	b.Rejected = latestCounts(append(b.Rejected, ob.Rejected...))
 	b.References = append(b.References, ob.References...)
+	p.states = append(p.states, o.states...)
 	p.done = append(p.done, o.done...)
 	p.closed = append(p.closed, o.closed...)
 }
@@ -186,6 +190,7 @@ func (wb *writeBehind) run() {
 			return
 		}
 		wb.spares.put(&p.b)
+		wb.spares.putStates(p.states)
 		logClosed(wb.log, p.closed)
 		for _, f := range p.done {
 			f()

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"slices"
@@ -69,6 +70,7 @@ func (m *Memory) Write(_ context.Context, b Batch) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, p := range b.Profiles {
+		p.State = bytes.Clone(p.State) // the batch's memory is reused (Writer)
 		m.profiles[profileKey{p.Model, p.Feature, p.WindowStart.UnixNano(), p.Partition}] = p
 	}
 	for _, r := range b.Results {

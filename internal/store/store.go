@@ -4,6 +4,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"time"
@@ -80,18 +81,23 @@ func (b *Batch) Empty() bool {
 		len(b.References) == 0
 }
 
-// Clone returns a copy of b whose slices share no memory with b's.
+// Clone returns a copy of b whose slices, the profiles' states among them,
+// share no memory with b's.
 func (b Batch) Clone() Batch {
-	return Batch{Profiles: slices.Clone(b.Profiles), Results: slices.Clone(b.Results), Anomalies: slices.Clone(b.Anomalies),
+	c := Batch{Profiles: slices.Clone(b.Profiles), Results: slices.Clone(b.Results), Anomalies: slices.Clone(b.Anomalies),
 		Rejected: slices.Clone(b.Rejected), References: slices.Clone(b.References)}
+	for i := range c.Profiles {
+		c.Profiles[i].State = bytes.Clone(c.Profiles[i].State)
+	}
+	return c
 }
 
 // Writer stores batches durably: when Write returns nil, the batch survives a
 // crash of Sentinel. Write retries transient failures with backoff until ctx ends,
 // so a ClickHouse outage stalls the pipeline (and so consumption) instead of
-// buffering without bound. Write keeps nothing of b's slices once it returns
-// (a writer that keeps the batch keeps b.Clone()): the pipeline reuses their
-// memory for the batches after it.
+// buffering without bound. Write keeps nothing of b's slices, nor of the
+// profiles' states, once it returns (a writer that keeps the batch keeps
+// b.Clone()): the pipeline reuses their memory for the batches after it.
 type Writer interface {
 	Write(ctx context.Context, b Batch) error
 }

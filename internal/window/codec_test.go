@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/sentinel-ml/sentinel/internal/binstate"
 	"github.com/sentinel-ml/sentinel/internal/config"
@@ -18,6 +19,7 @@ import (
 	"github.com/sentinel-ml/sentinel/internal/model/modeltest"
 	"github.com/sentinel-ml/sentinel/internal/shadow"
 	"github.com/sentinel-ml/sentinel/internal/skew"
+	"github.com/sentinel-ml/sentinel/internal/store"
 )
 
 // codecModel is a probability model with every part a window can hold: a
@@ -146,8 +148,7 @@ func TestPartialRoundTrip(t *testing.T) {
 // those of what it then holds, not the share's.
 func TestRowsOfReadWindow(t *testing.T) {
 	m := codecModel(t)
-	log := slog.New(slog.DiscardHandler)
-	rows := func(w *Window) string { return fmt.Sprintf("%+v", w.Rows(m, nil, true, log)) }
+	rows := func(w *Window) string { return fmt.Sprintf("%+v", rowsOf(w, m, nil, true)) }
 	data := codecWindow(t, m, 200, 1).AppendPartial(nil)
 	read := func() *Window {
 		w := codecWindow(t, m, 30, 2)
@@ -162,7 +163,7 @@ func TestRowsOfReadWindow(t *testing.T) {
 	// The rows keep their states when the window goes on to read another
 	// share, and the window's rows of that share are its own.
 	w := read()
-	kept := w.Rows(m, nil, true, log)
+	kept := rowsOf(w, m, nil, true)
 	before := fmt.Sprintf("%+v", kept)
 	other := codecWindow(t, m, 70, 4).AppendPartial(nil)
 	if err := ReadPartialInto(w, m, other); err != nil {
@@ -256,6 +257,46 @@ func TestAppendSized(t *testing.T) {
 		}
 		if !bytes.HasPrefix(data, []byte("before")) {
 			t.Errorf("%d bytes: the bytes before changed", n)
+		}
+	}
+}
+
+// rowsOf is w's rows with their states in an array of their own.
+func rowsOf(w *Window, m *model.Model, offsets []Offset, complete bool) []store.WindowProfile {
+	rows, _ := w.AppendRows(nil, nil, m, offsets, complete, slog.New(slog.DiscardHandler))
+	return rows
+}
+
+// TestAppendRowsSharesStates: windows appended one after another write their
+// states into the array they are given while it has room, start a larger one
+// when it has not, and every row keeps its own window's states either way.
+func TestAppendRowsSharesStates(t *testing.T) {
+	m := codecModel(t)
+	log := slog.New(slog.DiscardHandler)
+	windows := []*Window{codecWindow(t, m, 200, 1), codecWindow(t, m, 30, 2), codecWindow(t, m, 70, 3)}
+	var want []string
+	for _, w := range windows {
+		want = append(want, fmt.Sprintf("%+v", rowsOf(w, m, nil, true)))
+	}
+	for _, room := range []int{0, 16, 1 << 20} {
+		states := make([]byte, 3, 3+room) // bytes of a window before, left alone
+		copy(states, "abc")
+		first := unsafe.SliceData(states)
+		var rows []store.WindowProfile
+		for _, w := range windows {
+			rows, states = w.AppendRows(rows, states, m, nil, true, log)
+		}
+		per := len(rows) / len(windows)
+		for k := range windows {
+			if got := fmt.Sprintf("%+v", rows[k*per:(k+1)*per]); got != want[k] {
+				t.Errorf("room %d, window %d: rows\n%s\ndiffer from its own\n%s", room, k, got, want[k])
+			}
+		}
+		if shared := unsafe.SliceData(states) == first; shared != (room == 1<<20) {
+			t.Errorf("room %d: states written into the array given: %v", room, shared)
+		}
+		if room == 1<<20 && string(states[:3]) != "abc" {
+			t.Errorf("the bytes before the window's were overwritten: %q", states[:3])
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/sentinel-ml/sentinel/internal/check"
@@ -73,11 +74,17 @@ type Stored struct {
 	Complete bool
 }
 
-// Rows turns the window into store rows: one per feature, one for the
-// prediction and one for latency, and the model-level row (feature "") that
-// carries the event count, the offsets counted and completeness.
-func (w *Window) Rows(m *model.Model, offsets []Offset, complete bool, log *slog.Logger) []store.WindowProfile {
-	out := make([]store.WindowProfile, 0, len(w.Features.Features)+3)
+// AppendRows appends the window's store rows to dst: one per feature, one
+// for the prediction and one for latency, and the model-level row (feature
+// "") that carries the event count, the offsets counted and completeness. The
+// profiles' states are appended to states, which is returned; the rows hold
+// slices of it, so the bytes appended must be left alone until the rows are
+// written. A states array without room for the window's is not grown (that
+// would copy the states of the windows before it) but replaced by a larger one:
+// the caller recycles what it gets back once the rows are durable, and the
+// windows before keep the array they were written in.
+func (w *Window) AppendRows(dst []store.WindowProfile, states []byte, m *model.Model, offsets []Offset, complete bool, log *slog.Logger) ([]store.WindowProfile, []byte) {
+	dst = slices.Grow(dst, len(w.Features.Features)+3)
 	own := state{Version: stateVersion, Events: w.Events,
 		ProbabilityOutOfRange: w.ProbabilityOutOfRange, BadLabels: w.BadLabels, Offsets: offsets, Complete: complete,
 		KeyedCompared: w.KeyedCompared, KeyedMismatch: w.KeyedMismatch}
@@ -88,46 +95,43 @@ func (w *Window) Rows(m *model.Model, offsets []Offset, complete bool, log *slog
 	if err != nil {
 		log.Error("window state not stored", "model", m.Name(), "window_start", w.Start, "err", err)
 	}
-	out = append(out, store.WindowProfile{Model: m.Name(), WindowStart: w.Start, WindowEnd: w.End, Partition: -1,
+	first := len(dst)
+	dst = append(dst, store.WindowProfile{Model: m.Name(), WindowStart: w.Start, WindowEnd: w.End, Partition: -1,
 		Rows: w.Events, Min: math.NaN(), Max: math.NaN(), Mean: math.NaN(), StdDev: math.NaN(), State: st})
-	// The profiles' states share one buffer, sized by the last window's
-	// (windows are recycled): one allocation a window, not one a feature.
-	// A window read from one share has them already: its rows take the
+	// A window read from one share has its states already: its rows take the
 	// share's bytes, which they keep until they are written.
-	var states []byte
-	var ends []int
-	if !w.readValid {
-		states = make([]byte, 0, max(w.stateBytes+w.stateBytes/8, 256*(len(w.Features.Features)+2)))
-		ends = make([]int, 0, len(w.Features.Features)+2)
-	}
-	add := func(f *profile.Feature) {
-		out = append(out, w.row(m, f))
-		if !w.readValid {
-			// While the profile is at hand, not in a second pass.
-			states = f.AppendState(states)
-			ends = append(ends, len(states))
+	if w.readValid {
+		for _, f := range w.Features.Features {
+			dst = append(dst, w.row(m, f))
 		}
+		dst = append(dst, w.row(m, w.Prediction), w.row(m, w.Latency))
+		for k, st := range w.read {
+			dst[first+1+k].State = st
+		}
+		clear(w.read)
+		w.read, w.readValid = w.read[:0], false
+		return dst, states
+	}
+	// Sized by the last window's (windows are recycled).
+	if need := max(w.stateBytes+w.stateBytes/8, 256*(len(w.Features.Features)+2)); cap(states)-len(states) < need {
+		states = make([]byte, 0, max(need, 2*cap(states)))
+	}
+	start := len(states)
+	add := func(f *profile.Feature) {
+		// While the profile is at hand, not in a second pass.
+		r := w.row(m, f)
+		begin := len(states)
+		states = f.AppendState(states)
+		r.State = states[begin:len(states):len(states)]
+		dst = append(dst, r)
 	}
 	for _, f := range w.Features.Features {
 		add(f)
 	}
 	add(w.Prediction)
 	add(w.Latency)
-	if w.readValid {
-		for k, st := range w.read {
-			out[1+k].State = st
-		}
-		clear(w.read)
-		w.read, w.readValid = w.read[:0], false
-		return out
-	}
-	w.stateBytes = len(states)
-	begin := 0
-	for k, end := range ends {
-		out[1+k].State = states[begin:end:end]
-		begin = end
-	}
-	return out
+	w.stateBytes = len(states) - start
+	return dst, states
 }
 
 func (w *Window) row(m *model.Model, f *profile.Feature) store.WindowProfile {

@@ -3,8 +3,6 @@ package window
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -35,7 +33,6 @@ func TestReset(t *testing.T) {
 			w.Add(m, &ev)
 		}
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reused, err := New(m, start.Add(-time.Minute), time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +47,7 @@ func TestReset(t *testing.T) {
 		}
 		fill(fresh, uint64(10+round), 40, 1)
 		// Printed, as the rows hold NaN summaries, which equal nothing.
-		got, want := fmt.Sprintf("%+v", reused.Rows(m, nil, true, log)), fmt.Sprintf("%+v", fresh.Rows(m, nil, true, log))
+		got, want := fmt.Sprintf("%+v", rowsOf(reused, m, nil, true)), fmt.Sprintf("%+v", rowsOf(fresh, m, nil, true))
 		if got != want {
 			t.Fatalf("round %d: the reset window's rows\n%s\ndiffer from a new window's\n%s", round, got, want)
 		}
@@ -162,8 +159,7 @@ func TestRestoreKeepsPairsAndKeyedCounts(t *testing.T) {
 		w.AddPair(m, labels.Pair{Prediction: labels.Value{Num: r.Float64()}, Label: labels.Value{Num: float64(r.IntN(2))}})
 	}
 	w.AddMatch(&skew.Match{Compared: []bool{true, false, true}, Mismatch: []bool{false, false, true}})
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	stored, err := Restore(m, start, time.Minute, w.Rows(m, []Offset{{Topic: "events", Offset: 9}}, false, log))
+	stored, err := Restore(m, start, time.Minute, rowsOf(w, m, []Offset{{Topic: "events", Offset: 9}}, false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +173,7 @@ func TestRestoreKeepsPairsAndKeyedCounts(t *testing.T) {
 	}
 	// What the window counted reads from its model-level row alone.
 	counted := []Offset{{Topic: "events", Partition: 3, Offset: 9}, {Topic: "labels", Partition: 3, Offset: 4}}
-	rows := w.Rows(m, counted, true, log)
+	rows := rowsOf(w, m, counted, true)
 	if got, err := CountedOffsets(rows[0]); err != nil || !reflect.DeepEqual(got, counted) {
 		t.Errorf("CountedOffsets = %v, %v; want %v", got, err, counted)
 	}
