@@ -240,8 +240,9 @@ func deadLetterOptions(cfg *config.Daemon, w *wiring, reg prometheus.Registerer,
 func loadModels(refs []config.ModelRef) ([]*model.Model, error) {
 	var errs []error
 	models := make([]*model.Model, 0, len(refs))
+	var l model.Loader
 	for _, ref := range refs {
-		m, err := model.Load(ref)
+		m, err := l.Load(ref)
 		if err != nil {
 			errs = append(errs, err)
 			continue

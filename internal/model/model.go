@@ -27,11 +27,21 @@ type Model struct {
 
 // Load reads a model's contract and baseline files.
 func Load(ref config.ModelRef) (*Model, error) {
+	var l Loader
+	return l.Load(ref)
+}
+
+// Loader loads models one after another, their baselines through one buffer
+// (profile.BaselineLoader).
+type Loader struct{ baselines profile.BaselineLoader }
+
+// Load is Load through l.
+func (l *Loader) Load(ref config.ModelRef) (*Model, error) {
 	c, err := config.LoadContract(ref.Contract)
 	if err != nil {
 		return nil, err
 	}
-	b, err := profile.LoadBaseline(ref.Baseline)
+	b, err := l.baselines.Load(ref.Baseline)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -143,7 +144,19 @@ func (b *Baseline) Write(w io.Writer) error {
 // is not a baseline at all (another JSON document, a CSV given by mistake) is
 // said to be so, rather than reported as a decoding error.
 func LoadBaseline(path string) (*Baseline, error) {
-	data, err := os.ReadFile(path)
+	var l BaselineLoader
+	return l.Load(path)
+}
+
+// BaselineLoader reads baselines one after another through one buffer: a
+// fleet's files are a megabyte or more each, and read into fresh memory a
+// hundred of them spent a tenth of the start-up faulting its pages in. A
+// Baseline keeps nothing of the buffer.
+type BaselineLoader struct{ buf []byte }
+
+// Load is LoadBaseline through l's buffer.
+func (l *BaselineLoader) Load(path string) (*Baseline, error) {
+	data, err := l.read(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening baseline: %w", err)
 	}
@@ -314,4 +327,32 @@ func (b *Baseline) Contract() *config.Contract {
 	}
 	c.ApplyDefaults()
 	return c
+}
+
+// read reads the file at path into l's buffer.
+func (l *BaselineLoader) read(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	l.buf = l.buf[:0]
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		// One byte more than the file, so that the read that finds its end
+		// needs no room of its own.
+		l.buf = slices.Grow(l.buf, int(st.Size())+1)
+	}
+	for {
+		if len(l.buf) == cap(l.buf) {
+			l.buf = slices.Grow(l.buf, 512)
+		}
+		n, err := f.Read(l.buf[len(l.buf):cap(l.buf)])
+		l.buf = l.buf[:len(l.buf)+n]
+		switch {
+		case err == io.EOF:
+			return l.buf, nil
+		case err != nil:
+			return nil, err
+		}
+	}
 }

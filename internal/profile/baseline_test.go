@@ -3,7 +3,9 @@ package profile
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"syscall"
 	"testing"
 
 	"github.com/sentinel-ml/sentinel/internal/config"
@@ -27,12 +29,13 @@ func TestLoadNotABaseline(t *testing.T) {
 		{"categories.json", `{"format_version": 1, "features": {"x": 1}}`, "categories.json: reading baseline: features: an object at byte 35 where a list belongs"},
 	}
 	goType := regexp.MustCompile(`Go |uint64|int\b|\[\]|profile\.|\bstruct\b`)
+	var l BaselineLoader // one buffer for every file, as a fleet's are read
 	for _, tc := range tests {
 		path := filepath.Join(dir, tc.name)
 		if err := os.WriteFile(path, []byte(tc.content), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := LoadBaseline(path)
+		_, err := l.Load(path)
 		want := filepath.Join(dir, tc.want)
 		if err == nil || err.Error() != want {
 			t.Errorf("%s: error\n%v\nwant\n%s", tc.name, err, want)
@@ -61,5 +64,57 @@ func TestCheckContract(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: error %q, want %q", tc.contract.Model, got, tc.want)
 		}
+	}
+}
+
+// TestBaselineLoader: baselines read one after another through one buffer,
+// the larger first or last, and one from a pipe (whose size is not known
+// before it is read), are those read each on its own.
+func TestBaselineLoader(t *testing.T) {
+	dir := t.TempDir()
+	small, large := filepath.Join(dir, "small.json"), filepath.Join(dir, "large.json")
+	for path, rows := range map[string]int{small: 50, large: 2000} {
+		if err := os.WriteFile(path, fleetBaseline(t, rows), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pipe := filepath.Join(dir, "pipe.json")
+	if err := syscall.Mkfifo(pipe, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fed := make(chan error, 1)
+	go func() {
+		data, err := os.ReadFile(large)
+		if err == nil {
+			err = os.WriteFile(pipe, data, 0o600)
+		}
+		fed <- err
+	}()
+	var l BaselineLoader
+	paths := []string{large, small, large, pipe, small}
+	var loaded []*Baseline
+	for i, path := range paths {
+		b, err := l.Load(path)
+		if err != nil {
+			t.Fatalf("load %d: %v", i, err)
+		}
+		loaded = append(loaded, b)
+	}
+	// Compared once all are read: none keeps the buffer the next overwrote.
+	for i, path := range paths {
+		from := path
+		if path == pipe {
+			from = large
+		}
+		want, err := LoadBaseline(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(loaded[i], want) {
+			t.Errorf("load %d, of %s through a used buffer, differs from the file read on its own", i, filepath.Base(path))
+		}
+	}
+	if err := <-fed; err != nil {
+		t.Fatal(err)
 	}
 }

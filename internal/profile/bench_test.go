@@ -320,8 +320,28 @@ func BenchmarkFeatureWindow(b *testing.B) {
 
 // BenchmarkLoadBaseline reads the baseline of a 50-feature model (40 numeric
 // of normal values, 10 categorical) built from 2,000 rows: about a megabyte of
-// JSON, a hundred of which a fleet's daemon or replay reads at start.
+// JSON, a hundred of which a fleet's daemon or replay reads at start, through
+// one loader.
 func BenchmarkLoadBaseline(b *testing.B) {
+	data := fleetBaseline(b, 2000)
+	path := filepath.Join(b.TempDir(), "baseline.json")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	var l BaselineLoader
+	for b.Loop() {
+		if _, err := l.Load(path); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// fleetBaseline is the JSON of the baseline of a 50-feature model (40
+// numeric of normal values, 10 categorical) built from rows rows.
+func fleetBaseline(tb testing.TB, rows int) []byte {
+	tb.Helper()
 	c := &config.Contract{Model: "m"}
 	var csv strings.Builder
 	for i := range 50 {
@@ -336,8 +356,8 @@ func BenchmarkLoadBaseline(b *testing.B) {
 		csv.WriteString(name)
 	}
 	c.ApplyDefaults()
-	r := rand.New(rand.NewPCG(3, 3))
-	for range 2000 {
+	r := rand.New(rand.NewPCG(3, uint64(rows)))
+	for range rows {
 		csv.WriteByte('\n')
 		for i := range 50 {
 			if i > 0 {
@@ -355,21 +375,11 @@ func BenchmarkLoadBaseline(b *testing.B) {
 		return r, io.NopCloser(nil), err
 	}, BuildOptions{})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	var buf bytes.Buffer
 	if err := bl.Write(&buf); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	path := filepath.Join(b.TempDir(), "baseline.json")
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(int64(buf.Len()))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := LoadBaseline(path); err != nil {
-			b.Fatal(err)
-		}
-	}
+	return buf.Bytes()
 }
