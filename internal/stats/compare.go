@@ -2,7 +2,7 @@ package stats
 
 import (
 	"math"
-	"sort"
+	"slices"
 )
 
 // Distribution is one side of a comparison: a numeric feature's counts in shared
@@ -54,8 +54,9 @@ func CompareNumeric(ref, cur Distribution) Comparison {
 	if ref.N == 0 || cur.N == 0 {
 		return c
 	}
-	if len(ref.Bins) == len(cur.Bins) && len(ref.Bins) > 0 {
-		e, a := Proportions(ref.Bins), Proportions(cur.Bins)
+	if n := len(ref.Bins); n == len(cur.Bins) && n > 0 {
+		var eb, ab [onStack]float64
+		e, a := proportionsInto(room(eb[:], n), ref.Bins), proportionsInto(room(ab[:], n), cur.Bins)
 		c.PSI, c.JSDivergence = PSI(e, a), JSDivergence(e, a)
 	}
 	// A side summarised without its shape (only bin counts) leaves the
@@ -72,46 +73,63 @@ func CompareNumeric(ref, cur Distribution) Comparison {
 	return c
 }
 
-// CompareCategorical compares category counts over the union of categories.
+// onStack is the number of bins or categories whose working arrays a
+// comparison keeps on its stack: every window compares each feature with the
+// baseline and earlier windows, and arrays made for each comparison were most
+// of what a steady stream's checks allocated.
+const onStack = 64
+
+// room is buf's first n elements, or a new array when buf is shorter.
+func room[T any](buf []T, n int) []T {
+	if n <= len(buf) {
+		return buf[:n]
+	}
+	return make([]T, n)
+}
+
+// CompareCategorical compares category counts over the union of categories, in
+// the order of their names; the categories past the bound count as one,
+// OtherCategory, in place of any category of that name.
 func CompareCategorical(ref, cur Distribution) Comparison {
 	c := Undefined()
-	counts := make(map[string][2]float64, len(ref.Categories)+1)
+	other := ref.Other > 0 || cur.Other > 0
+	var nb [onStack]string
+	names := nb[:0]
 	for k, n := range ref.Categories {
-		if n > 0 {
-			counts[k] = [2]float64{n, 0}
+		if n > 0 && !(other && k == OtherCategory) {
+			names = append(names, k)
 		}
 	}
 	for k, n := range cur.Categories {
-		if n == 0 {
+		if n == 0 || (other && k == OtherCategory) {
 			continue
 		}
-		v, seen := counts[k]
-		if !seen {
+		if ref.Categories[k] == 0 {
+			names = append(names, k)
 			c.NewCategories = append(c.NewCategories, k)
 		}
-		v[1] += n
-		counts[k] = v
 	}
-	if ref.Other > 0 || cur.Other > 0 {
-		counts[OtherCategory] = [2]float64{ref.Other, cur.Other}
+	if other {
+		names = append(names, OtherCategory)
 	}
-	sort.Strings(c.NewCategories)
-	names := make([]string, 0, len(counts))
-	for k := range counts {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	rc, cc := make([]float64, len(names)), make([]float64, len(names))
+	slices.Sort(c.NewCategories)
+	slices.Sort(names)
+	var rb, cb, eb, ab [onStack]float64
+	rc, cc := room(rb[:], len(names)), room(cb[:], len(names))
 	var totalR, totalC float64
 	for i, k := range names {
-		rc[i], cc[i] = counts[k][0], counts[k][1]
+		if other && k == OtherCategory {
+			rc[i], cc[i] = ref.Other, cur.Other
+		} else {
+			rc[i], cc[i] = ref.Categories[k], cur.Categories[k]
+		}
 		totalR += rc[i]
 		totalC += cc[i]
 	}
 	if totalR == 0 || totalC == 0 {
 		return c
 	}
-	e, a := Proportions(rc), Proportions(cc)
+	e, a := proportionsInto(room(eb[:], len(names)), rc), proportionsInto(room(ab[:], len(names)), cc)
 	c.PSI, c.JSDivergence = PSI(e, a), JSDivergence(e, a)
 	var at int
 	c.LInfinity, at = LInfinity(e, a)

@@ -42,14 +42,15 @@ func BinIndex(edges []float64, x float64) int {
 	return len(edges)
 }
 
-// Proportions returns counts divided by their sum; all zeros when the sum is zero.
-func Proportions(counts []float64) []float64 {
+// proportionsInto writes into p, of counts' length, counts divided by their
+// sum; all zeros when the sum is zero.
+func proportionsInto(p, counts []float64) []float64 {
 	var total float64
 	for _, c := range counts {
 		total += c
 	}
-	p := make([]float64, len(counts))
 	if total == 0 {
+		clear(p)
 		return p
 	}
 	for i, c := range counts {

@@ -157,15 +157,15 @@ func TestExactSamplesAgainstScipy(t *testing.T) {
 				for _, x := range s {
 					sc[BinIndex(c.BinEdges, x)]++
 				}
-				checkProportions(t, c.BaselineProps, c.ServingProps, Proportions(bc), Proportions(sc))
-				if got := PSI(Proportions(bc), Proportions(sc)); !closeRel(got, c.PSI, 1e-9) {
+				checkProportions(t, c.BaselineProps, c.ServingProps, proportions(bc), proportions(sc))
+				if got := PSI(proportions(bc), proportions(sc)); !closeRel(got, c.PSI, 1e-9) {
 					t.Errorf("PSI = %v, reference %v", got, c.PSI)
 				}
-				if got := JSDivergence(Proportions(bc), Proportions(sc)); !closeRel(got, c.JSDivergence, 1e-9) {
+				if got := JSDivergence(proportions(bc), proportions(sc)); !closeRel(got, c.JSDivergence, 1e-9) {
 					t.Errorf("JS = %v, scipy %v", got, c.JSDivergence)
 				}
 			case "categorical":
-				e, a := Proportions(c.BaselineCounts), Proportions(c.ServingCounts)
+				e, a := proportions(c.BaselineCounts), proportions(c.ServingCounts)
 				if got := PSI(e, a); !closeRel(got, c.PSI, 1e-9) {
 					t.Errorf("PSI = %v, reference %v", got, c.PSI)
 				}
@@ -183,6 +183,11 @@ func TestExactSamplesAgainstScipy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// proportions is counts divided by their sum.
+func proportions(counts []float64) []float64 {
+	return proportionsInto(make([]float64, len(counts)), counts)
 }
 
 func checkProportions(t *testing.T, wantB, wantS, gotB, gotS []float64) {
