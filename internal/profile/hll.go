@@ -127,7 +127,11 @@ func (h *HLL) tidy() {
 	if h.sorted == len(h.small) {
 		return
 	}
-	sortRegisters(h.small)
+	if len(h.small) <= insertionMax {
+		insertSorted(h.small, h.sorted)
+	} else {
+		sortRegisters(h.small)
+	}
 	k := 0
 	for _, e := range h.small[1:] {
 		if e>>8 != h.small[k]>>8 {

@@ -397,3 +397,27 @@ func TestHeldBackValuesAreRead(t *testing.T) {
 		t.Fatalf("count %d, placed %d", held.Count(), placed.Count())
 	}
 }
+
+// TestInsertSorted: entries after a sorted prefix are inserted in order,
+// whatever the prefix's length (zero, all), with repeats.
+func TestInsertSorted(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for trial := range 3000 {
+		n := r.IntN(insertionMax + 1)
+		s := make([]uint32, n)
+		for i := range s {
+			s[i] = r.Uint32N(uint32(1 + trial%50))
+		}
+		sorted := 0
+		if n > 0 {
+			sorted = r.IntN(n + 1)
+		}
+		slices.Sort(s[:sorted])
+		want := slices.Clone(s)
+		slices.Sort(want)
+		insertSorted(s, sorted)
+		if !slices.Equal(s, want) {
+			t.Fatalf("trial %d (%d sorted of %d): %v, want %v", trial, sorted, n, s, want)
+		}
+	}
+}
