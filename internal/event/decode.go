@@ -555,11 +555,11 @@ func (d *Decoder) number(i int) (float64, int, error) {
 	frac := 0
 	if i < len(data) && data[i] == '.' {
 		i++
+		point := i
 		for ; i < len(data) && isDigit(data[i]); i++ {
 			mant = mant*10 + uint64(data[i]-'0')
-			frac++
 		}
-		if frac == 0 {
+		if frac = i - point; frac == 0 {
 			return d.numberSlow(start)
 		}
 	}
