@@ -2,16 +2,22 @@ package profile
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/sentinel-ml/sentinel/internal/config"
 
 	"github.com/sentinel-ml/sentinel/internal/stats"
 )
 
-// Distribution reduces the profile to what the statistics compare.
+// Distribution reduces the profile to what the statistics compare. It is made
+// in memory the profile keeps for it, so that a window's checks allocate
+// nothing per feature: it is valid until the profile changes or is asked for
+// its distribution again.
 func (f *Feature) Distribution() stats.Distribution {
 	if f.Sketch != nil {
-		d := stats.Distribution{N: float64(f.Finite), Atoms: f.Sketch.Atoms(), Bins: make([]float64, len(f.Bins))}
+		f.dist.atoms = f.Sketch.AppendAtoms(f.dist.atoms[:0])
+		f.dist.bins = slices.Grow(f.dist.bins[:0], len(f.Bins))[:len(f.Bins)]
+		d := stats.Distribution{N: float64(f.Finite), Atoms: f.dist.atoms, Bins: f.dist.bins}
 		for i, c := range f.Bins {
 			d.Bins[i] = float64(c)
 		}
@@ -20,7 +26,11 @@ func (f *Feature) Distribution() stats.Distribution {
 		}
 		return d
 	}
-	d := stats.Distribution{Categories: make(map[string]float64, len(f.categories)), Other: float64(f.Other)}
+	if f.dist.categories == nil {
+		f.dist.categories = make(map[string]float64, len(f.categories))
+	}
+	clear(f.dist.categories)
+	d := stats.Distribution{Categories: f.dist.categories, Other: float64(f.Other)}
 	for k, c := range f.categories {
 		d.Categories[k] = float64(c.n)
 		d.N += float64(c.n)

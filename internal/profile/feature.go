@@ -13,6 +13,7 @@ import (
 
 	"github.com/sentinel-ml/sentinel/internal/config"
 	"github.com/sentinel-ml/sentinel/internal/numparse"
+	"github.com/sentinel-ml/sentinel/internal/stats"
 )
 
 // Violation is a kind of contract breach, counted per feature.
@@ -106,6 +107,12 @@ type Feature struct {
 
 	scratch []byte
 	keys    []string // AppendState's sorting space
+	// dist is the memory Distribution makes its result in.
+	dist struct {
+		atoms      []stats.Atom
+		bins       []float64
+		categories map[string]float64
+	}
 	// reading is its spec's (Prepared), or made for it.
 	reading *stateIndex
 }

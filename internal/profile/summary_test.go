@@ -269,3 +269,42 @@ func TestSamples(t *testing.T) {
 		}
 	}
 }
+
+// TestFeatureDistributionReuse: a window's profile makes its distribution in
+// memory it keeps, without allocating once it has: after a reset and other
+// values it equals a fresh profile's, with nothing left of the earlier window.
+func TestFeatureDistributionReuse(t *testing.T) {
+	for _, spec := range []Spec{
+		numericSpec([]float64{-1, 0, 1}),
+		{Name: "c", Type: config.Categorical, Tracked: []string{"a", "b"}, MaxCategories: 5},
+	} {
+		add := func(f *Feature, i, round int) {
+			if spec.Type == config.Numeric {
+				f.AddNumber(float64(i*(3-round)) / 7)
+			} else {
+				f.AddString(fmt.Appendf(nil, "v%d", (i+round*5)%(7-round*2)))
+			}
+		}
+		reused, err := NewFeature(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for round := range 3 {
+			reused.Reset()
+			fresh, err := NewFeature(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 60 - round*20 {
+				add(reused, i, round)
+				add(fresh, i, round)
+			}
+			if got, want := reused.Distribution(), fresh.Distribution(); !equalDistributions(got, want) {
+				t.Fatalf("%s, round %d: reused %+v, fresh %+v", spec.Type, round, got, want)
+			}
+		}
+		if n := testing.AllocsPerRun(50, func() { reused.Distribution() }); n != 0 {
+			t.Errorf("%s: %v allocations a distribution", spec.Type, n)
+		}
+	}
+}
