@@ -154,42 +154,35 @@ func (h *HLL) tidy() {
 func sortRegisters(small []uint32) {
 	var spare [hllSmall]uint32
 	if len(small) <= msdMax {
-		const shift = 8 + hllPrecision - 6
-		var at [64]int
-		for _, e := range small {
-			at[e>>shift&63]++
-		}
-		n := 0
-		for i, c := range at {
-			at[i], n = n, n+c
-		}
-		for _, e := range small {
-			d := e >> shift & 63
-			spare[at[d]] = e
-			at[d]++
-		}
+		registerPass(small, spare[:len(small)], 8+hllPrecision-6)
 		insertSorted(spare[:len(small)], 0)
 		copy(small, spare[:len(small)])
 		return
 	}
 	src, dst := small, spare[:len(small)]
 	for shift := 8; shift < 8+hllPrecision; shift += 6 {
-		var at [64]int
-		for _, e := range src {
-			at[e>>shift&63]++
-		}
-		n := 0
-		for i, c := range at {
-			at[i], n = n, n+c
-		}
-		for _, e := range src {
-			d := e >> shift & 63
-			dst[at[d]] = e
-			at[d]++
-		}
+		registerPass(src, dst, shift)
 		src, dst = dst, src
 	}
 	copy(small, src)
+}
+
+// registerPass writes src into dst in the order of the six bits of each
+// entry from shift on, keeping the order of entries alike in them.
+func registerPass(src, dst []uint32, shift int) {
+	var at [64]int
+	for _, e := range src {
+		at[e>>shift&63]++
+	}
+	n := 0
+	for i, c := range at {
+		at[i], n = n, n+c
+	}
+	for _, e := range src {
+		d := e >> shift & 63
+		dst[at[d]] = e
+		at[d]++
+	}
 }
 
 // msdMax is the most entries sortRegisters sorts by their top digit and
