@@ -100,29 +100,20 @@ func (w *Window) AppendRows(dst []store.WindowProfile, states []byte, m *model.M
 		Rows: w.Events, Min: math.NaN(), Max: math.NaN(), Mean: math.NaN(), StdDev: math.NaN(), State: st})
 	// A window read from one share has its states already: its rows take the
 	// share's bytes, which they keep until they are written.
-	if w.readValid {
-		for _, f := range w.Features.Features {
-			dst = append(dst, w.row(m, f))
-		}
-		dst = append(dst, w.row(m, w.Prediction), w.row(m, w.Latency))
-		for k, st := range w.read {
-			dst[first+1+k].State = st
-		}
-		clear(w.read)
-		w.read, w.readValid = w.read[:0], false
-		return dst, states
-	}
+	read := w.readValid
 	// Sized by the last window's (windows are recycled).
-	if need := max(w.stateBytes+w.stateBytes/8, 256*(len(w.Features.Features)+2)); cap(states)-len(states) < need {
+	if need := max(w.stateBytes+w.stateBytes/8, 256*(len(w.Features.Features)+2)); !read && cap(states)-len(states) < need {
 		states = make([]byte, 0, max(need, 2*cap(states)))
 	}
 	start := len(states)
 	add := func(f *profile.Feature) {
-		// While the profile is at hand, not in a second pass.
 		r := w.row(m, f)
-		begin := len(states)
-		states = f.AppendState(states)
-		r.State = states[begin:len(states):len(states)]
+		if !read {
+			// While the profile is at hand, not in a second pass.
+			begin := len(states)
+			states = f.AppendState(states)
+			r.State = states[begin:len(states):len(states)]
+		}
 		dst = append(dst, r)
 	}
 	for _, f := range w.Features.Features {
@@ -130,6 +121,14 @@ func (w *Window) AppendRows(dst []store.WindowProfile, states []byte, m *model.M
 	}
 	add(w.Prediction)
 	add(w.Latency)
+	if read {
+		for k, st := range w.read {
+			dst[first+1+k].State = st
+		}
+		clear(w.read)
+		w.read, w.readValid = w.read[:0], false
+		return dst, states
+	}
 	w.stateBytes = len(states) - start
 	return dst, states
 }
