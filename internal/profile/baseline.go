@@ -9,7 +9,6 @@ import (
 	"math"
 	"os"
 	"reflect"
-	"slices"
 	"strings"
 	"time"
 
@@ -152,7 +151,7 @@ func LoadBaseline(path string) (*Baseline, error) {
 // fleet's files are a megabyte or more each, and read into fresh memory a
 // hundred of them spent a tenth of the start-up faulting its pages in. A
 // Baseline keeps nothing of the buffer.
-type BaselineLoader struct{ buf []byte }
+type BaselineLoader struct{ buf bytes.Buffer }
 
 // Load is LoadBaseline through l's buffer.
 func (l *BaselineLoader) Load(path string) (*Baseline, error) {
@@ -336,23 +335,13 @@ func (l *BaselineLoader) read(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	l.buf = l.buf[:0]
+	l.buf.Reset()
 	if st, err := f.Stat(); err == nil && st.Size() > 0 {
-		// One byte more than the file, so that the read that finds its end
-		// needs no room of its own.
-		l.buf = slices.Grow(l.buf, int(st.Size())+1)
+		// Room for the file and the read that finds its end.
+		l.buf.Grow(int(st.Size()) + bytes.MinRead)
 	}
-	for {
-		if len(l.buf) == cap(l.buf) {
-			l.buf = slices.Grow(l.buf, 512)
-		}
-		n, err := f.Read(l.buf[len(l.buf):cap(l.buf)])
-		l.buf = l.buf[:len(l.buf)+n]
-		switch {
-		case err == io.EOF:
-			return l.buf, nil
-		case err != nil:
-			return nil, err
-		}
+	if _, err := l.buf.ReadFrom(f); err != nil {
+		return nil, err
 	}
+	return l.buf.Bytes(), nil
 }
