@@ -127,11 +127,7 @@ func (h *HLL) tidy() {
 	if h.sorted == len(h.small) {
 		return
 	}
-	if len(h.small) <= insertionMax {
-		insertSorted(h.small, h.sorted)
-	} else {
-		sortRegisters(h.small)
-	}
+	sortRegisters(h.small, h.sorted)
 	k := 0
 	for _, e := range h.small[1:] {
 		if e>>8 != h.small[k]>>8 {
@@ -146,12 +142,18 @@ func (h *HLL) tidy() {
 }
 
 // sortRegisters sorts small's entries by register (their ranks in any
-// order): a radix sort of the index, six bits a pass. Every feature of every
+// order), the first sorted of them in order already: up to insertionMax by
+// inserting the others, past it by a radix sort of the index, six bits a
+// pass. Every feature of every
 // closed window sorts its few dozen entries, and a comparison sort took
 // several times as long. Up to msdMax entries, one pass on the index's top
 // six bits leaves each in a run of one or two, which inserting finishes: half
 // the work of the second pass for the fifty values of a small window.
-func sortRegisters(small []uint32) {
+func sortRegisters(small []uint32, sorted int) {
+	if len(small) <= insertionMax {
+		insertSorted(small, sorted)
+		return
+	}
 	var spare [hllSmall]uint32
 	if len(small) <= msdMax {
 		registerPass(small, spare[:len(small)], 8+hllPrecision-6)

@@ -112,11 +112,7 @@ func (st *store) tidy() {
 	if st.sorted == len(st.small) {
 		return
 	}
-	if len(st.small) <= insertionMax {
-		insertSorted(st.small, st.sorted)
-	} else {
-		sortBuckets(st.small)
-	}
+	sortBuckets(st.small, st.sorted)
 	k := 0
 	for _, b := range st.small[1:] {
 		if last := &st.small[k]; b>>32 == *last>>32 {
@@ -153,14 +149,19 @@ func insertSorted[T cmp.Ordered](s []T, sorted int) {
 	}
 }
 
-// sortBuckets sorts small pairs for tidy: as slices.Sort does, or by bucket
-// alone where the order of one bucket's pairs cannot change what tidy makes
-// of them (their counts together fit a pair, so none overflows as they are
-// added), with a radix sort of the buckets' offsets from the least, six bits
-// a pass, while they span at most 4,096. Every numeric feature of every
+// sortBuckets sorts small pairs for tidy, the first sorted of them in order
+// already: up to insertionMax by inserting the others; past it as slices.Sort
+// does, or by bucket alone where the order of one bucket's pairs cannot
+// change what tidy makes of them (their counts together fit a pair, so none
+// overflows as they are added), with a radix sort of the buckets' offsets
+// from the least, six bits a pass, while they span at most 4,096. Every numeric feature of every
 // closed window sorts its few dozen pairs, and the comparison sort took
 // several times as long.
-func sortBuckets(small []smallBucket) {
+func sortBuckets(small []smallBucket, sorted int) {
+	if len(small) <= insertionMax {
+		insertSorted(small, sorted)
+		return
+	}
 	lo, hi := small[0]>>32, small[0]>>32
 	var total uint64
 	for _, b := range small {

@@ -177,7 +177,7 @@ func TestSortBuckets(t *testing.T) {
 		want := slices.Clone(small)
 		slices.Sort(want)
 		got := slices.Clone(small)
-		sortBuckets(got)
+		sortBuckets(got, 0)
 		if !slices.IsSortedFunc(got, func(a, b smallBucket) int { return a.bucket() - b.bucket() }) {
 			t.Fatalf("trial %d: buckets out of order: %v", trial, got)
 		}
@@ -436,7 +436,7 @@ func TestSortRegisters(t *testing.T) {
 		}
 		want := slices.Clone(small)
 		slices.Sort(want)
-		sortRegisters(small)
+		sortRegisters(small, 0)
 		if !slices.IsSortedFunc(small, func(a, b uint32) int { return int(a>>8) - int(b>>8) }) {
 			t.Fatalf("trial %d (%d entries): registers out of order", trial, n)
 		}
